@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+DEMO_DATA ?= data/demo
+
+.PHONY: demo test install test-deps messages bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# Run Hemma with demo data on SQLite: http://127.0.0.1:$(PORT)/
+demo: install
+	HEMMA_DATA_DIR=$(DEMO_DATA) $(BIN)/hemma db upgrade
+	HEMMA_DATA_DIR=$(DEMO_DATA) $(BIN)/hemma demo
+	HEMMA_DATA_DIR=$(DEMO_DATA) $(BIN)/hemma serve --host $(HOST) --port $(PORT) --show-logins
+
+# The whole suite: on SQLite always, and on PostgreSQL when HEMMA_TEST_DATABASE_URL is set
+# (.ci/run sets it up); the browser tests use Debian's chromium.
+test: install
+	$(BIN)/python -m tests.run
+
+messages: install
+	$(BIN)/hemma i18n update
+
+bench: install
+	$(BIN)/python bench/homeward.py
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,229 @@
+"""Login, sessions and API tokens.
+
+An identity provider only answers "which staff account is this?"; everything after that
+(a fresh server-side session, its CSRF token, idle timeout, logout) is shared. Passwords are
+the built-in provider; a SITHS card or OIDC provider plugs in by resolving the account from
+its HSA-id (`Staff.hsa_id`) and calling `start_session` (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.config import get_settings
+from hemma.kit.time import utcnow
+from hemma.models import ApiToken, LoginAttempt, Staff, WebSession
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that a wrong username takes as long as a
+# wrong password and the response time does not reveal which accounts exist.
+_DUMMY_HASH = _hasher.hash("not a real password")
+
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class IdentityProvider(Protocol):
+    name: str
+
+    def authenticate(self, session: Session, credentials: dict) -> Staff | None: ...
+
+
+class PasswordProvider:
+    name = "password"
+
+    def authenticate(self, session: Session, credentials: dict) -> Staff | None:
+        username = (credentials.get("username") or "").strip().lower()
+        password = credentials.get("password") or ""
+        staff = session.scalar(select(Staff).where(func.lower(Staff.username) == username))
+        stored = staff.password_hash if staff is not None and staff.password_hash else _DUMMY_HASH
+        try:
+            _hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if staff is None or not staff.active or not staff.password_hash:
+            return None
+        if _hasher.check_needs_rehash(staff.password_hash):
+            staff.password_hash = hash_password(password)
+        return staff
+
+
+@dataclass
+class LoginResult:
+    staff: Staff | None
+    token: str | None = None
+    throttled: bool = False
+
+
+def _recent_failures(session: Session, column, value: str, since: datetime) -> int:
+    return session.scalar(
+        select(func.count()).select_from(LoginAttempt).where(
+            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+        )
+    ) or 0
+
+
+def login(
+    session: Session,
+    provider: IdentityProvider,
+    credentials: dict,
+    *,
+    client_addr: str | None,
+    user_agent: str | None,
+) -> LoginResult:
+    """Check throttling, authenticate, start a session. The caller shows one generic message
+    for every failure, throttled or not."""
+    settings = get_settings()
+    now = utcnow()
+    username = (credentials.get("username") or "").strip().lower()[:64]
+    since = now - timedelta(minutes=settings.login_failure_window_minutes)
+    throttled = (
+        _recent_failures(session, LoginAttempt.username, username, since)
+        >= settings.login_max_failures_per_user
+        or (
+            client_addr is not None
+            and _recent_failures(session, LoginAttempt.client_addr, client_addr, since)
+            >= settings.login_max_failures_per_address
+        )
+    )
+    staff = None if throttled else provider.authenticate(session, credentials)
+    session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
+                             success=staff is not None))
+    trail = audit.trail(session)
+    if staff is None:
+        trail.actor = audit.Actor(username=username or None, client_addr=client_addr)
+        audit.record(session, None, "auth.login", outcome="denied",
+                     detail="throttled" if throttled else None)
+        return LoginResult(None, throttled=throttled)
+    token = start_session(session, staff, provider.name, client_addr=client_addr,
+                          user_agent=user_agent)
+    trail.actor = actor_for(session, staff, client_addr)
+    audit.record(session, None, "auth.login", basis="role", detail=provider.name)
+    return LoginResult(staff, token)
+
+
+def start_session(
+    session: Session, staff: Staff, method: str, *, client_addr: str | None, user_agent: str | None
+) -> str:
+    """A fresh, random session id at every login (no session fixation)."""
+    settings = get_settings()
+    now = utcnow()
+    token = secrets.token_urlsafe(32)
+    session.add(
+        WebSession(
+            id=_token_hash(token),
+            staff_id=staff.id,
+            csrf_token=secrets.token_urlsafe(32),
+            auth_method=method,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(hours=settings.session_absolute_hours),
+            client_addr=client_addr,
+            user_agent=(user_agent or "")[:300] or None,
+        )
+    )
+    return token
+
+
+# Writing last_seen on every request would make every page view a write; a minute of slack
+# in the idle timeout is harmless.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def resolve_session(session: Session, token: str | None) -> tuple[WebSession, Staff] | None:
+    if not token:
+        return None
+    now = utcnow()
+    row = session.execute(
+        select(WebSession, Staff)
+        .join(Staff, Staff.id == WebSession.staff_id)
+        .where(WebSession.id == _token_hash(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    web, staff = row
+    idle = timedelta(minutes=get_settings().session_idle_minutes)
+    if web.ended_at is not None or web.expires_at <= now or web.last_seen_at + idle <= now:
+        return None
+    if not staff.active:
+        return None
+    if now - web.last_seen_at >= _TOUCH_EVERY:
+        web.last_seen_at = now
+    return web, staff
+
+
+def end_session(session: Session, token: str | None) -> None:
+    if token:
+        session.execute(
+            update(WebSession)
+            .where(WebSession.id == _token_hash(token), WebSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
+
+
+def end_all_sessions(session: Session, staff_id: int) -> None:
+    session.execute(
+        update(WebSession)
+        .where(WebSession.staff_id == staff_id, WebSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+
+
+def create_api_token(session: Session, staff: Staff, name: str, days: int | None = 365) -> str:
+    token = "hemma_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        ApiToken(
+            staff_id=staff.id,
+            name=name,
+            token_hash=_token_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(days=days) if days else None,
+        )
+    )
+    return token
+
+
+def resolve_api_token(session: Session, token: str) -> Staff | None:
+    now = utcnow()
+    row = session.execute(
+        select(ApiToken, Staff)
+        .join(Staff, Staff.id == ApiToken.staff_id)
+        .where(ApiToken.token_hash == _token_hash(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    api_token, staff = row
+    if api_token.revoked_at is not None or (api_token.expires_at and api_token.expires_at <= now):
+        return None
+    return staff if staff.active else None
+
+
+def actor_for(session: Session, staff: Staff, client_addr: str | None) -> audit.Actor:
+    from hemma.access.service import origin
+
+    return audit.Actor(
+        user_id=staff.id,
+        username=staff.username,
+        unit_id=staff.unit_id,
+        organisation_id=origin(session, staff.unit_id).organisation_id,
+        client_addr=client_addr,
+        family_name=staff.family_name,
+    )

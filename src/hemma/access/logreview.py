@@ -1,0 +1,214 @@
+"""Log review (logguppföljning) and the patient's log extract (loggutdrag).
+
+Each organisation (vårdgivare) follows up its own staff's accesses: a reviewer sees the
+entries of users of their own organisation only. Reviewing is itself logged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from pydantic import Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.access.policy import Action, Subject
+from hemma.access.service import require
+from hemma.kit.errors import Invalid, NotFound
+from hemma.kit.time import STOCKHOLM, local, utcnow
+from hemma.kit.validation import Schema, Text
+from hemma.models import AuditEntry, AuditReview, Organisation, Patient, Staff, Unit
+from hemma.patients.personnummer import InvalidPersonnummer, parse
+
+PAGE_SIZE = 100
+# Accesses between 22 and 06 Swedish time are worth a second look: few planned tasks then.
+NIGHT_START, NIGHT_END = 22, 6
+
+
+class LogFilter(Schema):
+    personnummer: str | None = Field(default=None, max_length=20)
+    username: str | None = Field(default=None, max_length=64)
+    unit_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    flagged_only: bool = False
+    page: int = Field(default=1, ge=1, le=10_000)
+
+
+class ReviewCreate(Schema):
+    entry_ids: list[int] = Field(min_length=1, max_length=500)
+    outcome: str = Field(pattern="^(justified|follow_up|incident)$")
+    note: Text | None = Field(default=None, max_length=2000)
+
+
+@dataclass
+class EntryView:
+    entry: AuditEntry
+    staff_name: str | None
+    unit_name: str | None
+    patient_name: str | None
+    personnummer: str | None
+    flags: list[str] = field(default_factory=list)
+    reviews: list[tuple[AuditReview, str]] = field(default_factory=list)
+
+
+def flags_for(entry: AuditEntry, staff_family: str | None, patient_family: str | None) -> list[str]:
+    flags = []
+    if entry.outcome == "denied":
+        flags.append("denied")
+    if entry.emergency:
+        flags.append("emergency")
+    if entry.patient_id is not None and entry.outcome == "allowed" and entry.basis in (
+            "personal", "emergency"):
+        flags.append("outside_unit")
+    if (staff_family and patient_family
+            and staff_family.strip().casefold() == patient_family.strip().casefold()):
+        flags.append("same_surname")
+    hour = local(entry.at).hour
+    if hour >= NIGHT_START or hour < NIGHT_END:
+        flags.append("night")
+    return flags
+
+
+def _local_day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=STOCKHOLM)
+
+
+def _patient_by_number(db: Session, value: str, field_name: str) -> Patient | None:
+    try:
+        number = parse(value).number
+    except InvalidPersonnummer as exc:
+        raise Invalid(str(exc), field=field_name) from None
+    return db.scalar(select(Patient).where(Patient.personnummer == number))
+
+
+def search(db: Session, subject: Subject, f: LogFilter) -> tuple[list[EntryView], bool]:
+    require(db, subject, Action.LOG_REVIEW)
+    stmt = select(AuditEntry).where(AuditEntry.organisation_id == subject.organisation_id)
+    if f.personnummer:
+        patient = _patient_by_number(db, f.personnummer, "personnummer")
+        if patient is None:
+            return [], False
+        stmt = stmt.where(AuditEntry.patient_id == patient.id)
+    if f.username:
+        stmt = stmt.where(AuditEntry.username == f.username.strip().lower())
+    if f.unit_id:
+        stmt = stmt.where(AuditEntry.unit_id == f.unit_id)
+    if f.date_from:
+        stmt = stmt.where(AuditEntry.at >= _local_day_start(f.date_from))
+    if f.date_to:
+        stmt = stmt.where(AuditEntry.at < _local_day_start(f.date_to + timedelta(days=1)))
+    stmt = stmt.order_by(AuditEntry.seq.desc())
+    skip = (f.page - 1) * PAGE_SIZE
+    views: list[EntryView] = []
+    offset, batch = 0, 1000
+    while len(views) < skip + PAGE_SIZE + 1:
+        chunk = list(db.scalars(stmt.offset(offset).limit(batch)))
+        if not chunk:
+            break
+        offset += batch
+        for view in _views(db, chunk):
+            if not f.flagged_only or view.flags:
+                views.append(view)
+        if not f.flagged_only:
+            break
+    page = views[skip:skip + PAGE_SIZE]
+    has_more = len(views) > skip + PAGE_SIZE
+    _attach_reviews(db, page)
+    for pid in {v.entry.patient_id for v in page if v.entry.patient_id}:
+        audit.record(db, pid, "log.review", basis="role")
+    return page, has_more
+
+
+def _views(db: Session, entries: list[AuditEntry]) -> list[EntryView]:
+    staff_ids = {e.user_id for e in entries if e.user_id}
+    patient_ids = {e.patient_id for e in entries if e.patient_id}
+    unit_ids = {e.unit_id for e in entries if e.unit_id}
+    staff = {s.id: s for s in db.scalars(select(Staff).where(Staff.id.in_(staff_ids)))} \
+        if staff_ids else {}
+    patients = {p.id: p for p in db.scalars(select(Patient).where(Patient.id.in_(patient_ids)))} \
+        if patient_ids else {}
+    units = dict(db.execute(select(Unit.id, Unit.name).where(Unit.id.in_(unit_ids))).all()) \
+        if unit_ids else {}
+    views = []
+    for e in entries:
+        s = staff.get(e.user_id)
+        p = patients.get(e.patient_id)
+        views.append(EntryView(
+            entry=e,
+            staff_name=s.full_name if s else e.username,
+            unit_name=units.get(e.unit_id),
+            patient_name=p.full_name if p else None,
+            personnummer=p.personnummer if p else None,
+            flags=flags_for(e, s.family_name if s else None, p.family_name if p else None),
+        ))
+    return views
+
+
+def _attach_reviews(db: Session, views: list[EntryView]) -> None:
+    ids = [v.entry.id for v in views]
+    if not ids:
+        return
+    by_entry: dict[int, list] = {}
+    for review, given, family in db.execute(
+        select(AuditReview, Staff.given_name, Staff.family_name)
+        .join(Staff, Staff.id == AuditReview.reviewer_id)
+        .where(AuditReview.entry_id.in_(ids)).order_by(AuditReview.reviewed_at)
+    ):
+        by_entry.setdefault(review.entry_id, []).append((review, f"{given} {family}"))
+    for v in views:
+        v.reviews = by_entry.get(v.entry.id, [])
+
+
+def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
+    """Who reviewed which entries, when, with what outcome. Reviews are append-only too."""
+    require(db, subject, Action.LOG_REVIEW)
+    ids = set(data.entry_ids)
+    found = set(db.scalars(select(AuditEntry.id).where(
+        AuditEntry.id.in_(ids), AuditEntry.organisation_id == subject.organisation_id)))
+    if found != ids:
+        raise Invalid("Unknown log entry", field="entry_ids")
+    now = utcnow()
+    for entry_id in sorted(ids):
+        db.add(AuditReview(entry_id=entry_id, reviewer_id=subject.staff_id, reviewed_at=now,
+                           outcome=data.outcome, note=data.note))
+    audit.record(db, None, "log.review.record", basis="role",
+                 detail=f"{len(ids)} entries: {data.outcome}")
+    return len(ids)
+
+
+@dataclass
+class ExtractUnit:
+    unit_name: str
+    organisation_name: str
+    accesses: list[datetime]
+    emergency_count: int
+
+
+def patient_extract(db: Session, subject: Subject, personnummer: str) -> tuple[Patient, list[ExtractUnit]]:
+    """Which of the organisation's units accessed the patient's information, and when (the
+    patient's right to a log extract, PDL 8 kap 2 §)."""
+    require(db, subject, Action.LOG_REVIEW)
+    patient = _patient_by_number(db, personnummer, "personnummer")
+    if patient is None:
+        raise NotFound()
+    rows = db.execute(
+        select(AuditEntry.at, AuditEntry.emergency, Unit.name, Organisation.name)
+        .join(Unit, Unit.id == AuditEntry.unit_id)
+        .join(Organisation, Organisation.id == Unit.organisation_id)
+        .where(AuditEntry.patient_id == patient.id,
+               AuditEntry.organisation_id == subject.organisation_id,
+               AuditEntry.outcome == "allowed")
+        .order_by(AuditEntry.at.desc())
+    ).all()
+    if not rows:
+        raise NotFound()
+    grouped: dict[str, ExtractUnit] = {}
+    for at, emergency, unit_name, org_name in rows:
+        item = grouped.setdefault(unit_name, ExtractUnit(unit_name, org_name, [], 0))
+        item.accesses.append(at)
+        item.emergency_count += int(bool(emergency))
+    audit.record(db, patient.id, "log.extract", basis="role")
+    return patient, sorted(grouped.values(), key=lambda u: u.accesses[0], reverse=True)
+

@@ -1,0 +1,427 @@
+"""HTML pages: login and logout, the care team and sharing, emergency access, log review,
+and administration."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from urllib.parse import urlencode
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+
+from hemma.access import audit, auth, directory, logreview, sharing
+from hemma.access.policy import Action
+from hemma.kit.errors import Invalid, NotFound
+from hemma.kit.validation import blank_to_none, parse
+from hemma.models import Organisation, Profession, UnitKind
+from hemma.patients.service import get_patient
+from hemma.web.deps import (
+    LANGUAGE_COOKIE,
+    SESSION_COOKIE,
+    DbSession,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    Public,
+    StaffAccess,
+    client_addr,
+    submitted_csrf,
+)
+from hemma.web.forms import attempt, error_messages, form_data
+from hemma.web.i18n import LANGUAGES, gettext as _
+from hemma.web.labels import PROFESSIONS, REVIEW_OUTCOMES, UNIT_KINDS, label
+from hemma.web.templating import render
+
+router = APIRouter()
+FormData = Annotated[dict, Depends(form_data)]
+LOGIN_CSRF_COOKIE = "hemma_login_csrf"
+
+
+def safe_next(value: str | None) -> str:
+    """Only paths on this site: a login link cannot send the user elsewhere."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+# --- Login ---------------------------------------------------------------------------------
+
+
+def _login_page(request: Request, *, error: str | None = None, username: str = "",
+                next_path: str | None = None, status_code: int = 200):
+    # Double-submit token: the login form has no session yet to hold one.
+    token = secrets.token_urlsafe(32)
+    response = render(request, "auth/login.html", {
+        "login_csrf": token, "error": error, "username": username,
+        "next": safe_next(next_path or request.query_params.get("next")),
+    }, status_code=status_code)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.cookie_secure, path="/login")
+    return response
+
+
+@router.get("/login", dependencies=[Depends(Public())])
+def login_form(request: Request):
+    """The login page."""
+    return _login_page(request)
+
+
+@router.post("/login", dependencies=[Depends(Public())])
+def login(request: Request, db: DbSession, form: FormData,
+          sent: Annotated[str | None, Depends(submitted_csrf)]):
+    """Log in with username and password. Every failure gets the same message."""
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    sent = sent or ""
+    generic = _("Login failed. Check your username and password, or try again later.")
+    if not cookie or not hmac.compare_digest(cookie, sent):
+        return _login_page(request, error=_("The page had expired. Please try again."),
+                           username=form.get("username", ""), next_path=form.get("next"),
+                           status_code=400)
+    # The password field is read raw: leading or trailing spaces belong to it.
+    result = auth.login(
+        db, auth.PasswordProvider(),
+        {"username": form.get("username", ""), "password": form.get("password", "")},
+        client_addr=client_addr(request), user_agent=request.headers.get("user-agent"))
+    if result.staff is None:
+        return _login_page(request, error=generic, username=form.get("username", ""),
+                           next_path=form.get("next"), status_code=401)
+    response = RedirectResponse(safe_next(form.get("next")), 303)
+    settings = request.app.state.settings
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax",
+                        secure=settings.cookie_secure, path="/")
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbSession,
+           principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
+    """Log out: the session ends on the server, not only in this browser."""
+    auth.end_session(db, request.cookies.get(SESSION_COOKIE))
+    audit.record(db, None, "auth.logout", basis="role")
+    response = RedirectResponse("/login?done=logged_out", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/language/{code}", dependencies=[Depends(Public())])
+def language(code: str, next: str = "/"):
+    """Switch the interface language."""
+    response = RedirectResponse(safe_next(next), 303)
+    if code in LANGUAGES:
+        response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, samesite="lax",
+                            httponly=True, path="/")
+    return response
+
+
+# --- Care team and sharing ----------------------------------------------------------------
+
+
+def _team_page(request: Request, db, ctx: PatientContext, errors=None, status_code=200):
+    members, hidden = sharing.team(db, ctx.decision, ctx.patient_id, include_ended=True)
+    own_blocks, other_blocks = sharing.blocks(db, ctx.subject, ctx.patient_id)
+    units = directory.all_units(db)
+    subject = ctx.subject
+    emergency_only = ctx.decision.basis == "emergency"
+    return render(request, "access/team.html", {
+        "patient": get_patient(db, ctx.patient_id),
+        "team": members, "hidden_team": hidden,
+        "consents": sharing.consents(db, ctx.patient_id),
+        "own_blocks": own_blocks, "other_blocks": other_blocks,
+        "unit_options": [(u.id, f"{u.name} ({o.name})") for u, o in units],
+        "own_unit_options": [(u.id, u.name) for u, o in units
+                             if o.id == subject.organisation_id],
+        "staff_options": [
+            (s.id, f"{s.family_name}, {s.given_name} · {label(PROFESSIONS, s.profession)} · {u.name}")
+            for s, u in directory.active_staff(db)],
+        "organisation_options": [(o.id, o.name) for o in directory.organisations(db)],
+        "may_manage_team": not emergency_only and subject.role_allows(Action.CARE_TEAM),
+        "may_manage_consent": not emergency_only and subject.role_allows(Action.CONSENT),
+        "may_manage_blocks": not emergency_only and subject.role_allows(Action.BLOCK),
+        "errors": errors or {},
+    }, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/team")
+def team_page(request: Request, db: DbSession,
+              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.READ))]):
+    """The care team, consents and blocks."""
+    return _team_page(request, db, ctx)
+
+
+def _sharing_post(request, db, ctx, action, done: str):
+    _, err = attempt(db, action)
+    if err:
+        return _team_page(request, db, ctx, errors=error_messages(err),
+                          status_code=err.status_code)
+    return RedirectResponse(f"/patients/{ctx.patient_id}/team?done={done}", 303)
+
+
+@router.post("/patients/{patient_id}/team")
+def add_member(request: Request, db: DbSession, form: FormData,
+               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_TEAM))]):
+    """Add a unit or a person to the care team."""
+    return _sharing_post(request, db, ctx, lambda: sharing.add_to_team(
+        db, ctx.subject, ctx.patient_id, parse(sharing.CareRelationCreate, form)), "team")
+
+
+@router.post("/patients/{patient_id}/team/{relation_id}/end")
+def end_member(request: Request, db: DbSession, relation_id: uuid.UUID,
+               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_TEAM))]):
+    """End a care relationship now."""
+    return _sharing_post(request, db, ctx, lambda: sharing.end_relation(
+        db, ctx.subject, ctx.patient_id, relation_id), "team")
+
+
+@router.post("/patients/{patient_id}/consents")
+def add_consent(request: Request, db: DbSession, form: FormData,
+                ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CONSENT))]):
+    """Record the patient's consent to sharing."""
+    return _sharing_post(request, db, ctx, lambda: sharing.record_consent(
+        db, ctx.subject, ctx.patient_id, parse(sharing.ConsentCreate, form)), "consent")
+
+
+@router.post("/patients/{patient_id}/consents/{consent_id}/withdraw")
+def withdraw_consent(request: Request, db: DbSession, consent_id: uuid.UUID,
+                     ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CONSENT))]):
+    """Withdraw a consent."""
+    return _sharing_post(request, db, ctx, lambda: sharing.withdraw_consent(
+        db, ctx.subject, ctx.patient_id, consent_id), "consent_withdrawn")
+
+
+@router.post("/patients/{patient_id}/blocks")
+def add_block(request: Request, db: DbSession, form: FormData,
+              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.BLOCK))]):
+    """Block a unit's information from other units."""
+    return _sharing_post(request, db, ctx, lambda: sharing.add_block(
+        db, ctx.subject, ctx.patient_id, parse(sharing.BlockCreate, form)), "block")
+
+
+@router.post("/patients/{patient_id}/blocks/{block_id}/lift")
+def lift_block(request: Request, db: DbSession, block_id: uuid.UUID,
+               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.BLOCK))]):
+    """Lift a block."""
+    return _sharing_post(request, db, ctx, lambda: sharing.lift_block(
+        db, ctx.subject, ctx.patient_id, block_id), "block_lifted")
+
+
+# --- Emergency access ---------------------------------------------------------------------
+
+
+@router.get("/emergency")
+def emergency_form(request: Request,
+                   principal: Annotated[Principal, Depends(StaffAccess(Action.EMERGENCY))]):
+    """Form: open emergency access."""
+    return render(request, "access/emergency.html",
+                  {"minutes": request.app.state.settings.emergency_access_minutes})
+
+
+@router.post("/emergency")
+def emergency(request: Request, db: DbSession, form: FormData,
+              principal: Annotated[Principal, Depends(StaffAccess(Action.EMERGENCY))]):
+    """Open emergency access to a patient."""
+    try:
+        data = parse(sharing.EmergencyCreate, form)
+        with db.begin_nested():
+            patient_id = sharing.open_emergency(db, principal.subject, data, client_addr(request))
+    except Invalid as exc:
+        return render(request, "access/emergency.html", {
+            "minutes": request.app.state.settings.emergency_access_minutes,
+            "values": form, "errors": error_messages(exc)}, status_code=exc.status_code)
+    return RedirectResponse(f"/patients/{patient_id}?done=emergency", 303)
+
+
+# --- Log review ---------------------------------------------------------------------------
+
+
+def _org_name(db, principal: Principal) -> str:
+    return db.get(Organisation, principal.subject.organisation_id).name
+
+
+@router.get("/logs")
+def logs(request: Request, db: DbSession,
+         principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]):
+    """Log review: filter the organisation's access log, flag what needs a second look."""
+    values = blank_to_none(dict(request.query_params))
+    values = {k: v for k, v in values.items() if v is not None}
+    entries, has_more, errors = [], False, {}
+    try:
+        f = parse(logreview.LogFilter, values)
+        entries, has_more = logreview.search(db, principal.subject, f)
+    except Invalid as exc:
+        errors = error_messages(exc)
+        f = None
+    next_params = dict(values, page=str((f.page if f else 1) + 1))
+
+    return render(request, "access/logs.html", {
+        "organisation_name": _org_name(db, principal),
+        "entries": entries, "has_more": has_more, "values": values, "errors": errors,
+        "next_page_url": "/logs?" + urlencode(next_params),
+        "unit_options": [(u.id, u.name) for u in directory.organisation_units(
+            db, principal.subject.organisation_id)],
+        "review_options": [(k, label(REVIEW_OUTCOMES, k)) for k in REVIEW_OUTCOMES],
+    })
+
+
+@router.post("/logs/review")
+async def review(request: Request, db: DbSession,
+                 principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]):
+    """Record the outcome of reviewing the selected entries."""
+    form = await form_data(request)
+    try:
+        data = parse(logreview.ReviewCreate, form)
+        with db.begin_nested():
+            logreview.record_review(db, principal.subject, data)
+    except Invalid as exc:
+        return render(request, "access/logs.html", {
+            "organisation_name": _org_name(db, principal), "entries": [], "has_more": False,
+            "values": {}, "errors": error_messages(exc), "next_page_url": "/logs",
+            "unit_options": [], "review_options": [],
+        }, status_code=exc.status_code)
+    return RedirectResponse("/logs?done=reviewed", 303)
+
+
+@router.get("/logs/extract")
+def extract(request: Request, db: DbSession,
+            principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))],
+            personnummer: str = ""):
+    """The patient's log extract: which units accessed their information, and when."""
+    patient, units, errors = None, [], {}
+    if personnummer:
+        try:
+            patient, units = logreview.patient_extract(db, principal.subject, personnummer)
+        except (Invalid, NotFound) as exc:
+            errors = error_messages(exc) if isinstance(exc, Invalid) else {}
+    return render(request, "access/extract.html", {
+        "organisation_name": _org_name(db, principal), "patient": patient, "units": units,
+        "searched": bool(personnummer), "values": {"personnummer": personnummer},
+        "errors": errors,
+    })
+
+
+# --- Administration -----------------------------------------------------------------------
+
+
+def _admin_options(db, principal: Principal) -> dict:
+    return {
+        "unit_kind_options": [(k.value, label(UNIT_KINDS, k.value)) for k in UnitKind],
+        "profession_options": [(p.value, label(PROFESSIONS, p.value)) for p in Profession],
+        "own_unit_options": [(u.id, u.name) for u in directory.organisation_units(
+            db, principal.subject.organisation_id)],
+    }
+
+
+def _admin_page(request, db, principal, *, unit_values=None, unit_errors=None,
+                staff_values=None, staff_errors=None, status_code=200):
+    org_id = principal.subject.organisation_id
+    return render(request, "access/admin.html", {
+        "organisation_name": _org_name(db, principal),
+        "units": directory.organisation_units(db, org_id),
+        "staff": directory.organisation_staff(db, org_id),
+        "unit_values": unit_values or {"kind": "home_health", "virtual_beds": 0},
+        "unit_errors": unit_errors or {},
+        "staff_values": staff_values or {}, "staff_errors": staff_errors or {},
+        "errors": {}, **_admin_options(db, principal),
+    }, status_code=status_code)
+
+
+AdminPrincipal = Annotated[Principal, Depends(StaffAccess(Action.ADMIN))]
+
+
+@router.get("/admin")
+def admin(request: Request, db: DbSession, principal: AdminPrincipal):
+    """Units and staff accounts of the administrator's organisation."""
+    return _admin_page(request, db, principal)
+
+
+@router.post("/admin/units")
+def create_unit(request: Request, db: DbSession, form: FormData, principal: AdminPrincipal):
+    """Create a unit."""
+    _, err = attempt(db, lambda: directory.create_unit(
+        db, principal.subject, parse(directory.UnitCreate, form)))
+    if err:
+        return _admin_page(request, db, principal, unit_values=form,
+                           unit_errors=error_messages(err), status_code=err.status_code)
+    return RedirectResponse("/admin?done=saved", 303)
+
+
+def _unit_page(request, db, principal, unit_id: int, values=None, errors=None, status_code=200):
+    unit = next((u for u in directory.organisation_units(db, principal.subject.organisation_id)
+                 if u.id == unit_id), None)
+    if unit is None:
+        raise NotFound()
+    if values is None:
+        values = {k: getattr(unit, k) for k in ("name", "kind", "phone", "hsa_id",
+                                                 "virtual_beds", "active")}
+    return render(request, "access/admin_unit.html", {
+        "unit": unit, "unit_values": values, "unit_errors": errors or {},
+        **_admin_options(db, principal)}, status_code=status_code)
+
+
+@router.get("/admin/units/{unit_id}")
+def unit_form(request: Request, db: DbSession, unit_id: int, principal: AdminPrincipal):
+    """Form: edit a unit."""
+    return _unit_page(request, db, principal, unit_id)
+
+
+@router.post("/admin/units/{unit_id}")
+def update_unit(request: Request, db: DbSession, unit_id: int, form: FormData,
+                principal: AdminPrincipal):
+    """Save a unit."""
+    form.setdefault("active", False)
+    _, err = attempt(db, lambda: directory.update_unit(
+        db, principal.subject, unit_id, parse(directory.UnitUpdate, form)))
+    if err:
+        return _unit_page(request, db, principal, unit_id, form, error_messages(err),
+                          err.status_code)
+    return RedirectResponse("/admin?done=saved", 303)
+
+
+@router.post("/admin/staff")
+def create_staff(request: Request, db: DbSession, form: FormData, principal: AdminPrincipal):
+    """Create a staff account."""
+    _, err = attempt(db, lambda: directory.create_staff(
+        db, principal.subject, parse(directory.StaffCreate, form)))
+    if err:
+        form.pop("password", None)
+        return _admin_page(request, db, principal, staff_values=form,
+                           staff_errors=error_messages(err), status_code=err.status_code)
+    return RedirectResponse("/admin?done=saved", 303)
+
+
+def _staff_page(request, db, principal, staff_id: int, values=None, errors=None,
+                status_code=200):
+    staff = directory.get_own_staff(db, principal.subject, staff_id)
+    if values is None:
+        values = {k: getattr(staff, k) for k in (
+            "given_name", "family_name", "profession", "unit_id", "phone", "hsa_id",
+            "is_admin", "is_log_reviewer", "active")}
+        values["skills"] = ", ".join(staff.skills or [])
+    return render(request, "access/admin_staff.html", {
+        "staff": staff, "staff_values": values, "staff_errors": errors or {},
+        **_admin_options(db, principal)}, status_code=status_code)
+
+
+@router.get("/admin/staff/{staff_id}")
+def staff_form(request: Request, db: DbSession, staff_id: int, principal: AdminPrincipal):
+    """Form: edit a staff account."""
+    return _staff_page(request, db, principal, staff_id)
+
+
+@router.post("/admin/staff/{staff_id}")
+def update_staff(request: Request, db: DbSession, staff_id: int, form: FormData,
+                 principal: AdminPrincipal):
+    """Save a staff account (deactivating or a new password logs the user out everywhere)."""
+    for flag in ("active", "is_admin", "is_log_reviewer"):
+        form.setdefault(flag, False)
+    _, err = attempt(db, lambda: directory.update_staff(
+        db, principal.subject, staff_id, parse(directory.StaffUpdate, form)))
+    if err:
+        form.pop("password", None)
+        return _staff_page(request, db, principal, staff_id, form, error_messages(err),
+                           err.status_code)
+    return RedirectResponse("/admin?done=saved", 303)
+

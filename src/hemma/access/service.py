@@ -1,0 +1,214 @@
+"""Gathers the facts for `policy.decide` from the database: the one `can()` every route and
+service goes through. Facts are read on every request, never cached in the session, so a
+withdrawn consent or an ended care relationship holds from the very next request."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select, union
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.access.policy import (
+    PATIENT_ACTIONS,
+    Action,
+    Basis,
+    Decision,
+    Origin,
+    PatientFacts,
+    Subject,
+    decide,
+)
+from hemma.kit.errors import Forbidden, NotFound
+from hemma.kit.time import utcnow
+from hemma.models import (
+    Block,
+    CareRelation,
+    Consent,
+    EmergencyAccess,
+    Patient,
+    Staff,
+    Unit,
+)
+
+
+def subject_for(session: Session, staff: Staff) -> Subject:
+    org_id = session.scalar(select(Unit.organisation_id).where(Unit.id == staff.unit_id))
+    return Subject(
+        staff_id=staff.id,
+        unit_id=staff.unit_id,
+        organisation_id=org_id,
+        profession=staff.profession,
+        is_admin=staff.is_admin,
+        is_log_reviewer=staff.is_log_reviewer,
+        active=staff.active,
+        family_name=staff.family_name,
+    )
+
+
+def _relation_active(now: datetime):
+    return and_(
+        CareRelation.starts_at <= now,
+        or_(CareRelation.ends_at.is_(None), CareRelation.ends_at > now),
+    )
+
+
+def origin(session: Session, unit_id: int) -> Origin:
+    """Where information documented by `unit_id` comes from (cached for the transaction)."""
+    cache = session.info.setdefault("hemma.access.origins", {})
+    if unit_id not in cache:
+        org_id = session.scalar(select(Unit.organisation_id).where(Unit.id == unit_id))
+        if org_id is None:
+            raise NotFound()
+        cache[unit_id] = Origin(unit_id, org_id)
+    return cache[unit_id]
+
+
+def facts_for(
+    session: Session, subject: Subject, patient_ids: Iterable[uuid.UUID], now: datetime | None = None
+) -> dict[uuid.UUID, PatientFacts]:
+    """Facts for many patients in a fixed number of queries (lists use this too)."""
+    now = now or utcnow()
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return {}
+    existing = set(session.scalars(select(Patient.id).where(Patient.id.in_(ids))))
+    unit_rel: set[uuid.UUID] = set()
+    personal_rel: set[uuid.UUID] = set()
+    for pid, unit_id, staff_id in session.execute(
+        select(CareRelation.patient_id, CareRelation.unit_id, CareRelation.staff_id).where(
+            CareRelation.patient_id.in_(ids),
+            _relation_active(now),
+            or_(CareRelation.unit_id == subject.unit_id, CareRelation.staff_id == subject.staff_id),
+        )
+    ):
+        if unit_id == subject.unit_id:
+            unit_rel.add(pid)
+        if staff_id == subject.staff_id:
+            personal_rel.add(pid)
+    emergency = set(
+        session.scalars(
+            select(EmergencyAccess.patient_id).where(
+                EmergencyAccess.patient_id.in_(ids),
+                EmergencyAccess.staff_id == subject.staff_id,
+                EmergencyAccess.started_at <= now,
+                EmergencyAccess.expires_at > now,
+            )
+        )
+    )
+    consents: dict[uuid.UUID, set[int]] = {}
+    for pid, org_id in session.execute(
+        select(Consent.patient_id, Consent.organisation_id).where(
+            Consent.patient_id.in_(ids), Consent.given_at <= now,
+            or_(Consent.withdrawn_at.is_(None), Consent.withdrawn_at > now),
+        )
+    ):
+        consents.setdefault(pid, set()).add(org_id)
+    blocks: dict[uuid.UUID, set[int]] = {}
+    for pid, unit_id in session.execute(
+        select(Block.patient_id, Block.unit_id).where(
+            Block.patient_id.in_(ids), Block.created_at <= now,
+            or_(Block.lifted_at.is_(None), Block.lifted_at > now),
+        )
+    ):
+        blocks.setdefault(pid, set()).add(unit_id)
+    return {
+        pid: PatientFacts(
+            exists=pid in existing,
+            unit_relation=pid in unit_rel,
+            personal_relation=pid in personal_rel,
+            emergency=pid in emergency,
+            consent_organisations=frozenset(consents.get(pid, ())),
+            blocked_units=frozenset(blocks.get(pid, ())),
+        )
+        for pid in ids
+    }
+
+
+def can(
+    session: Session,
+    subject: Subject,
+    action: Action,
+    patient_id: uuid.UUID | None = None,
+    *,
+    on: Origin | None = None,
+    now: datetime | None = None,
+) -> Decision:
+    """May `subject` do `action` (on `patient_id`, on information documented at `on`)?"""
+    if patient_id is None:
+        if action in PATIENT_ACTIONS:
+            # Role only: may this user do this to patients at all (lists, search)?
+            allowed = subject.role_allows(action)
+            return Decision(allowed, Basis.ROLE if allowed else Basis.NONE, subject, action)
+        return decide(subject, action)
+    facts = facts_for(session, subject, [patient_id], now)[patient_id]
+    return decide(subject, action, facts, on=on)
+
+
+def require(
+    session: Session,
+    subject: Subject,
+    action: Action,
+    patient_id: uuid.UUID | None = None,
+    *,
+    on: Origin | None = None,
+    audit_action: str | None = None,
+) -> Decision:
+    """`can()`, and log it: allowed patient accesses go on the request's audit trail; a refused
+    one raises NotFound (the patient does not exist for this user) and is logged as denied
+    in a transaction of its own."""
+    decision = can(session, subject, action, patient_id, on=on)
+    if patient_id is None:
+        if not decision:
+            raise Forbidden()
+        return decision
+    if not decision:
+        if decision.facts is not None and decision.facts.exists:
+            audit.record(session, patient_id, audit_action or str(action), outcome="denied")
+        raise NotFound()
+    audit.record(
+        session,
+        patient_id,
+        audit_action or str(action),
+        basis=str(decision.basis),
+        emergency=decision.emergency,
+        generic=audit_action is None,
+    )
+    return decision
+
+
+def accessible_patients(subject: Subject, now: datetime | None = None) -> Select:
+    """A select of the ids of every patient `subject` may read right now: the SQL twin of
+    `decide(..., Action.READ)` (a test holds the two together)."""
+    now = now or utcnow()
+    if not subject.role_allows(Action.READ):
+        return select(Patient.id).where(False)
+    related = select(CareRelation.patient_id.label("patient_id")).where(
+        _relation_active(now),
+        or_(CareRelation.unit_id == subject.unit_id, CareRelation.staff_id == subject.staff_id),
+    )
+    emergency = select(EmergencyAccess.patient_id.label("patient_id")).where(
+        EmergencyAccess.staff_id == subject.staff_id,
+        EmergencyAccess.started_at <= now,
+        EmergencyAccess.expires_at > now,
+    )
+    return union(related, emergency)
+
+
+def decisions_for(
+    session: Session, subject: Subject, patient_ids: Iterable[uuid.UUID], action: Action = Action.READ
+) -> dict[uuid.UUID, Decision]:
+    facts = facts_for(session, subject, patient_ids)
+    return {pid: decide(subject, action, f) for pid, f in facts.items()}
+
+
+def log_listed(session: Session, decisions: dict[uuid.UUID, Decision], action: str) -> None:
+    """A list that shows N patients logs N patient identities."""
+    for pid, decision in decisions.items():
+        if decision:
+            audit.record(
+                session, pid, action, basis=str(decision.basis), emergency=decision.emergency
+            )

@@ -1,0 +1,125 @@
+"""create_app(): the JSON API, the pages, static files, and the error handling they share."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hemma.config import Settings, get_settings
+from hemma.db import Database
+from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
+from hemma.kit.validation import field_errors
+from hemma.web.deps import SESSION_COOKIE, check_routes_declare_access
+from hemma.web.i18n import gettext as _
+from hemma.web.middleware import BodySizeLimit, Language, SecurityHeaders
+from hemma.web.templating import render
+
+log = logging.getLogger("hemma")
+STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _translate(errors: list[FieldError]) -> list[dict]:
+    return [{"field": e.field, "message": _(e.message, **e.params) if e.params else _(e.message)}
+            for e in errors]
+
+
+def _error_response(request: Request, status: int, title: str, message: str,
+                    errors: list[FieldError] | None = None):
+    if _is_api(request):
+        return JSONResponse({"detail": message, "errors": _translate(errors or [])},
+                            status_code=status)
+    return render(request, "error.html", {"title": title, "message": message},
+                  status_code=status)
+
+
+def _not_found(request: Request):
+    # The same words whether the thing does not exist or the user may not know about it.
+    return _error_response(request, 404, _("Not found"),
+                           _("The page does not exist, or you do not have access to it."),
+                           [FieldError("", "Not found")])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HemmaError)
+    async def hemma_error(request: Request, exc: HemmaError):
+        if isinstance(exc, Unauthenticated):
+            if _is_api(request):
+                return JSONResponse({"detail": _(exc.message), "errors": []}, status_code=401,
+                                    headers={"WWW-Authenticate": "Bearer"})
+            done = "&done=timeout" if request.cookies.get(SESSION_COOKIE) else ""
+            return RedirectResponse(f"/login?next={request.url.path}{done}", 303)
+        if exc.status_code == 404:
+            return _not_found(request)
+        message = _(exc.message, **exc.params) if exc.params else _(exc.message)
+        title = _("Not allowed") if exc.status_code == 403 else _("Something is wrong")
+        return _error_response(request, exc.status_code, title, message, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        errors = field_errors(list(exc.errors()))
+        return _error_response(request, 422, _("Something is wrong"),
+                               _("Invalid input. Nothing was changed."), errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        if exc.status_code == 404:
+            return _not_found(request)
+        return _error_response(request, exc.status_code, _("Something is wrong"),
+                               str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _error_response(request, 500, _("Something went wrong"),
+                               _("An error occurred and nothing was saved. Try again, "
+                                 "and tell your administrator if it happens again."))
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Hemma",
+        version="0.1.0",
+        description="Hospital-level care at home, shared by a Swedish region and municipality. "
+        "Authenticate with a session cookie (and the X-CSRF-Token header on writes) or with "
+        "`Authorization: Bearer <token>` from `hemma users token`.",
+        openapi_url="/api/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.db = database or Database(settings.resolved_database_url())
+
+    from hemma.access import api as access_api
+    from hemma.access import pages as access_pages
+    from hemma.episodes import api as episodes_api
+    from hemma.episodes import pages as episodes_pages
+    from hemma.patients import api as patients_api
+    from hemma.patients import pages as patients_pages
+    from hemma.web import docs
+
+    app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
+                         access_api.router, episodes_api.router, patients_api.router, docs.router]
+    for router in app.state.routers:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    check_routes_declare_access(app)
+
+    install_error_handlers(app)
+    app.add_middleware(Language, default=settings.default_language)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+__all__ = ["create_app"]

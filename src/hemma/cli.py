@@ -1,0 +1,177 @@
+"""The `hemma` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from hemma.config import get_settings
+
+
+@click.group()
+def main() -> None:
+    """Hemma: hospital-level care at home."""
+
+
+@main.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Migrate the database (HEMMA_DATABASE_URL, default a SQLite file) to the newest schema."""
+    from hemma.migrations.runner import upgrade
+
+    upgrade(get_settings().resolved_database_url(), revision)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--show-logins/--no-show-logins", default=False,
+              help="Print the demo logins (for `make demo`).")
+def serve(host: str, port: int, workers: int, show_logins: bool) -> None:
+    """Serve Hemma over HTTP."""
+    import uvicorn
+
+    if show_logins:
+        from hemma.demo import print_logins
+
+        print_logins(f"http://{host}:{port}/")
+    uvicorn.run("hemma.app:create_app", factory=True, host=host, port=port, workers=workers,
+                proxy_headers=False, access_log=False)
+
+
+@main.command()
+def demo() -> None:
+    """Load the demo data (idempotent: running it twice changes nothing)."""
+    from hemma.db import Database
+    from hemma.demo import load_demo
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        created = load_demo(database)
+    finally:
+        database.dispose()
+    click.echo("demo data loaded" if created else "demo data already present")
+
+
+@main.group()
+def audit() -> None:
+    """The access log."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain of the access log; exit 1 if anything was tampered with."""
+    from hemma.access.audit import verify
+    from hemma.db import Database
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        with database.session() as session:
+            report = verify(session)
+    finally:
+        database.dispose()
+    if report.ok:
+        click.echo(f"audit log intact: {report.checked} entries verified")
+        return
+    click.echo(f"AUDIT LOG TAMPERED: {len(report.problems)} problem(s) in "
+               f"{report.checked} entries", err=True)
+    for problem in report.problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+@main.group()
+def users() -> None:
+    """Staff accounts."""
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--given-name", required=True)
+@click.option("--family-name", required=True)
+@click.option("--profession", required=True)
+@click.option("--unit", "unit_name", required=True, help="Unit name")
+@click.option("--admin", is_flag=True)
+@click.option("--log-reviewer", is_flag=True)
+@click.password_option()
+def users_create(username, given_name, family_name, profession, unit_name, admin, log_reviewer,
+                 password) -> None:
+    """Create a staff account (the first administrator, typically)."""
+    from sqlalchemy import select
+
+    from hemma.access.auth import MIN_PASSWORD_LENGTH, hash_password
+    from hemma.db import Database
+    from hemma.kit.time import utcnow
+    from hemma.models import Profession, Staff, Unit
+
+    if profession not in {p.value for p in Profession}:
+        raise click.BadParameter(f"one of {', '.join(p.value for p in Profession)}",
+                                 param_hint="--profession")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"at least {MIN_PASSWORD_LENGTH} characters",
+                                 param_hint="--password")
+    database = Database(get_settings().resolved_database_url())
+    try:
+        with database.session() as session:
+            unit = session.scalar(select(Unit).where(Unit.name == unit_name))
+            if unit is None:
+                raise click.BadParameter(f"no unit named {unit_name!r}", param_hint="--unit")
+            session.add(Staff(username=username.lower(), given_name=given_name,
+                              family_name=family_name, profession=profession, unit_id=unit.id,
+                              is_admin=admin, is_log_reviewer=log_reviewer, skills=[],
+                              password_hash=hash_password(password), created_at=utcnow()))
+    finally:
+        database.dispose()
+    click.echo(f"created {username}")
+
+
+@users.command("token")
+@click.argument("username")
+@click.option("--name", default="cli", show_default=True)
+@click.option("--days", default=365, show_default=True, type=int)
+def users_token(username: str, name: str, days: int) -> None:
+    """Create an API token (Authorization: Bearer …) acting as USERNAME."""
+    from sqlalchemy import select
+
+    from hemma.access.auth import create_api_token
+    from hemma.db import Database
+    from hemma.models import Staff
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        with database.session() as session:
+            staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
+            if staff is None:
+                raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+            token = create_api_token(session, staff, name, days)
+    finally:
+        database.dispose()
+    click.echo(token)
+
+
+@main.group()
+def i18n() -> None:
+    """Translation catalogs."""
+
+
+@i18n.command("update")
+def i18n_update() -> None:
+    """Extract msgids from code and templates into sv.po and en.po; list what lacks Swedish."""
+    from hemma.web.catalogs import update
+
+    report = update()
+    click.echo(f"catalogs updated; untranslated in sv: {report['sv']}")
+    if report["sv"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The one settings class. Every knob is an environment variable prefixed HEMMA_."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HEMMA_", extra="ignore")
+
+    # Where the embedded SQLite database and the generated secret live when nothing else is set.
+    data_dir: Path = Path("data")
+    # SQLite by default so a fresh clone runs; PostgreSQL in production
+    # (postgresql+psycopg://user:password@host:5432/db).
+    database_url: str = ""
+
+    # Signs nothing the client can forge (sessions are server-side), but keys the audit chain
+    # HMAC. Generated once into data_dir when not given, so a demo needs no setup.
+    secret_key: str = ""
+
+    # Sessions: Patientdatalagen expects that an unattended terminal does not stay open.
+    session_idle_minutes: int = 30
+    session_absolute_hours: int = 12
+    cookie_secure: bool = True
+
+    # Failed-login throttling, counted in the database so that it holds across app instances.
+    login_max_failures_per_user: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_minutes: int = 15
+
+    # Emergency access (nödåtkomst) lasts this long before the user must give a new reason.
+    emergency_access_minutes: int = 120
+    # A discharged patient stays visible to the care team this long, for the discharge summary
+    # and follow-up of readmissions; then the care relationships end by themselves.
+    care_relation_grace_days: int = 7
+
+    # Only trust X-Forwarded-For from a reverse proxy we run ourselves.
+    trust_forwarded_for: bool = False
+    # Requests with bodies larger than this are refused before parsing.
+    max_body_bytes: int = 1_000_000
+
+    default_language: str = Field(default="sv", pattern="^(sv|en)$")
+    timezone: str = "Europe/Stockholm"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.data_dir / 'hemma.sqlite3').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,341 @@
+"""Demo data: a fictional but realistic home ward around Lycksele in Västerbotten.
+
+Region Västerbotten's medicine clinic at Lycksele hospital runs the home ward with the
+hälsocentral and the mobile team; Lycksele kommun's home-health nursing and rehab visit the
+patients. All people are fictional. Personnummer are valid (date and check digit) but use
+birth numbers 980–999; phone numbers are from the ranges Swedish regulators keep free for
+fiction (070-174 06 05–99, 0980-319 200–299)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+
+from hemma.access import audit
+from hemma.access.auth import hash_password
+from hemma.db import Database
+from hemma.kit.time import STOCKHOLM, utcnow
+from hemma.models import (
+    Block,
+    CareRelation,
+    Consent,
+    Episode,
+    Organisation,
+    Pathway,
+    Patient,
+    Relative,
+    Staff,
+    Unit,
+)
+from hemma.patients.personnummer import format_number, make
+
+DEMO_PASSWORD = "hemma-demo"
+REGION = "Region Västerbotten"
+KOMMUN = "Lycksele kommun"
+
+PATHWAYS = [
+    ("opat", "Intravenös antibiotika i hemmet (OPAT)"),
+    ("heart_failure", "Hjärtsvikt"),
+    ("copd", "KOL med exacerbation"),
+    ("palliative", "Palliativ vård i livets slutskede"),
+    ("general", "Allmän sjukhusvård i hemmet"),
+]
+
+# (key, organisation, name, kind, virtual beds, phone)
+UNITS = [
+    ("med", REGION, "Medicinkliniken, Lycksele lasarett", "hospital_clinic", 12, "0980-319 200"),
+    ("hc", REGION, "Lycksele hälsocentral", "primary_care", 0, "0980-319 210"),
+    ("mobile", REGION, "Mobila teamet Södra Lappland", "mobile_team", 0, "0980-319 220"),
+    ("hsv", KOMMUN, "Hemsjukvården Lycksele kommun", "home_health", 0, "0980-319 230"),
+    ("rehab", KOMMUN, "Rehab Lycksele kommun", "rehab", 0, "0980-319 240"),
+]
+
+# (username, given, family, profession, unit key, skills, admin, log reviewer)
+STAFF = [
+    ("karin.lundgren", "Karin", "Lundgren", "physician", "med", [], False, False),
+    ("erik.sundqvist", "Erik", "Sundqvist", "physician", "med", [], False, False),
+    ("maria.holm", "Maria", "Holm", "physician", "med", [], False, False),
+    ("sara.nilsson", "Sara", "Nilsson", "nurse", "med", ["iv", "picc"], False, False),
+    ("johan.berglund", "Johan", "Berglund", "nurse", "med", ["iv"], False, False),
+    ("lena.forsberg", "Lena", "Forsberg", "nurse", "med", ["iv", "palliativ"], False, False),
+    ("petra.strom", "Petra", "Ström", "assistant_nurse", "med", ["provtagning"], False, False),
+    ("anders.wikstrom", "Anders", "Wikström", "coordinator", "med", [], False, False),
+    ("ola.hedman", "Ola", "Hedman", "physician", "hc", [], False, False),
+    ("ulla.backman", "Ulla", "Backman", "nurse", "hc", ["provtagning"], False, False),
+    ("nils.eriksson", "Nils", "Eriksson", "physician", "mobile", [], False, False),
+    ("eva.marklund", "Eva", "Marklund", "nurse", "mobile", ["iv", "picc", "bil"], False, False),
+    ("jonas.lind", "Jonas", "Lind", "nurse", "mobile", ["iv", "bil"], False, False),
+    ("frida.sjolund", "Frida", "Sjölund", "assistant_nurse", "mobile", ["bil"], False, False),
+    ("hanna.lundstrom", "Hanna", "Lundström", "nurse", "hsv", ["iv", "sår", "bil"], False, False),
+    ("per.ostlund", "Per", "Östlund", "nurse", "hsv", ["iv", "bil"], False, False),
+    ("agneta.karlsson", "Agneta", "Karlsson", "nurse", "hsv", ["iv", "sår", "bil"], False, True),
+    ("linnea.bjork", "Linnéa", "Björk", "assistant_nurse", "hsv", ["sår", "bil"], False, False),
+    ("mikael.nyberg", "Mikael", "Nyberg", "assistant_nurse", "hsv", ["bil"], False, False),
+    ("sofia.ahman", "Sofia", "Åhman", "physiotherapist", "rehab", ["bil"], False, False),
+    ("david.persson", "David", "Persson", "occupational_therapist", "rehab", ["bil"], False, False),
+    ("ingela.granlund", "Ingela", "Granlund", "administrative", "med", [], True, False),
+    ("tomas.vikner", "Tomas", "Vikner", "administrative", "med", [], False, True),
+    ("birgitta.nord", "Birgitta", "Nord", "administrative", "hsv", [], True, False),
+]
+
+# The logins printed at start: one of each kind of user a newcomer wants to try.
+FEATURED = [
+    ("sara.nilsson", "Sjuksköterska, Medicinkliniken (hemvårdslistan)"),
+    ("karin.lundgren", "Läkare, Medicinkliniken"),
+    ("anders.wikstrom", "Samordnare, Medicinkliniken"),
+    ("hanna.lundstrom", "Kommunal sjuksköterska, Hemsjukvården"),
+    ("eva.marklund", "Sjuksköterska, Mobila teamet"),
+    ("tomas.vikner", "Loggranskare, Region Västerbotten"),
+    ("agneta.karlsson", "MAS och loggranskare, Lycksele kommun"),
+    ("ingela.granlund", "Administratör, Region Västerbotten"),
+]
+
+VILLAGES = [
+    ("Lycksele", "921 31", 64.5954, 18.6733),
+    ("Lycksele", "921 34", 64.6045, 18.6512),
+    ("Hedlunda", "921 93", 64.5561, 18.7648),
+    ("Rusksele", "921 95", 64.8190, 18.9220),
+    ("Kristineberg", "920 40", 65.0667, 18.5750),
+    ("Björksele", "921 94", 64.9806, 18.5203),
+    ("Örträsk", "921 97", 64.1333, 19.0167),
+    ("Kattisavan", "921 92", 64.5590, 17.8710),
+    ("Knaften", "921 98", 64.6420, 19.1080),
+    ("Umgransele", "921 91", 64.7660, 17.9690),
+    ("Ekorrsele", "921 99", 64.4310, 18.3920),
+]
+STREETS = ["Storgatan", "Skolgatan", "Byvägen", "Älvvägen", "Skogsvägen", "Norrvägen",
+           "Kyrkvägen", "Sjövägen", "Myrvägen", "Backvägen"]
+
+# (given, family, born, episode plan, pathway) — plans below.
+PATIENTS = [
+    ("Gunnel", "Lindgren", date(1941, 3, 14), "admitted", "opat"),
+    ("Rune", "Öberg", date(1938, 11, 2), "admitted", "heart_failure"),
+    ("Ingrid", "Nyström", date(1944, 6, 21), "admitted", "copd"),
+    ("Sven-Erik", "Lundmark", date(1936, 1, 9), "admitted", "palliative"),
+    ("Margit", "Holmgren", date(1942, 9, 30), "admitted", "opat"),
+    ("Bertil", "Sandström", date(1947, 4, 17), "admitted", "heart_failure"),
+    ("Elsa", "Marklund", date(1933, 12, 5), "admitted", "general"),
+    ("Karl-Gustav", "Burman", date(1945, 8, 11), "admitted", "copd"),
+    ("Britt", "Åström", date(1950, 2, 26), "admitted", "opat"),
+    ("Henning", "Westerlund", date(1939, 7, 3), "admitted", "heart_failure"),
+    ("Anna-Lisa", "Nordlund", date(1948, 10, 19), "assessing", "opat"),
+    ("Olle", "Granström", date(1943, 5, 28), "assessing", "copd"),
+    ("Maj-Britt", "Eriksson", date(1937, 3, 8), "assessing", "palliative"),
+    ("Torsten", "Lindberg", date(1946, 12, 24), "discharged", "opat"),
+    ("Astrid", "Hällström", date(1940, 1, 31), "discharged", "heart_failure"),
+    ("Gösta", "Nordin", date(1935, 6, 12), "discharged", "general"),
+    ("Inga", "Vikström", date(1949, 11, 15), "discharged", "copd"),
+    ("Lennart", "Sjöberg", date(1944, 2, 7), "discharged", "opat"),
+    ("Kerstin", "Olofsson", date(1951, 8, 22), "discharged", "heart_failure"),
+    ("Arne", "Hedlund", date(1938, 4, 4), "returned", "copd"),
+    ("Solveig", "Lidström", date(1942, 10, 10), "returned", "heart_failure"),
+    ("Harald", "Jonsson", date(1934, 9, 18), "not_admitted", "general"),
+    ("Vera", "Stenlund", date(1946, 7, 27), "none_kommun", None),
+    ("Erling", "Degerman", date(1939, 5, 2), "none_kommun", None),
+    ("Dagny", "Wiklund", date(1941, 12, 13), "none_kommun", None),
+    ("Folke", "Åkerlund", date(1937, 8, 29), "none_hc", None),
+    ("Ruth", "Lindahl", date(1945, 3, 3), "none_hc", None),
+    ("Stig", "Brännström", date(1940, 10, 6), "discharged", "palliative"),
+    ("Aina", "Forsgren", date(1943, 1, 20), "admitted", "general"),
+    ("Birger", "Hammarström", date(1936, 11, 11), "assessing", "heart_failure"),
+]
+
+RELATIVES = [("dotter", "Lena"), ("son", "Mats"), ("make", "Gunnar"), ("maka", "Berit"),
+             ("son", "Peter"), ("dotter", "Anna"), ("granne", "Kjell")]
+
+
+@dataclass
+class _Ctx:
+    session: object
+    now: datetime
+    units: dict
+    staff: dict
+    orgs: dict
+    pathways: dict
+    rng: random.Random
+
+
+def _phone(i: int) -> str:
+    return f"070-174 06 {5 + i:02d}"
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(day, time(hour, minute), tzinfo=STOCKHOLM)
+
+
+def load_demo(database: Database) -> bool:
+    with database.session() as session:
+        if session.scalar(select(Organisation.id).where(Organisation.name == REGION)):
+            return False
+        now = utcnow()
+        rng = random.Random(20261130)
+        orgs = {
+            REGION: Organisation(name=REGION, kind="region", org_number="232100-0222"),
+            KOMMUN: Organisation(name=KOMMUN, kind="kommun", org_number="212000-2551"),
+        }
+        session.add_all(orgs.values())
+        for code, name in PATHWAYS:
+            session.add(Pathway(code=code, name=name))
+        session.flush()
+        units = {}
+        for key, org, name, kind, beds, phone in UNITS:
+            units[key] = Unit(organisation_id=orgs[org].id, name=name, kind=kind,
+                              virtual_beds=beds, phone=phone)
+        session.add_all(units.values())
+        session.flush()
+        password_hash = hash_password(DEMO_PASSWORD)
+        staff = {}
+        for i, (user, given, family, prof, unit, skills, admin, reviewer) in enumerate(STAFF):
+            staff[user] = Staff(username=user, given_name=given, family_name=family,
+                                profession=prof, unit_id=units[unit].id, skills=skills,
+                                is_admin=admin, is_log_reviewer=reviewer,
+                                phone=f"0980-319 {250 + i}", password_hash=password_hash,
+                                created_at=now)
+        session.add_all(staff.values())
+        pathways = {p.code: p for p in session.scalars(select(Pathway))}
+        session.flush()
+        ctx = _Ctx(session, now, units, staff, orgs, pathways, rng)
+        for i, spec in enumerate(PATIENTS):
+            _patient(ctx, i, *spec)
+        audit.trail(session).actor = audit.Actor(username="hemma-demo")
+        audit.record(session, None, "demo.load", basis="role",
+                     detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
+    return True
+
+
+def _relation(ctx: _Ctx, patient: Patient, episode: Episode | None, *, unit=None, person=None,
+              role: str, starts: datetime, ends: datetime | None, by: Staff) -> None:
+    ctx.session.add(CareRelation(
+        patient_id=patient.id, episode_id=episode.id if episode else None,
+        unit_id=unit.id if unit else None, staff_id=person.id if person else None, role=role,
+        starts_at=starts, ends_at=ends, created_by_id=by.id, documented_by_unit_id=by.unit_id))
+
+
+def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
+             pathway: str | None) -> None:
+    rng, session, units, staff = ctx.rng, ctx.session, ctx.units, ctx.staff
+    town, postal, lat, lon = VILLAGES[i % len(VILLAGES)]
+    registering = units["hsv"] if plan == "none_kommun" else (
+        units["hc"] if plan == "none_hc" else units["med"])
+    created = ctx.now - timedelta(days=60 + rng.randint(0, 300))
+    patient = Patient(
+        personnummer=make(born, 980 + i % 20), birth_date=born, given_name=given,
+        family_name=family, street=f"{rng.choice(STREETS)} {rng.randint(1, 40)}",
+        postal_code=postal, city=town,
+        latitude=round(lat + rng.uniform(-0.02, 0.02), 5),
+        longitude=round(lon + rng.uniform(-0.04, 0.04), 5),
+        phone=_phone(i), language="fi" if i == 7 else "sv", interpreter_needed=(i == 7),
+        digital_ability=["independent", "with_support", "none"][i % 3],
+        registered_by_unit_id=registering.id, created_at=created, updated_at=created,
+    )
+    session.add(patient)
+    session.flush()
+    relation, first_name = RELATIVES[i % len(RELATIVES)]
+    session.add(Relative(
+        patient_id=patient.id, name=f"{first_name} {family}", relation=relation,
+        phone=_phone(40 + i), is_primary_contact=True, may_receive_information=i % 4 != 0,
+        documented_by_unit_id=registering.id, created_at=created))
+
+    nurse, physician, coordinator = staff["sara.nilsson"], staff["karin.lundgren"], \
+        staff["anders.wikstrom"]
+    if plan.startswith("none"):
+        # An ongoing relationship without a home-ward episode: the kommun's or the
+        # hälsocentral's own patient.
+        who = staff["hanna.lundstrom"] if plan == "none_kommun" else staff["ulla.backman"]
+        _relation(ctx, patient, None, unit=registering, role="Pågående insatser",
+                  starts=created, ends=None, by=who)
+        return
+
+    today = ctx.now.astimezone(STOCKHOLM).date()
+    admitted_days_ago = {"admitted": rng.randint(1, 12), "assessing": 0}.get(plan,
+                                                                            rng.randint(20, 90))
+    assessed_day = today - timedelta(days=admitted_days_ago + 1)
+    assessed = _at(assessed_day, 9, rng.randint(0, 50))
+    if plan == "assessing":
+        assessed = min(ctx.now - timedelta(hours=rng.randint(1, 5)), assessed + timedelta(days=1))
+    episode = Episode(
+        patient_id=patient.id, state=plan, pathway_id=ctx.pathways[pathway].id,
+        responsible_unit_id=units["med"].id, assessed_at=assessed, assessed_by_id=nurse.id,
+        assessment_note="NEWS2 under 4 utan syrgas. Patienten och närstående vill vårdas hemma.",
+    )
+    ended = None
+    if plan != "assessing" and plan != "not_admitted":
+        admitted = _at(assessed_day + timedelta(days=1), 14, rng.randint(0, 50))
+        episode.admitted_at = admitted
+        episode.admitted_by_id = nurse.id
+        episode.responsible_physician_id = rng.choice(
+            [physician, staff["erik.sundqvist"], staff["maria.holm"]]).id
+        episode.coordinator_id = rng.choice([coordinator, staff["lena.forsberg"],
+                                             staff["hanna.lundstrom"]]).id
+        if plan == "admitted":
+            episode.bed_number = None  # numbered below, in admission order
+            episode.held_bed = i % 4 == 0
+            episode.held_bed_location = "Avdelning 5, Lycksele lasarett" if i % 4 == 0 else None
+        else:
+            ended = admitted + timedelta(days=rng.randint(3, 12), hours=rng.randint(0, 5))
+            episode.ended_at = ended
+            episode.ended_by_id = physician.id
+            episode.end_note = {
+                "discharged": "Utskriven efter avslutad behandling. Epikris till hälsocentralen.",
+                "returned": "Försämrad andning, NEWS2 7. Ambulans till akuten, trygghetsplats "
+                            "användes.",
+            }[plan]
+            episode.ambulance_informed = plan == "returned"
+    elif plan == "not_admitted":
+        ended = assessed + timedelta(hours=3)
+        episode.ended_at = ended
+        episode.ended_by_id = physician.id
+        episode.end_note = "Patienten vill inte vårdas hemma just nu; kvar på avdelningen."
+    session.add(episode)
+    session.flush()
+    grace = ended + timedelta(days=7) if ended else None
+    _relation(ctx, patient, episode, unit=units["med"], role="Ansvarig enhet",
+              starts=assessed, ends=grace, by=nurse)
+    if plan in ("admitted", "discharged", "returned"):
+        start = episode.admitted_at
+        _relation(ctx, patient, episode, unit=units["hsv"], role="Kommunal hemsjukvård",
+                  starts=start, ends=grace, by=coordinator)
+        if i % 3 == 0:
+            _relation(ctx, patient, episode, unit=units["mobile"], role="Hembesök",
+                      starts=start, ends=grace, by=coordinator)
+        if i % 5 == 1:
+            _relation(ctx, patient, episode, unit=units["rehab"], role="Rehabilitering",
+                      starts=start, ends=grace, by=staff["hanna.lundstrom"])
+        # Most patients consent to sharing between the region and the kommun; some have
+        # not (yet), and the kommun then sees only the contact details.
+        if i % 5 != 2:
+            for org in (KOMMUN, REGION):
+                session.add(Consent(
+                    patient_id=patient.id, organisation_id=ctx.orgs[org].id, method="oral",
+                    given_by="patient", given_at=start - timedelta(hours=2),
+                    recorded_by_id=nurse.id, documented_by_unit_id=nurse.unit_id))
+    if i == 4:
+        # The one block: this patient asked that the hälsocentral's notes stay there.
+        _relation(ctx, patient, None, unit=units["hc"], role="Fast läkarkontakt",
+                  starts=created, ends=None, by=staff["ulla.backman"])
+        session.add(Block(patient_id=patient.id, unit_id=units["hc"].id,
+                          note="Patientens begäran.", created_at=created + timedelta(days=1),
+                          created_by_id=staff["ulla.backman"].id))
+    if plan == "admitted":
+        used = {b for b in session.scalars(select(Episode.bed_number).where(
+            Episode.responsible_unit_id == units["med"].id, Episode.state == "admitted"))
+            if b}
+        episode.bed_number = min(set(range(1, 13)) - used)
+
+
+def print_logins(url: str) -> None:
+    width = max(len(u) for u, _ in FEATURED)
+    lines = [
+        "",
+        "  Hemma demo — open " + url,
+        "",
+        f"  Password for every demo user: {DEMO_PASSWORD}",
+        "",
+    ]
+    lines += [f"    {user.ljust(width)}  {role}" for user, role in FEATURED]
+    lines += ["", f"  Demo patients have fictional personnummer, e.g. "
+                  f"{format_number(make(PATIENTS[0][2], 980))}.", ""]
+    print("\n".join(lines), flush=True)

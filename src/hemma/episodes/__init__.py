@@ -1,0 +1,1 @@
+"""Home-ward episodes: assessment, admission, the virtual bed list, discharge, return."""

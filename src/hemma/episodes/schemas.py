@@ -1,0 +1,77 @@
+"""Input and output shapes for episodes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field, model_validator
+
+from hemma.kit.validation import Schema, Text
+
+
+class AssessmentCreate(Schema):
+    pathway_id: int
+    responsible_unit_id: int | None = None  # default: the user's own unit
+    assessment_note: Text | None = Field(default=None, max_length=4000)
+
+
+class AdmissionCreate(Schema):
+    responsible_physician_id: int
+    coordinator_id: int | None = None
+    held_bed: bool = False
+    held_bed_location: Text | None = Field(default=None, max_length=200)
+    admitted_at: datetime | None = None  # default: now
+
+    @model_validator(mode="after")
+    def _held_bed_needs_place(self):
+        if self.held_bed and not self.held_bed_location:
+            raise ValueError("Say where the held bed is")
+        return self
+
+
+class EpisodeEnd(Schema):
+    note: Text = Field(min_length=1, max_length=4000)
+    ended_at: datetime | None = None  # default: now
+
+
+class ReturnToHospital(EpisodeEnd):
+    ambulance_informed: bool = False
+
+
+class EpisodeRead(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    state: str
+    pathway_id: int
+    pathway_name: str
+    responsible_unit_id: int
+    responsible_unit_name: str
+    responsible_physician_id: int | None
+    coordinator_id: int | None
+    bed_number: int | None
+    held_bed: bool
+    held_bed_location: str | None
+    assessed_at: datetime
+    admitted_at: datetime | None
+    ended_at: datetime | None
+    end_note: str | None
+
+
+class HomeWardRow(BaseModel):
+    patient_id: uuid.UUID
+    personnummer: str
+    name: str
+    visible: bool
+    hidden_reason: str | None = None
+    episode_id: uuid.UUID | None = None
+    state: str | None = None
+    pathway: str | None = None
+    responsible_unit: str | None = None
+    bed_number: int | None = None
+    held_bed: bool | None = None
+    admitted_at: datetime | None = None
+    day_at_home: int | None = None
+    coordinator: str | None = None
+    physician: str | None = None
+    team_organisations: list[str] = []

@@ -1,0 +1,67 @@
+"""The one time helper: UTC in storage and logic, Europe/Stockholm only for display and
+for rules that are defined in local time (night-time accesses, days at home)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+_clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731
+
+
+def utcnow() -> datetime:
+    """Now, UTC-aware. Tests move time with `frozen_clock`."""
+    return _clock()
+
+
+@contextmanager
+def frozen_clock(at: datetime) -> Iterator[Callable[[timedelta], None]]:
+    """Freeze utcnow() at `at`; yields a function that advances the frozen clock."""
+    global _clock
+    if at.tzinfo is None:
+        raise TypeError("frozen_clock needs an aware datetime")
+    state = {"now": at.astimezone(UTC)}
+    previous = _clock
+    _clock = lambda: state["now"]  # noqa: E731
+
+    def advance(delta: timedelta) -> None:
+        state["now"] = state["now"] + delta
+
+    try:
+        yield advance
+    finally:
+        _clock = previous
+
+
+def ensure_utc(value: datetime) -> datetime:
+    """Aware datetimes are converted to UTC; naive ones are refused, not guessed."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("datetime without a UTC offset")
+    return value.astimezone(UTC)
+
+
+def local(value: datetime) -> datetime:
+    return ensure_utc(value).astimezone(STOCKHOLM)
+
+
+def local_date(value: datetime) -> date:
+    return local(value).date()
+
+
+def local_today() -> date:
+    return local_date(utcnow())
+
+
+def from_local(value: datetime) -> datetime:
+    """Interpret a naive wall-clock time (from a form) as Stockholm time."""
+    if value.tzinfo is not None:
+        return ensure_utc(value)
+    return value.replace(tzinfo=STOCKHOLM).astimezone(UTC)
+
+
+def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return "" if value is None else local(value).strftime(fmt)

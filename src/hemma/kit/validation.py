@@ -1,0 +1,111 @@
+"""Turning Pydantic validation errors into field-named, translatable messages, and the small
+field types the schemas share."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from hemma.kit.errors import FieldError, Invalid
+from hemma.kit.text import N_
+
+# Messages for Pydantic's error types, as msgids translated where they are shown.
+_MESSAGES = {
+    "missing": N_("This field is required"),
+    "string_too_short": N_("This field is required"),
+    "string_too_long": N_("At most %(max_length)s characters"),
+    "string_type": N_("Enter text"),
+    "int_parsing": N_("Enter a whole number"),
+    "int_type": N_("Enter a whole number"),
+    "float_parsing": N_("Enter a number"),
+    "float_type": N_("Enter a number"),
+    "bool_parsing": N_("Choose yes or no"),
+    "bool_type": N_("Choose yes or no"),
+    "greater_than_equal": N_("Must be at least %(ge)s"),
+    "less_than_equal": N_("Must be at most %(le)s"),
+    "greater_than": N_("Must be more than %(gt)s"),
+    "less_than": N_("Must be less than %(lt)s"),
+    "literal_error": N_("Choose one of the options"),
+    "enum": N_("Choose one of the options"),
+    "uuid_parsing": N_("Not a valid identifier"),
+    "uuid_type": N_("Not a valid identifier"),
+    "datetime_parsing": N_("Enter a date and time"),
+    "datetime_from_date_parsing": N_("Enter a date and time"),
+    "datetime_type": N_("Enter a date and time"),
+    "date_parsing": N_("Enter a date (YYYY-MM-DD)"),
+    "date_from_datetime_parsing": N_("Enter a date (YYYY-MM-DD)"),
+    "extra_forbidden": N_("Unknown field"),
+    "json_invalid": N_("The request body is not valid JSON"),
+    "model_attributes_type": N_("Expected an object"),
+    "dict_type": N_("Expected an object"),
+    "list_type": N_("Expected a list"),
+    "timezone_aware": N_("Give the time with its UTC offset"),
+}
+
+
+def _field_name(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "form")]
+    return ".".join(parts) or "body"
+
+
+def field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
+    out = []
+    for err in errors:
+        kind = err.get("type", "")
+        ctx = err.get("ctx") or {}
+        if kind == "value_error":
+            # Our own validators raise ValueError with a msgid.
+            message = str(ctx.get("error", err.get("msg", "")))
+            params: dict = {}
+        else:
+            message = _MESSAGES.get(kind, "Invalid value")
+            params = {k: v for k, v in ctx.items() if isinstance(v, (int, float, str))}
+        out.append(FieldError(_field_name(tuple(err.get("loc", ()))), message, params))
+    return out
+
+
+def parse(model: type[BaseModel], data: dict) -> Any:
+    """Validate form or JSON data, raising Invalid with one message per field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid(errors=field_errors(exc.errors())) from None
+
+
+class Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("Contains characters that are not allowed")
+    return unicodedata.normalize("NFC", value)
+
+
+def _phone(value: str) -> str:
+    if not re.fullmatch(r"\+?[0-9 ()\-]{5,20}", value):
+        raise ValueError("Enter a phone number with digits, e.g. 0950-123 45")
+    return value
+
+
+def _postal_code(value: str) -> str:
+    digits = value.replace(" ", "")
+    if not re.fullmatch(r"\d{5}", digits):
+        raise ValueError("Enter a postal code with five digits")
+    return f"{digits[:3]} {digits[3:]}"
+
+
+Text = Annotated[str, AfterValidator(_clean_text)]
+Phone = Annotated[str, AfterValidator(_phone)]
+PostalCode = Annotated[str, AfterValidator(_postal_code)]
+
+
+def blank_to_none(data: dict) -> dict:
+    """HTML forms send empty strings for empty fields; treat them as not given."""
+    return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}

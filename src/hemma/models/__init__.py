@@ -1,0 +1,49 @@
+"""All ORM tables, imported here so that Alembic and the app see one metadata."""
+
+from hemma.models.access import Block, Consent, EmergencyAccess
+from hemma.models.audit import AuditEntry, AuditHead, AuditReview
+from hemma.models.auth import ApiToken, LoginAttempt, WebSession
+from hemma.models.base import Base
+from hemma.models.directory import (
+    Organisation,
+    OrganisationKind,
+    Profession,
+    Staff,
+    Unit,
+    UnitKind,
+)
+from hemma.models.episodes import (
+    ACTIVE_STATES,
+    CareRelation,
+    Episode,
+    EpisodeState,
+    Pathway,
+)
+from hemma.models.patients import DigitalAbility, Patient, Relative
+
+__all__ = [
+    "ACTIVE_STATES",
+    "ApiToken",
+    "AuditEntry",
+    "AuditHead",
+    "AuditReview",
+    "Base",
+    "Block",
+    "CareRelation",
+    "Consent",
+    "DigitalAbility",
+    "EmergencyAccess",
+    "Episode",
+    "EpisodeState",
+    "LoginAttempt",
+    "Organisation",
+    "OrganisationKind",
+    "Pathway",
+    "Patient",
+    "Profession",
+    "Relative",
+    "Staff",
+    "Unit",
+    "UnitKind",
+    "WebSession",
+]

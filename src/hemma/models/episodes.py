@@ -1,0 +1,123 @@
+"""Home-ward episodes (vårdtillfälle i hemmet), pathways (vårdprogram) and the care team
+(care relationships, vårdrelationer) that decide who may see the patient."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hemma.models.base import Base, uuid_pk
+
+
+class EpisodeState(StrEnum):
+    ASSESSING = "assessing"  # bedömning pågår
+    ADMITTED = "admitted"  # inskriven i hemmet
+    DISCHARGED = "discharged"  # utskriven
+    RETURNED = "returned"  # återförd till sjukhus
+    NOT_ADMITTED = "not_admitted"  # bedömd, ej inskriven
+
+
+ACTIVE_STATES = (EpisodeState.ASSESSING, EpisodeState.ADMITTED)
+_ACTIVE_SQL = "state IN ('assessing', 'admitted')"
+
+
+class Pathway(Base):
+    __tablename__ = "pathways"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+    __table_args__ = (
+        # One active episode per patient, enforced by the database so that two nurses
+        # admitting at once cannot both succeed.
+        Index(
+            "uq_episodes_one_active_per_patient",
+            "patient_id",
+            unique=True,
+            sqlite_where=text(_ACTIVE_SQL),
+            postgresql_where=text(_ACTIVE_SQL),
+        ),
+        # A virtual bed holds one admitted patient at a time.
+        Index(
+            "uq_episodes_bed_per_unit",
+            "responsible_unit_id",
+            "bed_number",
+            unique=True,
+            sqlite_where=text("state = 'admitted'"),
+            postgresql_where=text("state = 'admitted'"),
+        ),
+        Index("ix_episodes_unit_state", "responsible_unit_id", "state"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    pathway_id: Mapped[int] = mapped_column(ForeignKey("pathways.id"))
+    # The unit with medical responsibility; its organisation "documents" the episode.
+    responsible_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    responsible_physician_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    coordinator_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))  # fast vårdkontakt
+    bed_number: Mapped[int | None] = mapped_column(Integer)
+    held_bed: Mapped[bool] = mapped_column(Boolean, default=False)  # trygghetsplats
+    held_bed_location: Mapped[str | None] = mapped_column(String(200))
+    assessment_note: Mapped[str | None] = mapped_column(Text)
+    assessed_at: Mapped[datetime]
+    assessed_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    admitted_at: Mapped[datetime | None]
+    admitted_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    ended_at: Mapped[datetime | None]
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    end_note: Mapped[str | None] = mapped_column(Text)
+    ambulance_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    pathway: Mapped[Pathway] = relationship(lazy="raise")
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+
+class CareRelation(Base):
+    """A unit, or one staff member, caring for the patient from `starts_at` until `ends_at`.
+
+    This is the vårdrelation that Patientdatalagen requires before anyone may read the record."""
+
+    __tablename__ = "care_relations"
+    __table_args__ = (
+        CheckConstraint(
+            "(unit_id IS NULL) <> (staff_id IS NULL)", name="unit_xor_staff"
+        ),
+        Index("ix_care_relations_unit_patient", "unit_id", "patient_id"),
+        Index("ix_care_relations_staff_patient", "staff_id", "patient_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    episode_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("episodes.id"), index=True)
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    role: Mapped[str | None] = mapped_column(String(200))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime | None]
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    documented_by_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))

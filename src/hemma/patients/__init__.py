@@ -1,0 +1,1 @@
+"""Patients, identity numbers and relatives."""

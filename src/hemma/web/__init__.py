@@ -1,0 +1,1 @@
+"""The web layer: templates, translations, request dependencies, error pages."""

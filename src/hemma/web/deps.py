@@ -1,0 +1,209 @@
+"""Request dependencies: the transaction, the signed-in staff member, and the access
+declarations every route must carry (one of PatientAccess, StaffAccess, Public).
+
+`create_app` refuses to start if a route has no access declaration, and the access-matrix
+test walks them all, so a new route cannot quietly skip the check."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.access.auth import actor_for, resolve_api_token, resolve_session
+from hemma.access.policy import Action, Decision, Subject
+from hemma.access.service import require, subject_for
+from hemma.kit.errors import Forbidden, NotFound, Unauthenticated
+from hemma.models import Staff, WebSession
+
+SESSION_COOKIE = "hemma_session"
+LANGUAGE_COOKIE = "hemma_lang"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def client_addr(request: Request) -> str | None:
+    if request.app.state.settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()[:64]
+    return request.client.host if request.client else None
+
+
+def _write_denied(request: Request, session: Session) -> None:
+    """Refused attempts are logged even though the request's own transaction rolls back."""
+    denied = audit.trail(session).denied_only()
+    if not denied.entries:
+        return
+    with request.app.state.db.session() as own:
+        t = audit.trail(own)
+        t.actor = denied.actor
+        t.entries = denied.entries
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """The request's unit of work: commit after the route returns (with its audit entries),
+    roll back if it raised. Nothing else commits."""
+    session: Session = request.app.state.db.sessionmaker()
+    try:
+        yield session
+        audit.flush(session)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        try:
+            _write_denied(request, session)
+        finally:
+            raise
+    finally:
+        session.close()
+
+
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+
+
+async def submitted_csrf(request: Request) -> str | None:
+    """The CSRF token a form or script sent: a header, or the csrf_token form field."""
+    if request.method not in UNSAFE_METHODS:
+        return None
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form()
+        value = form.get("csrf_token")
+        return value if isinstance(value, str) else None
+    return None
+
+
+@dataclass
+class Principal:
+    staff: Staff
+    subject: Subject
+    web_session: WebSession | None  # None when signed in with an API token
+
+    @property
+    def csrf_token(self) -> str | None:
+        return self.web_session.csrf_token if self.web_session else None
+
+
+def current_principal(
+    request: Request,
+    db: DbSession,
+    csrf: Annotated[str | None, Depends(submitted_csrf)],
+) -> Principal:
+    authz = request.headers.get("authorization", "")
+    web = None
+    if authz.lower().startswith("bearer "):
+        staff = resolve_api_token(db, authz[7:].strip())
+        if staff is None:
+            raise Unauthenticated()
+    else:
+        resolved = resolve_session(db, request.cookies.get(SESSION_COOKIE))
+        if resolved is None:
+            raise Unauthenticated()
+        web, staff = resolved
+        # Cookies ride along with cross-site requests; the token does not.
+        if request.method in UNSAFE_METHODS and not (
+            csrf and hmac.compare_digest(csrf, web.csrf_token)
+        ):
+            raise Forbidden("The form has expired. Reload the page and try again.")
+    audit.trail(db).actor = actor_for(db, staff, client_addr(request))
+    principal = Principal(staff, subject_for(db, staff), web)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+class Public:
+    """Declares a route open to everyone (login page, static files, health)."""
+
+    def __call__(self) -> None:
+        return None
+
+
+class StaffAccess:
+    """A signed-in staff member whose role allows `action` (nothing about one patient)."""
+
+    def __init__(self, action: Action):
+        self.action = action
+
+    def __call__(self, principal: CurrentPrincipal, db: DbSession) -> Principal:
+        require(db, principal.subject, self.action)
+        return principal
+
+
+@dataclass
+class PatientContext:
+    principal: Principal
+    decision: Decision
+    patient_id: uuid.UUID
+    db: Session
+
+    @property
+    def subject(self) -> Subject:
+        return self.principal.subject
+
+
+class PatientAccess:
+    """`action` on the patient in the path. Refusal is a 404: without a care relationship
+    the patient does not exist for this user."""
+
+    def __init__(self, action: Action):
+        self.action = action
+
+    def __call__(self, patient_id: uuid.UUID, principal: CurrentPrincipal,
+                 db: DbSession) -> PatientContext:
+        decision = require(db, principal.subject, self.action, patient_id)
+        return PatientContext(principal, decision, patient_id, db)
+
+
+ACCESS_MARKERS = (Public, StaffAccess, PatientAccess)
+
+
+def access_declarations(route: APIRoute) -> list:
+    """The access declarations among a route's dependencies (recursively)."""
+    found = []
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        if isinstance(dep.call, ACCESS_MARKERS):
+            found.append(dep.call)
+        stack.extend(dep.dependencies)
+    return found
+
+
+def api_routes(app) -> list[APIRoute]:
+    """Every route of the app. Routers are kept on app.state because FastAPI wraps included
+    routers in objects of its own."""
+    routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
+    for router in app.state.routers:
+        routes.extend(r for r in router.routes if isinstance(r, APIRoute))
+    return routes
+
+
+def check_routes_declare_access(app) -> None:
+    missing = [
+        f"{sorted(r.methods)} {r.path}"
+        for r in api_routes(app)
+        if len(access_declarations(r)) != 1
+    ]
+    if missing:
+        raise RuntimeError("Routes without exactly one access declaration: " + ", ".join(missing))
+
+
+def load_patient_or_404(db: Session, model, ident, patient_id: uuid.UUID):
+    """Rows that belong to a patient are only found through that patient."""
+    row = db.get(model, ident)
+    if row is None or getattr(row, "patient_id", None) != patient_id:
+        raise NotFound()
+    return row

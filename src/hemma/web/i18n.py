@@ -1,0 +1,50 @@
+"""Translations with Babel: English msgids in code and templates, Swedish the default
+language. Catalogs are the .po files beside this module, compiled in memory at start."""
+
+from __future__ import annotations
+
+import io
+from contextvars import ContextVar
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from hemma.kit.text import N_
+
+LANGUAGES = {"sv": "Svenska", "en": "English"}
+DEFAULT_LANGUAGE = "sv"
+CATALOG_DIR = Path(__file__).resolve().parent / "i18n"
+
+current_language: ContextVar[str] = ContextVar("hemma_language", default=DEFAULT_LANGUAGE)
+
+
+@lru_cache
+def translations(lang: str) -> Translations:
+    path = CATALOG_DIR / f"{lang}.po"
+    if not path.exists():
+        return Translations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf)
+
+
+def gettext(message: str, **params) -> str:
+    text = translations(current_language.get()).gettext(message)
+    return text % params if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params) -> str:
+    text = translations(current_language.get()).ngettext(singular, plural, n)
+    params.setdefault("num", n)
+    return text % params
+
+
+_ = gettext
+
+__all__ = ["LANGUAGES", "N_", "current_language", "gettext", "ngettext", "translations"]
