@@ -143,10 +143,10 @@ def health(db: DbSession):
 @router.get("/me", response_model=Me, tags=["directory"])
 def me(principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
     """The signed-in staff member."""
-    s, subj = principal.staff, principal.subject
-    return Me(id=s.id, username=s.username, name=s.full_name, profession=s.profession,
-              unit_id=s.unit_id, organisation_id=subj.organisation_id, is_admin=s.is_admin,
-              is_log_reviewer=s.is_log_reviewer, skills=s.skills or [])
+    p, subj = principal, principal.subject
+    return Me(id=subj.staff_id, username=p.username, name=p.full_name, profession=p.profession,
+              unit_id=subj.unit_id, organisation_id=subj.organisation_id,
+              is_admin=subj.is_admin, is_log_reviewer=subj.is_log_reviewer, skills=list(p.skills))
 
 
 @router.get("/units", response_model=list[UnitOut], tags=["directory"])

@@ -79,7 +79,7 @@ def organisation_units(db: Session, organisation_id: int) -> list[Unit]:
 def all_units(db: Session) -> list[tuple[Unit, Organisation]]:
     return list(db.execute(select(Unit, Organisation).join(Organisation)
                            .where(Unit.active.is_(True))
-                           .order_by(Organisation.name, Unit.name)).tuples())
+                           .order_by(Organisation.name, Unit.name)).all())
 
 
 def organisations(db: Session) -> list[Organisation]:
@@ -90,14 +90,14 @@ def organisation_staff(db: Session, organisation_id: int) -> list[tuple[Staff, U
     return list(db.execute(
         select(Staff, Unit).join(Unit, Unit.id == Staff.unit_id)
         .where(Unit.organisation_id == organisation_id)
-        .order_by(Staff.family_name, Staff.given_name)).tuples())
+        .order_by(Staff.family_name, Staff.given_name)).all())
 
 
 def active_staff(db: Session, profession: str | None = None) -> list[tuple[Staff, Unit]]:
     stmt = select(Staff, Unit).join(Unit, Unit.id == Staff.unit_id).where(Staff.active.is_(True))
     if profession:
         stmt = stmt.where(Staff.profession == profession)
-    return list(db.execute(stmt.order_by(Staff.family_name, Staff.given_name)).tuples())
+    return list(db.execute(stmt.order_by(Staff.family_name, Staff.given_name)).all())
 
 
 def _own_unit(db: Session, subject: Subject, unit_id: int) -> Unit:

@@ -130,7 +130,7 @@ class Decision:
         """May the user read information documented at `origin`?"""
         if not self.allowed or self.facts is None:
             return False
-        return _visible(self.subject, self.facts, origin, emergency=self.emergency)
+        return _visible(self.subject, self.facts, origin, emergency=self.facts.emergency)
 
     def may_change(self, origin: Origin) -> bool:
         """Each organisation keeps its own record: others may read it (with consent),

@@ -244,7 +244,7 @@ def consents(db: Session, patient_id: uuid.UUID) -> list[tuple[Consent, str]]:
     return list(db.execute(
         select(Consent, Organisation.name).join(Organisation)
         .where(Consent.patient_id == patient_id).order_by(Consent.given_at.desc())
-    ).tuples())
+    ).all())
 
 
 # --- Blocks --------------------------------------------------------------------------------

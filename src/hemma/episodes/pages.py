@@ -137,7 +137,7 @@ _END_FORMS = {
 
 
 def _end_context(db, ctx: PatientContext, episode_id: uuid.UUID, mode: str) -> dict:
-    _, _schema, heading, note_label, submit, _done = _END_FORMS[mode]
+    heading, note_label, submit = _END_FORMS[mode][2:5]
     return {
         "patient": get_patient(db, ctx.patient_id),
         "view": service.get_episode_view(db, ctx.decision, ctx.patient_id, episode_id),
@@ -146,7 +146,7 @@ def _end_context(db, ctx: PatientContext, episode_id: uuid.UUID, mode: str) -> d
 
 
 def _end_routes(mode: str) -> None:
-    action, schema, *_rest, done = _END_FORMS[mode]
+    action, schema, *_texts, done = _END_FORMS[mode]
 
     def show(request: Request, db: DbSession, episode_id: uuid.UUID,
              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EPISODE))]):

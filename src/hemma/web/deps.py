@@ -21,7 +21,6 @@ from hemma.access.auth import actor_for, resolve_api_token, resolve_session
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.kit.errors import Forbidden, NotFound, Unauthenticated
-from hemma.models import Staff, WebSession
 
 SESSION_COOKIE = "hemma_session"
 LANGUAGE_COOKIE = "hemma_lang"
@@ -83,15 +82,17 @@ async def submitted_csrf(request: Request) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Principal:
-    staff: Staff
-    subject: Subject
-    web_session: WebSession | None  # None when signed in with an API token
+    """The signed-in staff member, as plain values: still readable when an error page is
+    rendered after the transaction was rolled back."""
 
-    @property
-    def csrf_token(self) -> str | None:
-        return self.web_session.csrf_token if self.web_session else None
+    subject: Subject
+    username: str
+    full_name: str
+    profession: str
+    skills: tuple[str, ...]
+    csrf_token: str | None  # None when signed in with an API token
 
 
 def current_principal(
@@ -116,7 +117,10 @@ def current_principal(
         ):
             raise Forbidden("The form has expired. Reload the page and try again.")
     audit.trail(db).actor = actor_for(db, staff, client_addr(request))
-    principal = Principal(staff, subject_for(db, staff), web)
+    principal = Principal(
+        subject=subject_for(db, staff), username=staff.username, full_name=staff.full_name,
+        profession=staff.profession, skills=tuple(staff.skills or ()),
+        csrf_token=web.csrf_token if web is not None else None)
     request.state.principal = principal
     return principal
 

@@ -1,0 +1,285 @@
+"""The access matrix: every route × every role × every relationship, consent, block and
+emergency state, through HTTP, compared with the rules (an oracle written from the product
+text, not from the code).
+
+A route that no one told this test how to call fails it, so adding a route forces a
+decision here too."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from hemma.access.service import accessible_patients, subject_for
+from hemma.kit.time import utcnow
+from hemma.models import Organisation, Relative, Staff, Unit
+from hemma.web.deps import PatientAccess, Public, StaffAccess, access_declarations, api_routes
+from tests.access.test_policy import ORACLE_ROLES
+from tests.factories import PEOPLE
+
+ORG_OF_UNIT = {"med": "region", "hc": "region", "hsv": "kommun", "lab": "region",
+               "xray": "region", "kdag": "kommun"}
+RELATIONSHIPS = ["none", "unit", "personal", "ended"]
+EMERGENCIES = ["none", "active", "expired"]
+# Statuses that mean "the access check let the request through" (the empty bodies the matrix
+# sends are then refused by validation, or hit a rule of the action itself).
+PASSED = {200, 201, 204, 303, 400, 409, 422}
+
+
+@dataclass(frozen=True)
+class State:
+    relationship: str
+    emergency: str
+    consent: str = "both"  # none / both / withdrawn
+    blocked: bool = False
+
+
+def role_allows(username: str, action: str) -> bool:
+    given, family, profession, unit, admin, reviewer = PEOPLE[username]
+    if action == "signed_in":
+        return True
+    if action == "admin.manage":
+        return admin
+    if action == "log.review":
+        return reviewer
+    return action in ORACLE_ROLES[profession]
+
+
+def oracle_patient(username: str, action: str, state: State) -> bool:
+    if not role_allows(username, action):
+        return False
+    if state.relationship in ("unit", "personal"):
+        return True
+    return state.emergency == "active" and action == "patient.read"
+
+
+def oracle_sees_episode(username: str, state: State) -> bool:
+    """The episode is documented by Medicinkliniken (region)."""
+    unit = PEOPLE[username][3]
+    if not oracle_patient(username, "patient.read", state):
+        return False
+    if unit == "med":
+        return True
+    if state.blocked:
+        return False
+    if ORG_OF_UNIT[unit] == "region":
+        return True
+    return state.consent == "both" or state.emergency == "active"
+
+
+class Scenario:
+    """One patient per (user, state), with everything its routes refer to."""
+
+    def __init__(self, world, database):
+        self.world = world
+        self.database = database
+        with database.session() as s:
+            # Units no test user belongs to, for sub-resources that requests may change.
+            extra = {
+                "lab": Unit(organisation_id=world.orgs["region"], name="Laboratoriet",
+                            kind="other"),
+                "xray": Unit(organisation_id=world.orgs["region"], name="Röntgen", kind="other"),
+                "kdag": Unit(organisation_id=world.orgs["kommun"], name="Dagverksamheten",
+                             kind="other"),
+            }
+            third = Organisation(name="Privata vårdgivaren", kind="region")
+            s.add_all([*extra.values(), third])
+            s.flush()
+            world.units.update({k: u.id for k, u in extra.items()})
+            world.orgs["third"] = third.id
+
+    def patient(self, username: str, state: State) -> dict:
+        w = self.world
+        unit = PEOPLE[username][3]
+        pid = w.patient(unit=None, name=username.capitalize(), family=f"M{state.relationship}")
+        # The home ward's own relationship (the episode's unit), unless that is the user's.
+        if unit != "med":
+            w.relation(pid, unit="med")
+        if state.relationship == "unit":
+            w.relation(pid, unit=unit)
+        elif state.relationship == "personal":
+            w.relation(pid, person=username, documented_by="med")
+        elif state.relationship == "ended":
+            w.relation(pid, unit=unit, ends_in=timedelta(minutes=-5))
+        if state.emergency != "none":
+            w.emergency(pid, username, expired=state.emergency == "expired")
+        if state.consent in ("both", "withdrawn"):
+            for org in ("region", "kommun"):
+                w.consent(pid, org, withdrawn=state.consent == "withdrawn")
+        if state.blocked:
+            w.block(pid, "med")
+        episode = w.episode(pid, state="admitted")
+        return {"patient_id": pid, "episode_id": episode}
+
+    # Sub-resources are made fresh for each request: some routes change them (end, withdraw,
+    # lift, remove), and a second route must not find them already gone.
+    def fresh(self, param: str, ids: dict, username: str):
+        w, pid = self.world, ids["patient_id"]
+        if param == "relation_id":
+            return w.relation(pid, unit="lab")
+        if param == "consent_id":
+            return w.consent(pid, "third")
+        if param == "block_id":
+            # A block on a unit of the user's own organisation (the one that may lift it),
+            # on a unit whose information nothing else here depends on.
+            own_org = ORG_OF_UNIT[PEOPLE[username][3]]
+            return w.block(pid, "xray" if own_org == "region" else "kdag")
+        if param == "relative_id":
+            with self.database.session() as s:
+                rel = Relative(patient_id=pid, name="Berit", relation="maka",
+                               documented_by_unit_id=w.units["med"], created_at=utcnow())
+                s.add(rel)
+                s.flush()
+                return rel.id
+        if param == "unit_id":
+            return w.units[PEOPLE[username][3]]
+        if param == "staff_id":
+            return w.staff[username]
+        if param == "code":
+            return "en"
+        if param in ids:
+            return ids[param]
+        raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
+
+
+def _request(client: TestClient, method: str, path: str, csrf: str | None):
+    if method == "GET":
+        return client.get(path, follow_redirects=False)
+    if path.startswith("/api/"):
+        return client.request(method, path, json={}, follow_redirects=False)
+    data = {"csrf_token": csrf} if csrf else {}
+    return client.request(method, path, data=data, follow_redirects=False)
+
+
+def _routes(app):
+    out = []
+    for route in api_routes(app):
+        decls = access_declarations(route)
+        assert len(decls) == 1, route.path
+        for method in sorted(route.methods - {"HEAD"}):
+            out.append((method, route.path, decls[0]))
+    # Logging out ends the session: last.
+    out.sort(key=lambda r: (r[1] == "/logout", r[1], r[0]))
+    return out
+
+
+def _fill(scenario: Scenario, path: str, ids: dict, username: str) -> str:
+    def sub(m):
+        return str(scenario.fresh(m.group(1), ids, username))
+
+    return re.sub(r"\{(\w+)\}", sub, path)
+
+
+def test_every_route_declares_exactly_one_access_decision(app):
+    routes = api_routes(app)
+    assert len(routes) > 60
+    for route in routes:
+        assert len(access_declarations(route)) == 1, route.path
+
+
+def test_unauthenticated_requests_reach_nothing(app, world, database, client):
+    scenario = Scenario(world, database)
+    ids = scenario.patient("sara", State("unit", "none"))
+    for method, path, decl in _routes(app):
+        url = _fill(scenario, path, ids, "sara")
+        r = _request(client, method, url, None)
+        if isinstance(decl, Public):
+            assert r.status_code not in (401, 403, 404), (method, url, r.status_code)
+        elif path.startswith("/api/"):
+            assert r.status_code == 401, (method, url, r.status_code)
+        else:
+            assert r.status_code == 303 and "/login" in r.headers["location"], (method, url)
+
+
+@pytest.mark.parametrize("username", sorted(PEOPLE))
+def test_route_matrix(username, app, world, database, as_user):
+    """Every route for `username` in every relationship × emergency state."""
+    scenario = Scenario(world, database)
+    client = as_user(username)
+    csrf = world.csrf[id(client)]
+    states = [State(r, e) for r, e in itertools.product(RELATIONSHIPS, EMERGENCIES)]
+    patients = {state: scenario.patient(username, state) for state in states}
+    failures = []
+    for method, path, decl in _routes(app):
+        for state in states if isinstance(decl, PatientAccess) else states[:1]:
+            ids = patients[state]
+            url = _fill(scenario, path, ids, username)
+            r = _request(client, method, url, csrf)
+            if path == "/logout":
+                world.login(client, database, username)
+                csrf = world.csrf[id(client)]
+            if isinstance(decl, PatientAccess):
+                allowed = oracle_patient(username, decl.action.value, state)
+                # Routes about the episode also need the episode visible (it is, here:
+                # consent to both organisations, nothing blocked).
+                ok = r.status_code in PASSED if allowed else r.status_code == 404
+            elif isinstance(decl, StaffAccess):
+                allowed = role_allows(username, decl.action.value)
+                ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403
+            else:
+                allowed, ok = True, r.status_code not in (401, 403)
+            if not ok:
+                failures.append(f"{method} {path} {state}: expected "
+                                f"{'allowed' if allowed else 'refused'}, got {r.status_code}")
+    assert not failures, "\n".join(failures[:40])
+
+
+CONTENT_STATES = [
+    State(r, e, c, b)
+    for r, e, c, b in itertools.product(["none", "unit", "personal"], ["none", "active"],
+                                        ["none", "both", "withdrawn"], [False, True])
+]
+
+
+@pytest.mark.parametrize("username", ["sara", "hugo", "kim", "pia", "olle", "rita"])
+def test_content_follows_consent_blocks_and_emergency(username, app, world, database, as_user):
+    """What each page and API shows: the episode (documented by Medicinkliniken) only when
+    the rules let the user see it; lists hold exactly the patients can() allows."""
+    scenario = Scenario(world, database)
+    client = as_user(username)
+    failures = []
+    for state in CONTENT_STATES:
+        ids = scenario.patient(username, state)
+        pid, eid = ids["patient_id"], ids["episode_id"]
+        may_read = oracle_patient(username, "patient.read", state)
+        sees = oracle_sees_episode(username, state)
+        page = client.get(f"/patients/{pid}")
+        api = client.get(f"/api/v1/patients/{pid}/episodes")
+        if not may_read:
+            if page.status_code != 404 or api.status_code != 404:
+                failures.append(f"{state}: readable ({page.status_code}, {api.status_code})")
+            continue
+        if page.status_code != 200 or api.status_code != 200:
+            failures.append(f"{state}: not readable ({page.status_code}, {api.status_code})")
+            continue
+        shown_page = "Bedömd lämplig." in page.text
+        shown_api = any(e["id"] == str(eid) for e in api.json())
+        if shown_page != sees or shown_api != sees:
+            failures.append(f"{state}: episode shown page={shown_page} api={shown_api}, "
+                            f"expected {sees}")
+        episode_page = client.get(f"/patients/{pid}/episodes/{eid}/discharge")
+        if role_allows(username, "episode.manage") and state.relationship != "none":
+            expected = 200 if sees else 404
+            if episode_page.status_code != expected:
+                failures.append(f"{state}: discharge form {episode_page.status_code}")
+    # The list of everyone the user cares for holds exactly the readable patients.
+    rows = client.get("/api/v1/home-ward?scope=team")
+    if role_allows(username, "patient.read"):
+        with database.session() as s:
+            subject = subject_for(s, s.get(Staff, world.staff[username]))
+            allowed = set(s.scalars(accessible_patients(subject)))
+        listed = {uuid.UUID(r["patient_id"]) for r in rows.json()}
+        # Every scenario patient has an active episode: listed exactly when readable.
+        assert listed == allowed
+        for row in rows.json():
+            state_hidden = not row["visible"]
+            assert state_hidden == (row["state"] is None)
+    else:
+        assert rows.status_code == 403
+    assert not failures, "\n".join(failures)
