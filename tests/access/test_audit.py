@@ -1,0 +1,265 @@
+"""The access log: every route that touches patient data writes exactly one entry per
+patient, with every field; lists log every patient shown; the application cannot change the
+log, and `hemma audit verify` notices anyone who does."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from hemma.access import audit
+from hemma.cli import main as cli
+from hemma.config import get_settings
+from hemma.models import AuditEntry
+from hemma.web.deps import PatientAccess, access_declarations, api_routes
+
+# (method, path, the episode state the patient needs, body). Bodies are valid: each call
+# succeeds, so each must log.
+EXAMPLES = [
+    ("GET", "/patients/{patient_id}", "admitted", None),
+    ("GET", "/patients/{patient_id}/edit", None, None),
+    ("POST", "/patients/{patient_id}/edit", None,
+     {"given_name": "Gunnel", "family_name": "Lind", "language": "sv",
+      "digital_ability": "none", "phone": "070-174 06 10"}),
+    ("POST", "/patients/{patient_id}/relatives", None, {"name": "Mats", "relation": "son"}),
+    ("POST", "/patients/{patient_id}/relatives/{relative_id}/remove", None, {}),
+    ("GET", "/patients/{patient_id}/episodes/new", None, None),
+    ("POST", "/patients/{patient_id}/episodes/new", None,
+     lambda w: {"pathway_id": w.pathways["opat"], "responsible_unit_id": w.units["med"]}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
+     lambda w: {"responsible_physician_id": w.staff["lisa"]}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/discharge", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/discharge", "admitted",
+     {"note": "Klar."}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/return", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/return", "admitted",
+     {"note": "Sämre.", "ambulance_informed": "true"}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/close", "assessing", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/close", "assessing",
+     {"note": "Vill inte."}),
+    ("GET", "/patients/{patient_id}/team", "admitted", None),
+    ("POST", "/patients/{patient_id}/team", None, lambda w: {"unit_id": w.units["hc"]}),
+    ("POST", "/patients/{patient_id}/team/{relation_id}/end", None, {}),
+    ("POST", "/patients/{patient_id}/consents", None,
+     lambda w: {"organisation_id": w.orgs["region"]}),
+    ("POST", "/patients/{patient_id}/consents/{consent_id}/withdraw", None, {}),
+    ("POST", "/patients/{patient_id}/blocks", None, lambda w: {"unit_id": w.units["med"]}),
+    ("POST", "/patients/{patient_id}/blocks/{block_id}/lift", None, {}),
+    ("GET", "/api/v1/patients/{patient_id}", None, None),
+    ("PUT", "/api/v1/patients/{patient_id}", None,
+     {"given_name": "Gunnel", "family_name": "Lind", "language": "sv"}),
+    ("POST", "/api/v1/patients/{patient_id}/relatives", None, {"name": "Mats", "relation": "son"}),
+    ("DELETE", "/api/v1/patients/{patient_id}/relatives/{relative_id}", None, None),
+    ("GET", "/api/v1/patients/{patient_id}/episodes", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes", None,
+     lambda w: {"pathway_id": w.pathways["opat"]}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
+     lambda w: {"responsible_physician_id": w.staff["lisa"], "coordinator_id": w.staff["kim"]}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/discharge", "admitted",
+     {"note": "Klar."}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/return", "admitted",
+     {"note": "Sämre."}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/close", "assessing",
+     {"note": "Vill inte."}),
+    ("GET", "/api/v1/patients/{patient_id}/care-team", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/care-team", None,
+     lambda w: {"staff_id": w.staff["kim"], "role": "Fast vårdkontakt"}),
+    ("POST", "/api/v1/patients/{patient_id}/care-team/{relation_id}/end", None, None),
+    ("GET", "/api/v1/patients/{patient_id}/consents", None, None),
+    ("POST", "/api/v1/patients/{patient_id}/consents", None,
+     lambda w: {"organisation_id": w.orgs["region"], "method": "written"}),
+    ("POST", "/api/v1/patients/{patient_id}/consents/{consent_id}/withdraw", None, None),
+    ("POST", "/api/v1/patients/{patient_id}/blocks", None,
+     lambda w: {"unit_id": w.units["med"]}),
+    ("POST", "/api/v1/patients/{patient_id}/blocks/{block_id}/lift", None, None),
+]
+
+
+def test_every_patient_route_has_an_example(app):
+    routes = {
+        (method, route.path)
+        for route in api_routes(app)
+        if isinstance(access_declarations(route)[0], PatientAccess)
+        for method in route.methods - {"HEAD"}
+    }
+    assert routes == {(m, p) for m, p, _s, _b in EXAMPLES}
+
+
+def _prepare(world, state):
+    pid = world.patient(unit="med")
+    ids = {"patient_id": pid}
+    if state:
+        ids["episode_id"] = world.episode(pid, state=state)
+    ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")
+    ids["consent_id"] = world.consent(pid, "kommun")
+    ids["block_id"] = world.block(pid, "hc")
+    from hemma.kit.time import utcnow
+    from hemma.models import Relative
+
+    with world.database.session() as s:
+        rel = Relative(patient_id=pid, name="Berit", relation="maka",
+                       documented_by_unit_id=world.units["med"], created_at=utcnow())
+        s.add(rel)
+        s.flush()
+        ids["relative_id"] = rel.id
+    return ids
+
+
+@pytest.mark.parametrize("method,path,state,body", EXAMPLES,
+                         ids=[f"{m} {p}" for m, p, _s, _b in EXAMPLES])
+def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, world, database,
+                                                   as_user):
+    ids = _prepare(world, state)
+    sara = as_user("sara")
+    data = body(world) if callable(body) else body
+    with database.session() as s:
+        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+    url = path.format(**ids)
+    if path.startswith("/api/"):
+        r = sara.request(method, url, json=data if method in ("POST", "PUT") else None)
+    elif method == "GET":
+        r = sara.get(url)
+    else:
+        r = sara.post(url, data=data, follow_redirects=False)
+    assert r.status_code in (200, 201, 204, 303), (r.status_code, r.text[:2000])
+    with database.session() as s:
+        new = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
+                        .order_by(AuditEntry.seq)).all()
+    assert len(new) == 1, [(e.action, e.patient_id) for e in new]
+    entry = new[0]
+    assert entry.patient_id == ids["patient_id"]
+    assert entry.user_id == world.staff["sara"] and entry.username == "sara"
+    assert entry.unit_id == world.units["med"]
+    assert entry.organisation_id == world.orgs["region"]
+    assert entry.client_addr == "testclient"
+    assert entry.at is not None and entry.at.tzinfo is not None
+    assert entry.action and entry.outcome == "allowed" and entry.basis == "unit"
+    assert entry.emergency is False
+    if method != "GET":
+        assert entry.action not in ("patient.read",), "a write is logged as what it did"
+
+
+def test_a_list_of_n_patients_logs_n_patient_identities(world, database, as_user):
+    pids = [world.patient(unit="med", name=f"P{i}") for i in range(7)]
+    for pid in pids:
+        world.episode(pid, state="admitted")
+    sara = as_user("sara")
+    with database.session() as s:
+        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+    r = sara.get("/home-ward")
+    assert r.status_code == 200
+    with database.session() as s:
+        new = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)).all()
+    assert sorted(str(e.patient_id) for e in new) == sorted(str(p) for p in pids)
+    assert {e.action for e in new} == {"homeward.list"}
+
+
+def test_emergency_access_is_logged_and_flagged(world, database, as_user):
+    pid = world.patient(unit="hsv", registered_by="hsv")
+    with database.session() as s:
+        from hemma.models import Patient
+
+        number = s.get(Patient, pid).personnummer
+    lisa = as_user("lisa")
+    assert lisa.get(f"/patients/{pid}").status_code == 404
+    r = lisa.post("/emergency", data={"personnummer": number, "reason": "kort"})
+    assert r.status_code == 422 and "reason" in r.text  # a reason worth the name
+    r = lisa.post("/emergency", data={"personnummer": number,
+                                      "reason": "Medvetslös på akuten, behöver läkemedelslista"},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    assert lisa.get(f"/patients/{pid}").status_code == 200
+    # Read only: no changes under emergency access.
+    assert lisa.get(f"/patients/{pid}/edit").status_code == 404
+    with database.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)
+                            .order_by(AuditEntry.seq)).all()
+    assert [e.outcome for e in entries] == ["denied", "allowed", "allowed", "denied"]
+    opened, read = entries[1], entries[2]
+    assert opened.action == "emergency.open" and opened.emergency
+    assert "Medvetslös" in opened.detail
+    assert read.emergency and read.basis == "emergency"
+
+
+def _entries(database):
+    with database.session() as s:
+        return s.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def _verify(settings):
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["audit", "verify"],
+                                    env={"HEMMA_DATABASE_URL": settings.database_url})
+    finally:
+        get_settings.cache_clear()
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.output
+
+
+def _tamper(database, sql: str):
+    """What someone with database superuser rights could do behind the app's back."""
+    with database.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            conn.execute(text(sql))
+            conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+            conn.execute(text("DROP TRIGGER audit_entries_no_delete"))
+            conn.execute(text(sql))
+
+
+def _some_activity(world, as_user):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    sara = as_user("sara")
+    for _ in range(3):
+        sara.get(f"/patients/{pid}")
+    sara.get("/home-ward")
+    return pid
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE audit_entries SET username = 'someone' WHERE seq = 2",
+    "UPDATE audit_entries SET action = 'patient.list' WHERE seq = 3",
+    "UPDATE audit_entries SET emergency = NOT emergency WHERE seq = 1",
+    "DELETE FROM audit_entries WHERE seq = 2",
+    "DELETE FROM audit_entries WHERE seq = (SELECT max(seq) FROM audit_entries)",
+])
+def test_tampering_makes_verify_fail(sql, settings, world, database, as_user):
+    _some_activity(world, as_user)
+    code, output = _verify(settings)
+    assert code == 0, output
+    assert "intact" in output
+    _tamper(database, sql)
+    code, output = _verify(settings)
+    assert code == 1
+    assert "TAMPERED" in output
+
+
+def test_the_application_cannot_change_or_remove_log_entries(world, database, as_user):
+    _some_activity(world, as_user)
+    for sql in ("UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries"):
+        with pytest.raises(DBAPIError):
+            with database.engine.begin() as conn:
+                conn.execute(text(sql))
+    with database.session() as s:
+        assert audit.verify(s).ok
+
+
+def test_refused_attempts_are_logged_without_revealing_anything(world, database, as_user):
+    pid = world.patient(unit="hsv", registered_by="hsv")
+    sara = as_user("sara")
+    missing = sara.get(f"/patients/{uuid.uuid4()}")
+    refused = sara.get(f"/patients/{pid}")
+    assert refused.status_code == missing.status_code == 404
+    with database.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)).all()
+    assert [(e.outcome, e.username) for e in entries] == [("denied", "sara")]

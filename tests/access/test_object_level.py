@@ -1,0 +1,90 @@
+"""Object-level access: staff of Region Norr try every patient of Kommunen (and every
+episode, relative, care relationship, consent and block of theirs) on every route and
+method. Every answer must be exactly the answer for an id that does not exist."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from hemma.kit.time import utcnow
+from hemma.models import Relative
+from hemma.web.deps import PatientAccess, access_declarations, api_routes
+
+CSRF_VALUE = re.compile(r'(name="csrf_token" value=")[^"]*(")')
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _normalise(text: str) -> str:
+    """Pages echo the requested path (the language links): ids are not what we compare."""
+    return UUID.sub("<id>", CSRF_VALUE.sub(r"\1-\2", text))
+
+
+def _kommun_patient(world, database) -> dict:
+    """A patient known only to Kommunen, with one of everything."""
+    pid = world.patient(unit="hsv", registered_by="hsv", name="Kerstin", family="Kommunsdotter")
+    world.consent(pid, "kommun")
+    with database.session() as s:
+        rel = Relative(patient_id=pid, name="Nils", relation="son",
+                       documented_by_unit_id=world.units["hsv"], created_at=utcnow())
+        s.add(rel)
+        s.flush()
+        relative_id = rel.id
+    return {
+        "patient_id": pid,
+        "episode_id": world.episode(pid, state="admitted", unit="med"),
+        "relation_id": world.relation(pid, unit="hsv"),
+        "consent_id": world.consent(pid, "region"),
+        "block_id": world.block(pid, "hsv"),
+        "relative_id": relative_id,
+    }
+
+
+def _call(client, method, path, csrf):
+    if method == "GET":
+        return client.get(path, follow_redirects=False)
+    if path.startswith("/api/"):
+        return client.request(method, path, json={}, follow_redirects=False)
+    return client.request(method, path, data={"csrf_token": csrf}, follow_redirects=False)
+
+
+def test_region_staff_cannot_tell_kommun_patients_from_nobody(app, world, database, as_user):
+    targets = [_kommun_patient(world, database) for _ in range(3)]
+    patient_routes = [
+        (method, route.path)
+        for route in api_routes(app)
+        if isinstance(access_declarations(route)[0], PatientAccess)
+        for method in sorted(route.methods - {"HEAD"})
+    ]
+    assert len(patient_routes) > 30
+    checked = 0
+    for username in ("lisa", "sara", "carl", "olle", "hugo", "rita", "adam"):
+        client = as_user(username)
+        csrf = world.csrf[id(client)]
+        for method, path in patient_routes:
+            nobody = {k: uuid.uuid4() for k in targets[0]}
+            baseline = _call(client, method, path.format(**nobody), csrf)
+            assert baseline.status_code in (404, 422), (method, path, baseline.status_code)
+            for ids in targets:
+                # Real ids of Kommunen's patient, and mixed: a real patient with made-up
+                # sub-resources, and made-up patients with real sub-resources.
+                variants = [ids, {**nobody, "patient_id": ids["patient_id"]},
+                            {**ids, "patient_id": nobody["patient_id"]}]
+                for variant in variants:
+                    r = _call(client, method, path.format(**variant), csrf)
+                    assert r.status_code == baseline.status_code, (username, method, path)
+                    assert _normalise(r.text) == _normalise(baseline.text), (username, method,
+                                                                             path)
+                    checked += 1
+        # Nor do they turn up in searches or lists.
+        if username in ("lisa", "sara", "carl", "olle", "hugo"):
+            assert client.get("/api/v1/patients", params={"q": "Kommunsdotter"}).json() == []
+            for page in (client.get("/patients/search?q=Kommunsdotter").text,
+                         client.get("/home-ward?scope=team").text,
+                         client.get("/api/v1/home-ward?scope=team").text):
+                assert not any(str(t["patient_id"]) in page for t in targets)
+                assert "Kerstin" not in page
+    assert checked > 1000
+    # Kommunen's own nurse does see the patient: the ids above were real.
+    kim = as_user("kim")
+    assert kim.get(f"/patients/{targets[0]['patient_id']}").status_code == 200
