@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from hemma.access import audit
 from hemma.access.policy import (
     PATIENT_ACTIONS,
+    WRITE_ACTIONS,
     Action,
     Basis,
     Decision,
@@ -158,17 +159,20 @@ def require(
     audit_action: str | None = None,
 ) -> Decision:
     """`can()`, and log it: allowed patient accesses go on the request's audit trail; a refused
-    one raises NotFound (the patient does not exist for this user) and is logged as denied
-    in a transaction of its own."""
-    decision = can(session, subject, action, patient_id, on=on)
+    one raises NotFound (the patient, or the information, does not exist for this user) and
+    is logged as denied in a transaction of its own. Information the user can see but that
+    belongs to another organisation's record raises Forbidden: it may be read, not changed."""
+    decision = can(session, subject, action, patient_id)
     if patient_id is None:
         if not decision:
             raise Forbidden()
         return decision
-    if not decision:
+    if not decision or (on is not None and not decision.sees(on)):
         if decision.facts is not None and decision.facts.exists:
             audit.record(session, patient_id, audit_action or str(action), outcome="denied")
         raise NotFound()
+    if on is not None and action in WRITE_ACTIONS and not decision.may_change(on):
+        raise Forbidden("Only the organisation that documented this can change it")
     audit.record(
         session,
         patient_id,
