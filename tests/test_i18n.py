@@ -42,3 +42,10 @@ def test_pages_are_swedish_by_default_and_english_on_request(client, world):
     # The language switch does not send anyone off-site.
     r = client.get("/language/sv?next=//evil.example", follow_redirects=False)
     assert r.headers["location"] == "/"
+
+
+def test_api_messages_follow_accept_language(client, world):
+    r = client.get("/api/v1/me", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert r.status_code == 401 and r.json()["detail"] == "Please log in"
+    r = client.get("/api/v1/me")
+    assert r.json()["detail"] == "Logga in"

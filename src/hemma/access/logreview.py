@@ -33,6 +33,9 @@ class LogFilter(Schema):
     date_from: date | None = None
     date_to: date | None = None
     flagged_only: bool = False
+    # The reviewers' own reads (log.review, log.extract) are in the log like any access, but
+    # would bury everything else on the page that causes them.
+    include_reviews: bool = False
     page: int = Field(default=1, ge=1, le=10_000)
 
 
@@ -95,6 +98,8 @@ def search(db: Session, subject: Subject, f: LogFilter) -> tuple[list[EntryView]
         stmt = stmt.where(AuditEntry.username == f.username.strip().lower())
     if f.unit_id:
         stmt = stmt.where(AuditEntry.unit_id == f.unit_id)
+    if not f.include_reviews:
+        stmt = stmt.where(AuditEntry.action.not_like("log.%"))
     if f.date_from:
         stmt = stmt.where(AuditEntry.at >= _local_day_start(f.date_from))
     if f.date_to:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hemma.kit.text import N_
+
 
 @dataclass
 class FieldError:
@@ -33,7 +35,7 @@ class NotFound(HemmaError):
 
     status_code = 404
 
-    def __init__(self, message: str = "Not found", **kw):
+    def __init__(self, message: str = N_("Not found"), **kw):
         super().__init__(message, **kw)
 
 
@@ -42,14 +44,14 @@ class Forbidden(HemmaError):
 
     status_code = 403
 
-    def __init__(self, message: str = "You do not have permission for this", **kw):
+    def __init__(self, message: str = N_("You do not have permission for this"), **kw):
         super().__init__(message, **kw)
 
 
 class Unauthenticated(HemmaError):
     status_code = 401
 
-    def __init__(self, message: str = "Please log in", **kw):
+    def __init__(self, message: str = N_("Please log in"), **kw):
         super().__init__(message, **kw)
 
 
@@ -63,7 +65,7 @@ class Invalid(HemmaError):
     status_code = 422
 
     def __init__(self, message: str = "", *, field: str | None = None, errors=None, **params):
-        super().__init__(message or "Invalid input", field=field, **params)
+        super().__init__(message or N_("Invalid input"), field=field, **params)
         self._errors = list(errors) if errors else None
 
     @property

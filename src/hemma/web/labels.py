@@ -96,3 +96,46 @@ FLASH = {
     "logged_out": N_("You have been logged out."),
     "timeout": N_("You were logged out after a period of inactivity."),
 }
+
+AUDIT_ACTIONS = {
+    "patient.read": N_("Read the record"),
+    "patient.edit": N_("Opened for editing"),
+    "patient.update": N_("Changed contact details"),
+    "patient.register": N_("Registered the patient"),
+    "patient.register_existing": N_("Joined the care team of an existing patient"),
+    "patient.search": N_("Found in a search"),
+    "relative.add": N_("Added a relative"),
+    "relative.remove": N_("Removed a relative"),
+    "homeward.list": N_("Shown on the home-ward list"),
+    "episode.manage": N_("Opened the episode"),
+    "episode.assess": N_("Started an assessment"),
+    "episode.admit": N_("Admitted to the home ward"),
+    "episode.discharge": N_("Discharged"),
+    "episode.return": N_("Returned to hospital"),
+    "episode.not_admitted": N_("Closed the assessment"),
+    "careteam.manage": N_("Opened the care team"),
+    "careteam.add": N_("Added to the care team"),
+    "careteam.end": N_("Ended a care relationship"),
+    "consent.manage": N_("Opened consents"),
+    "consent.record": N_("Recorded consent"),
+    "consent.withdraw": N_("Withdrew consent"),
+    "block.manage": N_("Opened blocks"),
+    "block.add": N_("Recorded a block"),
+    "block.lift": N_("Lifted a block"),
+    "emergency.open": N_("Opened emergency access"),
+    "log.review": N_("Shown in the log review"),
+    "log.extract": N_("Log extract"),
+    "log.review.record": N_("Recorded a log review"),
+    "auth.login": N_("Logged in"),
+    "auth.logout": N_("Logged out"),
+    "admin.unit.create": N_("Created a unit"),
+    "admin.unit.update": N_("Changed a unit"),
+    "admin.staff.create": N_("Created a staff account"),
+    "admin.staff.update": N_("Changed a staff account"),
+    "demo.load": N_("Loaded demo data"),
+}
+
+
+def audit_action(code: str) -> str:
+    """A readable name for a logged action; combined actions are joined with '+'."""
+    return ", ".join(label(AUDIT_ACTIONS, part) for part in code.split("+"))

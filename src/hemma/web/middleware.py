@@ -99,8 +99,15 @@ class Language:
             await self.app(scope, receive, send)
             return
         lang = self.default
-        cookie = Headers(scope=scope).get("cookie", "")
-        for part in cookie.split(";"):
+        headers = Headers(scope=scope)
+        if scope["path"].startswith("/api/"):
+            # Systems calling the API say which language they want their messages in.
+            for part in headers.get("accept-language", "").split(","):
+                tag = part.split(";")[0].strip().lower()[:2]
+                if tag in LANGUAGES:
+                    lang = tag
+                    break
+        for part in headers.get("cookie", "").split(";"):
             name, _, value = part.strip().partition("=")
             if name == "hemma_lang" and value in LANGUAGES:
                 lang = value
