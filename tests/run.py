@@ -21,6 +21,9 @@ def run(backend: str, extra: list[str]) -> int:
 
 def main() -> int:
     extra = sys.argv[1:]
+    print("=== ruff ===", flush=True)
+    if subprocess.call([sys.executable, "-m", "ruff", "check", "src", "tests", "bench"]) != 0:
+        return 1
     backends = ["sqlite"]
     if os.environ.get("HEMMA_TEST_DATABASE_URL"):
         backends.append("postgres")

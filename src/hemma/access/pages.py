@@ -6,8 +6,8 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from urllib.parse import urlencode
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
@@ -31,7 +31,8 @@ from hemma.web.deps import (
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.i18n import LANGUAGES, gettext as _
+from hemma.web.i18n import LANGUAGES
+from hemma.web.i18n import gettext as _
 from hemma.web.labels import PROFESSIONS, REVIEW_OUTCOMES, UNIT_KINDS, label
 from hemma.web.templating import render
 

@@ -33,7 +33,6 @@ from hemma.models import (
 )
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 
-
 # --- Schemas -------------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """initial schema
 
 Revision ID: 859c256a3c0b
-Revises: 
+Revises:
 Create Date: 2026-11-30 02:52:29.943861
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 import hemma.models.base
 
