@@ -50,11 +50,17 @@ def subject_for(session: Session, staff: Staff) -> Subject:
     )
 
 
-def _relation_active(now: datetime):
+def relation_active(now: datetime):
+    """SQL: the care relationship holds at `now` (the one definition every query uses)."""
     return and_(
         CareRelation.starts_at <= now,
         or_(CareRelation.ends_at.is_(None), CareRelation.ends_at > now),
     )
+
+
+def emergency_active(now: datetime):
+    """SQL: the emergency access is open at `now`."""
+    return and_(EmergencyAccess.started_at <= now, EmergencyAccess.expires_at > now)
 
 
 def origin(session: Session, unit_id: int) -> Origin:
@@ -82,7 +88,7 @@ def facts_for(
     for pid, unit_id, staff_id in session.execute(
         select(CareRelation.patient_id, CareRelation.unit_id, CareRelation.staff_id).where(
             CareRelation.patient_id.in_(ids),
-            _relation_active(now),
+            relation_active(now),
             or_(CareRelation.unit_id == subject.unit_id, CareRelation.staff_id == subject.staff_id),
         )
     ):
@@ -95,8 +101,7 @@ def facts_for(
             select(EmergencyAccess.patient_id).where(
                 EmergencyAccess.patient_id.in_(ids),
                 EmergencyAccess.staff_id == subject.staff_id,
-                EmergencyAccess.started_at <= now,
-                EmergencyAccess.expires_at > now,
+                emergency_active(now),
             )
         )
     )
@@ -191,13 +196,12 @@ def accessible_patients(subject: Subject, now: datetime | None = None) -> Select
     if not subject.role_allows(Action.READ):
         return select(Patient.id).where(False)
     related = select(CareRelation.patient_id.label("patient_id")).where(
-        _relation_active(now),
+        relation_active(now),
         or_(CareRelation.unit_id == subject.unit_id, CareRelation.staff_id == subject.staff_id),
     )
     emergency = select(EmergencyAccess.patient_id.label("patient_id")).where(
         EmergencyAccess.staff_id == subject.staff_id,
-        EmergencyAccess.started_at <= now,
-        EmergencyAccess.expires_at > now,
+        emergency_active(now),
     )
     return union(related, emergency)
 

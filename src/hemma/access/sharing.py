@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Decision, Origin, Subject
-from hemma.access.service import origin, require
+from hemma.access.service import emergency_active, origin, relation_active, require
 from hemma.config import get_settings
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
@@ -69,12 +69,6 @@ class EmergencyCreate(Schema):
 # --- Care team -----------------------------------------------------------------------------
 
 
-def _active_relation(now):
-    return (CareRelation.starts_at <= now) & (
-        CareRelation.ends_at.is_(None) | (CareRelation.ends_at > now)
-    )
-
-
 def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
                 data: CareRelationCreate) -> CareRelation:
     require(db, subject, Action.CARE_TEAM, patient_id)
@@ -90,7 +84,7 @@ def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
             raise Invalid("Unknown staff member", field="staff_id")
         column, value = CareRelation.staff_id, staff.id
     if db.scalar(select(CareRelation.id).where(CareRelation.patient_id == patient_id,
-                                               column == value, _active_relation(now))):
+                                               column == value, relation_active(now))):
         raise Conflict("Already in the care team",
                        field="unit_id" if data.unit_id is not None else "staff_id")
     episode_id = db.scalar(select(Episode.id).where(Episode.patient_id == patient_id,
@@ -167,7 +161,7 @@ def team(db: Session, decision: Decision, patient_id: uuid.UUID,
     now = utcnow()
     stmt = select(CareRelation).where(CareRelation.patient_id == patient_id)
     if not include_ended:
-        stmt = stmt.where(_active_relation(now))
+        stmt = stmt.where(relation_active(now))
     relations = list(db.scalars(stmt.order_by(CareRelation.starts_at)))
     units = {u.id: u for u in db.scalars(select(Unit))}
     orgs = {o.id: o for o in db.scalars(select(Organisation))}
@@ -326,7 +320,7 @@ def active_emergency(db: Session, subject: Subject, patient_id: uuid.UUID) -> Em
     return db.scalar(
         select(EmergencyAccess).where(
             EmergencyAccess.patient_id == patient_id, EmergencyAccess.staff_id == subject.staff_id,
-            EmergencyAccess.started_at <= now, EmergencyAccess.expires_at > now,
+            emergency_active(now),
         ).order_by(EmergencyAccess.expires_at.desc()).limit(1)
     )
 

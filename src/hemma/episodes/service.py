@@ -20,6 +20,7 @@ from hemma.access.service import (
     decisions_for,
     log_listed,
     origin,
+    relation_active,
     require,
 )
 from hemma.config import get_settings
@@ -128,8 +129,7 @@ def _join_team(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id:
         select(CareRelation).where(
             CareRelation.patient_id == patient_id,
             column == (unit_id if unit_id is not None else staff_id),
-            CareRelation.starts_at <= now,
-            or_(CareRelation.ends_at.is_(None), CareRelation.ends_at > now),
+            relation_active(now),
         )
     ).all()
     if existing:
@@ -397,8 +397,7 @@ def _team_organisations(db: Session, decisions: dict[uuid.UUID, Decision],
         select(CareRelation.patient_id, CareRelation.unit_id, staff_unit.c.unit_id,
                CareRelation.documented_by_unit_id)
         .outerjoin(staff_unit, staff_unit.c.id == CareRelation.staff_id)
-        .where(CareRelation.patient_id.in_(patient_ids), CareRelation.starts_at <= now,
-               or_(CareRelation.ends_at.is_(None), CareRelation.ends_at > now))
+        .where(CareRelation.patient_id.in_(patient_ids), relation_active(now))
     ).all()
     unit_org = dict(db.execute(select(Unit.id, Unit.organisation_id)).all())
     org_names = dict(db.execute(select(Organisation.id, Organisation.name)).all())

@@ -14,7 +14,13 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import accessible_patients, decisions_for, log_listed, require
+from hemma.access.service import (
+    accessible_patients,
+    decisions_for,
+    log_listed,
+    relation_active,
+    require,
+)
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.models import CareRelation, Patient, Relative
@@ -58,8 +64,7 @@ def _ensure_unit_relation(db: Session, subject: Subject, patient_id: uuid.UUID) 
         select(CareRelation.id).where(
             CareRelation.patient_id == patient_id,
             CareRelation.unit_id == subject.unit_id,
-            CareRelation.starts_at <= now,
-            or_(CareRelation.ends_at.is_(None), CareRelation.ends_at > now),
+            relation_active(now),
         ).limit(1)
     )
     if active is None:
