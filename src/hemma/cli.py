@@ -43,7 +43,7 @@ def serve(host: str, port: int, workers: int, show_logins: bool) -> None:
         from hemma.demo import print_logins
 
         print_logins(f"http://{host}:{port}/")
-    uvicorn.run("hemma.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("hemma.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=False, access_log=False)
 
 

@@ -163,11 +163,14 @@ def team(db: Session, decision: Decision, patient_id: uuid.UUID,
     if not include_ended:
         stmt = stmt.where(relation_active(now))
     relations = list(db.scalars(stmt.order_by(CareRelation.starts_at)))
-    units = {u.id: u for u in db.scalars(select(Unit))}
-    orgs = {o.id: o for o in db.scalars(select(Organisation))}
     staff_ids = {r.staff_id for r in relations if r.staff_id}
     staff = {s.id: s for s in db.scalars(select(Staff).where(Staff.id.in_(staff_ids)))} \
         if staff_ids else {}
+    unit_ids = {u for r in relations for u in (r.unit_id, r.documented_by_unit_id) if u}
+    unit_ids |= {s.unit_id for s in staff.values()}
+    units = {u.id: u for u in db.scalars(select(Unit).where(Unit.id.in_(unit_ids)))}
+    orgs = {o.id: o for o in db.scalars(select(Organisation).where(
+        Organisation.id.in_({u.organisation_id for u in units.values()})))}
     responsible_units = set(db.scalars(select(Episode.responsible_unit_id).where(
         Episode.patient_id == patient_id, Episode.state.in_(ACTIVE_STATES))))
     members, hidden = [], 0

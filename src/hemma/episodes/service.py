@@ -399,8 +399,11 @@ def _team_organisations(db: Session, decisions: dict[uuid.UUID, Decision],
         .outerjoin(staff_unit, staff_unit.c.id == CareRelation.staff_id)
         .where(CareRelation.patient_id.in_(patient_ids), relation_active(now))
     ).all()
-    unit_org = dict(db.execute(select(Unit.id, Unit.organisation_id)).all())
-    org_names = dict(db.execute(select(Organisation.id, Organisation.name)).all())
+    unit_ids = {u for row in rows for u in row[1:] if u is not None}
+    unit_org = dict(db.execute(select(Unit.id, Unit.organisation_id)
+                               .where(Unit.id.in_(unit_ids))).all())
+    org_names = dict(db.execute(select(Organisation.id, Organisation.name)
+                                .where(Organisation.id.in_(set(unit_org.values())))).all())
     out: dict[uuid.UUID, set[str]] = {}
     for pid, unit_id, staff_unit_id, documented_by in rows:
         if not decisions[pid].sees(Origin(documented_by, unit_org[documented_by])):
