@@ -315,6 +315,11 @@ def _admin_options(db, principal: Principal) -> dict:
     }
 
 
+def _default_unit_kind(db, organisation_id: int) -> str:
+    kind = db.get(Organisation, organisation_id).kind
+    return "hospital_clinic" if kind == "region" else "home_health"
+
+
 def _admin_page(request, db, principal, *, unit_values=None, unit_errors=None,
                 staff_values=None, staff_errors=None, status_code=200):
     org_id = principal.subject.organisation_id
@@ -322,7 +327,7 @@ def _admin_page(request, db, principal, *, unit_values=None, unit_errors=None,
         "organisation_name": _org_name(db, principal),
         "units": directory.organisation_units(db, org_id),
         "staff": directory.organisation_staff(db, org_id),
-        "unit_values": unit_values or {"kind": "home_health", "virtual_beds": 0},
+        "unit_values": unit_values or {"kind": _default_unit_kind(db, org_id), "virtual_beds": 0},
         "unit_errors": unit_errors or {},
         "staff_values": staff_values or {}, "staff_errors": staff_errors or {},
         "errors": {}, **_admin_options(db, principal),

@@ -65,3 +65,9 @@ def from_local(value: datetime) -> datetime:
 
 def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if value is None else local(value).strftime(fmt)
+
+
+def age(born: date, on: date | None = None) -> int:
+    """Whole years, in Swedish calendar days (a birthday counts from midnight local time)."""
+    on = on or local_today()
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from hemma.kit.time import format_local, local_date, local_today
+from hemma.kit.time import age, format_local, local_date, local_today
 from hemma.patients.personnummer import format_number
 from hemma.web import labels
 from hemma.web.i18n import LANGUAGES, current_language, gettext, ngettext
@@ -29,6 +29,7 @@ def _make_env() -> jinja2.Environment:
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)
     env.globals.update(
+        age=age,
         format_local=format_local,
         local_date=local_date,
         local_today=local_today,

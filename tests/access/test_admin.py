@@ -1,0 +1,80 @@
+"""Administration: an administrator manages the units and accounts of their own
+organisation, and gets no patient access from it."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from hemma.kit.time import age
+from hemma.models import Staff, Unit
+
+
+def test_administrator_creates_a_unit_and_an_account_that_can_log_in(app, world, database,
+                                                                      as_user):
+    adam = as_user("adam")
+    r = adam.post("/admin/units", data={"name": "Geriatriken", "kind": "hospital_clinic",
+                                        "virtual_beds": "8", "phone": "0980-319 299"},
+                  follow_redirects=False)
+    assert r.status_code == 303
+    with database.session() as s:
+        unit = s.scalar(select(Unit).where(Unit.name == "Geriatriken"))
+        assert unit.organisation_id == world.orgs["region"] and unit.virtual_beds == 8
+    r = adam.post("/admin/staff", data={
+        "username": "nina", "password": "ett långt lösenord", "given_name": "Nina",
+        "family_name": "Nyström", "profession": "nurse", "unit_id": str(unit.id),
+        "skills": "IV, picc, iv"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    with database.session() as s:
+        nina = s.scalar(select(Staff).where(Staff.username == "nina"))
+        assert nina.skills == ["iv", "picc"] and nina.password_hash.startswith("$argon2")
+    client = TestClient(app, base_url="https://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    r = client.post("/login", data={"username": "nina", "password": "ett långt lösenord",
+                                    "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 303
+    assert "Geriatriken" in client.get("/home-ward").text
+
+
+def test_bad_account_input_names_the_field_and_changes_nothing(world, database, as_user):
+    adam = as_user("adam")
+    r = adam.post("/admin/staff", data={
+        "username": "Nina Nyström", "password": "kort", "given_name": "Nina",
+        "family_name": "Nyström", "profession": "wizard",
+        "unit_id": str(world.units["hsv"])})
+    assert r.status_code == 422
+    for field in ("username", "password", "profession"):
+        assert f'id="{field}-error"' in r.text
+    r = adam.post("/admin/staff", data={
+        "username": "sara", "password": "ett långt lösenord", "given_name": "Sara",
+        "family_name": "Två", "profession": "nurse", "unit_id": str(world.units["med"])})
+    assert r.status_code == 409 and 'id="username-error"' in r.text
+    r = adam.post("/admin/staff", data={
+        "username": "nina", "password": "ett långt lösenord", "given_name": "Nina",
+        "family_name": "Nyström", "profession": "nurse", "unit_id": str(world.units["hsv"])})
+    assert r.status_code == 422 and 'id="unit_id-error"' in r.text  # Kommunen's unit
+    with database.session() as s:
+        assert s.scalar(select(Staff).where(Staff.username == "nina")) is None
+
+
+def test_administrators_stay_within_their_organisation_and_see_no_patients(world, as_user):
+    kurt = as_user("kurt")
+    assert kurt.get(f"/admin/staff/{world.staff['sara']}").status_code == 404
+    assert kurt.get(f"/admin/units/{world.units['med']}").status_code == 404
+    assert kurt.get(f"/admin/staff/{world.staff['kim']}").status_code == 200
+    pid = world.patient(unit="hsv", registered_by="hsv")
+    assert kurt.get(f"/patients/{pid}").status_code == 404
+    assert kurt.get("/home-ward").status_code == 403
+    # An administrator cannot lock themselves out.
+    r = kurt.put(f"/api/v1/admin/staff/{world.staff['kurt']}", json={
+        "given_name": "Kurt", "family_name": "Admin", "profession": "administrative",
+        "unit_id": world.units["hsv"], "is_admin": False})
+    assert r.status_code == 422
+
+
+def test_age_in_whole_years():
+    assert age(date(1940, 12, 1), on=date(2026, 11, 30)) == 85
+    assert age(date(1940, 11, 30), on=date(2026, 11, 30)) == 86
