@@ -167,3 +167,24 @@ def test_home_ward_list_shows_state_days_coordinator_and_team(world, as_user):
     assert [r["visible"] for r in kim_rows] == [False]
     assert kim_rows[0]["hidden_reason"] == "no_consent" and kim_rows[0]["state"] is None
     assert "kräver patientens samtycke" in kim.get("/home-ward").text
+
+
+def test_a_care_relationship_can_have_a_planned_end(world, as_user):
+    from datetime import date
+
+    from hemma.kit.time import local_today
+
+    sara = as_user("sara")
+    pid = world.patient(unit="med")
+    until = local_today() + timedelta(days=3)
+    r = sara.post(f"/api/v1/patients/{pid}/care-team",
+                  json={"staff_id": world.staff["pia"], "role": "Rehab", "until": str(until)})
+    assert r.status_code == 201
+    pia_relation = next(m for m in r.json()["members"] if m["staff_id"] == world.staff["pia"])
+    assert pia_relation["ends_at"] is not None
+    assert as_user("pia").get(f"/patients/{pid}").status_code == 200
+    with frozen_clock(utcnow() + timedelta(days=4, hours=1)):
+        assert as_user("pia").get(f"/patients/{pid}").status_code == 404
+    r = sara.post(f"/api/v1/patients/{pid}/care-team",
+                  json={"unit_id": world.units["hc"], "until": str(date(2020, 1, 1))})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "until"

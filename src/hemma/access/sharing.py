@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -17,7 +17,7 @@ from hemma.access.policy import Action, Decision, Origin, Subject
 from hemma.access.service import emergency_active, origin, relation_active, require
 from hemma.config import get_settings
 from hemma.kit.errors import Conflict, Invalid, NotFound
-from hemma.kit.time import utcnow
+from hemma.kit.time import end_of_local_day, utcnow
 from hemma.kit.validation import Schema, Text
 from hemma.models import (
     ACTIVE_STATES,
@@ -40,6 +40,9 @@ class CareRelationCreate(Schema):
     unit_id: int | None = None
     staff_id: int | None = None
     role: Text | None = Field(default=None, max_length=200)
+    # A planned end (e.g. a consultant for one week): the relationship ends at the end of
+    # this day, Swedish time. Without it, it lasts until ended by hand or by discharge.
+    until: date | None = None
 
     @model_validator(mode="after")
     def _one_member(self):
@@ -87,6 +90,11 @@ def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
                                                column == value, relation_active(now))):
         raise Conflict("Already in the care team",
                        field="unit_id" if data.unit_id is not None else "staff_id")
+    ends_at = None
+    if data.until is not None:
+        ends_at = end_of_local_day(data.until)
+        if ends_at <= now:
+            raise Invalid("The date has passed", field="until")
     episode_id = db.scalar(select(Episode.id).where(Episode.patient_id == patient_id,
                                                     Episode.state.in_(ACTIVE_STATES)))
     relation = CareRelation(
@@ -96,6 +104,7 @@ def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
         staff_id=data.staff_id,
         role=data.role,
         starts_at=now,
+        ends_at=ends_at,
         created_by_id=subject.staff_id,
         documented_by_unit_id=subject.unit_id,
     )

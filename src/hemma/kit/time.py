@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -61,6 +61,11 @@ def from_local(value: datetime) -> datetime:
     if value.tzinfo is not None:
         return ensure_utc(value)
     return value.replace(tzinfo=STOCKHOLM).astimezone(UTC)
+
+
+def end_of_local_day(day: date) -> datetime:
+    """The first instant after `day` in Swedish time (correct on daylight-saving days)."""
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=STOCKHOLM).astimezone(UTC)
 
 
 def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
