@@ -49,3 +49,10 @@ def test_api_messages_follow_accept_language(client, world):
     assert r.status_code == 401 and r.json()["detail"] == "Please log in"
     r = client.get("/api/v1/me")
     assert r.json()["detail"] == "Logga in"
+
+
+def test_every_language_code_has_a_name():
+    from hemma.models.patients import LANGUAGES
+    from hemma.web.labels import LANGUAGE_NAMES
+
+    assert set(LANGUAGES) == set(LANGUAGE_NAMES)

@@ -11,6 +11,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hemma.models.base import Base, uuid_pk
 
+# Languages the team may need to speak with the patient in (ISO 639-1; "other" for the rest).
+LANGUAGES = ("sv", "en", "fi", "se", "ar", "so", "ti", "fa", "pl", "other")
+
 
 class DigitalAbility(StrEnum):
     INDEPENDENT = "independent"  # reports values on their own phone or tablet

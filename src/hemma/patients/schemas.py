@@ -8,9 +8,8 @@ from datetime import date
 from pydantic import BaseModel, Field, field_validator
 
 from hemma.kit.validation import Phone, PostalCode, Schema, Text
-from hemma.models import DigitalAbility
+from hemma.models.patients import LANGUAGES, DigitalAbility
 from hemma.patients.personnummer import InvalidPersonnummer, parse
-from hemma.web.labels import LANGUAGE_NAMES
 
 
 class PatientContact(Schema):
@@ -28,7 +27,7 @@ class PatientContact(Schema):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str) -> str:
-        if value not in LANGUAGE_NAMES:
+        if value not in LANGUAGES:
             raise ValueError("Choose one of the options")
         return value
 

@@ -20,7 +20,7 @@ from hemma.access import audit
 from hemma.access.auth import actor_for, resolve_api_token, resolve_session
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
-from hemma.kit.errors import Forbidden, NotFound, Unauthenticated
+from hemma.kit.errors import Forbidden, Unauthenticated
 
 SESSION_COOKIE = "hemma_session"
 LANGUAGE_COOKIE = "hemma_lang"
@@ -204,10 +204,3 @@ def check_routes_declare_access(app) -> None:
     if missing:
         raise RuntimeError("Routes without exactly one access declaration: " + ", ".join(missing))
 
-
-def load_patient_or_404(db: Session, model, ident, patient_id: uuid.UUID):
-    """Rows that belong to a patient are only found through that patient."""
-    row = db.get(model, ident)
-    if row is None or getattr(row, "patient_id", None) != patient_id:
-        raise NotFound()
-    return row
