@@ -1,0 +1,1 @@
+"""Self-monitoring: observations, NEWS2, alert rules, alerts and escalation."""
