@@ -1,0 +1,201 @@
+"""Alert rules and measurement schedules: pure functions of values, rules and times.
+
+A pathway (vårdprogram) sets default rules and a schedule; a clinician may override them for
+one patient. Rules are data (JSON in the database), so a new threshold is a setting, not a
+deploy. Times are passed in: no clock here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from hemma.kit.text import N_
+from hemma.kit.time import STOCKHOLM, ensure_utc
+from hemma.monitoring.news2 import News2
+
+SEVERITIES = ("low", "medium", "high", "critical")
+VALUE_PARAMETERS = ("respiration_rate", "spo2", "temperature", "systolic_bp", "diastolic_bp",
+                    "pulse", "weight", "blood_glucose", "pain")
+OPERATORS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
+             ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+# The RCP's clinical response to each NEWS2 band, as alert severities: low-medium (a 3 in one
+# parameter) needs an urgent ward-based response, medium an urgent response, high an
+# emergency response.
+NEWS2_SEVERITY = {"low-medium": "medium", "medium": "high", "high": "critical"}
+
+
+def max_severity(*severities: str | None) -> str | None:
+    present = [s for s in severities if s]
+    return max(present, key=SEVERITIES.index) if present else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`parameter op value` on one observation, or with `within_hours`, the change of a
+    parameter against the earliest value in that window (e.g. weight +2 kg in 3 days)."""
+
+    key: str
+    parameter: str
+    op: str
+    value: float
+    severity: str
+    within_hours: float | None = None
+
+    def __post_init__(self):
+        if self.parameter not in VALUE_PARAMETERS:
+            raise ValueError(f"unknown parameter {self.parameter}")
+        if self.op not in OPERATORS:
+            raise ValueError(f"unknown operator {self.op}")
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Rule:
+        return cls(key=str(data["key"]), parameter=data["parameter"], op=data["op"],
+                   value=float(data["value"]), severity=data["severity"],
+                   within_hours=float(data["within_hours"]) if data.get("within_hours") else None)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"key": self.key, "parameter": self.parameter, "op": self.op,
+               "value": self.value, "severity": self.severity}
+        if self.within_hours:
+            out["within_hours"] = self.within_hours
+        return out
+
+
+def effective_rules(pathway_rules: list[dict], overrides: list[dict]) -> list[Rule]:
+    """The pathway's rules with the patient's overrides: same key replaces, a new key adds, an
+    override with `"disabled": true` removes."""
+    merged: dict[str, dict] = {r["key"]: r for r in pathway_rules}
+    for o in overrides:
+        if o.get("disabled"):
+            merged.pop(o["key"], None)
+        else:
+            merged[o["key"]] = o
+    return [Rule.from_dict(r) for r in merged.values()]
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an alert was raised: a msgid and its values, translated where shown."""
+
+    message: str
+    params: dict = field(default_factory=dict)
+    severity: str = "low"
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "params": self.params, "severity": self.severity}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    reasons: tuple[Reason, ...]
+
+    @property
+    def severity(self) -> str | None:
+        return max_severity(*(r.severity for r in self.reasons))
+
+
+def evaluate(
+    values: dict[str, Any],
+    news2: News2 | None,
+    rules: list[Rule],
+    history: dict[str, list[tuple[datetime, float]]] | None = None,
+    *,
+    feeling_worse: bool = False,
+    measured_at: datetime | None = None,
+) -> Evaluation:
+    """What is worrying about one observation. `history` holds earlier values per parameter
+    (time, value), for rules about change."""
+    reasons: list[Reason] = []
+    if feeling_worse:
+        reasons.append(Reason(N_("The patient reports feeling worse"), {}, "high"))
+    if news2 is not None and news2.band in NEWS2_SEVERITY:
+        message = N_("NEWS2 %(total)s (%(band)s)") if not news2.partial else \
+            N_("NEWS2 at least %(total)s (%(band)s, incomplete)")
+        reasons.append(Reason(message, {"total": news2.total, "band": news2.band},
+                              NEWS2_SEVERITY[news2.band]))
+    for rule in rules:
+        value = values.get(rule.parameter)
+        if value is None:
+            continue
+        if rule.within_hours:
+            if measured_at is None or not history:
+                continue
+            since = measured_at - timedelta(hours=rule.within_hours)
+            earlier = [(t, v) for t, v in history.get(rule.parameter, []) if since <= t < measured_at]
+            if not earlier:
+                continue
+            baseline = min(earlier)[1]
+            change = float(value) - baseline
+            if OPERATORS[rule.op](change, rule.value):
+                reasons.append(Reason(
+                    N_("%(parameter)s changed by %(change)s in %(hours)s hours"),
+                    {"parameter": rule.parameter, "change": f"{change:+g}",
+                     "hours": f"{rule.within_hours:g}"}, rule.severity))
+        elif OPERATORS[rule.op](float(value), rule.value):
+            reasons.append(Reason(
+                N_("%(parameter)s %(value)s (limit %(op)s %(limit)s)"),
+                {"parameter": rule.parameter, "value": f"{float(value):g}", "op": rule.op,
+                 "limit": f"{rule.value:g}"}, rule.severity))
+    return Evaluation(tuple(reasons))
+
+
+# --- Schedules -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """When a scheduled measurement is due: `due` ± tolerance, in absolute time."""
+
+    due: datetime
+    start: datetime
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        return self.due.strftime("%Y-%m-%dT%H:%MZ")
+
+
+def parse_times(times: list[str]) -> list[time]:
+    out = []
+    for t in times:
+        hh, mm = t.split(":")
+        out.append(time(int(hh), int(mm)))
+    return sorted(out)
+
+
+def windows(times: list[str], tolerance_minutes: int, start: datetime,
+            end: datetime) -> list[Window]:
+    """Every window whose due time (Swedish wall-clock, e.g. 08:00) lies in [start, end).
+    Each local day is walked separately, so 08:00 stays 08:00 across daylight-saving
+    changes; the tolerance is absolute minutes around it."""
+    start, end = ensure_utc(start), ensure_utc(end)
+    tolerance = timedelta(minutes=tolerance_minutes)
+    first: date = start.astimezone(STOCKHOLM).date() - timedelta(days=1)
+    last: date = end.astimezone(STOCKHOLM).date() + timedelta(days=1)
+    out = []
+    day = first
+    while day <= last:
+        for t in parse_times(times):
+            due = datetime.combine(day, t, tzinfo=STOCKHOLM).astimezone(ensure_utc(start).tzinfo)
+            if start <= due < end:
+                out.append(Window(due, due - tolerance, due + tolerance))
+        day += timedelta(days=1)
+    return out
+
+
+def missed(all_windows: list[Window], measured: list[datetime], now: datetime) -> list[Window]:
+    """Windows that have closed with no measurement inside them."""
+    now = ensure_utc(now)
+    times = sorted(ensure_utc(t) for t in measured)
+    out = []
+    for w in all_windows:
+        if w.end > now:
+            continue
+        if not any(w.start <= t <= w.end for t in times):
+            out.append(w)
+    return out
