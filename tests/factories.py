@@ -180,6 +180,36 @@ class World:
             return e.id
 
 
+def _alert(world: World, patient_id: uuid.UUID, *, unit: str = "med", severity: str = "high",
+           kind: str = "vitals", status: str = "open") -> uuid.UUID:
+    from hemma.models import Alert
+
+    with world.database.session() as s:
+        episode_id = s.scalar(select(Episode.id).where(Episode.patient_id == patient_id)
+                              .order_by(Episode.assessed_at.desc()).limit(1))
+        alert = Alert(patient_id=patient_id, episode_id=episode_id, unit_id=world.units[unit],
+                      kind=kind, severity=severity, status=status,
+                      dedupe_key=f"test:{uuid.uuid4()}",
+                      reasons=[{"message": "NEWS2 %(total)s (%(band)s)",
+                                "params": {"total": 7, "band": "high"}, "severity": severity}],
+                      created_at=utcnow(), escalation_level=0)
+        s.add(alert)
+        s.flush()
+        return alert.id
+
+
+def _code(world: World, patient_id: uuid.UUID) -> int:
+    from hemma.access.auth import create_patient_code
+
+    with world.database.session() as s:
+        _code_text, row = create_patient_code(s, patient_id, world.staff["sara"])
+        return row.id
+
+
+World.alert = _alert
+World.code = _code
+
+
 def build_world(database: Database) -> World:
     world = World(database)
     with database.session() as s:

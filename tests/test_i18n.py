@@ -56,3 +56,16 @@ def test_every_language_code_has_a_name():
     from hemma.web.labels import LANGUAGE_NAMES
 
     assert set(LANGUAGES) == set(LANGUAGE_NAMES)
+
+
+def test_template_texts_escape_percent_signs():
+    """Jinja's new-style gettext always %-formats: a lone % in a template msgid breaks the
+    page at render time."""
+    import re
+
+    for message in extract():
+        if not message.id or not any("templates" in loc for loc, _ in message.locations):
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        for text in ids:
+            assert "%" not in re.sub(r"%%|%\(\w+\)s", "", text), text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -56,6 +57,8 @@ def install_error_handlers(app: FastAPI) -> None:
             if _is_api(request):
                 return JSONResponse({"detail": _(exc.message), "errors": []}, status_code=401,
                                     headers={"WWW-Authenticate": "Bearer"})
+            if request.url.path.startswith("/p/") or request.url.path == "/p":
+                return RedirectResponse("/p/login", 303)
             done = "&done=timeout" if request.cookies.get(SESSION_COOKIE) else ""
             return RedirectResponse(f"/login?next={request.url.path}{done}", 303)
         if exc.status_code == 404:
@@ -85,9 +88,40 @@ def install_error_handlers(app: FastAPI) -> None:
                                  "and tell your administrator if it happens again."))
 
 
-def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+@asynccontextmanager
+async def _background(app: FastAPI):
+    """`hemma serve` runs an outbox worker in the process, and on PostgreSQL listens for
+    other processes' wake-ups (new outbox messages, new inbox events)."""
+    from hemma.coordination.live import PostgresListener, broadcaster
+    from hemma.jobs import outbox
+    from hemma.jobs.worker import Worker
+
+    started = []
+    if app.state.background:
+        if app.state.settings.run_worker:
+            worker = Worker(app.state.db)
+            worker.start()
+            started.append(worker)
+        if app.state.db.engine.dialect.name == "postgresql":
+            def wake():
+                broadcaster.notify()
+                outbox.ready.set()
+
+            listener = PostgresListener(app.state.db.url, ("hemma_inbox", "hemma_outbox"), wake)
+            listener.start()
+            started.append(listener)
+    try:
+        yield
+    finally:
+        for thing in reversed(started):
+            thing.stop()
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None, *,
+               background: bool = False) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
+        lifespan=_background,
         title="Hemma",
         version="0.1.0",
         description="Hospital-level care at home, shared by a Swedish region and municipality. "
@@ -99,17 +133,25 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url())
+    app.state.background = background
 
     from hemma.access import api as access_api
     from hemma.access import pages as access_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
+    from hemma.monitoring import api as monitoring_api
+    from hemma.monitoring import pages as monitoring_pages
+    from hemma.monitoring import patient_pages
     from hemma.patients import api as patients_api
     from hemma.patients import pages as patients_pages
+    from hemma.rounds import api as rounds_api
+    from hemma.rounds import pages as rounds_pages
     from hemma.web import docs
 
     app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
-                         access_api.router, episodes_api.router, patients_api.router, docs.router]
+                         monitoring_pages.router, patient_pages.router, rounds_pages.router,
+                         access_api.router, episodes_api.router, patients_api.router,
+                         monitoring_api.router, rounds_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -129,7 +171,7 @@ def serve_app() -> FastAPI:
     Not done in create_app: tests build many apps in one process."""
     import gc
 
-    app = create_app()
+    app = create_app(background=True)
     gc.collect()
     gc.freeze()
     return app

@@ -48,6 +48,35 @@ def serve(host: str, port: int, workers: int, show_logins: bool) -> None:
 
 
 @main.command()
+def worker() -> None:
+    """Deliver the outbox, escalate alerts and watch for missed measurements, until stopped."""
+    import logging
+    import signal
+
+    from hemma.coordination.live import PostgresListener
+    from hemma.db import Database
+    from hemma.jobs import outbox
+    from hemma.jobs.worker import Worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    database = Database(get_settings().resolved_database_url())
+    w = Worker(database)
+    listener = None
+    if database.engine.dialect.name == "postgresql":
+        listener = PostgresListener(database.url, ("hemma_outbox",), outbox.ready.set)
+        listener.start()
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    try:
+        w.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if listener:
+            listener.stop()
+        database.dispose()
+
+
+@main.command()
 def demo() -> None:
     """Load the demo data (idempotent: running it twice changes nothing)."""
     from hemma.db import Database

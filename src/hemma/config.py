@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     # Requests with bodies larger than this are refused before parsing.
     max_body_bytes: int = 1_000_000
 
+    # NEWS2 combines values measured within this many minutes into one score.
+    news2_window_minutes: int = 60
+    # Values older than this (a device catching up) are stored and shown, but raise no alert.
+    alert_max_age_hours: int = 12
+    # Minutes without acknowledgement before each escalation step, per severity:
+    # step 1 goes to the unit's physician on call, step 2 to every clinician of the unit.
+    escalation: dict[str, list[int]] = {
+        "critical": [5, 10], "high": [15, 15], "medium": [60, 60], "low": []}
+    # The patient's login code lasts this long unless revoked; a patient stays logged in on
+    # their own phone this long (re-typing a code daily is a barrier for an 85-year-old).
+    patient_code_days: int = 30
+    patient_session_days: int = 7
+    # Run the outbox worker inside `hemma serve` (and `make demo`).
+    run_worker: bool = True
+
     default_language: str = Field(default="sv", pattern="^(sv|en)$")
     timezone: str = "Europe/Stockholm"
 

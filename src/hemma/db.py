@@ -76,3 +76,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_conflict(session: Session, model, values: dict, conflict: list[str]):
+    """INSERT … ON CONFLICT DO NOTHING on either database; returns the new primary key, or
+    None when a row with the same `conflict` columns already existed (or was being inserted
+    by a concurrent transaction that committed first)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = model.__table__
+    stmt = (insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+            .returning(*table.primary_key.columns))
+    return session.execute(stmt).scalar_one_or_none()

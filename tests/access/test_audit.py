@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from hemma.access import audit
 from hemma.cli import main as cli
 from hemma.config import get_settings
+from hemma.kit.time import utcnow
 from hemma.models import AuditEntry
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
 
@@ -77,6 +78,39 @@ EXAMPLES = [
     ("POST", "/api/v1/patients/{patient_id}/blocks", None,
      lambda w: {"unit_id": w.units["med"]}),
     ("POST", "/api/v1/patients/{patient_id}/blocks/{block_id}/lift", None, None),
+    # Monitoring and rounds (Step 2).
+    ("GET", "/patients/{patient_id}/observations/new", "admitted", None),
+    ("POST", "/patients/{patient_id}/observations/new", "admitted",
+     {"client_id": "staff-form-0001", "pulse": "82", "temperature": "37.8"}),
+    ("GET", "/patients/{patient_id}/observations", "admitted", None),
+    ("GET", "/patients/{patient_id}/charts/vitals.svg", "admitted", None),
+    ("GET", "/patients/{patient_id}/plan", "admitted", "lisa"),
+    ("POST", "/patients/{patient_id}/plan", "admitted",
+     ("lisa", {"spo2_scale": "2", "schedule": "08:00, 20:00"})),
+    ("POST", "/patients/{patient_id}/access-codes", "admitted", {}),
+    ("POST", "/patients/{patient_id}/access-codes/{code_id}/revoke", "admitted", {}),
+    ("POST", "/patients/{patient_id}/alerts/{alert_id}/acknowledge", "admitted", {}),
+    ("POST", "/patients/{patient_id}/alerts/{alert_id}/snooze", "admitted",
+     {"reason": "Ringer upp patienten", "minutes": "20"}),
+    ("POST", "/patients/{patient_id}/alerts/{alert_id}/resolve", "admitted",
+     {"note": "Ringt, mår bra"}),
+    ("GET", "/patients/{patient_id}/round", "admitted", "lisa"),
+    ("POST", "/patients/{patient_id}/round", "admitted",
+     ("lisa", {"decision": "continue", "note": "Stabil, fortsätt"})),
+    ("POST", "/api/v1/patients/{patient_id}/observations", "admitted",
+     lambda w: {"client_id": "api-0000-0001", "measured_at": utcnow().isoformat(),
+                "pulse": 120, "respiration_rate": 24}),
+    ("GET", "/api/v1/patients/{patient_id}/observations", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/alerts/{alert_id}/acknowledge", "admitted", {}),
+    ("POST", "/api/v1/patients/{patient_id}/alerts/{alert_id}/snooze", "admitted",
+     {"reason": "Ringer upp", "minutes": 30}),
+    ("POST", "/api/v1/patients/{patient_id}/alerts/{alert_id}/resolve", "admitted",
+     {"note": "Ringt, mår bra"}),
+    ("GET", "/api/v1/patients/{patient_id}/monitoring-plan", "admitted", None),
+    ("PUT", "/api/v1/patients/{patient_id}/monitoring-plan", "admitted",
+     ("lisa", {"spo2_scale": 2, "schedule": ["08:00", "20:00"]})),
+    ("POST", "/api/v1/patients/{patient_id}/round", "admitted",
+     ("lisa", {"decision": "continue", "note": "Stabil"})),
 ]
 
 
@@ -96,6 +130,9 @@ def _prepare(world, state):
     if state:
         ids["episode_id"] = world.episode(pid, state=state)
     ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")
+    if state == "admitted":
+        ids["alert_id"] = world.alert(pid)
+    ids["code_id"] = world.code(pid)
     ids["consent_id"] = world.consent(pid, "kommun")
     ids["block_id"] = world.block(pid, "hc")
     from hemma.kit.time import utcnow
@@ -115,7 +152,12 @@ def _prepare(world, state):
 def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, world, database,
                                                    as_user):
     ids = _prepare(world, state)
-    sara = as_user("sara")
+    username = "sara"
+    if isinstance(body, str):
+        username, body = body, None
+    elif isinstance(body, tuple):
+        username, body = body
+    sara = as_user(username)
     data = body(world) if callable(body) else body
     with database.session() as s:
         before = s.scalar(select(func.max(AuditEntry.seq))) or 0
@@ -133,7 +175,7 @@ def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, wo
     assert len(new) == 1, [(e.action, e.patient_id) for e in new]
     entry = new[0]
     assert entry.patient_id == ids["patient_id"]
-    assert entry.user_id == world.staff["sara"] and entry.username == "sara"
+    assert entry.user_id == world.staff[username] and entry.username == username
     assert entry.unit_id == world.units["med"]
     assert entry.organisation_id == world.orgs["region"]
     assert entry.client_addr == "testclient"

@@ -19,7 +19,14 @@ from fastapi.testclient import TestClient
 from hemma.access.service import accessible_patients, subject_for
 from hemma.kit.time import utcnow
 from hemma.models import Organisation, Relative, Staff, Unit
-from hemma.web.deps import PatientAccess, Public, StaffAccess, access_declarations, api_routes
+from hemma.web.deps import (
+    PatientAccess,
+    PatientOwnPage,
+    Public,
+    StaffAccess,
+    access_declarations,
+    api_routes,
+)
 from tests.access.test_policy import ORACLE_ROLES
 from tests.factories import PEOPLE
 
@@ -82,12 +89,22 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     the user may see it. (JSON routes with a body refuse the empty body before they look.)"""
     if not oracle_patient(username, action, state):
         return False
-    json_with_body = path.startswith("/api/") and method in ("POST", "PUT") and \
-        not path.endswith("/end")
-    if "{episode_id}" in path and not json_with_body:
+    api = path.startswith("/api/")
+    # JSON routes whose empty body is refused before they look at the episode or alert.
+    refuses_empty_body = api and method in ("POST", "PUT") and not path.endswith(
+        ("/end", "/acknowledge", "/monitoring-plan"))
+    if "{episode_id}" in path and not refuses_empty_body:
+        return oracle_sees(username, state, "med")
+    if "{alert_id}" in path and not refuses_empty_body:
         return oracle_sees(username, state, "med")
     if "{relation_id}" in path:
         return oracle_sees(username, state, "lab")
+    if path.endswith(("/monitoring-plan", "/plan")):
+        # The plan belongs to the home ward's record: seen with it, changed only by its
+        # own organisation.
+        if method == "GET" and api:
+            return oracle_sees(username, state, "med")
+        return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
     return True
 
 
@@ -148,6 +165,10 @@ class Scenario:
             # on a unit whose information nothing else here depends on.
             own_org = ORG_OF_UNIT[PEOPLE[username][3]]
             return w.block(pid, "xray" if own_org == "region" else "kdag")
+        if param == "alert_id":
+            return w.alert(pid, unit="med")
+        if param == "code_id":
+            return w.code(pid)
         if param == "relative_id":
             with self.database.session() as s:
                 rel = Relative(patient_id=pid, name="Berit", relation="maka",
@@ -167,6 +188,9 @@ class Scenario:
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
+    if path.startswith("/alerts/stream"):
+        # The live stream holds the connection; `once` answers and closes.
+        return client.get(path + "?once=true", follow_redirects=False)
     if method == "GET":
         return client.get(path, follow_redirects=False)
     if path.startswith("/api/"):
@@ -209,6 +233,8 @@ def test_unauthenticated_requests_reach_nothing(app, world, database, client):
         r = _request(client, method, url, None)
         if isinstance(decl, Public):
             assert r.status_code not in (401, 403, 404), (method, url, r.status_code)
+        elif isinstance(decl, PatientOwnPage):
+            assert r.status_code == 303 and r.headers["location"] == "/p/login", (method, url)
         elif path.startswith("/api/"):
             assert r.status_code == 401, (method, url, r.status_code)
         else:
@@ -247,6 +273,10 @@ def test_route_matrix(username, app, world, database, as_user):
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
                 ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403
+            elif isinstance(decl, PatientOwnPage):
+                # A staff session is no patient's session.
+                allowed = False
+                ok = r.status_code == 303 and r.headers["location"] == "/p/login"
             else:
                 allowed, ok = True, r.status_code not in (401, 403)
             if not ok:

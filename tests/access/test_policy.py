@@ -26,17 +26,19 @@ ORIGINS = {
 }
 
 # Written from the product text, independently of PROFESSION_ACTIONS.
+_TEAM = {"patient.read", "patient.edit", "episode.manage", "careteam.manage", "consent.manage",
+         "block.manage", "patient.register", "alert.handle", "patientcode.manage"}
 ORACLE_ROLES = {
-    "physician": {"patient.read", "patient.edit", "episode.manage", "careteam.manage",
-                  "consent.manage", "block.manage", "patient.register", "emergency.open"},
-    "nurse": {"patient.read", "patient.edit", "episode.manage", "careteam.manage",
-              "consent.manage", "block.manage", "patient.register", "emergency.open"},
-    "coordinator": {"patient.read", "patient.edit", "episode.manage", "careteam.manage",
-                    "consent.manage", "block.manage", "patient.register"},
-    "assistant_nurse": {"patient.read", "patient.edit"},
-    "physiotherapist": {"patient.read", "patient.edit"},
-    "occupational_therapist": {"patient.read", "patient.edit"},
+    # Only physicians decide at the round and prescribe the monitoring plan.
+    "physician": _TEAM | {"emergency.open", "observation.record", "round.decide",
+                          "plan.manage"},
+    "nurse": _TEAM | {"emergency.open", "observation.record"},
+    "coordinator": set(_TEAM),
+    "assistant_nurse": {"patient.read", "patient.edit", "observation.record"},
+    "physiotherapist": {"patient.read", "patient.edit", "observation.record"},
+    "occupational_therapist": {"patient.read", "patient.edit", "observation.record"},
     "administrative": set(),
+    "system": {"observation.record"},
     "unknown-profession": set(),
 }
 

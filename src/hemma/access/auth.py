@@ -227,3 +227,93 @@ def actor_for(session: Session, staff: Staff, client_addr: str | None) -> audit.
         client_addr=client_addr,
         family_name=staff.family_name,
     )
+
+
+# --- Patients ------------------------------------------------------------------------------
+
+PATIENT_CODE_DIGITS = 10
+
+
+def _code_hash(code: str) -> str:
+    """Codes are short, so a plain hash could be reversed by trying them all: key it."""
+    import hmac as _hmac
+
+    secret = get_settings().resolved_secret_key().encode()
+    digits = "".join(ch for ch in code if ch.isdigit())
+    return _hmac.new(secret, b"patient-code:" + digits.encode(), hashlib.sha256).hexdigest()
+
+
+def format_code(code: str) -> str:
+    return f"{code[:3]} {code[3:6]} {code[6:]}"
+
+
+def create_patient_code(session: Session, patient_id, staff_id: int) -> tuple[str, object]:
+    """A new code for the patient's own page; shown once, stored only as a keyed hash."""
+    from hemma.models import PatientAccessCode
+
+    code = "".join(secrets.choice("0123456789") for _ in range(PATIENT_CODE_DIGITS))
+    now = utcnow()
+    row = PatientAccessCode(patient_id=patient_id, code_hash=_code_hash(code), created_at=now,
+                            created_by_id=staff_id,
+                            expires_at=now + timedelta(days=get_settings().patient_code_days))
+    session.add(row)
+    session.flush()
+    return code, row
+
+
+def patient_login(session: Session, code: str, *, client_addr: str | None,
+                  user_agent: str | None):
+    """Returns (session token, patient id), or None. Failures are throttled per address."""
+    from hemma.models import PatientAccessCode
+
+    settings = get_settings()
+    now = utcnow()
+    since = now - timedelta(minutes=settings.login_failure_window_minutes)
+    throttled = client_addr is not None and _recent_failures(
+        session, LoginAttempt.client_addr, client_addr, since) >= settings.login_max_failures_per_address
+    row = None
+    digits = "".join(ch for ch in code or "" if ch.isdigit())
+    if not throttled and len(digits) == PATIENT_CODE_DIGITS:
+        row = session.scalar(select(PatientAccessCode).where(
+            PatientAccessCode.code_hash == _code_hash(digits),
+            PatientAccessCode.revoked_at.is_(None), PatientAccessCode.expires_at > now))
+    session.add(LoginAttempt(username="(patient code)", client_addr=client_addr, at=now,
+                             success=row is not None))
+    trail = audit.trail(session)
+    trail.actor = audit.Actor(username="(patient)", client_addr=client_addr)
+    if row is None:
+        audit.record(session, None, "patient.login", outcome="denied",
+                     detail="throttled" if throttled else None)
+        return None
+    row.last_used_at = now
+    token = secrets.token_urlsafe(32)
+    session.add(WebSession(
+        id=_token_hash(token), staff_id=None, patient_id=row.patient_id,
+        csrf_token=secrets.token_urlsafe(32), auth_method="patient_code", created_at=now,
+        last_seen_at=now, expires_at=now + timedelta(days=settings.patient_session_days),
+        client_addr=client_addr, user_agent=(user_agent or "")[:300] or None))
+    audit.record(session, row.patient_id, "patient.login", basis="self")
+    return token, row.patient_id
+
+
+def resolve_patient_session(session: Session, token: str | None):
+    """The patient's own session, or None (ended, expired, or its code revoked)."""
+    if not token:
+        return None
+    now = utcnow()
+    web = session.scalar(select(WebSession).where(WebSession.id == _token_hash(token),
+                                                  WebSession.patient_id.is_not(None)))
+    if web is None or web.ended_at is not None or web.expires_at <= now:
+        return None
+    if now - web.last_seen_at >= _TOUCH_EVERY:
+        web.last_seen_at = now
+    return web
+
+
+def revoke_patient_code(session: Session, code_row) -> None:
+    """Revoking a code also logs out the sessions it opened (the phone was lost)."""
+    now = utcnow()
+    code_row.revoked_at = now
+    session.execute(update(WebSession).where(
+        WebSession.patient_id == code_row.patient_id, WebSession.ended_at.is_(None),
+        WebSession.auth_method == "patient_code").values(ended_at=now))

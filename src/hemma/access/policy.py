@@ -22,6 +22,11 @@ class Action(StrEnum):
     CARE_TEAM = "careteam.manage"
     CONSENT = "consent.manage"
     BLOCK = "block.manage"
+    OBSERVE = "observation.record"  # enter vital signs (visit, phone, device)
+    ALERT = "alert.handle"  # acknowledge, snooze, resolve
+    ROUND = "round.decide"  # the remote round's decision
+    PLAN = "plan.manage"  # monitoring plan: SpO2 scale, schedule, thresholds
+    PATIENT_CODE = "patientcode.manage"  # hand out and revoke the patient's login code
     # Not about one patient.
     REGISTER = "patient.register"  # register a patient and start an assessment
     EMERGENCY = "emergency.open"
@@ -31,25 +36,29 @@ class Action(StrEnum):
 
 
 PATIENT_ACTIONS = frozenset(
-    {Action.READ, Action.EDIT, Action.EPISODE, Action.CARE_TEAM, Action.CONSENT, Action.BLOCK}
+    {Action.READ, Action.EDIT, Action.EPISODE, Action.CARE_TEAM, Action.CONSENT, Action.BLOCK,
+     Action.OBSERVE, Action.ALERT, Action.ROUND, Action.PLAN, Action.PATIENT_CODE}
 )
 WRITE_ACTIONS = PATIENT_ACTIONS - {Action.READ}
 
 _CLINICAL_ALL = frozenset(PATIENT_ACTIONS | {Action.REGISTER, Action.EMERGENCY})
-_SUPPORTING = frozenset({Action.READ, Action.EDIT})
+_SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE})
 
-# What each profession may do at all. Physicians and nurses carry the medical and nursing
-# responsibility; coordinators register episodes and keep the team together but do not open
-# records in an emergency; assistant nurses and therapists read and keep contact details
-# up to date.
+# What each profession may do at all. Physicians carry the medical responsibility: only they
+# take the round's decision and prescribe the monitoring plan (SpO2 scale 2 in particular).
+# Nurses do everything else; coordinators register episodes and keep the team together but do
+# not open records in an emergency; assistant nurses and therapists read, record values at
+# visits and keep contact details up to date. System accounts (device gateways) only record.
 PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
     Profession.PHYSICIAN: _CLINICAL_ALL,
-    Profession.NURSE: _CLINICAL_ALL,
-    Profession.COORDINATOR: frozenset(_CLINICAL_ALL - {Action.EMERGENCY}),
+    Profession.NURSE: frozenset(_CLINICAL_ALL - {Action.ROUND, Action.PLAN}),
+    Profession.COORDINATOR: frozenset(_CLINICAL_ALL - {Action.EMERGENCY, Action.ROUND,
+                                                       Action.PLAN, Action.OBSERVE}),
     Profession.ASSISTANT_NURSE: _SUPPORTING,
     Profession.PHYSIOTHERAPIST: _SUPPORTING,
     Profession.OCCUPATIONAL_THERAPIST: _SUPPORTING,
     Profession.ADMINISTRATIVE: frozenset(),
+    Profession.SYSTEM: frozenset({Action.OBSERVE}),
 }
 
 

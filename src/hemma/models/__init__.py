@@ -19,10 +19,29 @@ from hemma.models.episodes import (
     EpisodeState,
     Pathway,
 )
+from hemma.models.jobs import Notification, OutboxMessage
+from hemma.models.monitoring import (
+    Alert,
+    AlertEvent,
+    DutyShift,
+    MonitoringPlan,
+    Observation,
+    PatientAccessCode,
+    RoundNote,
+)
 from hemma.models.patients import DigitalAbility, Patient, Relative
 
 __all__ = [
     "ACTIVE_STATES",
+    "Alert",
+    "AlertEvent",
+    "DutyShift",
+    "MonitoringPlan",
+    "Notification",
+    "Observation",
+    "OutboxMessage",
+    "PatientAccessCode",
+    "RoundNote",
     "ApiToken",
     "AuditEntry",
     "AuditHead",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hemma.models.base import Base
@@ -12,10 +13,15 @@ from hemma.models.base import Base
 
 class WebSession(Base):
     __tablename__ = "web_sessions"
+    __table_args__ = (
+        CheckConstraint("(staff_id IS NULL) <> (patient_id IS NULL)", name="staff_xor_patient"),
+    )
 
     # SHA-256 of the cookie value: a stolen database does not hand out live sessions.
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    # A staff member's session, or a patient's (their own page): exactly one of the two.
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     auth_method: Mapped[str] = mapped_column(String(20))
     language: Mapped[str | None] = mapped_column(String(5))

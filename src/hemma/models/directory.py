@@ -34,6 +34,7 @@ class Profession(StrEnum):
     OCCUPATIONAL_THERAPIST = "occupational_therapist"  # arbetsterapeut
     COORDINATOR = "coordinator"  # samordnare
     ADMINISTRATIVE = "administrative"  # no clinical role: administrators, log reviewers
+    SYSTEM = "system"  # an integration account, e.g. a device gateway
 
 
 class Organisation(Base):

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -42,6 +43,11 @@ class Pathway(Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # When values are due, Swedish wall-clock times (e.g. ["08:00", "14:00", "20:00"]) and
+    # the tolerance around them; and the default alert rules (hemma.monitoring.rules).
+    schedule: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tolerance_minutes: Mapped[int] = mapped_column(Integer, default=60)
+    rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
 
 class Episode(Base):

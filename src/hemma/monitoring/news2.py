@@ -18,6 +18,10 @@ PARAMETERS = ("respiration_rate", "spo2", "air_or_oxygen", "systolic_bp", "pulse
               "consciousness", "temperature")
 
 
+class News2Error(ValueError):
+    """Called with arguments outside the chart (a programming error, not bad patient data)."""
+
+
 @dataclass(frozen=True)
 class News2:
     total: int
@@ -145,9 +149,9 @@ def score(
     consciousness: str | None,
 ) -> News2:
     if spo2_scale not in (1, 2):
-        raise ValueError("spo2_scale must be 1 or 2")
+        raise News2Error("spo2_scale must be 1 or 2")
     if consciousness is not None and consciousness not in CONSCIOUSNESS:
-        raise ValueError("consciousness must be one of A, C, V, P, U")
+        raise News2Error("consciousness must be one of A, C, V, P, U")
     if spo2 is None:
         spo2_points = None
     elif spo2_scale == 2:

@@ -32,6 +32,10 @@ def max_severity(*severities: str | None) -> str | None:
     return max(present, key=SEVERITIES.index) if present else None
 
 
+class RuleError(ValueError):
+    """A rule that cannot be evaluated (a setting error, not a patient's input)."""
+
+
 @dataclass(frozen=True)
 class Rule:
     """`parameter op value` on one observation, or with `within_hours`, the change of a
@@ -46,11 +50,11 @@ class Rule:
 
     def __post_init__(self):
         if self.parameter not in VALUE_PARAMETERS:
-            raise ValueError(f"unknown parameter {self.parameter}")
+            raise RuleError(f"unknown parameter {self.parameter}")
         if self.op not in OPERATORS:
-            raise ValueError(f"unknown operator {self.op}")
+            raise RuleError(f"unknown operator {self.op}")
         if self.severity not in SEVERITIES:
-            raise ValueError(f"unknown severity {self.severity}")
+            raise RuleError(f"unknown severity {self.severity}")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rule:

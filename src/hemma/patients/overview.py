@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
@@ -13,8 +14,21 @@ from hemma.access import sharing
 from hemma.access.policy import Action, Decision
 from hemma.access.service import origin
 from hemma.episodes.service import EpisodeView, patient_episodes
+from hemma.kit.time import utcnow
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
 from hemma.patients.service import get_patient, relatives
+
+
+@dataclass
+class MonitoringSummary:
+    latest: object | None
+    alerts: list
+    notes: list
+    spo2_scale: int
+    may_observe: bool
+    may_plan: bool
+    may_round: bool
+    may_code: bool
 
 
 @dataclass
@@ -33,6 +47,7 @@ class Overview:
     emergency: EmergencyAccess | None
     may_change_active: bool
     may_start_assessment: bool
+    mon: MonitoringSummary | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -48,6 +63,28 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
     team, hidden_team = sharing.team(db, decision, patient_id)
     own_blocks, other_blocks = sharing.blocks(db, decision.subject, patient_id)
     subject = decision.subject
+    mon = None
+    if active is not None:
+        from hemma.monitoring import service as monitoring
+        from hemma.monitoring import views as monitoring_views
+        from hemma.rounds.service import round_notes
+
+        values = monitoring_views.visible_observations(db, decision, patient_id,
+                                            utcnow() - timedelta(days=30))
+        plan = monitoring.plan_for(db, active.episode)
+        own = decision.basis != "emergency" and decision.may_change(
+            origin(db, active.episode.responsible_unit_id))
+        mon = MonitoringSummary(
+            latest=values[-1] if values else None,
+            alerts=monitoring_views.patient_alerts(db, decision, patient_id,
+                                                   unresolved_only=True),
+            notes=round_notes(db, decision, patient_id)[:5],
+            spo2_scale=plan.spo2_scale if plan else 1,
+            may_observe=subject.role_allows(Action.OBSERVE) and decision.basis != "emergency",
+            may_plan=own and subject.role_allows(Action.PLAN),
+            may_round=own and subject.role_allows(Action.ROUND)
+            and active.episode.state == "admitted",
+            may_code=subject.role_allows(Action.PATIENT_CODE) and decision.basis != "emergency")
     return Overview(
         patient=patient,
         decision=decision,
@@ -67,4 +104,5 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         ),
         may_start_assessment=not any_active and subject.role_allows(Action.EPISODE)
         and decision.basis != "emergency",
+        mon=mon,
     )

@@ -171,7 +171,38 @@ class PatientAccess:
         return PatientContext(principal, decision, patient_id, db)
 
 
-ACCESS_MARKERS = (Public, StaffAccess, PatientAccess)
+PATIENT_SESSION_COOKIE = "hemma_patient"
+
+
+@dataclass(frozen=True)
+class PatientSelf:
+    """The patient, on their own page: the only patient they can ever act on."""
+
+    patient_id: uuid.UUID
+    csrf_token: str
+
+
+class PatientOwnPage:
+    """Declares a route of the patient's own page (logged in with their code)."""
+
+    def __call__(self, request: Request, db: DbSession,
+                 csrf: Annotated[str | None, Depends(submitted_csrf)]) -> PatientSelf:
+        from hemma.access.auth import resolve_patient_session
+
+        web = resolve_patient_session(db, request.cookies.get(PATIENT_SESSION_COOKIE))
+        if web is None:
+            raise Unauthenticated()
+        if request.method in UNSAFE_METHODS and not (
+                csrf and hmac.compare_digest(csrf, web.csrf_token)):
+            raise Forbidden("The form has expired. Reload the page and try again.")
+        t = audit.trail(db)
+        t.actor = audit.Actor(username="(patient)", client_addr=client_addr(request))
+        me = PatientSelf(web.patient_id, web.csrf_token)
+        request.state.patient_self = me
+        return me
+
+
+ACCESS_MARKERS = (Public, StaffAccess, PatientAccess, PatientOwnPage)
 
 
 def access_declarations(route: APIRoute) -> list:

@@ -13,6 +13,7 @@ PROFESSIONS = {
     "occupational_therapist": N_("Occupational therapist"),
     "coordinator": N_("Coordinator"),
     "administrative": N_("Administrative"),
+    "system": N_("System account"),
 }
 ORGANISATION_KINDS = {"region": N_("Region"), "kommun": N_("Municipality")}
 UNIT_KINDS = {
@@ -76,6 +77,61 @@ def label(table: dict[str, str], code: str | None) -> str:
     if code is None:
         return ""
     return gettext(table[code]) if code in table else code
+
+PARAMETERS = {
+    "respiration_rate": N_("Respiration rate"),
+    "spo2": N_("SpO2"),
+    "on_oxygen": N_("Oxygen"),
+    "temperature": N_("Temperature"),
+    "systolic_bp": N_("Systolic blood pressure"),
+    "diastolic_bp": N_("Diastolic blood pressure"),
+    "pulse": N_("Pulse"),
+    "consciousness": N_("Consciousness"),
+    "weight": N_("Weight"),
+    "blood_glucose": N_("Blood glucose"),
+    "pain": N_("Pain"),
+    "news2": N_("NEWS2"),
+}
+UNITS = {"respiration_rate": "/min", "spo2": "%", "temperature": "°C", "systolic_bp": "mmHg",
+         "diastolic_bp": "mmHg", "pulse": "/min", "weight": "kg", "blood_glucose": "mmol/l",
+         "pain": "/10"}
+NEWS2_BANDS = {
+    "low": N_("low"),
+    "low-medium": N_("low-medium"),
+    "medium": N_("medium"),
+    "high": N_("high"),
+}
+SEVERITY_LABELS = {
+    "low": N_("Low"),
+    "medium": N_("Medium"),
+    "high": N_("High"),
+    "critical": N_("Critical"),
+}
+ALERT_KINDS = {
+    "vitals": N_("Values"),
+    "worse": N_("Feels worse"),
+    "missed": N_("Missed measurement"),
+}
+ALERT_STATUS = {
+    "open": N_("Open"),
+    "acknowledged": N_("Acknowledged"),
+    "resolved": N_("Resolved"),
+}
+CONSCIOUSNESS = {
+    "A": N_("Alert"),
+    "C": N_("New confusion"),
+    "V": N_("Responds to voice"),
+    "P": N_("Responds to pain"),
+    "U": N_("Unresponsive"),
+}
+DECISIONS = {
+    "continue": N_("Continue as planned"),
+    "adjust": N_("Adjust thresholds or plan"),
+    "visit": N_("Book a visit"),
+    "return": N_("Return to hospital"),
+    "discharge": N_("Discharge"),
+}
+PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("Device")}
 
 FLASH = {
     "registered": N_("The patient has been registered."),

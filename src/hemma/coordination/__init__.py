@@ -1,0 +1,1 @@
+"""Live coordination: the event stream that keeps open pages up to date."""

@@ -1,0 +1,108 @@
+"""Waking open pages when something happened.
+
+Notifications are rows; a page streams them with server-sent events, asking for everything
+after the last id it saw. This module only says "look again": within one process through an
+in-memory broadcaster, across processes on PostgreSQL through LISTEN/NOTIFY. A page that
+missed a wake-up still finds its rows on its next look (every few seconds at the latest)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("hemma.live")
+CHANNEL = "hemma_inbox"
+_ANNOUNCE = "hemma.live.announce"
+
+
+class Broadcaster:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def notify(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, ev in waiters:
+            try:
+                loop.call_soon_threadsafe(ev.set)
+            except RuntimeError:  # the loop has closed
+                pass
+
+    async def wait(self, timeout: float) -> bool:
+        ev = asyncio.Event()
+        entry = (asyncio.get_running_loop(), ev)
+        with self._lock:
+            self._waiters.add(entry)
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)
+
+
+broadcaster = Broadcaster()
+
+
+def announce(session: Session) -> None:
+    """Call inside the transaction that made notifications; the wake-up goes out on commit."""
+    session.info[_ANNOUNCE] = True
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.info.pop(_ANNOUNCE, False):
+        broadcaster.notify()
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_ANNOUNCE, None)
+
+
+class PostgresListener:
+    """One thread per process: LISTEN for other processes' announcements."""
+
+    def __init__(self, url: str, channels: tuple[str, ...] = (CHANNEL,),
+                 on_notify=None) -> None:
+        self.url = url
+        self.channels = channels
+        self.on_notify = on_notify or broadcaster.notify
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="hemma-listen", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        url = make_url(self.url).set(drivername="postgresql")
+        dsn = url.render_as_string(hide_password=False)
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True) as conn:
+                    for channel in self.channels:
+                        conn.execute(f"LISTEN {channel}")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0):
+                            self.on_notify()
+            except Exception:  # the database restarted: listen again
+                log.warning("LISTEN connection lost; reconnecting", exc_info=True)
+                self._stop.wait(2)

@@ -1,0 +1,101 @@
+"""The worker: delivers the outbox, escalates alerts that nobody acknowledged, and raises
+alerts for missed measurements. Run it as `hemma worker`, or inside `hemma serve`; several
+can run at once (claims and escalation steps are conditional updates).
+
+`tick(now)` does one round of everything and is what tests call with a controlled clock."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+
+import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
+from hemma.db import Database
+from hemma.jobs import outbox
+from hemma.kit.time import utcnow
+from hemma.models import OutboxMessage
+
+log = logging.getLogger("hemma.worker")
+
+
+@dataclass
+class TickReport:
+    delivered: int = 0
+    failed: int = 0
+    escalated: int = 0
+    missed: int = 0
+
+
+class Worker:
+    def __init__(self, database: Database, *, name: str | None = None,
+                 missed_every: timedelta = timedelta(seconds=60)):
+        self.database = database
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.missed_every = missed_every
+        self._last_missed: datetime | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def deliver_pending(self, now: datetime) -> tuple[int, int]:
+        delivered = failed = 0
+        while True:
+            with self.database.session() as s:
+                claimed = outbox.claim(s, self.name, now)
+            if not claimed:
+                return delivered, failed
+            for message_id in claimed:
+                try:
+                    # One transaction per message: its notifications and its "delivered"
+                    # mark commit together, or neither does.
+                    with self.database.session() as s:
+                        delivered += outbox.deliver(s, message_id, self.name, now)
+                except Exception as exc:
+                    failed += 1
+                    log.exception("delivering outbox message %s failed", message_id)
+                    with self.database.session() as s:
+                        s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                                  .values(last_error=str(exc)[:500]))
+            if failed:
+                return delivered, failed
+
+    def tick(self, now: datetime | None = None, *, check_missed: bool | None = None) -> TickReport:
+        alerts = hemma.monitoring.alerts
+        now = now or utcnow()
+        report = TickReport()
+        with self.database.session() as s:
+            report.escalated = alerts.escalate_due(s, now)
+        if check_missed is None:
+            check_missed = self._last_missed is None or now - self._last_missed >= self.missed_every
+        if check_missed:
+            with self.database.session() as s:
+                report.missed = alerts.check_missed(s, now)
+            self._last_missed = now
+        report.delivered, report.failed = self.deliver_pending(now)
+        return report
+
+    def run(self, idle_seconds: float = 1.0) -> None:
+        log.info("worker %s started", self.name)
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:
+                log.exception("worker tick failed")
+            outbox.ready.wait(idle_seconds)
+            outbox.ready.clear()
+        log.info("worker %s stopped", self.name)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name="hemma-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        outbox.ready.set()
+        if self._thread:
+            self._thread.join(timeout=10)

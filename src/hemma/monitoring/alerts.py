@@ -1,0 +1,297 @@
+"""Alerts: raised once per triggering event, delivered through the outbox to the on-duty
+staff of the responsible unit, escalated when nobody acknowledges them in time, snoozed only
+with a reason and an expiry, resolved with a note. Nothing here is ever silently dropped: an
+alert with nobody on duty goes to every nurse of the unit, and escalation continues until
+someone acknowledges it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from hemma.config import get_settings
+from hemma.db import insert_ignoring_conflict
+from hemma.jobs import outbox
+from hemma.kit.errors import Conflict, NotFound
+from hemma.kit.text import N_
+from hemma.kit.time import STOCKHOLM, utcnow
+from hemma.models import (
+    Alert,
+    AlertEvent,
+    DutyShift,
+    Episode,
+    EpisodeState,
+    MonitoringPlan,
+    Notification,
+    Observation,
+    OutboxMessage,
+    Pathway,
+    Profession,
+    Staff,
+)
+from hemma.monitoring.rules import SEVERITIES, missed, windows
+
+UNRESOLVED = ("open", "acknowledged")
+TOPIC = "alert.notify"
+
+
+def _steps(severity: str) -> list[int]:
+    return get_settings().escalation.get(severity, [])
+
+
+def _next_escalation(severity: str, level: int, now: datetime) -> datetime | None:
+    steps = _steps(severity)
+    return now + timedelta(minutes=steps[level]) if level < len(steps) else None
+
+
+def _event(db: Session, alert: Alert, kind: str, now: datetime, *, staff_id: int | None = None,
+           level: int | None = None, detail: str | None = None) -> None:
+    db.add(AlertEvent(alert_id=alert.id, at=now, kind=kind, staff_id=staff_id, level=level,
+                      detail=detail))
+
+
+def _notify(db: Session, alert: Alert, reason: str) -> None:
+    outbox.enqueue(db, TOPIC, {"alert_id": str(alert.id), "level": alert.escalation_level,
+                               "reason": reason})
+
+
+def raise_alert(db: Session, *, episode: Episode, kind: str, severity: str, reasons: list[dict],
+                dedupe_key: str, observation_id: uuid.UUID | None = None,
+                now: datetime | None = None) -> Alert | None:
+    """One alert per triggering event. A new worrying value while the same kind of alert is
+    still unresolved joins that alert (and re-opens and re-notifies it if more severe)
+    instead of paging the same people again for the same deterioration."""
+    now = now or utcnow()
+    detail = f"observation {observation_id}" if observation_id else None
+    if kind != "missed":
+        current = db.scalar(
+            select(Alert).where(Alert.patient_id == episode.patient_id,
+                                Alert.episode_id == episode.id, Alert.kind == kind,
+                                Alert.status.in_(UNRESOLVED))
+            .order_by(Alert.created_at.desc()).limit(1).with_for_update())
+        if current is not None:
+            current.reasons = [*current.reasons, *reasons]
+            _event(db, current, "retriggered", now, detail=detail)
+            if SEVERITIES.index(severity) > SEVERITIES.index(current.severity):
+                current.severity = severity
+                current.status = "open"
+                current.snoozed_until = None
+                current.next_escalation_at = _next_escalation(severity,
+                                                              current.escalation_level, now)
+                _event(db, current, "severity_raised", now, detail=severity)
+                _notify(db, current, "raised")
+            return current
+    alert = Alert(
+        id=uuid.uuid4(), patient_id=episode.patient_id, episode_id=episode.id,
+        unit_id=episode.responsible_unit_id, kind=kind, severity=severity, status="open",
+        dedupe_key=dedupe_key, reasons=reasons, observation_id=observation_id, created_at=now,
+        escalation_level=0, next_escalation_at=_next_escalation(severity, 0, now))
+    db.add(alert)
+    try:
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError:
+        return None  # this event already has its alert
+    _event(db, alert, "created", now, level=0, detail=detail)
+    _notify(db, alert, "created")
+    return alert
+
+
+def get_alert(db: Session, patient_id: uuid.UUID, alert_id: uuid.UUID) -> Alert:
+    alert = db.get(Alert, alert_id, with_for_update=True)
+    if alert is None or alert.patient_id != patient_id:
+        raise NotFound()
+    return alert
+
+
+def acknowledge(db: Session, staff_id: int, alert: Alert, note: str | None = None) -> Alert:
+    if alert.status != "open":
+        raise Conflict("The alert is already acknowledged or resolved", field="status")
+    now = utcnow()
+    alert.status = "acknowledged"
+    alert.acknowledged_at = now
+    alert.acknowledged_by_id = staff_id
+    alert.next_escalation_at = None
+    alert.snoozed_until = None
+    _event(db, alert, "acknowledged", now, staff_id=staff_id, detail=note)
+    outbox.enqueue(db, "alert.changed", {"alert_id": str(alert.id)})
+    return alert
+
+
+def snooze(db: Session, staff_id: int, alert: Alert, reason: str, minutes: int) -> Alert:
+    """Postpone an open alert: it comes back, to the same people, when the snooze runs out."""
+    if alert.status != "open":
+        raise Conflict("Only an open alert can be snoozed", field="status")
+    now = utcnow()
+    alert.snoozed_until = now + timedelta(minutes=minutes)
+    alert.snooze_reason = reason
+    alert.next_escalation_at = alert.snoozed_until
+    _event(db, alert, "snoozed", now, staff_id=staff_id, detail=reason)
+    outbox.enqueue(db, "alert.changed", {"alert_id": str(alert.id)})
+    return alert
+
+
+def resolve(db: Session, staff_id: int, alert: Alert, note: str) -> Alert:
+    if alert.status == "resolved":
+        raise Conflict("The alert is already resolved", field="status")
+    now = utcnow()
+    alert.status = "resolved"
+    alert.resolved_at = now
+    alert.resolved_by_id = staff_id
+    alert.resolution_note = note
+    alert.next_escalation_at = None
+    alert.snoozed_until = None
+    _event(db, alert, "resolved", now, staff_id=staff_id, detail=note)
+    outbox.enqueue(db, "alert.changed", {"alert_id": str(alert.id)})
+    return alert
+
+
+def escalate_due(db: Session, now: datetime) -> int:
+    """Move every open alert whose time is up one step on (or back from a snooze). The
+    conditional update makes each step happen exactly once, whatever the number of workers."""
+    due = list(db.execute(
+        select(Alert.id, Alert.escalation_level, Alert.severity, Alert.snoozed_until)
+        .where(Alert.status == "open", Alert.next_escalation_at <= now)
+        .order_by(Alert.next_escalation_at)
+    ))
+    count = 0
+    for alert_id, level, severity, snoozed_until in due:
+        if snoozed_until is not None:
+            # The snooze ran out: the same people again, then the remaining steps.
+            values = dict(snoozed_until=None, snooze_reason=None,
+                          next_escalation_at=_next_escalation(severity, level, now))
+            new_level, kind, reason = level, "snooze_over", "snooze_over"
+        else:
+            new_level = level + 1
+            values = dict(escalation_level=new_level,
+                          next_escalation_at=_next_escalation(severity, new_level, now))
+            kind, reason = "escalated", "escalated"
+        result = db.execute(
+            update(Alert).where(Alert.id == alert_id, Alert.status == "open",
+                                Alert.escalation_level == level,
+                                Alert.next_escalation_at <= now).values(**values)
+            .execution_options(synchronize_session=False))
+        if result.rowcount != 1:
+            continue
+        alert = db.get(Alert, alert_id)
+        db.refresh(alert)
+        _event(db, alert, kind, now, level=new_level)
+        _notify(db, alert, reason)
+        count += 1
+    return count
+
+
+def check_missed(db: Session, now: datetime, lookback: timedelta = timedelta(hours=24)) -> int:
+    """One alert for each schedule window that closed without any values (since admission,
+    within the lookback)."""
+    rows = db.execute(
+        select(Episode, Pathway.schedule, Pathway.tolerance_minutes, MonitoringPlan)
+        .join(Pathway, Pathway.id == Episode.pathway_id)
+        .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
+        .where(Episode.state == EpisodeState.ADMITTED)
+    ).all()
+    if not rows:
+        return 0
+    since = now - lookback
+    measured: dict[uuid.UUID, list[datetime]] = {}
+    for pid, at in db.execute(
+        select(Observation.patient_id, Observation.measured_at)
+        .where(Observation.patient_id.in_([e.patient_id for e, *_ in rows]),
+               Observation.measured_at >= since - timedelta(hours=6))
+    ):
+        measured.setdefault(pid, []).append(at)
+    raised = 0
+    for episode, schedule, tolerance, plan in rows:
+        times = plan.schedule if plan is not None and plan.schedule is not None else schedule
+        if not times:
+            continue
+        minutes = (plan.tolerance_minutes if plan is not None and plan.tolerance_minutes
+                   else tolerance)
+        start = max(since, episode.admitted_at or since)
+        for window in missed(windows(times, minutes, start, now), measured.get(
+                episode.patient_id, []), now):
+            local = window.due.astimezone(STOCKHOLM)
+            alert = raise_alert(
+                db, episode=episode, kind="missed", severity="medium", now=now,
+                reasons=[{"message": N_("No values in the %(time)s window on %(date)s"),
+                          "params": {"time": local.strftime("%H:%M"),
+                                     "date": local.strftime("%Y-%m-%d")},
+                          "severity": "medium"}],
+                dedupe_key=f"missed:{episode.id}:{window.key}")
+            raised += alert is not None
+    return raised
+
+
+# --- Delivery ------------------------------------------------------------------------------
+
+
+def _on_duty(db: Session, unit_id: int, role: str, now: datetime) -> list[int]:
+    return list(db.scalars(
+        select(DutyShift.staff_id).join(Staff, Staff.id == DutyShift.staff_id)
+        .where(DutyShift.unit_id == unit_id, DutyShift.role == role,
+               DutyShift.starts_at <= now, DutyShift.ends_at > now, Staff.active.is_(True))))
+
+
+def _unit_staff(db: Session, unit_id: int, *professions: str) -> list[int]:
+    return list(db.scalars(select(Staff.id).where(
+        Staff.unit_id == unit_id, Staff.active.is_(True), Staff.profession.in_(professions))))
+
+
+def recipients(db: Session, alert: Alert, level: int, now: datetime) -> list[int]:
+    """Step 0: the unit's nurses on duty. Step 1: its physician on call (else the episode's
+    responsible physician). Step 2 and on: every physician and nurse of the unit. A step with
+    nobody on it falls through to the next, so someone always gets the alert."""
+    for step in range(level, 3):
+        if step == 0:
+            found = _on_duty(db, alert.unit_id, "nurse", now)
+        elif step == 1:
+            found = _on_duty(db, alert.unit_id, "physician_on_call", now)
+            if not found and alert.episode_id:
+                physician = db.scalar(select(Episode.responsible_physician_id)
+                                      .where(Episode.id == alert.episode_id))
+                found = [physician] if physician else []
+        else:
+            found = _unit_staff(db, alert.unit_id, Profession.PHYSICIAN, Profession.NURSE)
+        if found:
+            return sorted(set(found))
+    return []
+
+
+@outbox.handler(TOPIC)
+def _deliver_alert(db: Session, message: OutboxMessage, now: datetime) -> None:
+    alert = db.get(Alert, uuid.UUID(message.payload["alert_id"]))
+    if alert is None or alert.status == "resolved":
+        return  # resolved before delivery: nothing to tell anyone
+    level = int(message.payload.get("level", alert.escalation_level))
+    people = recipients(db, alert, level, now)
+    for staff_id in people:
+        insert_ignoring_conflict(db, Notification, {
+            "outbox_id": message.id, "staff_id": staff_id, "alert_id": alert.id,
+            "patient_id": alert.patient_id, "kind": f"alert.{message.payload['reason']}",
+            "created_at": now}, ["outbox_id", "staff_id"])
+    _event(db, alert, "delivered", now, level=level,
+           detail=f"{len(people)} recipient(s): " + ",".join(map(str, people)))
+    from hemma.coordination import live
+
+    live.announce(db)
+
+
+@outbox.handler("alert.changed")
+def _deliver_change(db: Session, message: OutboxMessage, now: datetime) -> None:
+    """Acknowledged, snoozed or resolved: everyone who was told about the alert hears of the
+    change, so their open inbox updates that row."""
+    alert_id = uuid.UUID(message.payload["alert_id"])
+    alert = db.get(Alert, alert_id)
+    told = set(db.scalars(select(Notification.staff_id).where(Notification.alert_id == alert_id)))
+    for staff_id in sorted(told):
+        insert_ignoring_conflict(db, Notification, {
+            "outbox_id": message.id, "staff_id": staff_id, "alert_id": alert_id,
+            "patient_id": alert.patient_id, "kind": "alert.changed", "created_at": now},
+            ["outbox_id", "staff_id"])
+    from hemma.coordination import live
+
+    live.announce(db)

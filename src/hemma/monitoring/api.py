@@ -1,0 +1,213 @@
+"""JSON API: observations (one, or a batch from a device gateway), alerts, the plan."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from hemma.access import audit
+from hemma.access.policy import Action
+from hemma.access.service import origin, require
+from hemma.kit.errors import FieldError, Invalid, NotFound
+from hemma.kit.time import utcnow
+from hemma.monitoring import alerts, service, views
+from hemma.monitoring.schemas import (
+    VALUE_FIELDS,
+    Acknowledge,
+    ObservationBatch,
+    ObservationCreate,
+    ObservationRead,
+    PlanUpdate,
+    Resolve,
+    Snooze,
+)
+from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+
+router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
+Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
+
+
+def _read(o, *, duplicate: bool = False, alert=None) -> ObservationRead:
+    return ObservationRead(
+        id=o.id, patient_id=o.patient_id, client_id=o.client_id, measured_at=o.measured_at,
+        received_at=o.received_at, performer=o.performer, source=o.source,
+        news2_total=o.news2_total, news2_band=o.news2_band, news2_partial=o.news2_partial,
+        values={f: getattr(o, f) for f in VALUE_FIELDS if getattr(o, f) is not None}
+        | ({"symptoms": o.symptoms} if o.symptoms else {})
+        | ({"feeling_worse": True} if o.feeling_worse else {}),
+        duplicate=duplicate, alert_id=alert.id if alert else None)
+
+
+def _performer(principal: Principal) -> str:
+    return "device" if principal.profession == "system" else "staff"
+
+
+@router.post("/patients/{patient_id}/observations", status_code=201,
+             response_model=ObservationRead)
+def record(body: ObservationCreate, db: DbSession,
+           ctx: Annotated[PatientContext, Depends(PatientAccess(Action.OBSERVE))]):
+    """Record one submission of values. Send a fresh `client_id` with each; resending the
+    same one returns the first result (`duplicate: true`) and changes nothing."""
+    recorded = service.record_observation(
+        db, ctx.patient_id, body, performer=_performer(ctx.principal), source="api",
+        documented_by_unit_id=ctx.subject.unit_id, staff_id=ctx.subject.staff_id)
+    audit.record(db, ctx.patient_id, "observation.record")
+    return _read(recorded.observation, duplicate=not recorded.created, alert=recorded.alert)
+
+
+@router.post("/observations/batch", response_model=list[ObservationRead])
+def batch(body: ObservationBatch, db: DbSession,
+          principal: Annotated[Principal, Depends(StaffAccess(Action.OBSERVE))]):
+    """Many submissions at once (a device gateway catching up). All or nothing: one bad item
+    refuses the batch with its index, and nothing is stored."""
+    out = []
+    subject = principal.subject
+    for index, item in enumerate(body.observations):
+        try:
+            require(db, subject, Action.OBSERVE, item.patient_id)
+            recorded = service.record_observation(
+                db, item.patient_id, ObservationCreate(**item.model_dump(exclude={"patient_id"})),
+                performer=_performer(principal), source="api",
+                documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id)
+        except (Invalid, NotFound) as exc:
+            errors = exc.errors if isinstance(exc, Invalid) else [
+                FieldError("patient_id", "Not found")]
+            raise Invalid(errors=[FieldError(f"observations.{index}.{e.field}", e.message,
+                                             e.params) for e in errors]) from None
+        audit.record(db, item.patient_id, "observation.record")
+        out.append(_read(recorded.observation, duplicate=not recorded.created,
+                         alert=recorded.alert))
+    return out
+
+
+@router.get("/patients/{patient_id}/observations", response_model=list[ObservationRead])
+def list_observations(db: DbSession, ctx: Reader, since: datetime | None = None):
+    """The patient's values you may see, oldest first (default: the last 72 hours)."""
+    since = since or utcnow() - timedelta(hours=72)
+    return [_read(o) for o in views.visible_observations(db, ctx.decision, ctx.patient_id, since)]
+
+
+class AlertOut(BaseModel):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    patient: str
+    kind: str
+    severity: str
+    status: str
+    reasons: list[str]
+    created_at: datetime
+    escalation_level: int
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+def _alert_out(view: views.AlertView) -> AlertOut:
+    a = view.alert
+    return AlertOut(id=a.id, patient_id=a.patient_id, patient=view.patient.full_name,
+                    kind=a.kind, severity=a.severity, status=a.status, reasons=view.reasons,
+                    created_at=a.created_at, escalation_level=a.escalation_level,
+                    acknowledged_at=a.acknowledged_at, resolved_at=a.resolved_at)
+
+
+@router.get("/alerts", response_model=list[AlertOut])
+def inbox(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Action.READ))]):
+    """Unresolved alerts of your unit and those delivered to you, most urgent first."""
+    return [_alert_out(v) for v in views.inbox(db, principal.subject)]
+
+
+def _act(db, ctx, alert_id, fn, action_name):
+    alert = alerts.get_alert(db, ctx.patient_id, alert_id)
+    if not ctx.decision.sees(origin(db, alert.unit_id)):
+        raise NotFound()
+    fn(alert)
+    audit.record(db, ctx.patient_id, action_name)
+    return _alert_out(views.AlertView(alert, alert_patient(db, alert)))
+
+
+def alert_patient(db, alert):
+    from hemma.models import Patient
+
+    return db.get(Patient, alert.patient_id)
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge", response_model=AlertOut)
+def acknowledge(alert_id: uuid.UUID, body: Acknowledge, db: DbSession, ctx: Handler):
+    """Acknowledge: escalation stops."""
+    return _act(db, ctx, alert_id,
+                lambda a: alerts.acknowledge(db, ctx.subject.staff_id, a, body.note),
+                "alert.acknowledge")
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/snooze", response_model=AlertOut)
+def snooze(alert_id: uuid.UUID, body: Snooze, db: DbSession, ctx: Handler):
+    """Snooze with a reason; the alert comes back after `minutes`."""
+    return _act(db, ctx, alert_id,
+                lambda a: alerts.snooze(db, ctx.subject.staff_id, a, body.reason, body.minutes),
+                "alert.snooze")
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/resolve", response_model=AlertOut)
+def resolve(alert_id: uuid.UUID, body: Resolve, db: DbSession, ctx: Handler):
+    """Resolve with a note."""
+    return _act(db, ctx, alert_id,
+                lambda a: alerts.resolve(db, ctx.subject.staff_id, a, body.note),
+                "alert.resolve")
+
+
+class PlanOut(BaseModel):
+    spo2_scale: int
+    schedule: list[str]
+    tolerance_minutes: int
+    rules: list[dict]
+    rule_overrides: list[dict]
+    contact_phone: str | None
+
+
+def _plan_out(db, episode) -> PlanOut:
+    from hemma.models import Pathway
+    from hemma.monitoring.rules import effective_rules
+
+    plan = service.plan_for(db, episode)
+    pathway = db.get(Pathway, episode.pathway_id)
+    overrides = plan.rule_overrides if plan else []
+    return PlanOut(
+        spo2_scale=plan.spo2_scale if plan else 1,
+        schedule=plan.schedule if plan and plan.schedule is not None else pathway.schedule,
+        tolerance_minutes=(plan.tolerance_minutes if plan and plan.tolerance_minutes
+                           else pathway.tolerance_minutes),
+        rules=[r.to_dict() for r in effective_rules(pathway.rules or [], overrides)],
+        rule_overrides=overrides, contact_phone=plan.contact_phone if plan else None)
+
+
+def _episode(db, patient_id):
+    episode = service.active_episode(db, patient_id)
+    if episode is None:
+        raise NotFound()
+    return episode
+
+
+@router.get("/patients/{patient_id}/monitoring-plan", response_model=PlanOut)
+def get_plan(db: DbSession, ctx: Reader):
+    """The effective monitoring plan: the pathway's schedule and rules with this patient's
+    overrides."""
+    episode = _episode(db, ctx.patient_id)
+    if not ctx.decision.sees(origin(db, episode.responsible_unit_id)):
+        raise NotFound()
+    return _plan_out(db, episode)
+
+
+@router.put("/patients/{patient_id}/monitoring-plan", response_model=PlanOut)
+def put_plan(body: PlanUpdate, db: DbSession,
+             ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
+    """Set the SpO2 scale, schedule and rule overrides (physician)."""
+    episode = _episode(db, ctx.patient_id)
+    require(db, ctx.subject, Action.PLAN, ctx.patient_id,
+            on=origin(db, episode.responsible_unit_id))
+    service.update_plan(db, ctx.subject.staff_id, episode, body)
+    audit.record(db, ctx.patient_id, "plan.update")
+    return _plan_out(db, episode)

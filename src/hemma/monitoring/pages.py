@@ -1,0 +1,293 @@
+"""HTML pages for staff: enter values, trends, the monitoring plan, the patient's login code,
+the live alert inbox, and the alert actions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from hemma.access import audit
+from hemma.access.auth import create_patient_code, format_code, revoke_patient_code
+from hemma.access.policy import Action
+from hemma.access.service import origin, require
+from hemma.coordination.live import broadcaster
+from hemma.kit.errors import Invalid, NotFound
+from hemma.kit.time import utcnow
+from hemma.kit.validation import parse
+from hemma.models import Pathway, PatientAccessCode
+from hemma.monitoring import alerts, charts, service, views
+from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve, Snooze
+from hemma.patients.service import get_patient
+from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.forms import attempt, error_messages, form_data, local_times
+from hemma.web.labels import PARAMETERS, UNITS, label
+from hemma.web.templating import render
+
+router = APIRouter()
+FormData = Annotated[dict, Depends(form_data)]
+Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
+
+
+# --- Values --------------------------------------------------------------------------------
+
+
+def _values_page(request, db, ctx, values=None, errors=None, status_code=200):
+    patient = get_patient(db, ctx.patient_id)
+    episode = service.active_episode(db, ctx.patient_id)
+    plan = service.plan_for(db, episode)
+    values = values or {"client_id": f"staff-{uuid.uuid4()}"}
+    return render(request, "monitoring/enter.html", {
+        "patient": patient, "episode": episode, "plan": plan, "values": values,
+        "errors": errors or {}}, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/observations/new")
+def enter_form(request: Request, db: DbSession,
+               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.OBSERVE))]):
+    """Form: enter values measured at a visit or read out on the phone."""
+    return _values_page(request, db, ctx)
+
+
+@router.post("/patients/{patient_id}/observations/new")
+def enter(request: Request, db: DbSession, form: FormData,
+          ctx: Annotated[PatientContext, Depends(PatientAccess(Action.OBSERVE))]):
+    """Save values entered by staff."""
+    data = local_times(form, "measured_at")
+    data.setdefault("measured_at", utcnow())
+    for flag in ("on_oxygen",):
+        if flag in data:
+            data[flag] = data[flag] in ("true", "on", "1")
+
+    def act():
+        return service.record_observation(
+            db, ctx.patient_id, parse(ObservationCreate, data), performer="staff",
+            source="staff_form", documented_by_unit_id=ctx.subject.unit_id,
+            staff_id=ctx.subject.staff_id)
+
+    recorded, err = attempt(db, act)
+    if err:
+        return _values_page(request, db, ctx, values=form, errors=error_messages(err),
+                            status_code=err.status_code)
+    audit.record(db, ctx.patient_id, "observation.record")
+    return RedirectResponse(f"/patients/{ctx.patient_id}?done=values", 303)
+
+
+@router.get("/patients/{patient_id}/charts/vitals.svg")
+def chart(db: DbSession, ctx: Reader, hours: int = 72, compact: bool = False):
+    """Trend chart of the last hours' values (SVG)."""
+    hours = max(6, min(hours, 24 * 14))
+    now = utcnow()
+    data = views.visible_observations(db, ctx.decision, ctx.patient_id, now - timedelta(hours=hours))
+    titles = {f: f"{label(PARAMETERS, f)} {UNITS.get(f, '')}".strip()
+              for f in PARAMETERS} | {"news2_total": "NEWS2"}
+    return Response(charts.vitals_svg(data, now, hours, compact, titles), media_type="image/svg+xml")
+
+
+@router.get("/patients/{patient_id}/observations")
+def values_list(request: Request, db: DbSession, ctx: Reader, days: int = 3):
+    """All values of the last days, newest first."""
+    days = max(1, min(days, 30))
+    data = views.visible_observations(db, ctx.decision, ctx.patient_id,
+                                      utcnow() - timedelta(days=days))
+    return render(request, "monitoring/values.html", {
+        "patient": get_patient(db, ctx.patient_id), "observations": list(reversed(data)),
+        "days": days})
+
+
+# --- The monitoring plan --------------------------------------------------------------------
+
+
+def _plan_page(request, db, ctx, values=None, errors=None, status_code=200):
+    patient = get_patient(db, ctx.patient_id)
+    episode = service.active_episode(db, ctx.patient_id)
+    if episode is None or not ctx.decision.may_change(origin(db, episode.responsible_unit_id)):
+        raise NotFound()
+    plan = service.plan_for(db, episode)
+    pathway = db.get(Pathway, episode.pathway_id)
+    if values is None:
+        values = {
+            "spo2_scale": plan.spo2_scale if plan else 1,
+            "schedule": ", ".join(plan.schedule) if plan and plan.schedule is not None else "",
+            "tolerance_minutes": plan.tolerance_minutes if plan else None,
+            "contact_phone": plan.contact_phone if plan else None,
+            "rules": json.dumps(plan.rule_overrides if plan else [], ensure_ascii=False, indent=1),
+        }
+    return render(request, "monitoring/plan.html", {
+        "patient": patient, "episode": episode, "plan": plan, "pathway": pathway,
+        "values": values, "errors": errors or {}}, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/plan")
+def plan_form(request: Request, db: DbSession,
+              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
+    """Form: the monitoring plan (physician)."""
+    return _plan_page(request, db, ctx)
+
+
+@router.post("/patients/{patient_id}/plan")
+def plan_save(request: Request, db: DbSession, form: FormData,
+              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
+    """Save the monitoring plan."""
+    episode = service.active_episode(db, ctx.patient_id)
+    if episode is None:
+        raise NotFound()
+
+    def act():
+        try:
+            overrides = json.loads(form.get("rules") or "[]")
+        except json.JSONDecodeError:
+            raise Invalid("Rules must be a JSON list", field="rules") from None
+        schedule = [t.strip() for t in (form.get("schedule") or "").split(",") if t.strip()]
+        scale = str(form.get("spo2_scale", "1"))
+        data = parse(PlanUpdate, {
+            "spo2_scale": int(scale) if scale.isdigit() else scale,
+            "schedule": schedule or None,
+            "tolerance_minutes": form.get("tolerance_minutes"),
+            "rule_overrides": overrides if isinstance(overrides, list) else [overrides],
+            "contact_phone": form.get("contact_phone")})
+        require(db, ctx.subject, Action.PLAN, ctx.patient_id,
+                on=origin(db, episode.responsible_unit_id))
+        return service.update_plan(db, ctx.subject.staff_id, episode, data)
+
+    _, err = attempt(db, act)
+    if err:
+        return _plan_page(request, db, ctx, values=form, errors=error_messages(err),
+                          status_code=err.status_code)
+    audit.record(db, ctx.patient_id, "plan.update")
+    return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
+
+
+# --- The patient's login code ---------------------------------------------------------------
+
+
+@router.post("/patients/{patient_id}/access-codes")
+def new_code(request: Request, db: DbSession,
+             ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
+    """Make a login code for the patient's own page; it is shown this once."""
+    code, row = create_patient_code(db, ctx.patient_id, ctx.subject.staff_id)
+    audit.record(db, ctx.patient_id, "patientcode.create")
+    return render(request, "monitoring/code.html", {
+        "patient": get_patient(db, ctx.patient_id), "code": format_code(code), "row": row})
+
+
+@router.post("/patients/{patient_id}/access-codes/{code_id}/revoke")
+def revoke_code(db: DbSession, code_id: int,
+                ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
+    """Revoke a login code (a lost phone): its sessions end at once."""
+    row = db.get(PatientAccessCode, code_id)
+    if row is None or row.patient_id != ctx.patient_id:
+        raise NotFound()
+    revoke_patient_code(db, row)
+    audit.record(db, ctx.patient_id, "patientcode.revoke")
+    return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
+
+
+# --- Alerts ---------------------------------------------------------------------------------
+
+Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
+
+
+@router.get("/alerts")
+def inbox(request: Request, db: DbSession,
+          principal: Annotated[Principal, Depends(StaffAccess(Action.READ))]):
+    """The live alert inbox of the user's unit."""
+    items = views.inbox(db, principal.subject)
+    return render(request, "monitoring/inbox.html", {
+        "items": items, "last_event": views.latest_event_id(db, principal.subject.staff_id)})
+
+
+@router.get("/alerts/stream")
+async def stream(request: Request,
+                 principal: Annotated[Principal, Depends(StaffAccess(Action.READ))],
+                 after: int = 0, once: bool = False):
+    """Server-sent events: every inbox event after the last one the page saw (the
+    Last-Event-ID header, else `after`). `once=true` answers what is there and closes, for
+    clients that poll instead of holding a connection."""
+    database = request.app.state.db
+    subject = principal.subject
+    header = request.headers.get("last-event-id", "")
+    last = int(header) if header.isdigit() else max(after, 0)
+
+    def fetch(since: int):
+        with database.session() as s:
+            return views.events_after(s, subject, since)
+
+    async def events():
+        nonlocal last
+        yield "retry: 2000\n\n"
+        while True:
+            if await request.is_disconnected():
+                return
+            found, last_seen = await run_in_threadpool(fetch, last)
+            for event in found:
+                yield f"id: {event['event_id']}\nevent: alert\ndata: {json.dumps(event)}\n\n"
+            last = last_seen
+            if once:
+                return
+            if not found:
+                woke = await broadcaster.wait(2.0)
+                if not woke:
+                    yield ": keep-alive\n\n"
+            await asyncio.sleep(0)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no"})
+
+
+def _alert_action(request, db, ctx, alert_id, form, fn, schema):
+    alert = alerts.get_alert(db, ctx.patient_id, alert_id)
+    if not ctx.decision.sees(origin(db, alert.unit_id)):
+        raise NotFound()
+    _, err = attempt(db, lambda: fn(alert, parse(schema, form)))
+    back = form.get("back", "")
+    back = back if back.startswith("/") and not back.startswith("//") else "/alerts"
+    if err:
+        return render(request, "monitoring/inbox.html", {
+            "items": views.inbox(db, ctx.subject), "failed": str(alert_id),
+            "errors": error_messages(err),
+            "last_event": views.latest_event_id(db, ctx.subject.staff_id)},
+            status_code=err.status_code)
+    audit.record(db, ctx.patient_id, f"alert.{fn.__name__}")
+    return RedirectResponse(f"{back}?done=alert_{fn.__name__}", 303)
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge")
+def acknowledge(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData,
+                ctx: Handler):
+    """Acknowledge an alert: it stops escalating."""
+    def acknowledged(alert, data):
+        return alerts.acknowledge(db, ctx.subject.staff_id, alert, data.note)
+    return _alert_action(request, db, ctx, alert_id, form, acknowledged,
+                         _without_back(Acknowledge))
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/snooze")
+def snooze(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
+    """Snooze an alert, with a reason, until a given time."""
+    def snoozed(alert, data):
+        return alerts.snooze(db, ctx.subject.staff_id, alert, data.reason, data.minutes)
+    return _alert_action(request, db, ctx, alert_id, form, snoozed, _without_back(Snooze))
+
+
+@router.post("/patients/{patient_id}/alerts/{alert_id}/resolve")
+def resolve(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
+    """Resolve an alert with a note."""
+    def resolved(alert, data):
+        return alerts.resolve(db, ctx.subject.staff_id, alert, data.note)
+    return _alert_action(request, db, ctx, alert_id, form, resolved, _without_back(Resolve))
+
+
+def _without_back(schema):
+    """Forms carry where to go back to; the action's schema does not want it."""
+    class Form(schema):
+        back: str | None = None
+
+    Form.__name__ = schema.__name__
+    return Form

@@ -1,0 +1,170 @@
+"""The patient's own page: phone-sized, large controls, plain Swedish. The patient logs in
+with the code staff handed over, sends values, sees that they arrived, and when they are
+worrying, what to do now."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse
+from sqlalchemy import select
+
+from hemma.access import audit
+from hemma.access.auth import end_session, patient_login
+from hemma.kit.time import utcnow
+from hemma.kit.validation import parse
+from hemma.models import Observation, Pathway, Unit
+from hemma.monitoring import service
+from hemma.monitoring.schemas import ObservationCreate
+from hemma.patients.service import get_patient
+from hemma.web.deps import (
+    PATIENT_SESSION_COOKIE,
+    DbSession,
+    PatientOwnPage,
+    PatientSelf,
+    Public,
+    client_addr,
+    submitted_csrf,
+)
+from hemma.web.forms import attempt, error_messages, form_data
+from hemma.web.i18n import gettext as _
+from hemma.web.templating import render
+
+router = APIRouter()
+FormData = Annotated[dict, Depends(form_data)]
+Me = Annotated[PatientSelf, Depends(PatientOwnPage())]
+
+# Which questions the form asks, by pathway; everyone gets the vital signs.
+PATHWAY_EXTRAS = {"heart_failure": ["weight"], "opat": [], "copd": [], "palliative": ["pain"]}
+
+
+def _context(db, me: PatientSelf) -> dict:
+    patient = get_patient(db, me.patient_id)
+    episode = service.active_episode(db, me.patient_id)
+    plan = service.plan_for(db, episode)
+    phone = plan.contact_phone if plan and plan.contact_phone else None
+    pathway = db.get(Pathway, episode.pathway_id) if episode else None
+    if phone is None and episode is not None:
+        phone = db.get(Unit, episode.responsible_unit_id).phone
+    recent = list(db.scalars(select(Observation).where(
+        Observation.patient_id == me.patient_id,
+        Observation.measured_at >= utcnow() - timedelta(days=3))
+        .order_by(Observation.measured_at.desc()).limit(10)))
+    return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
+            "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
+            "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}"}
+
+
+LOGIN_CSRF_COOKIE = "hemma_login_csrf"
+
+
+def _login_page(request: Request, error: str | None = None, status_code: int = 200):
+    # Double-submit token, as on the staff login: no session exists yet to hold one.
+    token = secrets.token_urlsafe(32)
+    response = render(request, "patient/login.html", {"error": error, "login_csrf": token},
+                      status_code=status_code)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.cookie_secure, path="/p/login")
+    return response
+
+
+@router.get("/p/login", dependencies=[Depends(Public())])
+def login_form(request: Request):
+    """The patient's login page."""
+    return _login_page(request)
+
+
+@router.post("/p/login", dependencies=[Depends(Public())])
+def login(request: Request, db: DbSession, form: FormData,
+          sent: Annotated[str | None, Depends(submitted_csrf)]):
+    """Log in with the code from the care team."""
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, sent or ""):
+        return _login_page(request, _("The page had expired. Please try again."), 400)
+    result = patient_login(db, form.get("code", ""), client_addr=client_addr(request),
+                           user_agent=request.headers.get("user-agent"))
+    if result is None:
+        return _login_page(
+            request, _("The code did not work. Check it, or call your care team for a new one."),
+            401)
+    token, _patient = result
+    response = RedirectResponse("/p", 303)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/p/login")
+    response.set_cookie(PATIENT_SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.cookie_secure, path="/p",
+                        max_age=request.app.state.settings.patient_session_days * 86400)
+    return response
+
+
+@router.get("/p")
+def home(request: Request, db: DbSession, me: Me):
+    """The patient's page: send values, see the last ones, call the team."""
+    audit.record(db, me.patient_id, "patient.self", basis="self")
+    return render(request, "patient/home.html", {**_context(db, me), "values": {},
+                                                 "errors": {}})
+
+
+def _levels(recorded) -> str:
+    """What the patient is told after sending: all well, call the team now, or call 112."""
+    alert = recorded.alert
+    band = recorded.observation.news2_band
+    if band == "high" or (alert is not None and alert.severity == "critical"):
+        return "emergency"
+    if alert is not None or band in ("medium", "low-medium"):
+        return "call"
+    return "ok"
+
+
+@router.post("/p/observations")
+def send(request: Request, db: DbSession, form: FormData, me: Me):
+    """The patient sends values."""
+    data = {k: v for k, v in form.items() if k in ObservationCreate.model_fields}
+    data["measured_at"] = utcnow()
+    if "on_oxygen" in data:
+        data["on_oxygen"] = data["on_oxygen"] == "true"
+
+    def act():
+        return service.record_observation(
+            db, me.patient_id, parse(ObservationCreate, data), performer="patient",
+            source="patient_page", documented_by_unit_id=None)
+
+    recorded, err = attempt(db, act)
+    if err:
+        return render(request, "patient/home.html", {
+            **_context(db, me), "values": form, "errors": error_messages(err)},
+            status_code=err.status_code)
+    audit.record(db, me.patient_id, "patient.observation", basis="self")
+    return render(request, "patient/sent.html", {
+        **_context(db, me), "observation": recorded.observation, "level": _levels(recorded)})
+
+
+@router.post("/p/worse")
+def feeling_worse(request: Request, db: DbSession, form: FormData, me: Me):
+    """The 'I feel worse' button: an alert to the team, and the number to call."""
+    data = {"client_id": form.get("client_id") or f"p-{uuid.uuid4()}", "feeling_worse": True,
+            "measured_at": utcnow(), "note": form.get("note")}
+    recorded, err = attempt(db, lambda: service.record_observation(
+        db, me.patient_id, parse(ObservationCreate, data), performer="patient",
+        source="patient_page", documented_by_unit_id=None))
+    if err:
+        return render(request, "patient/home.html", {
+            **_context(db, me), "values": form, "errors": error_messages(err)},
+            status_code=err.status_code)
+    audit.record(db, me.patient_id, "patient.worse", basis="self")
+    return render(request, "patient/sent.html", {
+        **_context(db, me), "observation": recorded.observation, "level": "call",
+        "worse": True})
+
+
+@router.post("/p/logout")
+def logout(request: Request, db: DbSession, me: Me):
+    """Log out on this phone."""
+    end_session(db, request.cookies.get(PATIENT_SESSION_COOKIE))
+    response = RedirectResponse("/p/login", 303)
+    response.delete_cookie(PATIENT_SESSION_COOKIE, path="/p")
+    return response

@@ -1,0 +1,138 @@
+"""Reading monitoring data as a user may see it: the alert inbox, the live events after a
+given id, a patient's values and alerts. Every list decides access per patient and per
+origin, and logs the patients it shows."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from hemma.access.policy import Action, Decision, Subject
+from hemma.access.service import decisions_for, log_listed, origin
+from hemma.kit.time import format_local
+from hemma.models import Alert, Notification, Observation, Patient
+from hemma.monitoring.rules import SEVERITIES
+from hemma.web.i18n import gettext
+from hemma.web.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, SEVERITY_LABELS, label
+
+
+def reason_text(reason: dict) -> str:
+    params = dict(reason.get("params") or {})
+    if "parameter" in params:
+        params["parameter"] = label(PARAMETERS, params["parameter"])
+    if "band" in params:
+        params["band"] = label(NEWS2_BANDS, params["band"])
+    return gettext(reason["message"], **params) if params else gettext(reason["message"])
+
+
+@dataclass
+class AlertView:
+    alert: Alert
+    patient: Patient
+
+    @property
+    def reasons(self) -> list[str]:
+        seen, out = set(), []
+        for r in self.alert.reasons:
+            text = reason_text(r)
+            if text not in seen:
+                seen.add(text)
+                out.append(text)
+        return out
+
+    def to_event(self, notification: Notification | None = None) -> dict:
+        a, p = self.alert, self.patient
+        return {
+            "id": str(a.id), "patient_id": str(p.id), "patient": f"{p.family_name}, {p.given_name}",
+            "severity": a.severity, "severity_label": label(SEVERITY_LABELS, a.severity),
+            "status": a.status, "kind": label(ALERT_KINDS, a.kind),
+            "reasons": self.reasons, "created": format_local(a.created_at, "%H:%M"),
+            "level": a.escalation_level,
+            "event": notification.kind if notification else None,
+        }
+
+
+def _visible(db: Session, decisions: dict[uuid.UUID, Decision], alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts
+            if decisions.get(a.patient_id) and decisions[a.patient_id].sees(origin(db, a.unit_id))]
+
+
+def inbox(db: Session, subject: Subject, *, include_resolved: bool = False,
+          limit: int = 200) -> list[AlertView]:
+    """Unresolved alerts routed to the user's unit or delivered to the user, most severe and
+    oldest first: what needs doing now."""
+    notified = select(Notification.alert_id).where(Notification.staff_id == subject.staff_id)
+    stmt = select(Alert).where(or_(Alert.unit_id == subject.unit_id, Alert.id.in_(notified)))
+    if not include_resolved:
+        stmt = stmt.where(Alert.status.in_(("open", "acknowledged")))
+    alerts = list(db.scalars(stmt.order_by(Alert.created_at.desc()).limit(limit)))
+    decisions = decisions_for(db, subject, {a.patient_id for a in alerts})
+    alerts = _visible(db, decisions, alerts)
+    patients = {p.id: p for p in db.scalars(
+        select(Patient).where(Patient.id.in_({a.patient_id for a in alerts})))} if alerts else {}
+    log_listed(db, {pid: decisions[pid] for pid in patients}, "alert.inbox")
+    alerts.sort(key=lambda a: (a.status != "open", -SEVERITIES.index(a.severity),
+                               a.created_at))
+    return [AlertView(a, patients[a.patient_id]) for a in alerts]
+
+
+def latest_event_id(db: Session, staff_id: int) -> int:
+    return db.scalar(select(Notification.id).where(Notification.staff_id == staff_id)
+                     .order_by(Notification.id.desc()).limit(1)) or 0
+
+
+def events_after(db: Session, subject: Subject, after_id: int,
+                 limit: int = 100) -> tuple[list[dict], int]:
+    """The user's notifications after `after_id`, as inbox events; and the id to continue
+    from. Notifications about patients the user may no longer see are skipped, not sent."""
+    rows = list(db.execute(
+        select(Notification, Alert).join(Alert, Alert.id == Notification.alert_id)
+        .where(Notification.staff_id == subject.staff_id, Notification.id > after_id)
+        .order_by(Notification.id).limit(limit)))
+    if not rows:
+        return [], after_id
+    last = rows[-1][0].id
+    decisions = decisions_for(db, subject, {a.patient_id for _, a in rows})
+    visible = {a.id for a in _visible(db, decisions, [a for _, a in rows])}
+    patients = {p.id: p for p in db.scalars(
+        select(Patient).where(Patient.id.in_({a.patient_id for _, a in rows})))}
+    events = []
+    shown: dict[uuid.UUID, Decision] = {}
+    for notification, alert in rows:
+        if alert.id not in visible:
+            continue
+        shown[alert.patient_id] = decisions[alert.patient_id]
+        event = AlertView(alert, patients[alert.patient_id]).to_event(notification)
+        event["event_id"] = notification.id
+        events.append(event)
+    log_listed(db, shown, "alert.live")
+    return events, last
+
+
+def patient_alerts(db: Session, decision: Decision, patient_id: uuid.UUID,
+                   unresolved_only: bool = False, limit: int = 50) -> list[AlertView]:
+    stmt = select(Alert).where(Alert.patient_id == patient_id)
+    if unresolved_only:
+        stmt = stmt.where(Alert.status.in_(("open", "acknowledged")))
+    alerts = [a for a in db.scalars(stmt.order_by(Alert.created_at.desc()).limit(limit))
+              if decision.sees(origin(db, a.unit_id))]
+    patient = db.get(Patient, patient_id)
+    return [AlertView(a, patient) for a in alerts]
+
+
+def visible_observations(db: Session, decision: Decision, patient_id: uuid.UUID,
+                         since: datetime, until: datetime | None = None) -> list[Observation]:
+    """The patient's values the user may see: their own organisation's, and others' with
+    consent (values a municipal nurse took at a visit are the municipality's)."""
+    from hemma.monitoring.service import observations
+
+    return [o for o in observations(db, patient_id, since, until)
+            if decision.sees(origin(db, o.documented_by_unit_id))]
+
+
+def may(decision: Decision, action: Action) -> bool:
+    return decision.subject.role_allows(action) and decision.basis != "emergency"

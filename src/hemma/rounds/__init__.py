@@ -1,0 +1,1 @@
+"""The daily remote round (distansrond): the worklist ranked by risk, and decisions."""

@@ -1,0 +1,65 @@
+"""JSON API: the round worklist and decisions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from hemma.access.policy import Action
+from hemma.rounds import service
+from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+
+router = APIRouter(prefix="/api/v1", tags=["rounds"])
+
+
+class WorklistOut(BaseModel):
+    patient_id: uuid.UUID
+    name: str
+    personnummer: str
+    episode_id: uuid.UUID
+    pathway: str
+    news2_total: int | None
+    news2_band: str | None
+    news2_partial: bool | None
+    measured_at: datetime | None
+    open_alerts: int
+    top_severity: str | None
+    missed: int
+    last_round_at: datetime | None
+    last_decision: str | None
+
+
+class NoteOut(BaseModel):
+    id: uuid.UUID
+    decision: str
+    note: str
+    at: datetime
+
+
+@router.get("/rounds", response_model=list[WorklistOut])
+def worklist(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Action.READ))]):
+    """The unit's admitted patients ranked by risk (worst alert, NEWS2, missed values, time
+    since the last round)."""
+    return [WorklistOut(
+        patient_id=r.patient.id, name=r.patient.full_name, personnummer=r.patient.personnummer,
+        episode_id=r.episode.id, pathway=r.pathway,
+        news2_total=r.latest.news2_total if r.latest else None,
+        news2_band=r.latest.news2_band if r.latest else None,
+        news2_partial=r.latest.news2_partial if r.latest else None,
+        measured_at=r.latest.measured_at if r.latest else None,
+        open_alerts=r.open_alerts, top_severity=r.top_severity, missed=r.missed,
+        last_round_at=r.last_note.at if r.last_note else None,
+        last_decision=r.last_note.decision if r.last_note else None,
+    ) for r in service.worklist(db, principal.subject)]
+
+
+@router.post("/patients/{patient_id}/round", status_code=201, response_model=NoteOut)
+def decide(body: service.RoundDecision, db: DbSession,
+           ctx: Annotated[PatientContext, Depends(PatientAccess(Action.ROUND))]):
+    """Record the physician's round decision; `return` and `discharge` end the episode."""
+    note = service.decide(db, ctx.subject, ctx.patient_id, body)
+    return NoteOut(id=note.id, decision=note.decision, note=note.note, at=note.at)
