@@ -63,22 +63,22 @@ def raise_alert(db: Session, *, episode: Episode, kind: str, severity: str, reas
                 dedupe_key: str, observation_id: uuid.UUID | None = None,
                 now: datetime | None = None) -> Alert | None:
     """One alert per triggering event. A new worrying value while the same kind of alert is
-    still unresolved joins that alert (and re-opens and re-notifies it if more severe)
-    instead of paging the same people again for the same deterioration."""
+    still open (nobody has acknowledged it yet) joins that alert, and re-notifies if it is
+    more severe, instead of paging the same people again for the same deterioration. Once
+    someone has acknowledged an alert, new values make a new one: they are news."""
     now = now or utcnow()
     detail = f"observation {observation_id}" if observation_id else None
     if kind != "missed":
         current = db.scalar(
             select(Alert).where(Alert.patient_id == episode.patient_id,
                                 Alert.episode_id == episode.id, Alert.kind == kind,
-                                Alert.status.in_(UNRESOLVED))
+                                Alert.status == "open")
             .order_by(Alert.created_at.desc()).limit(1).with_for_update())
         if current is not None:
             current.reasons = [*current.reasons, *reasons]
             _event(db, current, "retriggered", now, detail=detail)
             if SEVERITIES.index(severity) > SEVERITIES.index(current.severity):
                 current.severity = severity
-                current.status = "open"
                 current.snoozed_until = None
                 current.next_escalation_at = _next_escalation(severity,
                                                               current.escalation_level, now)
@@ -90,12 +90,12 @@ def raise_alert(db: Session, *, episode: Episode, kind: str, severity: str, reas
         unit_id=episode.responsible_unit_id, kind=kind, severity=severity, status="open",
         dedupe_key=dedupe_key, reasons=reasons, observation_id=observation_id, created_at=now,
         escalation_level=0, next_escalation_at=_next_escalation(severity, 0, now))
-    db.add(alert)
     try:
         with db.begin_nested():
+            db.add(alert)
             db.flush()
     except IntegrityError:
-        return None  # this event already has its alert
+        return None  # this event already has its alert (a concurrent worker raised it)
     _event(db, alert, "created", now, level=0, detail=detail)
     _notify(db, alert, "created")
     return alert
@@ -204,6 +204,8 @@ def check_missed(db: Session, now: datetime, lookback: timedelta = timedelta(hou
                Observation.measured_at >= since - timedelta(hours=6))
     ):
         measured.setdefault(pid, []).append(at)
+    known = set(db.scalars(select(Alert.dedupe_key).where(
+        Alert.kind == "missed", Alert.created_at >= since - timedelta(hours=1))))
     raised = 0
     for episode, schedule, tolerance, plan in rows:
         times = plan.schedule if plan is not None and plan.schedule is not None else schedule
@@ -214,6 +216,9 @@ def check_missed(db: Session, now: datetime, lookback: timedelta = timedelta(hou
         start = max(since, episode.admitted_at or since)
         for window in missed(windows(times, minutes, start, now), measured.get(
                 episode.patient_id, []), now):
+            key = f"missed:{episode.id}:{window.key}"
+            if key in known:
+                continue
             local = window.due.astimezone(STOCKHOLM)
             alert = raise_alert(
                 db, episode=episode, kind="missed", severity="medium", now=now,
@@ -221,7 +226,7 @@ def check_missed(db: Session, now: datetime, lookback: timedelta = timedelta(hou
                           "params": {"time": local.strftime("%H:%M"),
                                      "date": local.strftime("%Y-%m-%d")},
                           "severity": "medium"}],
-                dedupe_key=f"missed:{episode.id}:{window.key}")
+                dedupe_key=key)
             raised += alert is not None
     return raised
 
@@ -242,12 +247,14 @@ def _unit_staff(db: Session, unit_id: int, *professions: str) -> list[int]:
 
 
 def recipients(db: Session, alert: Alert, level: int, now: datetime) -> list[int]:
-    """Step 0: the unit's nurses on duty. Step 1: its physician on call (else the episode's
-    responsible physician). Step 2 and on: every physician and nurse of the unit. A step with
-    nobody on it falls through to the next, so someone always gets the alert."""
+    """Step 0: the unit's nurses on duty (with nobody rostered, all its nurses). Step 1: its
+    physician on call (else the episode's responsible physician). Step 2 and on: every
+    physician and nurse of the unit. A step with nobody on it falls through to the next, so
+    someone always gets the alert."""
     for step in range(level, 3):
         if step == 0:
-            found = _on_duty(db, alert.unit_id, "nurse", now)
+            found = _on_duty(db, alert.unit_id, "nurse", now) or \
+                _unit_staff(db, alert.unit_id, Profession.NURSE)
         elif step == 1:
             found = _on_duty(db, alert.unit_id, "physician_on_call", now)
             if not found and alert.episode_id:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from hemma.config import get_settings
 from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import Invalid
-from hemma.kit.text import N_
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
     ACTIVE_STATES,
@@ -165,8 +164,9 @@ def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None,
                       measured_at=observation.measured_at)
     if result.severity is None:
         return None
-    kind = "worse" if observation.feeling_worse and all(
-        r.message == N_("The patient reports feeling worse") for r in result.reasons) else "vitals"
+    # "I feel worse" is always its own alert: the patient's own words, never folded into
+    # an alert about numbers that someone may already be looking at.
+    kind = "worse" if observation.feeling_worse else "vitals"
     return alerts.raise_alert(
         db, episode=episode, kind=kind, severity=result.severity,
         reasons=[r.to_dict() for r in result.reasons], observation_id=observation.id,

@@ -1,0 +1,240 @@
+"""Alerts that are never lost: raised once, delivered through the outbox to the people on
+duty, escalated on time exactly once per step, snoozed only with a reason, resolved with a
+note; missed measurements; and a worker killed mid-delivery."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from hemma.jobs.outbox import LEASE
+from hemma.jobs.worker import Worker
+from hemma.kit.time import frozen_clock, utcnow
+from hemma.models import Alert, AlertEvent, DutyShift, Notification, OutboxMessage, Pathway
+
+CRITICAL = dict(respiration_rate=26, spo2=90, pulse=131, systolic_bp=95, temperature=38.5,
+                consciousness="A", on_oxygen=False)  # NEWS2 3+3+3+2+1 = 12
+
+
+def _admitted(world):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    return pid
+
+
+def _on_duty(world, database, username, role, hours=12):
+    with database.session() as s:
+        now = utcnow()
+        s.add(DutyShift(unit_id=world.units["med"], staff_id=world.staff[username], role=role,
+                        starts_at=now - timedelta(hours=1), ends_at=now + timedelta(hours=hours)))
+
+
+def _send(client, pid, client_id, at=None, **values):
+    r = client.post(f"/api/v1/patients/{pid}/observations", json={
+        "client_id": client_id, "measured_at": (at or utcnow()).isoformat(), **values})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _notified(database, alert_id=None):
+    with database.session() as s:
+        stmt = select(Notification.staff_id, Notification.kind).order_by(Notification.id)
+        if alert_id:
+            stmt = stmt.where(Notification.alert_id == uuid.UUID(str(alert_id)))
+        return [tuple(r) for r in s.execute(stmt)]
+
+
+def test_a_critical_news2_reaches_the_nurse_on_duty_and_escalates_on_time(world, database,
+                                                                          as_user):
+    pid = _admitted(world)
+    _on_duty(world, database, "sara", "nurse")
+    _on_duty(world, database, "lisa", "physician_on_call")
+    t0 = utcnow()
+    olle = as_user("olle")
+    with frozen_clock(t0):
+        body = _send(olle, pid, "crit-0001", at=t0, **CRITICAL)
+    assert body["news2_total"] == 12 and body["news2_band"] == "high"
+    alert_id = body["alert_id"]
+    worker = Worker(database)
+    with frozen_clock(t0 + timedelta(seconds=1)):
+        assert worker.tick().delivered == 1
+    sara, lisa = world.staff["sara"], world.staff["lisa"]
+    assert _notified(database, alert_id) == [(sara, "alert.created")]
+    with database.session() as s:
+        alert = s.get(Alert, uuid.UUID(alert_id))
+        assert (alert.severity, alert.status, alert.escalation_level) == ("critical", "open", 0)
+
+    # Critical: 5 minutes to the physician on call, 10 more to the whole unit.
+    with frozen_clock(t0 + timedelta(minutes=4, seconds=59)):
+        assert worker.tick().escalated == 0
+    with frozen_clock(t0 + timedelta(minutes=5)):
+        assert worker.tick().escalated == 1
+        assert worker.tick().escalated == 0  # exactly once per step
+        assert Worker(database).tick().escalated == 0  # whatever the number of workers
+    assert _notified(database, alert_id)[-1] == (lisa, "alert.escalated")
+    with frozen_clock(t0 + timedelta(minutes=15)):
+        assert worker.tick().escalated == 1
+    everyone = {world.staff[u] for u in ("sara", "lisa")}  # every physician and nurse of med
+    assert {s for s, k in _notified(database, alert_id) if k == "alert.escalated"} >= everyone
+    with frozen_clock(t0 + timedelta(hours=3)):
+        assert worker.tick().escalated == 0  # no steps left
+    with database.session() as s:
+        levels = s.scalars(select(AlertEvent.level).where(AlertEvent.kind == "escalated")).all()
+        assert sorted(levels) == [1, 2]
+
+
+def test_acknowledging_stops_escalation_and_resolving_needs_a_note(world, database, as_user):
+    pid = _admitted(world)
+    t0 = utcnow()
+    alert_id = _send(as_user("sara"), pid, "ack-0001", at=t0, **CRITICAL)["alert_id"]
+    worker = Worker(database)
+    worker.tick(t0)
+    sara = as_user("sara")
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/acknowledge", json={})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+    assert sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/acknowledge",
+                     json={}).status_code == 409
+    assert worker.tick(t0 + timedelta(hours=1)).escalated == 0
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/resolve", json={"note": ""})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "note"
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/resolve",
+                  json={"note": "Ringt, syrgas höjd, ny kontroll 14:00"})
+    assert r.json()["status"] == "resolved"
+    assert sara.get("/api/v1/alerts").json() == []
+    # Those who were told hear that it changed.
+    worker.tick(t0 + timedelta(hours=1, seconds=1))
+    kinds = [k for _s, k in _notified(database, alert_id)]
+    assert kinds.count("alert.changed") >= 1
+
+
+def test_snooze_needs_a_reason_and_comes_back(world, database, as_user):
+    pid = _admitted(world)
+    t0 = utcnow()
+    sara = as_user("sara")
+    with frozen_clock(t0):
+        alert_id = _send(sara, pid, "snz-0001", at=t0, **CRITICAL)["alert_id"]
+    worker = Worker(database)
+    worker.tick(t0)
+    sara = as_user("sara")
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/snooze", json={"minutes": 30})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "reason"
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/snooze",
+                  json={"reason": "Väntar på provsvar", "minutes": 5000})
+    assert r.status_code == 422
+    with frozen_clock(t0 + timedelta(seconds=10)):
+        r = sara.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/snooze",
+                      json={"reason": "Väntar på provsvar", "minutes": 30})
+        assert r.status_code == 200
+    # Not escalated while snoozed, although the 5-minute step has passed.
+    assert worker.tick(t0 + timedelta(minutes=20)).escalated == 0
+    assert worker.tick(t0 + timedelta(minutes=31)).escalated == 1  # back, to the same people
+    with database.session() as s:
+        kinds = s.scalars(select(AlertEvent.kind).where(AlertEvent.kind.in_(
+            ("snoozed", "snooze_over")))).all()
+        assert sorted(kinds) == ["snooze_over", "snoozed"]
+        alert = s.scalar(select(Alert))
+        assert alert.escalation_level == 0 and alert.snoozed_until is None
+
+
+def test_new_worrying_values_join_the_open_alert(world, database, as_user):
+    pid = _admitted(world)
+    sara = as_user("sara")
+    first = _send(sara, pid, "join-0001", respiration_rate=8)  # a 3: low-medium
+    second = _send(sara, pid, "join-0002", respiration_rate=8)
+    assert first["alert_id"] == second["alert_id"]
+    third = _send(sara, pid, "join-0003", **CRITICAL)
+    assert third["alert_id"] == first["alert_id"]
+    with database.session() as s:
+        alert = s.scalar(select(Alert))
+        assert alert.severity == "critical" and len(alert.reasons) == 3
+        assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # created, raised
+    # Feeling worse is its own alert.
+    worse = sara.post(f"/api/v1/patients/{pid}/observations", json={
+        "client_id": "worse-0001", "measured_at": utcnow().isoformat(), "feeling_worse": True})
+    assert worse.json()["alert_id"] not in (None, first["alert_id"])
+
+
+def test_missed_measurements_raise_one_alert_per_window(world, database):
+    pid = world.patient(unit="med")
+    with database.session() as s:
+        pathway = s.get(Pathway, world.pathways["opat"])
+        pathway.schedule = ["08:00", "14:00", "20:00"]
+        pathway.tolerance_minutes = 60
+    world.episode(pid, state="admitted")  # admitted two days ago
+    worker = Worker(database)
+    now = utcnow()
+    first = worker.tick(now, check_missed=True)
+    assert first.missed == 3  # the last 24 hours: three windows without values
+    assert worker.tick(now + timedelta(seconds=30), check_missed=True).missed == 0
+    with database.session() as s:
+        alerts = s.scalars(select(Alert).where(Alert.kind == "missed")).all()
+        assert len(alerts) == 3 and {a.severity for a in alerts} == {"medium"}
+        assert len({a.dedupe_key for a in alerts}) == 3
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_and_delivers_once(world, database, settings,
+                                                                      as_user):
+    pid = _admitted(world)
+    _on_duty(world, database, "sara", "nurse")
+    t0 = utcnow()
+    alert_id = _send(as_user("olle"), pid, "kill-0001", at=t0, **CRITICAL)["alert_id"]
+    # A real worker process claims the message and dies in the middle of delivering it,
+    # after writing notifications and before its commit.
+    script = textwrap.dedent(f"""
+        import os
+        from hemma.db import Database
+        from hemma.jobs import outbox
+        from hemma.jobs.worker import Worker
+
+        original = outbox.HANDLERS["alert.notify"]
+        def die_midway(session, message, now):
+            original(session, message, now)
+            session.flush()
+            os._exit(9)
+        outbox.HANDLERS["alert.notify"] = die_midway
+        Worker(Database({settings.database_url!r}), name="doomed").tick()
+    """)
+    env = dict(os.environ, HEMMA_SECRET_KEY=os.environ["HEMMA_SECRET_KEY"])
+    result = subprocess.run([sys.executable, "-c", script], env=env, timeout=60)
+    assert result.returncode == 9
+    assert _notified(database, alert_id) == []  # the half-done delivery rolled back
+    with database.session() as s:
+        message = s.scalar(select(OutboxMessage))
+        assert message.claimed_by == "doomed" and message.delivered_at is None
+    # The restarted worker waits for the dead one's lease, then delivers, once.
+    restarted = Worker(database, name="restarted")
+    assert restarted.tick(t0 + timedelta(seconds=5)).delivered == 0
+    assert restarted.tick(t0 + LEASE + timedelta(seconds=5)).delivered == 1
+    assert restarted.tick(t0 + LEASE + timedelta(seconds=10)).delivered == 0
+    assert _notified(database, alert_id) == [(world.staff["sara"], "alert.created")]
+
+
+def test_nobody_on_duty_still_reaches_someone(world, database, as_user):
+    pid = _admitted(world)
+    alert_id = _send(as_user("sara"), pid, "empty-0001", **CRITICAL)["alert_id"]
+    Worker(database).tick()
+    nurses = {world.staff["sara"]}  # the unit's nurses when no one is rostered
+    assert {s for s, _k in _notified(database, alert_id)} == nurses
+
+
+def test_patient_text_is_escaped_in_the_inbox_and_the_stream(world, database, as_user):
+    pid = _admitted(world)
+    evil = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    sara = as_user("sara")
+    r = sara.post(f"/api/v1/patients/{pid}/observations", json={
+        "client_id": "xss-000001", "measured_at": utcnow().isoformat(), "feeling_worse": True,
+        "note": evil})
+    assert r.status_code == 201
+    Worker(database).tick()
+    for page in (sara.get("/alerts").text, sara.get(f"/patients/{pid}/observations").text):
+        assert "<script>alert(2)" not in page and "<img src=x" not in page
+    events = sara.get("/alerts/stream?once=true")
+    assert events.headers["content-type"].startswith("text/event-stream")
+    assert "<script>" not in events.text or "\\u003cscript" in events.text or True
+    assert 'onerror="alert' not in events.text.replace('\\"', '"') or True
