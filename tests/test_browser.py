@@ -4,6 +4,7 @@ patient, and sees the admission on the list; the log reviewer then finds it in t
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from hemma.app import create_app
 from hemma.demo import DEMO_PASSWORD, load_demo
 
 CHROMIUM = "/usr/bin/chromium"
@@ -34,8 +36,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def live_server(app, database):
+def live_server(settings, database):
+    """The demo, served as `hemma serve` does: with the outbox worker in the process."""
     load_demo(database)
+    app = create_app(settings, database, background=True)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -119,3 +123,52 @@ def test_phone_sized_home_ward_is_usable(live_server, browser):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390 + 1
     page.screenshot(path=ARTIFACTS / "home-ward-phone.png", full_page=True)
+
+
+def test_patient_values_reach_the_nurses_open_inbox_live(live_server, browser):
+    """A patient on a phone sends values that score NEWS2 7 or more; the nurse's inbox,
+    open the whole time, shows the alert within 2 seconds without a reload; she acknowledges
+    it; the round's worklist has the patient on top."""
+    nurse = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _login(nurse, live_server, "sara.nilsson")
+    nurse.get_by_role("link", name="Nordlund, Anna-Lisa").click()
+    # Anna-Lisa is only being assessed; admit her so her values count on the ward.
+    nurse.get_by_role("link", name="Skriv in i vård i hemmet").click()
+    nurse.get_by_label("Medicinskt ansvarig läkare").select_option(
+        label="Lundgren, Karin · Läkare · Medicinkliniken, Lycksele lasarett")
+    nurse.get_by_role("button", name="Skriv in", exact=True).click()
+    nurse.get_by_role("button", name="Inloggningskod till patienten").click()
+    code = nurse.locator("#patient-code").inner_text()
+
+    nurse.goto(f"{live_server}/alerts")
+    expect(nurse.locator("#live-status")).to_have_class(re.compile("on"))
+
+    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    phone.goto(f"{live_server}/p")
+    phone.get_by_label("Din kod").fill(code)
+    phone.get_by_role("button", name="Logga in").click()
+    expect(phone.get_by_role("heading", name="Hej Anna-Lisa")).to_be_visible()
+    width = phone.evaluate("document.documentElement.scrollWidth")
+    assert width <= 391
+    phone.get_by_label("Syremättnad (%)").fill("90")
+    phone.get_by_label("Puls (slag per minut)").fill("131")
+    phone.get_by_label("Andetag per minut").fill("26")
+    phone.get_by_label("Temperatur (°C)").fill("38,9".replace(",", "."))
+    phone.screenshot(path=ARTIFACTS / "patient-phone.png", full_page=True)
+    phone.get_by_role("button", name="Skicka", exact=True).click()
+    expect(phone.get_by_text("Dina värden behöver kontrolleras nu.")).to_be_visible()
+    phone.screenshot(path=ARTIFACTS / "patient-sent.png", full_page=True)
+
+    row = nurse.locator("#inbox tr", has_text="Nordlund, Anna-Lisa")
+    expect(row).to_be_visible(timeout=2000)
+    expect(row).to_contain_text("Kritisk")
+    expect(nurse.locator("#new-alert")).to_contain_text("Nordlund")
+    nurse.screenshot(path=ARTIFACTS / "inbox-live.png", full_page=True)
+    row.get_by_role("button", name="Kvittera").click()
+    expect(nurse.locator("#inbox tr", has_text="Nordlund, Anna-Lisa")).to_contain_text(
+        "Kvitterat")
+
+    nurse.get_by_role("link", name="Distansrond").click()
+    first = nurse.locator("#worklist tbody tr").first
+    expect(first).to_contain_text("Nordlund, Anna-Lisa")
+    nurse.screenshot(path=ARTIFACTS / "round.png", full_page=True)

@@ -36,12 +36,20 @@ DEMO_PASSWORD = "hemma-demo"
 REGION = "Region Västerbotten"
 KOMMUN = "Lycksele kommun"
 
+FEVER = {"key": "fever", "parameter": "temperature", "op": ">=", "value": 38.5,
+         "severity": "high"}
+# (code, name, measurement times, alert rules beyond NEWS2)
 PATHWAYS = [
-    ("opat", "Intravenös antibiotika i hemmet (OPAT)"),
-    ("heart_failure", "Hjärtsvikt"),
-    ("copd", "KOL med exacerbation"),
-    ("palliative", "Palliativ vård i livets slutskede"),
-    ("general", "Allmän sjukhusvård i hemmet"),
+    ("opat", "Intravenös antibiotika i hemmet (OPAT)", ["08:00", "14:00", "20:00"], [FEVER]),
+    ("heart_failure", "Hjärtsvikt", ["08:00", "20:00"],
+     [{"key": "weight_gain", "parameter": "weight", "op": ">=", "value": 2, "within_hours": 72,
+       "severity": "medium"},
+      {"key": "low_bp", "parameter": "systolic_bp", "op": "<", "value": 95,
+       "severity": "high"}]),
+    ("copd", "KOL med exacerbation", ["08:00", "14:00", "20:00"], [FEVER]),
+    ("palliative", "Palliativ vård i livets slutskede", ["09:00", "19:00"],
+     [{"key": "pain", "parameter": "pain", "op": ">=", "value": 7, "severity": "medium"}]),
+    ("general", "Allmän sjukhusvård i hemmet", ["08:00", "20:00"], [FEVER]),
 ]
 
 # (key, organisation, name, kind, virtual beds, phone)
@@ -177,8 +185,9 @@ def load_demo(database: Database) -> bool:
             KOMMUN: Organisation(name=KOMMUN, kind="kommun", org_number="212000-2551"),
         }
         session.add_all(orgs.values())
-        for code, name in PATHWAYS:
-            session.add(Pathway(code=code, name=name))
+        for code, name, schedule, rules in PATHWAYS:
+            session.add(Pathway(code=code, name=name, schedule=schedule, tolerance_minutes=60,
+                                rules=rules))
         session.flush()
         units = {}
         for key, org, name, kind, beds, phone in UNITS:
@@ -200,10 +209,116 @@ def load_demo(database: Database) -> bool:
         ctx = _Ctx(session, now, units, staff, orgs, pathways, rng)
         for i, spec in enumerate(PATIENTS):
             _patient(ctx, i, *spec)
+        _duty_roster(session, now, units, staff)
         audit.trail(session).actor = audit.Actor(username="hemma-demo")
         audit.record(session, None, "demo.load", basis="role",
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
+    _monitoring_history(database, now, rng)
     return True
+
+
+def _duty_roster(session, now: datetime, units: dict, staff: dict) -> None:
+    """Two weeks of shifts from yesterday: who gets the alerts, and the physician on call."""
+    from hemma.models import DutyShift
+
+    first = now.astimezone(STOCKHOLM).date() - timedelta(days=1)
+    plan = [  # (unit, username, role, start hour, hours)
+        ("med", "sara.nilsson", "nurse", 7, 9), ("med", "johan.berglund", "nurse", 15, 7),
+        ("med", "lena.forsberg", "nurse", 21, 10), ("med", "karin.lundgren", "physician_on_call", 8, 9),
+        ("med", "erik.sundqvist", "physician_on_call", 17, 15),
+        ("mobile", "eva.marklund", "nurse", 7, 10), ("mobile", "nils.eriksson",
+                                                      "physician_on_call", 8, 9),
+        ("hsv", "hanna.lundstrom", "nurse", 7, 9), ("hsv", "per.ostlund", "nurse", 15, 7),
+        ("hsv", "agneta.karlsson", "nurse", 21, 10),
+    ]
+    for day in range(15):
+        date_ = first + timedelta(days=day)
+        for unit, user, role, hour, hours in plan:
+            start = _at(date_, hour)
+            session.add(DutyShift(unit_id=units[unit].id, staff_id=staff[user].id, role=role,
+                                  starts_at=start, ends_at=start + timedelta(hours=hours)))
+
+
+# How the demo's admitted patients are doing: most stable, one getting worse over the last
+# day, one who stopped reporting yesterday, one with a fever that was handled.
+PROFILES = {"Sandström": "deteriorating", "Westerlund": "silent", "Lindgren": "fever",
+            "Öberg": "weight"}
+
+
+def _monitoring_history(database: Database, now: datetime, rng: random.Random) -> None:
+    from hemma.access.service import subject_for
+    from hemma.kit.time import frozen_clock
+    from hemma.monitoring import alerts, service
+    from hemma.monitoring.schemas import ObservationCreate
+    from hemma.rounds.service import RoundDecision, decide
+
+    with database.session() as s:
+        rows = s.execute(
+            select(Episode, Patient, Pathway).join(Patient, Patient.id == Episode.patient_id)
+            .join(Pathway, Pathway.id == Episode.pathway_id)
+            .where(Episode.state == "admitted").order_by(Patient.family_name)).all()
+        nurse_hsv = s.scalar(select(Staff).where(Staff.username == "hanna.lundstrom"))
+        physician = s.scalar(select(Staff).where(Staff.username == "karin.lundgren"))
+        episodes = [(e.id, p.id, p.family_name, p.digital_ability, pw.schedule, e.admitted_at)
+                    for e, p, pw in rows]
+        hsv_unit, physician_id = nurse_hsv.unit_id, physician.id
+    for episode_id, pid, family, ability, schedule, admitted_at in episodes:
+        profile = PROFILES.get(family, "stable")
+        start = max(admitted_at, now - timedelta(days=4))
+        times = []
+        day = start.astimezone(STOCKHOLM).date()
+        while day <= now.astimezone(STOCKHOLM).date():
+            for hhmm in schedule:
+                hh, mm = map(int, hhmm.split(":"))
+                t = _at(day, hh, mm) + timedelta(minutes=rng.randint(-25, 35))
+                if start < t < now - timedelta(minutes=20):
+                    times.append(t)
+            day += timedelta(days=1)
+        if profile == "silent":
+            times = [t for t in times if t < now - timedelta(hours=30)]
+        for n, t in enumerate(times):
+            left = len(times) - n  # readings before now
+            values = {"respiration_rate": rng.randint(14, 18), "spo2": rng.randint(95, 98),
+                      "on_oxygen": False, "temperature": round(rng.uniform(36.5, 37.4), 1),
+                      "systolic_bp": rng.randint(118, 145), "diastolic_bp": rng.randint(70, 88),
+                      "pulse": rng.randint(62, 84), "consciousness": "A"}
+            if profile == "deteriorating" and left <= 4:
+                worse = 5 - left  # 1..4, the last reading the worst
+                # Creeping up to NEWS2 5 (an urgent response), not yet an emergency.
+                values.update(respiration_rate=18 + round(1.5 * worse), spo2=96 - worse // 2,
+                              pulse=84 + 5 * worse, temperature=round(37.5 + 0.25 * worse, 1))
+            if profile == "fever" and n == max(0, len(times) - 5):
+                values.update(temperature=38.9, pulse=96)
+            if profile == "weight":
+                values["weight"] = round(81.0 + 0.4 * n, 1)
+            performer = "patient" if ability != "none" else "staff"
+            with frozen_clock(t + timedelta(minutes=2)), database.session() as s:
+                recorded = service.record_observation(
+                    s, pid, ObservationCreate(client_id=f"demo-{pid}-{n}", measured_at=t,
+                                              **values),
+                    performer=performer, source="patient_page" if performer == "patient"
+                    else "staff_form", documented_by_unit_id=None if performer == "patient"
+                    else hsv_unit, staff_id=None if performer == "patient" else nurse_hsv.id)
+                alert = recorded.alert
+                # Alerts older than the last few hours were handled by the team.
+                if alert is not None and alert.status == "open" and left > 2 and \
+                        profile != "deteriorating":
+                    alerts.resolve(s, nurse_hsv.id, alert,
+                                   "Ringt patienten, ny kontroll planerad. Ordination enligt "
+                                   "läkare.")
+        # Yesterday's round.
+        with frozen_clock(_at(now.astimezone(STOCKHOLM).date() - timedelta(days=1), 10,
+                              rng.randint(0, 50))), database.session() as s:
+            if s.get(Episode, episode_id).admitted_at < utcnow():
+                subject = subject_for(s, s.get(Staff, physician_id))
+                decide(s, subject, pid, RoundDecision(
+                    decision="continue",
+                    note={"deteriorating": "Stabil igår. Följ andning och temp noga.",
+                          "silent": "Har svårt med mätningen; hemsjukvården hjälper till.",
+                          }.get(profile, "Stabil, fortsätt enligt plan.")))
+    # What the worker would have found: the silent patient's missed measurements.
+    with database.session() as s:
+        alerts.check_missed(s, now)
 
 
 def _relation(ctx: _Ctx, patient: Patient, episode: Episode | None, *, unit=None, person=None,

@@ -289,16 +289,7 @@ def _deliver_alert(db: Session, message: OutboxMessage, now: datetime) -> None:
 
 @outbox.handler("alert.changed")
 def _deliver_change(db: Session, message: OutboxMessage, now: datetime) -> None:
-    """Acknowledged, snoozed or resolved: everyone who was told about the alert hears of the
-    change, so their open inbox updates that row."""
-    alert_id = uuid.UUID(message.payload["alert_id"])
-    alert = db.get(Alert, alert_id)
-    told = set(db.scalars(select(Notification.staff_id).where(Notification.alert_id == alert_id)))
-    for staff_id in sorted(told):
-        insert_ignoring_conflict(db, Notification, {
-            "outbox_id": message.id, "staff_id": staff_id, "alert_id": alert_id,
-            "patient_id": alert.patient_id, "kind": "alert.changed", "created_at": now},
-            ["outbox_id", "staff_id"])
+    """Acknowledged, snoozed or resolved: open inboxes, in every process, look again."""
     from hemma.coordination import live
 
     live.announce(db)

@@ -200,7 +200,7 @@ def inbox(request: Request, db: DbSession,
     """The live alert inbox of the user's unit."""
     items = views.inbox(db, principal.subject)
     return render(request, "monitoring/inbox.html", {
-        "items": items, "last_event": views.latest_event_id(db, principal.subject.staff_id)})
+        "items": items, "last_event": views.latest_event_id(db, principal.subject)})
 
 
 @router.get("/alerts/stream")
@@ -252,7 +252,7 @@ def _alert_action(request, db, ctx, alert_id, form, fn, schema):
         return render(request, "monitoring/inbox.html", {
             "items": views.inbox(db, ctx.subject), "failed": str(alert_id),
             "errors": error_messages(err),
-            "last_event": views.latest_event_id(db, ctx.subject.staff_id)},
+            "last_event": views.latest_event_id(db, ctx.subject)},
             status_code=err.status_code)
     audit.record(db, ctx.patient_id, f"alert.{fn.__name__}")
     return RedirectResponse(f"{back}?done=alert_{fn.__name__}", 303)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
 from hemma.kit.time import format_local
-from hemma.models import Alert, Notification, Observation, Patient
+from hemma.models import Alert, AlertEvent, Notification, Observation, Patient
 from hemma.monitoring.rules import SEVERITIES
 from hemma.web.i18n import gettext
 from hemma.web.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, SEVERITY_LABELS, label
@@ -26,6 +26,8 @@ def reason_text(reason: dict) -> str:
         params["parameter"] = label(PARAMETERS, params["parameter"])
     if "band" in params:
         params["band"] = label(NEWS2_BANDS, params["band"])
+    if "op" in params:
+        params["op"] = {">=": "≥", "<=": "≤"}.get(params["op"], params["op"])
     return gettext(reason["message"], **params) if params else gettext(reason["message"])
 
 
@@ -44,7 +46,7 @@ class AlertView:
                 out.append(text)
         return out
 
-    def to_event(self, notification: Notification | None = None) -> dict:
+    def to_event(self) -> dict:
         a, p = self.alert, self.patient
         return {
             "id": str(a.id), "patient_id": str(p.id), "patient": f"{p.family_name}, {p.given_name}",
@@ -52,7 +54,6 @@ class AlertView:
             "status": a.status, "kind": label(ALERT_KINDS, a.kind),
             "reasons": self.reasons, "created": format_local(a.created_at, "%H:%M"),
             "level": a.escalation_level,
-            "event": notification.kind if notification else None,
         }
 
 
@@ -80,34 +81,46 @@ def inbox(db: Session, subject: Subject, *, include_resolved: bool = False,
     return [AlertView(a, patients[a.patient_id]) for a in alerts]
 
 
-def latest_event_id(db: Session, staff_id: int) -> int:
-    return db.scalar(select(Notification.id).where(Notification.staff_id == staff_id)
-                     .order_by(Notification.id.desc()).limit(1)) or 0
+def _feed(subject: Subject):
+    """The alerts a user follows live: their unit's, and any delivered to them."""
+    notified = select(Notification.alert_id).where(Notification.staff_id == subject.staff_id)
+    return or_(Alert.unit_id == subject.unit_id, Alert.id.in_(notified))
+
+
+def latest_event_id(db: Session, subject: Subject) -> int:
+    return db.scalar(select(AlertEvent.id).join(Alert, Alert.id == AlertEvent.alert_id)
+                     .where(_feed(subject)).order_by(AlertEvent.id.desc()).limit(1)) or 0
 
 
 def events_after(db: Session, subject: Subject, after_id: int,
-                 limit: int = 100) -> tuple[list[dict], int]:
-    """The user's notifications after `after_id`, as inbox events; and the id to continue
-    from. Notifications about patients the user may no longer see are skipped, not sent."""
+                 limit: int = 200) -> tuple[list[dict], int]:
+    """What happened to the alerts the user follows after event `after_id`: one event per
+    alert, in its latest state; and the id to continue from. Alerts about patients the user
+    may no longer see are skipped, not sent."""
     rows = list(db.execute(
-        select(Notification, Alert).join(Alert, Alert.id == Notification.alert_id)
-        .where(Notification.staff_id == subject.staff_id, Notification.id > after_id)
-        .order_by(Notification.id).limit(limit)))
+        select(AlertEvent.id, AlertEvent.kind, Alert).join(Alert, Alert.id == AlertEvent.alert_id)
+        .where(AlertEvent.id > after_id, _feed(subject))
+        .order_by(AlertEvent.id).limit(limit)))
     if not rows:
         return [], after_id
-    last = rows[-1][0].id
-    decisions = decisions_for(db, subject, {a.patient_id for _, a in rows})
-    visible = {a.id for a in _visible(db, decisions, [a for _, a in rows])}
+    last = rows[-1][0]
+    latest: dict[uuid.UUID, tuple[int, str, Alert]] = {}
+    for event_id, kind, alert in rows:
+        latest[alert.id] = (event_id, kind, alert)
+    alerts = [a for _, _, a in latest.values()]
+    decisions = decisions_for(db, subject, {a.patient_id for a in alerts})
+    visible = {a.id for a in _visible(db, decisions, alerts)}
     patients = {p.id: p for p in db.scalars(
-        select(Patient).where(Patient.id.in_({a.patient_id for _, a in rows})))}
-    events = []
-    shown: dict[uuid.UUID, Decision] = {}
-    for notification, alert in rows:
+        select(Patient).where(Patient.id.in_({a.patient_id for a in alerts})))}
+    paged = set(db.scalars(select(Notification.alert_id).where(
+        Notification.staff_id == subject.staff_id, Notification.alert_id.in_(latest))))
+    events, shown = [], {}
+    for event_id, kind, alert in sorted(latest.values(), key=lambda x: x[0]):
         if alert.id not in visible:
             continue
         shown[alert.patient_id] = decisions[alert.patient_id]
-        event = AlertView(alert, patients[alert.patient_id]).to_event(notification)
-        event["event_id"] = notification.id
+        event = AlertView(alert, patients[alert.patient_id]).to_event()
+        event.update(event_id=event_id, event=kind, paged=alert.id in paged)
         events.append(event)
     log_listed(db, shown, "alert.live")
     return events, last

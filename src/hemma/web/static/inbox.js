@@ -35,7 +35,7 @@
 
   function render(event) {
     const row = document.createElement("tr");
-    row.className = `alert-row sev-${event.severity} status-${event.status} fresh`;
+    row.className = `alert-row row-sev-${event.severity} status-${event.status} fresh`;
     row.dataset.alert = event.id;
     const sev = document.createElement("span");
     sev.className = `sev sev-${event.severity}`;
