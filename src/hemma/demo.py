@@ -38,6 +38,18 @@ KOMMUN = "Lycksele kommun"
 
 FEVER = {"key": "fever", "parameter": "temperature", "op": ">=", "value": 38.5,
          "severity": "high"}
+QUESTIONS = {
+    "opat": [{"key": "chills", "text": "Har du haft frossa?", "alert": "high"},
+             {"key": "picc", "text": "Är det rött, svullet eller ont vid infarten (PICC)?",
+              "alert": "medium"}],
+    "heart_failure": [{"key": "breathless", "text": "Är du mer andfådd än igår?",
+                       "alert": "medium"},
+                      {"key": "legs", "text": "Är benen mer svullna än igår?"}],
+    "copd": [{"key": "breathless", "text": "Är du mer andfådd än igår?", "alert": "medium"},
+             {"key": "sputum", "text": "Har slemmet ändrat färg?"}],
+    "palliative": [{"key": "anxiety", "text": "Känner du dig orolig eller ängslig?"}],
+    "general": [],
+}
 # (code, name, measurement times, alert rules beyond NEWS2)
 PATHWAYS = [
     ("opat", "Intravenös antibiotika i hemmet (OPAT)", ["08:00", "14:00", "20:00"], [FEVER]),
@@ -187,7 +199,7 @@ def load_demo(database: Database) -> bool:
         session.add_all(orgs.values())
         for code, name, schedule, rules in PATHWAYS:
             session.add(Pathway(code=code, name=name, schedule=schedule, tolerance_minutes=60,
-                                rules=rules))
+                                rules=rules, symptom_questions=QUESTIONS[code]))
         session.flush()
         units = {}
         for key, org, name, kind, beds, phone in UNITS:

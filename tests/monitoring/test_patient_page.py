@@ -162,3 +162,21 @@ def test_the_round_ranks_by_risk_and_its_decisions_end_episodes(world, database,
         assert states[stable] == "discharged" and states[sick] == "returned"
         assert s.scalar(select(RoundNote).where(RoundNote.patient_id == sick)).decision == "return"
     assert [r["patient_id"] for r in lisa.get("/api/v1/rounds").json()] == [str(quiet)]
+
+
+def test_symptom_questions_on_the_patient_page(app, world, database, as_user):
+    from hemma.models import Pathway
+
+    with database.session() as s:
+        s.get(Pathway, world.pathways["opat"]).symptom_questions = [
+            {"key": "chills", "text": "Har du haft frossa?", "alert": "high"}]
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted", pathway="opat")
+    phone = _patient_login(app, _code_for(as_user("sara"), pid))
+    page = phone.get("/p").text
+    assert "Har du haft frossa?" in page
+    r = phone.post("/p/observations", data={**_form_fields(page), "symptom__chills": "yes"})
+    assert r.status_code == 200 and "Ditt vårdteam har fått veta" in r.text
+    with database.session() as s:
+        assert s.scalar(select(Observation)).symptoms == {"chills": True}
+        assert s.scalar(select(Alert)).severity == "high"

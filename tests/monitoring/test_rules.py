@@ -112,3 +112,13 @@ def test_missed_windows_raise_once_each():
     assert len(missed(all_windows, measured, _local(2026, 11, 30, 21, 1))) == 2
     # A measurement exactly at the edge counts.
     assert missed(all_windows, [_local(2026, 11, 30, 15)], now) == [all_windows[0]]
+
+
+def test_symptom_questions_alert_on_yes():
+    questions = [{"key": "chills", "text": "Har du haft frossa?", "alert": "high"},
+                 {"key": "legs", "text": "Svullna ben?"}]
+    assert evaluate({}, None, [], symptoms={"chills": False, "legs": True},
+                    questions=questions).reasons == ()
+    result = evaluate({}, None, [], symptoms={"chills": True}, questions=questions)
+    assert result.severity == "high"
+    assert result.reasons[0].params == {"question": "Har du haft frossa?"}

@@ -48,6 +48,9 @@ class Pathway(Base):
     schedule: Mapped[list[str]] = mapped_column(JSON, default=list)
     tolerance_minutes: Mapped[int] = mapped_column(Integer, default=60)
     rules: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Yes/no questions the patient answers with their values ({"key": …, "text": …}); a yes
+    # to a question with "alert": "<severity>" raises an alert.
+    symptom_questions: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
 
 class Episode(Base):

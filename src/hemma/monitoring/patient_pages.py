@@ -57,6 +57,7 @@ def _context(db, me: PatientSelf) -> dict:
         .order_by(Observation.measured_at.desc()).limit(10)))
     return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
             "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
+            "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}"}
 
 
@@ -125,6 +126,9 @@ def send(request: Request, db: DbSession, form: FormData, me: Me):
     """The patient sends values."""
     data = {k: v for k, v in form.items() if k in ObservationCreate.model_fields}
     data["measured_at"] = utcnow()
+    # Yes/no answers arrive as symptom__<key>=yes|no; unanswered questions are left out.
+    data["symptoms"] = {k.removeprefix("symptom__"): v == "yes" for k, v in form.items()
+                        if k.startswith("symptom__") and v in ("yes", "no")}
     if "on_oxygen" in data:
         data["on_oxygen"] = data["on_oxygen"] == "true"
 

@@ -111,12 +111,20 @@ def evaluate(
     *,
     feeling_worse: bool = False,
     measured_at: datetime | None = None,
+    symptoms: dict[str, Any] | None = None,
+    questions: list[dict] | None = None,
 ) -> Evaluation:
     """What is worrying about one observation. `history` holds earlier values per parameter
-    (time, value), for rules about change."""
+    (time, value), for rules about change; `questions` are the pathway's symptom questions,
+    those with an "alert" severity raise one when answered yes."""
     reasons: list[Reason] = []
     if feeling_worse:
         reasons.append(Reason(N_("The patient reports feeling worse"), {}, "high"))
+    for question in questions or []:
+        severity = question.get("alert")
+        if severity in SEVERITIES and (symptoms or {}).get(question["key"]) is True:
+            reasons.append(Reason(N_("The patient answers yes: %(question)s"),
+                                  {"question": question["text"]}, severity))
     if news2 is not None and news2.band in NEWS2_SEVERITY:
         message = N_("NEWS2 %(total)s (%(band)s)") if not news2.partial else \
             N_("NEWS2 at least %(total)s (%(band)s, incomplete)")

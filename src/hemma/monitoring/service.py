@@ -161,7 +161,8 @@ def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None,
     # common: their partial score still alerts when what is there is worrying.
     result = evaluate(values, news2 if news2.band else None, rules, history,
                       feeling_worse=observation.feeling_worse,
-                      measured_at=observation.measured_at)
+                      measured_at=observation.measured_at, symptoms=observation.symptoms,
+                      questions=pathway.symptom_questions)
     if result.severity is None:
         return None
     # "I feel worse" is always its own alert: the patient's own words, never folded into
