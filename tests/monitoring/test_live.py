@@ -1,0 +1,39 @@
+"""Waking open pages: within a process, and across processes on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from hemma.coordination import live
+
+
+def test_the_broadcaster_wakes_a_waiting_stream_from_another_thread():
+    async def scenario():
+        waiter = asyncio.create_task(live.broadcaster.wait(5))
+        await asyncio.sleep(0.05)
+        threading.Thread(target=live.broadcaster.notify).start()
+        return await waiter
+
+    assert asyncio.run(scenario()) is True  # woken, not timed out
+    # And a wait with nothing to wake it times out (a stream then looks again anyway).
+    assert asyncio.run(live.broadcaster.wait(0.05)) is False
+
+
+def test_another_process_commit_wakes_this_one(database):
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite deployments run one process")
+    woke = threading.Event()
+    listener = live.PostgresListener(database.url, (live.CHANNEL,), woke.set)
+    listener.start()
+    try:
+        time.sleep(0.5)  # let it LISTEN
+        with database.session() as s:
+            live.announce(s)
+            assert not woke.wait(0.3)  # nothing before the commit
+        assert woke.wait(5)
+    finally:
+        listener.stop()
