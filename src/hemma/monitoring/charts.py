@@ -37,9 +37,10 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
                compact: bool = False, titles: dict[str, str] | None = None) -> bytes:
     panels = [p for p in PANELS if not compact or p[0] in COMPACT]
     start = now - timedelta(hours=hours)
-    width, height = (6.4, 1.3) if compact else (7.2, 1.45 * len(panels))
-    fig, axes = plt.subplots(1 if compact else len(panels), len(panels) if compact else 1,
-                             figsize=(width, height), sharex=True, squeeze=False)
+    # Compact (the round's worklist): four panels in a 2×2 grid, readable at a glance.
+    rows, cols = (2, 2) if compact else (len(panels), 1)
+    width, height = (5.6, 2.8) if compact else (7.2, 1.45 * len(panels))
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), sharex=True, squeeze=False)
     axes = axes.flatten()
     for ax, (field, title, normal, limits) in zip(axes, panels, strict=True):
         points = [(o.measured_at.astimezone(STOCKHOLM), getattr(o, field))
@@ -64,8 +65,12 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
         ax.set_title((titles or {}).get(field, title), loc="left")
         ax.set_xlim(start.astimezone(STOCKHOLM), now.astimezone(STOCKHOLM))
         ax.grid(axis="y", color="#d5dbe3", linewidth=0.5)
-        ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 12], tz=STOCKHOLM))
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H", tz=STOCKHOLM))
+        if compact:
+            ax.xaxis.set_major_locator(mdates.DayLocator(tz=STOCKHOLM))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m", tz=STOCKHOLM))
+        else:
+            ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 12], tz=STOCKHOLM))
+            ax.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H", tz=STOCKHOLM))
         ax.tick_params(labelsize=7)
     fig.tight_layout(pad=0.4)
     buf = io.BytesIO()
