@@ -78,15 +78,20 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_conflict(session: Session, model, values: dict, conflict: list[str]):
-    """INSERT … ON CONFLICT DO NOTHING on either database; returns the new primary key, or
-    None when a row with the same `conflict` columns already existed (or was being inserted
-    by a concurrent transaction that committed first)."""
+def insert_ignoring_conflict(session: Session, model, values: dict, conflict: list[str], *,
+                             entity: bool = False):
+    """INSERT … ON CONFLICT DO NOTHING on either database; returns the new primary key (or
+    with `entity`, the new ORM object), or None when a row with the same `conflict` columns
+    already existed (or was being inserted by a concurrent transaction that committed first)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    if entity:
+        stmt = (insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+                .returning(model))
+        return session.scalars(stmt).one_or_none()
     table = model.__table__
     stmt = (insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
             .returning(*table.primary_key.columns))

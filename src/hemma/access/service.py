@@ -37,11 +37,10 @@ from hemma.models import (
 
 
 def subject_for(session: Session, staff: Staff) -> Subject:
-    org_id = session.scalar(select(Unit.organisation_id).where(Unit.id == staff.unit_id))
     return Subject(
         staff_id=staff.id,
         unit_id=staff.unit_id,
-        organisation_id=org_id,
+        organisation_id=origin(session, staff.unit_id).organisation_id,
         profession=staff.profession,
         is_admin=staff.is_admin,
         is_log_reviewer=staff.is_log_reviewer,

@@ -57,19 +57,16 @@ def plan_for(db: Session, episode: Episode | None) -> MonitoringPlan | None:
     return db.scalar(select(MonitoringPlan).where(MonitoringPlan.episode_id == episode.id))
 
 
-def combined_news2(db: Session, patient_id: uuid.UUID, at: datetime, spo2_scale: int) -> News2:
+def _combine(rows: list[Observation], at: datetime, window: timedelta,
+             spo2_scale: int) -> News2:
     """NEWS2 from the latest value of each parameter measured within the window up to `at`:
     a pulse taken at 08:05 and a temperature at 08:40 make one score."""
-    window = timedelta(minutes=get_settings().news2_window_minutes)
-    rows = db.execute(
-        select(*(getattr(Observation, f) for f in NEWS2_FIELDS))
-        .where(Observation.patient_id == patient_id, Observation.measured_at <= at,
-               Observation.measured_at >= at - window)
-        .order_by(Observation.measured_at.desc(), Observation.received_at.desc())
-    ).all()
     latest: dict[str, object] = {}
-    for row in rows:
-        for name, value in zip(NEWS2_FIELDS, row, strict=True):
+    for o in sorted(rows, key=lambda o: (o.measured_at, o.received_at), reverse=True):
+        if not (at - window <= o.measured_at <= at):
+            continue
+        for name in NEWS2_FIELDS:
+            value = getattr(o, name)
             if value is not None and name not in latest:
                 latest[name] = value
     return score(
@@ -77,6 +74,14 @@ def combined_news2(db: Session, patient_id: uuid.UUID, at: datetime, spo2_scale:
         spo2_scale=spo2_scale, on_oxygen=latest.get("on_oxygen"),
         temperature=latest.get("temperature"), systolic_bp=latest.get("systolic_bp"),
         pulse=latest.get("pulse"), consciousness=latest.get("consciousness"))
+
+
+def combined_news2(db: Session, patient_id: uuid.UUID, at: datetime, spo2_scale: int) -> News2:
+    window = timedelta(minutes=get_settings().news2_window_minutes)
+    rows = list(db.scalars(select(Observation).where(
+        Observation.patient_id == patient_id, Observation.measured_at <= at,
+        Observation.measured_at >= at - window)))
+    return _combine(rows, at, window, spo2_scale)
 
 
 def _store_news2(observation: Observation, news2: News2) -> None:
@@ -101,13 +106,20 @@ def record_observation(
         raise Invalid("The measurement time is in the future", field="measured_at")
     if measured_at < now - _MAX_AGE:
         raise Invalid("The measurement is more than 30 days old", field="measured_at")
-    episode = active_episode(db, patient_id)
+    # The episode, its plan and its pathway in one query: this is the hot path of ingest.
+    row = db.execute(
+        select(Episode, MonitoringPlan, Pathway)
+        .join(Pathway, Pathway.id == Episode.pathway_id)
+        .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
+        .where(Episode.patient_id == patient_id, Episode.state.in_(ACTIVE_STATES))
+    ).one_or_none()
+    episode, plan, pathway = row if row is not None else (None, None, None)
     unit_id = documented_by_unit_id or (episode.responsible_unit_id if episode else None)
     if unit_id is None:
         raise Invalid("The patient has no active home-ward episode", field="patient_id")
     values = data.model_dump(include=set(VALUE_FIELDS) | {"symptoms", "feeling_worse", "note"})
     offset = data.measured_at.utcoffset()
-    new_id = insert_ignoring_conflict(db, Observation, {
+    observation = insert_ignoring_conflict(db, Observation, {
         "id": uuid.uuid4(), "patient_id": patient_id,
         "episode_id": episode.id if episode else None, "client_id": data.client_id,
         "measured_at": measured_at,
@@ -115,35 +127,35 @@ def record_observation(
         "received_at": now, "performer": performer, "staff_id": staff_id,
         "device_id": data.device_id, "source": source, "documented_by_unit_id": unit_id,
         "news2_partial": True, **values,
-    }, ["patient_id", "client_id"])
-    if new_id is None:
+    }, ["patient_id", "client_id"], entity=True)
+    if observation is None:
         # A resend: the first one counted, this one changes nothing.
         existing = db.scalar(select(Observation).where(Observation.patient_id == patient_id,
                                                        Observation.client_id == data.client_id))
         alert = db.scalar(select(Alert).join(AlertEvent, AlertEvent.alert_id == Alert.id).where(
             AlertEvent.detail == f"observation {existing.id}").limit(1))
         return Recorded(existing, False, alert)
-    observation = db.get(Observation, new_id)
-    plan = plan_for(db, episode)
     scale = plan.spo2_scale if plan else 1
-    news2 = combined_news2(db, patient_id, measured_at, scale)
-    _store_news2(observation, news2)
-    # A late arrival changes the combined score of what was measured just after it.
     window = timedelta(minutes=get_settings().news2_window_minutes)
-    for later in db.scalars(select(Observation).where(
-            Observation.patient_id == patient_id, Observation.measured_at > measured_at,
-            Observation.measured_at <= measured_at + window)):
-        _store_news2(later, combined_news2(db, patient_id, later.measured_at, scale))
+    # Everything within a window on either side, in one query: the new score, and the scores
+    # of what was measured just after it (a late arrival changes those).
+    nearby = list(db.scalars(select(Observation).where(
+        Observation.patient_id == patient_id, Observation.measured_at >= measured_at - window,
+        Observation.measured_at <= measured_at + window)))
+    news2 = _combine(nearby, measured_at, window, scale)
+    _store_news2(observation, news2)
+    for later in nearby:
+        if later.measured_at > measured_at:
+            _store_news2(later, _combine(nearby, later.measured_at, window, scale))
     alert = None
     if episode is not None and episode.state == EpisodeState.ADMITTED and \
             measured_at >= now - timedelta(hours=get_settings().alert_max_age_hours):
-        alert = _evaluate(db, episode, plan, observation, news2)
+        alert = _evaluate(db, episode, plan, pathway, observation, news2)
     return Recorded(observation, True, alert)
 
 
-def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None,
+def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None, pathway: Pathway,
               observation: Observation, news2: News2) -> Alert | None:
-    pathway = db.get(Pathway, episode.pathway_id)
     rules = effective_rules(pathway.rules or [], plan.rule_overrides if plan else [])
     history: dict[str, list[tuple[datetime, float]]] = {}
     hours = max((r.within_hours or 0 for r in rules), default=0)
