@@ -3,8 +3,6 @@ and administration."""
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import uuid
 from typing import Annotated
 from urllib.parse import urlencode
@@ -20,6 +18,7 @@ from hemma.models import Organisation, Profession, UnitKind
 from hemma.patients.service import get_patient
 from hemma.web.deps import (
     LANGUAGE_COOKIE,
+    LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
     DbSession,
     PatientAccess,
@@ -28,6 +27,9 @@ from hemma.web.deps import (
     Public,
     StaffAccess,
     client_addr,
+    issue_login_token,
+    login_token_valid,
+    new_login_token,
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
@@ -38,7 +40,6 @@ from hemma.web.templating import render
 
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
-LOGIN_CSRF_COOKIE = "hemma_login_csrf"
 
 
 def safe_next(value: str | None) -> str:
@@ -53,14 +54,11 @@ def safe_next(value: str | None) -> str:
 
 def _login_page(request: Request, *, error: str | None = None, username: str = "",
                 next_path: str | None = None, status_code: int = 200):
-    # Double-submit token: the login form has no session yet to hold one.
-    token = secrets.token_urlsafe(32)
     response = render(request, "auth/login.html", {
-        "login_csrf": token, "error": error, "username": username,
+        "login_csrf": new_login_token(request), "error": error, "username": username,
         "next": safe_next(next_path or request.query_params.get("next")),
     }, status_code=status_code)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.cookie_secure, path="/login")
+    issue_login_token(request, response, "/login")
     return response
 
 
@@ -74,10 +72,8 @@ def login_form(request: Request):
 def login(request: Request, db: DbSession, form: FormData,
           sent: Annotated[str | None, Depends(submitted_csrf)]):
     """Log in with username and password. Every failure gets the same message."""
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    sent = sent or ""
     generic = _("Login failed. Check your username and password, or try again later.")
-    if not cookie or not hmac.compare_digest(cookie, sent):
+    if not login_token_valid(request, sent):
         return _login_page(request, error=_("The page had expired. Please try again."),
                            username=form.get("username", ""), next_path=form.get("next"),
                            status_code=400)

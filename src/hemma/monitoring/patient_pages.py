@@ -4,8 +4,6 @@ worrying, what to do now."""
 
 from __future__ import annotations
 
-import hmac
-import secrets
 import uuid
 from datetime import timedelta
 from typing import Annotated
@@ -23,12 +21,16 @@ from hemma.monitoring import service
 from hemma.monitoring.schemas import ObservationCreate
 from hemma.patients.service import get_patient
 from hemma.web.deps import (
+    LOGIN_CSRF_COOKIE,
     PATIENT_SESSION_COOKIE,
     DbSession,
     PatientOwnPage,
     PatientSelf,
     Public,
     client_addr,
+    issue_login_token,
+    login_token_valid,
+    new_login_token,
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
@@ -61,16 +63,10 @@ def _context(db, me: PatientSelf) -> dict:
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}"}
 
 
-LOGIN_CSRF_COOKIE = "hemma_login_csrf"
-
-
 def _login_page(request: Request, error: str | None = None, status_code: int = 200):
-    # Double-submit token, as on the staff login: no session exists yet to hold one.
-    token = secrets.token_urlsafe(32)
-    response = render(request, "patient/login.html", {"error": error, "login_csrf": token},
-                      status_code=status_code)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.cookie_secure, path="/p/login")
+    response = render(request, "patient/login.html", {
+        "error": error, "login_csrf": new_login_token(request)}, status_code=status_code)
+    issue_login_token(request, response, "/p/login")
     return response
 
 
@@ -84,8 +80,7 @@ def login_form(request: Request):
 def login(request: Request, db: DbSession, form: FormData,
           sent: Annotated[str | None, Depends(submitted_csrf)]):
     """Log in with the code from the care team."""
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(cookie, sent or ""):
+    if not login_token_valid(request, sent):
         return _login_page(request, _("The page had expired. Please try again."), 400)
     result = patient_login(db, form.get("code", ""), client_addr=client_addr(request),
                            user_agent=request.headers.get("user-agent"))

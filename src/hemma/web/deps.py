@@ -128,6 +128,29 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+LOGIN_CSRF_COOKIE = "hemma_login_csrf"
+
+
+def issue_login_token(request: Request, response, path: str) -> None:
+    """A login form has no session yet to hold a CSRF token: double-submit it instead, as a
+    cookie scoped to the login path and a hidden field. `response` renders the field."""
+    response.set_cookie(LOGIN_CSRF_COOKIE, request.state.login_csrf, httponly=True,
+                        samesite="strict", secure=request.app.state.settings.cookie_secure,
+                        path=path)
+
+
+def new_login_token(request: Request) -> str:
+    import secrets
+
+    request.state.login_csrf = secrets.token_urlsafe(32)
+    return request.state.login_csrf
+
+
+def login_token_valid(request: Request, sent: str | None) -> bool:
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    return bool(cookie) and hmac.compare_digest(cookie, sent or "")
+
+
 class Public:
     """Declares a route open to everyone (login page, static files, health)."""
 
