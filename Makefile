@@ -34,6 +34,7 @@ messages: install
 
 bench: install
 	$(BIN)/python bench/homeward.py
+	$(BIN)/python bench/monitoring.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
