@@ -70,13 +70,19 @@ class Worker:
         report = TickReport()
         with self.database.session() as s:
             report.escalated = alerts.escalate_due(s, now)
+        # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
+        # for missed measurements.
+        report.delivered, report.failed = self.deliver_pending(now)
         if check_missed is None:
             check_missed = self._last_missed is None or now - self._last_missed >= self.missed_every
         if check_missed:
             with self.database.session() as s:
                 report.missed = alerts.check_missed(s, now)
             self._last_missed = now
-        report.delivered, report.failed = self.deliver_pending(now)
+            if report.missed:
+                delivered, failed = self.deliver_pending(now)
+                report.delivered += delivered
+                report.failed += failed
         return report
 
     def run(self, idle_seconds: float = 1.0) -> None:

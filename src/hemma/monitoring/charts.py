@@ -4,7 +4,9 @@ origin: no chart scripts from elsewhere, nothing to load in the browser)."""
 from __future__ import annotations
 
 import io
-from datetime import datetime, timedelta
+import threading
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
 
 import matplotlib
 
@@ -31,6 +33,31 @@ PANELS = [
 ]
 COMPACT = ["news2_total", "spo2", "pulse", "temperature"]
 BAND_COLOURS = {"high": "#b3261e", "medium": "#d9731c", "low-medium": "#c9a100"}
+
+
+_CACHE: OrderedDict[tuple, bytes] = OrderedDict()
+_CACHE_SIZE = 512
+_cache_lock = threading.Lock()
+
+
+def cached_vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
+                      compact: bool = False, titles: dict[str, str] | None = None) -> bytes:
+    """Drawing takes ~100 ms and the round's worklist asks for one chart per patient: the
+    same values, in the same 5-minute slot of time, give the same picture."""
+    slot = int(now.timestamp() // 300)
+    key = (slot, hours, compact, tuple(sorted((titles or {}).items())),
+           tuple((o.id, o.measured_at, o.news2_total) for o in observations))
+    with _cache_lock:
+        if key in _CACHE:
+            _CACHE.move_to_end(key)
+            return _CACHE[key]
+    svg = vitals_svg(observations, datetime.fromtimestamp(slot * 300 + 300, tz=UTC), hours,
+                     compact, titles)
+    with _cache_lock:
+        _CACHE[key] = svg
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return svg
 
 
 def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,

@@ -87,7 +87,8 @@ def chart(db: DbSession, ctx: Reader, hours: int = 72, compact: bool = False):
     data = views.visible_observations(db, ctx.decision, ctx.patient_id, now - timedelta(hours=hours))
     titles = {f: f"{label(PARAMETERS, f)} {UNITS.get(f, '')}".strip()
               for f in PARAMETERS} | {"news2_total": "NEWS2"}
-    return Response(charts.vitals_svg(data, now, hours, compact, titles), media_type="image/svg+xml")
+    return Response(charts.cached_vitals_svg(data, now, hours, compact, titles),
+                    media_type="image/svg+xml")
 
 
 @router.get("/patients/{patient_id}/observations")

@@ -119,34 +119,34 @@ def record_observation(
         raise Invalid("The patient has no active home-ward episode", field="patient_id")
     values = data.model_dump(include=set(VALUE_FIELDS) | {"symptoms", "feeling_worse", "note"})
     offset = data.measured_at.utcoffset()
-    observation = insert_ignoring_conflict(db, Observation, {
-        "id": uuid.uuid4(), "patient_id": patient_id,
-        "episode_id": episode.id if episode else None, "client_id": data.client_id,
-        "measured_at": measured_at,
-        "measured_offset_minutes": int(offset.total_seconds() // 60) if offset else 0,
-        "received_at": now, "performer": performer, "staff_id": staff_id,
-        "device_id": data.device_id, "source": source, "documented_by_unit_id": unit_id,
-        "news2_partial": True, **values,
-    }, ["patient_id", "client_id"], entity=True)
-    if observation is None:
+    scale = plan.spo2_scale if plan else 1
+    window = timedelta(minutes=get_settings().news2_window_minutes)
+    # Everything within a window on either side, in one query: the new row's score is known
+    # before it is written (one INSERT, no UPDATE after), and a late arrival re-scores what
+    # was measured just after it.
+    nearby = list(db.scalars(select(Observation).where(
+        Observation.patient_id == patient_id, Observation.measured_at >= measured_at - window,
+        Observation.measured_at <= measured_at + window)))
+    observation = Observation(
+        id=uuid.uuid4(), patient_id=patient_id, episode_id=episode.id if episode else None,
+        client_id=data.client_id, measured_at=measured_at,
+        measured_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+        received_at=now, performer=performer, staff_id=staff_id, device_id=data.device_id,
+        source=source, documented_by_unit_id=unit_id, **values)
+    news2 = _combine([*nearby, observation], measured_at, window, scale)
+    _store_news2(observation, news2)
+    row = {c.key: getattr(observation, c.key) for c in Observation.__table__.columns}
+    if insert_ignoring_conflict(db, Observation, row, ["patient_id", "client_id"]) is None:
         # A resend: the first one counted, this one changes nothing.
         existing = db.scalar(select(Observation).where(Observation.patient_id == patient_id,
                                                        Observation.client_id == data.client_id))
         alert = db.scalar(select(Alert).join(AlertEvent, AlertEvent.alert_id == Alert.id).where(
             AlertEvent.detail == f"observation {existing.id}").limit(1))
         return Recorded(existing, False, alert)
-    scale = plan.spo2_scale if plan else 1
-    window = timedelta(minutes=get_settings().news2_window_minutes)
-    # Everything within a window on either side, in one query: the new score, and the scores
-    # of what was measured just after it (a late arrival changes those).
-    nearby = list(db.scalars(select(Observation).where(
-        Observation.patient_id == patient_id, Observation.measured_at >= measured_at - window,
-        Observation.measured_at <= measured_at + window)))
-    news2 = _combine(nearby, measured_at, window, scale)
-    _store_news2(observation, news2)
     for later in nearby:
         if later.measured_at > measured_at:
-            _store_news2(later, _combine(nearby, later.measured_at, window, scale))
+            _store_news2(later, _combine([*nearby, observation], later.measured_at, window,
+                                         scale))
     alert = None
     if episode is not None and episode.state == EpisodeState.ADMITTED and \
             measured_at >= now - timedelta(hours=get_settings().alert_max_age_hours):
@@ -159,7 +159,8 @@ def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None, pathwa
     rules = effective_rules(pathway.rules or [], plan.rule_overrides if plan else [])
     history: dict[str, list[tuple[datetime, float]]] = {}
     hours = max((r.within_hours or 0 for r in rules), default=0)
-    for parameter in {r.parameter for r in rules if r.within_hours}:
+    for parameter in {r.parameter for r in rules
+                      if r.within_hours and getattr(observation, r.parameter) is not None}:
         column = getattr(Observation, parameter)
         history[parameter] = [
             (t, float(v)) for t, v in db.execute(

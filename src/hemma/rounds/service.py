@@ -86,13 +86,14 @@ def worklist(db: Session, subject: Subject) -> list[WorklistRow]:
     ids = [p.id for _, p, _ in rows]
     if not ids:
         return []
-    # The latest observation per patient: one grouped query, then the rows it points at.
-    newest = (select(Observation.patient_id, func.max(Observation.measured_at).label("at"))
-              .where(Observation.patient_id.in_(ids)).group_by(Observation.patient_id)
-              .subquery())
+    # The latest observation per patient: one index probe per patient (newest first, limit 1),
+    # not a scan of the month's values.
+    newest = (select(Observation.id).where(Observation.patient_id == Patient.id)
+              .order_by(Observation.measured_at.desc()).limit(1).correlate(Patient)
+              .scalar_subquery())
+    latest_ids = [i for i in db.scalars(select(newest).where(Patient.id.in_(ids))) if i]
     latest = {o.patient_id: o for o in db.scalars(
-        select(Observation).join(newest, (newest.c.patient_id == Observation.patient_id)
-                                 & (newest.c.at == Observation.measured_at)))}
+        select(Observation).where(Observation.id.in_(latest_ids)))} if latest_ids else {}
     alerts: dict[uuid.UUID, list[tuple[str, str]]] = {}
     for pid, kind, severity in db.execute(
             select(Alert.patient_id, Alert.kind, Alert.severity)
