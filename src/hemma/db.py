@@ -96,3 +96,24 @@ def insert_ignoring_conflict(session: Session, model, values: dict, conflict: li
     stmt = (insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
             .returning(*table.primary_key.columns))
     return session.execute(stmt).scalar_one_or_none()
+
+
+def insert_many_ignoring_conflict(session: Session, model, rows: list[dict],
+                                  conflict: list[str]) -> list:
+    """One multi-row INSERT … ON CONFLICT DO NOTHING; returns the primary keys of the rows
+    actually inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = model.__table__
+    out = []
+    # SQLite allows a bounded number of variables per statement.
+    chunk = 200 if dialect == "sqlite" else 1000
+    for start in range(0, len(rows), chunk):
+        stmt = (insert(table).values(rows[start:start + chunk])
+                .on_conflict_do_nothing(index_elements=conflict)
+                .returning(*table.primary_key.columns))
+        out.extend(session.execute(stmt).scalars())
+    return out

@@ -186,3 +186,28 @@ def test_staff_form_and_charts(world, database, as_user):
     # Reading the overview shows the latest NEWS2.
     assert "Senaste NEWS2" in sara.get(f"/patients/{pid}").text
     assert datetime  # noqa: B018
+
+
+def test_a_batch_scores_together_and_knows_its_resends(world, database, as_user):
+    pid = _admitted(world)
+    sara = as_user("sara")
+    t0 = utcnow() - timedelta(hours=1)
+    _send(sara, pid, "gw-before-1", at=t0, pulse=70)
+    items = [
+        {"client_id": "gw-000001", "measured_at": (t0 + timedelta(minutes=5)).isoformat(),
+         "respiration_rate": 22, "spo2": 95, "on_oxygen": False},
+        {"client_id": "gw-000002", "measured_at": (t0 + timedelta(minutes=30)).isoformat(),
+         "systolic_bp": 105, "pulse": 95, "temperature": 38.4, "consciousness": "A"},
+        {"client_id": "gw-000002", "measured_at": (t0 + timedelta(minutes=30)).isoformat(),
+         "pulse": 95},
+        {"client_id": "gw-before-1", "measured_at": t0.isoformat(), "pulse": 70},
+    ]
+    r = sara.post("/api/v1/observations/batch", json={"observations": [
+        {"patient_id": str(pid), **item} for item in items]})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [o["duplicate"] for o in out] == [False, False, True, True]
+    assert out[2]["id"] == out[1]["id"]
+    assert (out[1]["news2_total"], out[1]["news2_band"], out[1]["news2_partial"]) == \
+        (6, "medium", False)
+    assert _count(database, Observation, patient_id=pid) == 3

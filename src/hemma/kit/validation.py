@@ -15,7 +15,7 @@ from hemma.kit.text import N_
 # Messages for Pydantic's error types, as msgids translated where they are shown.
 _MESSAGES = {
     "missing": N_("This field is required"),
-    "string_too_short": N_("This field is required"),
+    "string_too_short": N_("At least %(min_length)s characters"),
     "string_too_long": N_("At most %(max_length)s characters"),
     "string_type": N_("Enter text"),
     "int_parsing": N_("Enter a whole number"),
@@ -60,8 +60,13 @@ def field_errors(errors: list[dict[str, Any]]) -> list[FieldError]:
             # Our own validators raise ValueError with a msgid.
             message = str(ctx.get("error", err.get("msg", "")))
             params: dict = {}
+        elif kind == "string_too_short" and ctx.get("min_length") == 1:
+            message = _MESSAGES["missing"]  # an empty required field
+            params = {}
+            out.append(FieldError(_field_name(tuple(err.get("loc", ()))), message, params))
+            continue
         else:
-            message = _MESSAGES.get(kind, "Invalid value")
+            message = _MESSAGES.get(kind, N_("Invalid value"))
             params = {k: v for k, v in ctx.items() if isinstance(v, (int, float, str))}
         out.append(FieldError(_field_name(tuple(err.get("loc", ()))), message, params))
     return out

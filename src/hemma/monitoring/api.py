@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from hemma.access import audit
 from hemma.access.policy import Action
-from hemma.access.service import origin, require
+from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.monitoring import alerts, service, views
@@ -64,25 +64,24 @@ def record(body: ObservationCreate, db: DbSession,
 def batch(body: ObservationBatch, db: DbSession,
           principal: Annotated[Principal, Depends(StaffAccess(Action.OBSERVE))]):
     """Many submissions at once (a device gateway catching up). All or nothing: one bad item
-    refuses the batch with its index, and nothing is stored."""
-    out = []
+    refuses the batch with its index, and nothing is stored. A patient you may not record
+    for is refused like one that does not exist."""
     subject = principal.subject
+    decisions = decisions_for(db, subject, {item.patient_id for item in body.observations},
+                              Action.OBSERVE)
     for index, item in enumerate(body.observations):
-        try:
-            require(db, subject, Action.OBSERVE, item.patient_id)
-            recorded = service.record_observation(
-                db, item.patient_id, ObservationCreate(**item.model_dump(exclude={"patient_id"})),
-                performer=_performer(principal), source="api",
-                documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id)
-        except (Invalid, NotFound) as exc:
-            errors = exc.errors if isinstance(exc, Invalid) else [
-                FieldError("patient_id", "Not found")]
-            raise Invalid(errors=[FieldError(f"observations.{index}.{e.field}", e.message,
-                                             e.params) for e in errors]) from None
-        audit.record(db, item.patient_id, "observation.record")
-        out.append(_read(recorded.observation, duplicate=not recorded.created,
-                         alert=recorded.alert))
-    return out
+        decision = decisions[item.patient_id]
+        if not decision:
+            if decision.facts is not None and decision.facts.exists:
+                audit.record(db, item.patient_id, "observation.record", outcome="denied")
+            raise Invalid(errors=[FieldError(f"observations.{index}.patient_id", "Not found")])
+    recorded = service.record_many(
+        db, [(item.patient_id, ObservationCreate(**item.model_dump(exclude={"patient_id"})))
+             for item in body.observations],
+        performer=_performer(principal), source="api",
+        documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id, indexed=True)
+    log_listed(db, decisions, "observation.record")
+    return [_read(r.observation, duplicate=not r.created, alert=r.alert) for r in recorded]
 
 
 @router.get("/patients/{patient_id}/observations", response_model=list[ObservationRead])

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import insert_ignoring_conflict
-from hemma.kit.errors import Invalid
+from hemma.db import insert_many_ignoring_conflict
+from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
     ACTIVE_STATES,
@@ -100,58 +100,135 @@ def record_observation(
     documented_by_unit_id: int | None,
     staff_id: int | None = None,
 ) -> Recorded:
+    """One submission (the patient's page, a staff form, the single-value API)."""
+    return record_many(db, [(patient_id, data)], performer=performer, source=source,
+                       documented_by_unit_id=documented_by_unit_id, staff_id=staff_id)[0]
+
+
+def _refuse(message: str, field: str, index: int | None):
+    name = field if index is None else f"observations.{index}.{field}"
+    raise Invalid(errors=[FieldError(name, message)])
+
+
+def record_many(
+    db: Session,
+    entries: list[tuple[uuid.UUID, ObservationCreate]],
+    *,
+    performer: str,
+    source: str,
+    documented_by_unit_id: int | None,
+    staff_id: int | None = None,
+    indexed: bool = False,
+) -> list[Recorded]:
+    """Store submissions exactly once each, scored and checked, in a fixed number of
+    queries however many there are (a device gateway sends hundreds at a time). All or
+    nothing: a bad entry raises Invalid naming it (`observations.<i>.<field>` when
+    `indexed`) before anything is written."""
     now = utcnow()
-    measured_at = ensure_utc(data.measured_at)
-    if measured_at > now + _FUTURE_SLACK:
-        raise Invalid("The measurement time is in the future", field="measured_at")
-    if measured_at < now - _MAX_AGE:
-        raise Invalid("The measurement is more than 30 days old", field="measured_at")
-    # The episode, its plan and its pathway in one query: this is the hot path of ingest.
-    row = db.execute(
-        select(Episode, MonitoringPlan, Pathway)
-        .join(Pathway, Pathway.id == Episode.pathway_id)
-        .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
-        .where(Episode.patient_id == patient_id, Episode.state.in_(ACTIVE_STATES))
-    ).one_or_none()
-    episode, plan, pathway = row if row is not None else (None, None, None)
-    unit_id = documented_by_unit_id or (episode.responsible_unit_id if episode else None)
-    if unit_id is None:
-        raise Invalid("The patient has no active home-ward episode", field="patient_id")
-    values = data.model_dump(include=set(VALUE_FIELDS) | {"symptoms", "feeling_worse", "note"})
-    offset = data.measured_at.utcoffset()
-    scale = plan.spo2_scale if plan else 1
     window = timedelta(minutes=get_settings().news2_window_minutes)
-    # Everything within a window on either side, in one query: the new row's score is known
-    # before it is written (one INSERT, no UPDATE after), and a late arrival re-scores what
-    # was measured just after it.
-    nearby = list(db.scalars(select(Observation).where(
-        Observation.patient_id == patient_id, Observation.measured_at >= measured_at - window,
-        Observation.measured_at <= measured_at + window)))
-    observation = Observation(
-        id=uuid.uuid4(), patient_id=patient_id, episode_id=episode.id if episode else None,
-        client_id=data.client_id, measured_at=measured_at,
-        measured_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
-        received_at=now, performer=performer, staff_id=staff_id, device_id=data.device_id,
-        source=source, documented_by_unit_id=unit_id, **values)
-    news2 = _combine([*nearby, observation], measured_at, window, scale)
-    _store_news2(observation, news2)
-    row = {c.key: getattr(observation, c.key) for c in Observation.__table__.columns}
-    if insert_ignoring_conflict(db, Observation, row, ["patient_id", "client_id"]) is None:
-        # A resend: the first one counted, this one changes nothing.
-        existing = db.scalar(select(Observation).where(Observation.patient_id == patient_id,
-                                                       Observation.client_id == data.client_id))
-        alert = db.scalar(select(Alert).join(AlertEvent, AlertEvent.alert_id == Alert.id).where(
-            AlertEvent.detail == f"observation {existing.id}").limit(1))
-        return Recorded(existing, False, alert)
-    for later in nearby:
-        if later.measured_at > measured_at:
-            _store_news2(later, _combine([*nearby, observation], later.measured_at, window,
-                                         scale))
-    alert = None
-    if episode is not None and episode.state == EpisodeState.ADMITTED and \
-            measured_at >= now - timedelta(hours=get_settings().alert_max_age_hours):
-        alert = _evaluate(db, episode, plan, pathway, observation, news2)
-    return Recorded(observation, True, alert)
+    for i, (_pid, data) in enumerate(entries):
+        at = ensure_utc(data.measured_at)
+        if at > now + _FUTURE_SLACK:
+            _refuse("The measurement time is in the future", "measured_at", i if indexed else None)
+        if at < now - _MAX_AGE:
+            _refuse("The measurement is more than 30 days old", "measured_at",
+                    i if indexed else None)
+    pids = list(dict.fromkeys(pid for pid, _ in entries))
+    # Each patient's active episode with its plan and pathway: one query.
+    context = {
+        e.patient_id: (e, plan, pathway) for e, plan, pathway in db.execute(
+            select(Episode, MonitoringPlan, Pathway)
+            .join(Pathway, Pathway.id == Episode.pathway_id)
+            .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
+            .where(Episode.patient_id.in_(pids), Episode.state.in_(ACTIVE_STATES)))
+    }
+    for i, (pid, _data) in enumerate(entries):
+        if documented_by_unit_id is None and pid not in context:
+            _refuse("The patient has no active home-ward episode", "patient_id",
+                    i if indexed else None)
+    # What was sent before (resends), and every value near the new ones: two queries.
+    sent_before = {
+        (o.patient_id, o.client_id): o for o in db.scalars(select(Observation).where(
+            Observation.patient_id.in_(pids),
+            Observation.client_id.in_({d.client_id for _, d in entries})))}
+    times = [ensure_utc(d.measured_at) for _, d in entries]
+    nearby: dict[uuid.UUID, list[Observation]] = {}
+    for o in db.scalars(select(Observation).where(
+            Observation.patient_id.in_(pids), Observation.measured_at >= min(times) - window,
+            Observation.measured_at <= max(times) + window)):
+        nearby.setdefault(o.patient_id, []).append(o)
+
+    results: list[Recorded | None] = [None] * len(entries)
+    new: list[tuple[int, Observation]] = []
+    fresh: dict[tuple, Observation] = {}
+    for i, (pid, data) in enumerate(entries):
+        key = (pid, data.client_id)
+        if key in sent_before or key in fresh:
+            continue  # resolved after the insert
+        episode, plan, _pathway = context.get(pid, (None, None, None))
+        offset = data.measured_at.utcoffset()
+        observation = Observation(
+            id=uuid.uuid4(), patient_id=pid, episode_id=episode.id if episode else None,
+            client_id=data.client_id, measured_at=ensure_utc(data.measured_at),
+            measured_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
+            received_at=now, performer=performer, staff_id=staff_id,
+            device_id=data.device_id, source=source,
+            documented_by_unit_id=documented_by_unit_id or episode.responsible_unit_id,
+            **data.model_dump(include=set(VALUE_FIELDS) | {"symptoms", "feeling_worse",
+                                                           "note"}))
+        fresh[key] = observation
+        nearby.setdefault(pid, []).append(observation)
+        new.append((i, observation))
+    # Scores are known before the rows are written: one multi-row INSERT, no UPDATE after.
+    scores: dict[uuid.UUID, News2] = {}
+    for _i, o in new:
+        plan = context.get(o.patient_id, (None, None, None))[1]
+        scores[o.id] = _combine(nearby[o.patient_id], o.measured_at, window,
+                                plan.spo2_scale if plan else 1)
+        _store_news2(o, scores[o.id])
+    inserted: set[uuid.UUID] = set()
+    if new:
+        inserted = set(insert_many_ignoring_conflict(
+            db, Observation,
+            [{c.key: getattr(o, c.key) for c in Observation.__table__.columns} for _, o in new],
+            ["patient_id", "client_id"]))
+    # A late arrival re-scores what was measured just after it.
+    earliest: dict[uuid.UUID, datetime] = {}
+    for _i, o in new:
+        if o.id in inserted:
+            earliest[o.patient_id] = min(o.measured_at, earliest.get(o.patient_id, o.measured_at))
+    for pid, first in earliest.items():
+        plan = context.get(pid, (None, None, None))[1]
+        for later in nearby[pid]:
+            if later.measured_at > first and later.id not in scores:
+                _store_news2(later, _combine(nearby[pid], later.measured_at, window,
+                                             plan.spo2_scale if plan else 1))
+    # Alerts, for what is new, recent and worrying, in the order it was measured.
+    recent = now - timedelta(hours=get_settings().alert_max_age_hours)
+    for i, o in sorted(new, key=lambda x: x[1].measured_at):
+        if o.id not in inserted:
+            continue
+        episode, plan, pathway = context.get(o.patient_id, (None, None, None))
+        alert = None
+        if episode is not None and episode.state == EpisodeState.ADMITTED and \
+                o.measured_at >= recent:
+            alert = _evaluate(db, episode, plan, pathway, o, scores[o.id])
+        results[i] = Recorded(o, True, alert)
+    # Resends (earlier, within this batch, or by a concurrent request) return the first.
+    for i, (pid, data) in enumerate(entries):
+        if results[i] is not None:
+            continue
+        first = fresh.get((pid, data.client_id))
+        if first is not None and first.id in inserted:
+            original = first
+        else:
+            original = sent_before.get((pid, data.client_id)) or db.scalar(
+                select(Observation).where(Observation.patient_id == pid,
+                                          Observation.client_id == data.client_id))
+        alert = db.scalar(select(Alert).join(AlertEvent, AlertEvent.alert_id == Alert.id)
+                          .where(AlertEvent.detail == f"observation {original.id}").limit(1))
+        results[i] = Recorded(original, False, alert)
+    return results
 
 
 def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None, pathway: Pathway,
