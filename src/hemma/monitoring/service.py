@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
@@ -90,6 +91,12 @@ def _store_news2(observation: Observation, news2: News2) -> None:
     observation.news2_partial = news2.partial
 
 
+_COLUMNS = [c.key for c in Observation.__table__.columns]
+_SCORING_COLUMNS = ("id", "patient_id", "measured_at", "received_at", *(
+    f for f in ("respiration_rate", "spo2", "on_oxygen", "temperature", "systolic_bp", "pulse",
+                "consciousness")), "news2_total", "news2_band", "news2_partial")
+
+
 def record_observation(
     db: Session,
     patient_id: uuid.UUID,
@@ -152,11 +159,12 @@ def record_many(
             Observation.patient_id.in_(pids),
             Observation.client_id.in_({d.client_id for _, d in entries})))}
     times = [ensure_utc(d.measured_at) for _, d in entries]
-    nearby: dict[uuid.UUID, list[Observation]] = {}
-    for o in db.scalars(select(Observation).where(
+    # Plain rows, not ORM objects: a batch reads and scores thousands of them.
+    nearby: dict[uuid.UUID, list] = {}
+    for o in db.execute(select(*(getattr(Observation, f) for f in _SCORING_COLUMNS)).where(
             Observation.patient_id.in_(pids), Observation.measured_at >= min(times) - window,
             Observation.measured_at <= max(times) + window)):
-        nearby.setdefault(o.patient_id, []).append(o)
+        nearby.setdefault(o.patient_id, []).append(SimpleNamespace(**o._asdict()))
 
     results: list[Recorded | None] = [None] * len(entries)
     new: list[tuple[int, Observation]] = []
@@ -167,7 +175,7 @@ def record_many(
             continue  # resolved after the insert
         episode, plan, _pathway = context.get(pid, (None, None, None))
         offset = data.measured_at.utcoffset()
-        observation = Observation(
+        observation = SimpleNamespace(
             id=uuid.uuid4(), patient_id=pid, episode_id=episode.id if episode else None,
             client_id=data.client_id, measured_at=ensure_utc(data.measured_at),
             measured_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
@@ -189,20 +197,30 @@ def record_many(
     inserted: set[uuid.UUID] = set()
     if new:
         inserted = set(insert_many_ignoring_conflict(
-            db, Observation,
-            [{c.key: getattr(o, c.key) for c in Observation.__table__.columns} for _, o in new],
+            db, Observation, [{c: getattr(o, c) for c in _COLUMNS} for _, o in new],
             ["patient_id", "client_id"]))
     # A late arrival re-scores what was measured just after it.
     earliest: dict[uuid.UUID, datetime] = {}
     for _i, o in new:
         if o.id in inserted:
             earliest[o.patient_id] = min(o.measured_at, earliest.get(o.patient_id, o.measured_at))
+    rescored = []
     for pid, first in earliest.items():
         plan = context.get(pid, (None, None, None))[1]
         for later in nearby[pid]:
             if later.measured_at > first and later.id not in scores:
-                _store_news2(later, _combine(nearby[pid], later.measured_at, window,
-                                             plan.spo2_scale if plan else 1))
+                news2 = _combine(nearby[pid], later.measured_at, window,
+                                 plan.spo2_scale if plan else 1)
+                if (news2.total, news2.band, news2.partial) != (
+                        later.news2_total, later.news2_band, later.news2_partial):
+                    _store_news2(later, news2)
+                    rescored.append({"oid": later.id, "t": news2.total, "b": news2.band,
+                                     "p": news2.partial})
+    if rescored:
+        db.execute(update(Observation.__table__)
+                   .where(Observation.__table__.c.id == bindparam("oid"))
+                   .values(news2_total=bindparam("t"), news2_band=bindparam("b"),
+                           news2_partial=bindparam("p")), rescored)
     # Alerts, for what is new, recent and worrying, in the order it was measured.
     recent = now - timedelta(hours=get_settings().alert_max_age_hours)
     for i, o in sorted(new, key=lambda x: x[1].measured_at):
