@@ -78,30 +78,12 @@ class Database:
         self.engine.dispose()
 
 
-def insert_ignoring_conflict(session: Session, model, values: dict, conflict: list[str], *,
-                             entity: bool = False):
-    """INSERT … ON CONFLICT DO NOTHING on either database; returns the new primary key (or
-    with `entity`, the new ORM object), or None when a row with the same `conflict` columns
-    already existed (or was being inserted by a concurrent transaction that committed first)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    if entity:
-        stmt = (insert(model).values(**values).on_conflict_do_nothing(index_elements=conflict)
-                .returning(model))
-        return session.scalars(stmt).one_or_none()
-    table = model.__table__
-    stmt = (insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-            .returning(*table.primary_key.columns))
-    return session.execute(stmt).scalar_one_or_none()
-
-
-def insert_many_ignoring_conflict(session: Session, model, rows: list[dict],
-                                  conflict: list[str]) -> list:
-    """One multi-row INSERT … ON CONFLICT DO NOTHING; returns the primary keys of the rows
-    actually inserted."""
+def insert_ignoring_conflict(session: Session, model, rows: list[dict], conflict: list[str],
+                             *, report: bool = True) -> list:
+    """INSERT … ON CONFLICT DO NOTHING on either database, for one row or many. A row that
+    conflicts (already there, or inserted by a concurrent transaction that committed first)
+    is skipped. With `report`, returns the primary keys of the rows actually inserted (rows
+    of a multi-row insert must then carry their own keys)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -111,6 +93,14 @@ def insert_many_ignoring_conflict(session: Session, model, rows: list[dict],
     if not rows:
         return []
     (pk,) = table.primary_key.columns
+    if not report:
+        session.execute(insert(table).on_conflict_do_nothing(index_elements=conflict), rows)
+        return []
+    if len(rows) == 1:
+        # The common case (one submission): RETURNING answers in the same round trip.
+        stmt = (insert(table).values(**rows[0]).on_conflict_do_nothing(index_elements=conflict)
+                .returning(pk))
+        return list(session.execute(stmt).scalars())
     # A plain executemany (one prepared statement, pipelined by the driver), then ask which
     # of the ids we chose made it in: far cheaper than one huge INSERT … RETURNING.
     session.execute(insert(table).on_conflict_do_nothing(index_elements=conflict), rows)

@@ -275,11 +275,10 @@ def _deliver_alert(db: Session, message: OutboxMessage, now: datetime) -> None:
         return  # resolved before delivery: nothing to tell anyone
     level = int(message.payload.get("level", alert.escalation_level))
     people = recipients(db, alert, level, now)
-    for staff_id in people:
-        insert_ignoring_conflict(db, Notification, {
-            "outbox_id": message.id, "staff_id": staff_id, "alert_id": alert.id,
-            "patient_id": alert.patient_id, "kind": f"alert.{message.payload['reason']}",
-            "created_at": now}, ["outbox_id", "staff_id"])
+    insert_ignoring_conflict(db, Notification, [
+        {"outbox_id": message.id, "staff_id": staff_id, "alert_id": alert.id,
+         "patient_id": alert.patient_id, "kind": f"alert.{message.payload['reason']}",
+         "created_at": now} for staff_id in people], ["outbox_id", "staff_id"], report=False)
     _event(db, alert, "delivered", now, level=level,
            detail=f"{len(people)} recipient(s): " + ",".join(map(str, people)))
     from hemma.coordination import live

@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import insert_many_ignoring_conflict
+from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
@@ -196,7 +196,7 @@ def record_many(
         _store_news2(o, scores[o.id])
     inserted: set[uuid.UUID] = set()
     if new:
-        inserted = set(insert_many_ignoring_conflict(
+        inserted = set(insert_ignoring_conflict(
             db, Observation, [{c: getattr(o, c) for c in _COLUMNS} for _, o in new],
             ["patient_id", "client_id"]))
     # A late arrival re-scores what was measured just after it.
