@@ -7,6 +7,7 @@ test walks them all, so a new route cannot quietly skip the check."""
 from __future__ import annotations
 
 import hmac
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -140,8 +141,6 @@ def issue_login_token(request: Request, response, path: str) -> None:
 
 
 def new_login_token(request: Request) -> str:
-    import secrets
-
     request.state.login_csrf = secrets.token_urlsafe(32)
     return request.state.login_csrf
 
