@@ -84,6 +84,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from hemma.access.auth import create_api_token, hash_password, start_session  # noqa: E402
 from hemma.db import Database  # noqa: E402
+from hemma.demo import PATHWAYS as DEMO_PATHWAYS  # noqa: E402
 from hemma.kit.time import STOCKHOLM  # noqa: E402
 from hemma.migrations.runner import upgrade  # noqa: E402
 from hemma.models import (  # noqa: E402
@@ -116,22 +117,9 @@ WORRYING_SHARE = 0.05
 REGION_ID, KOMMUN_ID = 1, 2
 WARD, ROUND_UNIT, HSV_UMEA, HSV_LYCKSELE = 1, 2, 3, 4
 
-# The pathways of src/hemma/demo.py: schedule and rules matter (fever and NEWS2 raise alerts,
-# heart failure's weight rule reads three days of history on every observation).
-FEVER = {"key": "fever", "parameter": "temperature", "op": ">=", "value": 38.5,
-         "severity": "high"}
-PATHWAYS = [
-    ("opat", "Intravenös antibiotika i hemmet (OPAT)", ["08:00", "14:00", "20:00"], [FEVER]),
-    ("heart_failure", "Hjärtsvikt", ["08:00", "20:00"],
-     [{"key": "weight_gain", "parameter": "weight", "op": ">=", "value": 2, "within_hours": 72,
-       "severity": "medium"},
-      {"key": "low_bp", "parameter": "systolic_bp", "op": "<", "value": 95,
-       "severity": "high"}]),
-    ("copd", "KOL med exacerbation", ["08:00", "14:00", "20:00"], [FEVER]),
-    ("palliative", "Palliativ vård i livets slutskede", ["09:00", "19:00"],
-     [{"key": "pain", "parameter": "pain", "op": ">=", "value": 7, "severity": "medium"}]),
-    ("general", "Allmän sjukhusvård i hemmet", ["08:00", "20:00"], [FEVER]),
-]
+# The demo's pathways: schedule and rules matter (fever and NEWS2 raise alerts, heart
+# failure's weight rule reads three days of history whenever a weight arrives).
+PATHWAYS = DEMO_PATHWAYS
 UNITS = [  # (id, organisation, name, kind, virtual beds)
     (WARD, REGION_ID, "Hemsjukhuset, Norrlands universitetssjukhus", "hospital_clinic", 1200),
     (ROUND_UNIT, REGION_ID, "Medicinkliniken, Lycksele lasarett", "hospital_clinic", 200),

@@ -60,7 +60,6 @@ class Settings(BaseSettings):
     run_worker: bool = True
 
     default_language: str = Field(default="sv", pattern="^(sv|en)$")
-    timezone: str = "Europe/Stockholm"
 
     def resolved_database_url(self) -> str:
         if self.database_url:

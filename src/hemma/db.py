@@ -47,11 +47,6 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def is_postgres(engine_or_session) -> bool:
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "postgresql"
-
-
 class Database:
     def __init__(self, url: str, **engine_kw):
         self.url = url

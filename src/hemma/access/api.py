@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from hemma.access import directory, logreview, sharing
 from hemma.access.policy import Action
@@ -134,8 +135,6 @@ class StaffOut(BaseModel):
 @router.get("/health", dependencies=[Depends(Public())], tags=["system"])
 def health(db: DbSession):
     """Liveness and database check for the load balancer."""
-    from sqlalchemy import text
-
     db.execute(text("SELECT 1"))
     return {"status": "ok"}
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
@@ -235,6 +235,3 @@ def verify(session: Session, max_problems: int = 20) -> VerifyReport:
             )
     return VerifyReport(ok=not problems, checked=checked, problems=problems)
 
-
-def count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(AuditEntry)) or 0

@@ -27,9 +27,8 @@ from hemma.web.deps import (
     Public,
     StaffAccess,
     client_addr,
-    issue_login_token,
     login_token_valid,
-    new_login_token,
+    render_login,
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
@@ -54,12 +53,10 @@ def safe_next(value: str | None) -> str:
 
 def _login_page(request: Request, *, error: str | None = None, username: str = "",
                 next_path: str | None = None, status_code: int = 200):
-    response = render(request, "auth/login.html", {
-        "login_csrf": new_login_token(request), "error": error, "username": username,
+    return render_login(request, "auth/login.html", "/login", {
+        "error": error, "username": username,
         "next": safe_next(next_path or request.query_params.get("next")),
-    }, status_code=status_code)
-    issue_login_token(request, response, "/login")
-    return response
+    }, status_code)
 
 
 @router.get("/login", dependencies=[Depends(Public())])

@@ -102,9 +102,3 @@ def deliver(session: Session, message_id: int, worker: str, now: datetime) -> bo
     message.delivered_at = now
     return True
 
-
-def pending(session: Session) -> int:
-    from sqlalchemy import func
-
-    return session.scalar(select(func.count()).select_from(OutboxMessage)
-                          .where(OutboxMessage.delivered_at.is_(None))) or 0

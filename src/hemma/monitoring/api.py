@@ -14,7 +14,9 @@ from hemma.access.policy import Action
 from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import utcnow
+from hemma.models import Pathway, Patient
 from hemma.monitoring import alerts, service, views
+from hemma.monitoring.rules import effective_rules
 from hemma.monitoring.schemas import (
     VALUE_FIELDS,
     Acknowledge,
@@ -125,13 +127,7 @@ def _act(db, ctx, alert_id, fn, action_name):
         raise NotFound()
     fn(alert)
     audit.record(db, ctx.patient_id, action_name)
-    return _alert_out(views.AlertView(alert, alert_patient(db, alert)))
-
-
-def alert_patient(db, alert):
-    from hemma.models import Patient
-
-    return db.get(Patient, alert.patient_id)
+    return _alert_out(views.AlertView(alert, db.get(Patient, alert.patient_id)))
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge", response_model=AlertOut)
@@ -168,9 +164,6 @@ class PlanOut(BaseModel):
 
 
 def _plan_out(db, episode) -> PlanOut:
-    from hemma.models import Pathway
-    from hemma.monitoring.rules import effective_rules
-
     plan = service.plan_for(db, episode)
     pathway = db.get(Pathway, episode.pathway_id)
     overrides = plan.rule_overrides if plan else []

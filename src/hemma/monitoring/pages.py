@@ -195,6 +195,18 @@ def revoke_code(db: DbSession, code_id: int,
 Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
 
 
+def _with_back(schema):
+    """Alert forms also say which page to go back to; the action's schema does not."""
+    class Form(schema):
+        back: str | None = None
+
+    Form.__name__ = schema.__name__
+    return Form
+
+
+AcknowledgeForm, SnoozeForm, ResolveForm = (_with_back(s) for s in (Acknowledge, Snooze, Resolve))
+
+
 @router.get("/alerts")
 def inbox(request: Request, db: DbSession,
           principal: Annotated[Principal, Depends(StaffAccess(Action.READ))]):
@@ -266,7 +278,7 @@ def acknowledge(request: Request, db: DbSession, alert_id: uuid.UUID, form: Form
     def acknowledged(alert, data):
         return alerts.acknowledge(db, ctx.subject.staff_id, alert, data.note)
     return _alert_action(request, db, ctx, alert_id, form, acknowledged,
-                         _without_back(Acknowledge))
+                         AcknowledgeForm)
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/snooze")
@@ -274,7 +286,7 @@ def snooze(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData,
     """Snooze an alert, with a reason, until a given time."""
     def snoozed(alert, data):
         return alerts.snooze(db, ctx.subject.staff_id, alert, data.reason, data.minutes)
-    return _alert_action(request, db, ctx, alert_id, form, snoozed, _without_back(Snooze))
+    return _alert_action(request, db, ctx, alert_id, form, snoozed, SnoozeForm)
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/resolve")
@@ -282,13 +294,5 @@ def resolve(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData
     """Resolve an alert with a note."""
     def resolved(alert, data):
         return alerts.resolve(db, ctx.subject.staff_id, alert, data.note)
-    return _alert_action(request, db, ctx, alert_id, form, resolved, _without_back(Resolve))
+    return _alert_action(request, db, ctx, alert_id, form, resolved, ResolveForm)
 
-
-def _without_back(schema):
-    """Forms carry where to go back to; the action's schema does not want it."""
-    class Form(schema):
-        back: str | None = None
-
-    Form.__name__ = schema.__name__
-    return Form

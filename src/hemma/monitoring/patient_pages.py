@@ -28,9 +28,8 @@ from hemma.web.deps import (
     PatientSelf,
     Public,
     client_addr,
-    issue_login_token,
     login_token_valid,
-    new_login_token,
+    render_login,
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
@@ -64,10 +63,8 @@ def _context(db, me: PatientSelf) -> dict:
 
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200):
-    response = render(request, "patient/login.html", {
-        "error": error, "login_csrf": new_login_token(request)}, status_code=status_code)
-    issue_login_token(request, response, "/p/login")
-    return response
+    return render_login(request, "patient/login.html", "/p/login", {"error": error},
+                        status_code)
 
 
 @router.get("/p/login", dependencies=[Depends(Public())])

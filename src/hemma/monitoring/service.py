@@ -77,14 +77,6 @@ def _combine(rows: list[Observation], at: datetime, window: timedelta,
         pulse=latest.get("pulse"), consciousness=latest.get("consciousness"))
 
 
-def combined_news2(db: Session, patient_id: uuid.UUID, at: datetime, spo2_scale: int) -> News2:
-    window = timedelta(minutes=get_settings().news2_window_minutes)
-    rows = list(db.scalars(select(Observation).where(
-        Observation.patient_id == patient_id, Observation.measured_at <= at,
-        Observation.measured_at >= at - window)))
-    return _combine(rows, at, window, spo2_scale)
-
-
 def _store_news2(observation: Observation, news2: News2) -> None:
     observation.news2_total = news2.total
     observation.news2_band = news2.band

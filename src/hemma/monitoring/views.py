@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from hemma.access.policy import Action, Decision, Subject
+from hemma.access.policy import Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
 from hemma.kit.time import format_local
 from hemma.models import Alert, AlertEvent, Notification, Observation, Patient
@@ -146,6 +146,3 @@ def visible_observations(db: Session, decision: Decision, patient_id: uuid.UUID,
     return [o for o in observations(db, patient_id, since, until)
             if decision.sees(origin(db, o.documented_by_unit_id))]
 
-
-def may(decision: Decision, action: Action) -> bool:
-    return decision.subject.role_allows(action) and decision.basis != "emergency"

@@ -16,7 +16,10 @@ from hemma.access.service import origin
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
+from hemma.monitoring import service as monitoring
+from hemma.monitoring import views as monitoring_views
 from hemma.patients.service import get_patient, relatives
+from hemma.rounds.service import round_notes
 
 
 @dataclass
@@ -65,10 +68,6 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
     subject = decision.subject
     mon = None
     if active is not None:
-        from hemma.monitoring import service as monitoring
-        from hemma.monitoring import views as monitoring_views
-        from hemma.rounds.service import round_notes
-
         values = monitoring_views.visible_observations(db, decision, patient_id,
                                             utcnow() - timedelta(days=30))
         plan = monitoring.plan_for(db, active.episode)

@@ -132,17 +132,18 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 LOGIN_CSRF_COOKIE = "hemma_login_csrf"
 
 
-def issue_login_token(request: Request, response, path: str) -> None:
-    """A login form has no session yet to hold a CSRF token: double-submit it instead, as a
-    cookie scoped to the login path and a hidden field. `response` renders the field."""
-    response.set_cookie(LOGIN_CSRF_COOKIE, request.state.login_csrf, httponly=True,
-                        samesite="strict", secure=request.app.state.settings.cookie_secure,
-                        path=path)
+def render_login(request: Request, template: str, path: str, context: dict,
+                 status_code: int = 200):
+    """A login page. It has no session yet to hold a CSRF token: the token is double-submitted
+    instead, as a cookie scoped to the login path and the form's `login_csrf` field."""
+    from hemma.web.templating import render
 
-
-def new_login_token(request: Request) -> str:
-    request.state.login_csrf = secrets.token_urlsafe(32)
-    return request.state.login_csrf
+    token = secrets.token_urlsafe(32)
+    response = render(request, template, {**context, "login_csrf": token},
+                      status_code=status_code)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
+                        secure=request.app.state.settings.cookie_secure, path=path)
+    return response
 
 
 def login_token_valid(request: Request, sent: str | None) -> bool:
@@ -219,9 +220,7 @@ class PatientOwnPage:
             raise Forbidden("The form has expired. Reload the page and try again.")
         t = audit.trail(db)
         t.actor = audit.Actor(username="(patient)", client_addr=client_addr(request))
-        me = PatientSelf(web.patient_id, web.csrf_token)
-        request.state.patient_self = me
-        return me
+        return PatientSelf(web.patient_id, web.csrf_token)
 
 
 ACCESS_MARKERS = (Public, StaffAccess, PatientAccess, PatientOwnPage)
