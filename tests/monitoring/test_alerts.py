@@ -9,13 +9,13 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 
 from hemma.jobs.outbox import LEASE
 from hemma.jobs.worker import Worker
-from hemma.kit.time import frozen_clock, utcnow
+from hemma.kit.time import STOCKHOLM, frozen_clock, utcnow
 from hemma.models import Alert, AlertEvent, DutyShift, Notification, OutboxMessage, Pathway
 
 CRITICAL = dict(respiration_rate=26, spo2=90, pulse=131, systolic_bp=95, temperature=38.5,
@@ -168,7 +168,10 @@ def test_missed_measurements_raise_one_alert_per_window(world, database):
         pathway.tolerance_minutes = 60
     world.episode(pid, state="admitted")  # admitted two days ago
     worker = Worker(database)
-    now = utcnow()
+    # Checked at 23:30 Swedish time, whenever the test runs: the day's three windows have
+    # all closed, and the 24 hours looked back over hold exactly those.
+    today = utcnow().astimezone(STOCKHOLM).date()
+    now = datetime.combine(today, time(23, 30), tzinfo=STOCKHOLM)
     first = worker.tick(now, check_missed=True)
     assert first.missed == 3  # the last 24 hours: three windows without values
     assert worker.tick(now + timedelta(seconds=30), check_missed=True).missed == 0
