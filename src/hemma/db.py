@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, any_, bindparam, create_engine, event, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.elements import ColumnElement
 
 
 def make_engine(url: str, **kw) -> Engine:
@@ -73,6 +75,17 @@ class Database:
         self.engine.dispose()
 
 
+def any_of(session: Session, column, values) -> ColumnElement[bool]:
+    """`column IN (values)` for a list of any length. On PostgreSQL it is `column = ANY(:array)`:
+    one bound array, so the statement text (and SQLAlchemy's compiled form, and the server's
+    plan) is the same for 1 value or 2,000. An expanding IN renders and parses one
+    placeholder per value, which dominated a device batch."""
+    values = list(values)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
 def insert_ignoring_conflict(session: Session, model, rows: list[dict], conflict: list[str],
                              *, report: bool = True) -> list:
     """INSERT … ON CONFLICT DO NOTHING on either database, for one row or many. A row that
@@ -102,5 +115,5 @@ def insert_ignoring_conflict(session: Session, model, rows: list[dict], conflict
     ids = [row[pk.key] for row in rows]
     found = []
     for start in range(0, len(ids), 500):
-        found.extend(session.scalars(select(pk).where(pk.in_(ids[start:start + 500]))))
+        found.extend(session.scalars(select(pk).where(any_of(session, pk, ids[start:start + 500]))))
     return found

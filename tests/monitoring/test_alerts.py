@@ -152,7 +152,10 @@ def test_new_worrying_values_join_the_open_alert(world, database, as_user):
     assert third["alert_id"] == first["alert_id"]
     with database.session() as s:
         alert = s.scalar(select(Alert))
-        assert alert.severity == "critical" and len(alert.reasons) == 3
+        # One line per problem, the latest: the NEWS2 of the third replaces the first two's.
+        assert alert.severity == "critical"
+        assert [(r["topic"], r["params"].get("total")) for r in alert.reasons] == \
+            [("news2", 12)]
         assert s.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # created, raised
     # Feeling worse is its own alert.
     worse = sara.post(f"/api/v1/patients/{pid}/observations", json={
@@ -241,3 +244,18 @@ def test_patient_text_is_escaped_in_the_inbox_and_the_stream(world, database, as
     assert events.headers["content-type"].startswith("text/event-stream")
     assert "<script>" not in events.text or "\\u003cscript" in events.text or True
     assert 'onerror="alert' not in events.text.replace('\\"', '"') or True
+
+
+def test_merged_reasons_keep_one_line_per_topic_newest_first():
+    from hemma.monitoring.alerts import MAX_REASONS, merge_reasons
+
+    old = [{"message": "NEWS2 %(total)s (%(band)s)", "params": {"total": 5}, "topic": "news2"},
+           {"message": "%(parameter)s %(value)s", "params": {"value": "38.6"},
+            "topic": "rule:fever"},
+           {"message": "stored before topics existed", "params": {}}]
+    new = [{"message": "NEWS2 %(total)s (%(band)s)", "params": {"total": 7}, "topic": "news2"}]
+    merged = merge_reasons(old, new)
+    assert [(r.get("topic"), r["params"].get("total")) for r in merged] == \
+        [("news2", 7), ("rule:fever", None), (None, None)]
+    many = [{"message": f"m{k}", "params": {}, "topic": f"t{k}"} for k in range(20)]
+    assert len(merge_reasons(many, new)) == MAX_REASONS

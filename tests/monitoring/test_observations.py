@@ -3,6 +3,7 @@ limits, times, and NEWS2 combined across a window."""
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import timedelta, timezone
 
@@ -11,6 +12,8 @@ from sqlalchemy import func, select
 
 from hemma.kit.time import utcnow
 from hemma.models import Alert, MonitoringPlan, Observation, OutboxMessage
+from hemma.monitoring import news2
+from hemma.monitoring.service import NEWS2_FIELDS
 
 
 def _admitted(world):
@@ -210,3 +213,50 @@ def test_a_batch_scores_together_and_knows_its_resends(world, database, as_user)
     assert (out[1]["news2_total"], out[1]["news2_band"], out[1]["news2_partial"]) == \
         (6, "medium", False)
     assert _count(database, Observation, patient_id=pid) == 3
+
+
+def _reference_news2(rows, at, window=timedelta(minutes=60)):
+    """NEWS2 at `at` from every stored row, the slow obvious way: for each parameter the
+    newest value measured within the window (later receipt wins a tie)."""
+    latest = {}
+    for o in sorted(rows, key=lambda o: (o.measured_at, o.received_at)):
+        if at - window <= o.measured_at <= at:
+            for name in NEWS2_FIELDS:
+                if getattr(o, name) is not None:
+                    latest[name] = getattr(o, name)
+    return news2.score(spo2_scale=1, **{name: latest.get(name) for name in NEWS2_FIELDS})
+
+
+def test_scores_do_not_depend_on_arrival_order_or_batching(world, database, as_user):
+    """Values arrive late, out of order, one by one and in batches of a few: every stored
+    score equals the score computed from the whole history afterwards (the database picks
+    the rows a score needs; this holds it to the obvious definition)."""
+    rng = random.Random(20261130)
+    sara = as_user("sara")
+    choices = {"respiration_rate": [8, 12, 16, 22, 26], "spo2": [90, 93, 95, 98],
+               "on_oxygen": [False, True], "temperature": [35.0, 36.5, 38.5, 39.5],
+               "systolic_bp": [88, 100, 120, 225], "pulse": [40, 60, 95, 115, 135],
+               "consciousness": ["A", "C"]}
+    for _round in range(3):
+        pid = _admitted(world)
+        start = utcnow() - timedelta(hours=6)
+        minutes = sorted(rng.sample(range(0, 350), 40))
+        items = []
+        for k, minute in enumerate(minutes):
+            fields = rng.sample(NEWS2_FIELDS, rng.randint(1, 4))
+            items.append({"patient_id": str(pid), "client_id": f"order-{k:04d}",
+                          "measured_at": (start + timedelta(minutes=minute)).isoformat(),
+                          **{f: rng.choice(choices[f]) for f in fields}})
+        rng.shuffle(items)
+        while items:
+            size = rng.randint(1, 6)
+            chunk, items = items[:size], items[size:]
+            r = sara.post("/api/v1/observations/batch", json={"observations": chunk})
+            assert r.status_code == 200, r.text
+        with database.session() as s:
+            rows = list(s.scalars(select(Observation).where(Observation.patient_id == pid)))
+        assert len(rows) == 40
+        for o in rows:
+            expected = _reference_news2(rows, o.measured_at)
+            assert (o.news2_total, o.news2_band, o.news2_partial) == \
+                (expected.total, expected.band, expected.partial), o.client_id

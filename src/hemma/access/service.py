@@ -23,6 +23,7 @@ from hemma.access.policy import (
     Subject,
     decide,
 )
+from hemma.db import any_of
 from hemma.kit.errors import Forbidden, NotFound
 from hemma.kit.time import utcnow
 from hemma.models import (
@@ -86,21 +87,21 @@ def facts_for(
     number = Integer()
     rows = session.execute(union_all(
         select(literal("p"), Patient.id, null().cast(number), null().cast(number))
-        .where(Patient.id.in_(ids)),
+        .where(any_of(session, Patient.id, ids)),
         select(literal("r"), CareRelation.patient_id, CareRelation.unit_id,
                CareRelation.staff_id)
-        .where(CareRelation.patient_id.in_(ids), relation_active(now),
+        .where(any_of(session, CareRelation.patient_id, ids), relation_active(now),
                or_(CareRelation.unit_id == subject.unit_id,
                    CareRelation.staff_id == subject.staff_id)),
         select(literal("e"), EmergencyAccess.patient_id, null().cast(number),
                null().cast(number))
-        .where(EmergencyAccess.patient_id.in_(ids),
+        .where(any_of(session, EmergencyAccess.patient_id, ids),
                EmergencyAccess.staff_id == subject.staff_id, emergency_active(now)),
         select(literal("c"), Consent.patient_id, Consent.organisation_id, null().cast(number))
-        .where(Consent.patient_id.in_(ids), Consent.given_at <= now,
+        .where(any_of(session, Consent.patient_id, ids), Consent.given_at <= now,
                or_(Consent.withdrawn_at.is_(None), Consent.withdrawn_at > now)),
         select(literal("b"), Block.patient_id, Block.unit_id, null().cast(number))
-        .where(Block.patient_id.in_(ids), Block.created_at <= now,
+        .where(any_of(session, Block.patient_id, ids), Block.created_at <= now,
                or_(Block.lifted_at.is_(None), Block.lifted_at > now)),
     )).all()
     existing: set[uuid.UUID] = set()

@@ -59,13 +59,30 @@ def _notify(db: Session, alert: Alert, reason: str) -> None:
                                "reason": reason})
 
 
-def raise_alert(db: Session, *, episode: Episode, kind: str, severity: str, reasons: list[dict],
+MAX_REASONS = 8
+
+
+def merge_reasons(old: list[dict], new: list[dict]) -> list[dict]:
+    """The reasons an open alert shows after new values joined it: the new ones first, then
+    older ones about something else. A reason about the same thing (its topic: NEWS2, one
+    rule, one symptom question) is replaced by the latest, so a patient whose device
+    retriggers an alert every minute shows one line per problem, not one per minute (each
+    retrigger is still an event of the alert)."""
+    def topic(r: dict) -> str:
+        return r.get("topic") or r.get("message", "")
+
+    seen = {topic(r) for r in new}
+    return [*new, *(r for r in old if topic(r) not in seen)][:MAX_REASONS]
+
+
+def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list[dict],
                 dedupe_key: str, observation_id: uuid.UUID | None = None,
                 now: datetime | None = None) -> Alert | None:
     """One alert per triggering event. A new worrying value while the same kind of alert is
     still open (nobody has acknowledged it yet) joins that alert, and re-notifies if it is
     more severe, instead of paging the same people again for the same deterioration. Once
-    someone has acknowledged an alert, new values make a new one: they are news."""
+    someone has acknowledged an alert, new values make a new one: they are news.
+    `episode` is an Episode or a row with its id, patient_id and responsible_unit_id."""
     now = now or utcnow()
     detail = f"observation {observation_id}" if observation_id else None
     if kind != "missed":
@@ -75,7 +92,7 @@ def raise_alert(db: Session, *, episode: Episode, kind: str, severity: str, reas
                                 Alert.status == "open")
             .order_by(Alert.created_at.desc()).limit(1).with_for_update())
         if current is not None:
-            current.reasons = [*current.reasons, *reasons]
+            current.reasons = merge_reasons(current.reasons, reasons)
             _event(db, current, "retriggered", now, detail=detail)
             if SEVERITIES.index(severity) > SEVERITIES.index(current.severity):
                 current.severity = severity

@@ -78,8 +78,7 @@ def batch(body: ObservationBatch, db: DbSession,
                 audit.record(db, item.patient_id, "observation.record", outcome="denied")
             raise Invalid(errors=[FieldError(f"observations.{index}.patient_id", "Not found")])
     recorded = service.record_many(
-        db, [(item.patient_id, ObservationCreate(**item.model_dump(exclude={"patient_id"})))
-             for item in body.observations],
+        db, [(item.patient_id, item) for item in body.observations],
         performer=_performer(principal), source="api",
         documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id, indexed=True)
     log_listed(db, decisions, "observation.record")

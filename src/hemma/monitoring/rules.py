@@ -89,9 +89,11 @@ class Reason:
     message: str
     params: dict = field(default_factory=dict)
     severity: str = "low"
+    topic: str = ""  # what it is about ("news2", "rule:<key>", ...): a newer one replaces it
 
     def to_dict(self) -> dict:
-        return {"message": self.message, "params": self.params, "severity": self.severity}
+        return {"message": self.message, "params": self.params, "severity": self.severity,
+                "topic": self.topic or self.message}
 
 
 @dataclass(frozen=True)
@@ -119,17 +121,18 @@ def evaluate(
     those with an "alert" severity raise one when answered yes."""
     reasons: list[Reason] = []
     if feeling_worse:
-        reasons.append(Reason(N_("The patient reports feeling worse"), {}, "high"))
+        reasons.append(Reason(N_("The patient reports feeling worse"), {}, "high", "worse"))
     for question in questions or []:
         severity = question.get("alert")
         if severity in SEVERITIES and (symptoms or {}).get(question["key"]) is True:
             reasons.append(Reason(N_("The patient answers yes: %(question)s"),
-                                  {"question": question["text"]}, severity))
+                                  {"question": question["text"]}, severity,
+                                  f"symptom:{question['key']}"))
     if news2 is not None and news2.band in NEWS2_SEVERITY:
         message = N_("NEWS2 %(total)s (%(band)s)") if not news2.partial else \
             N_("NEWS2 at least %(total)s (%(band)s, incomplete)")
         reasons.append(Reason(message, {"total": news2.total, "band": news2.band},
-                              NEWS2_SEVERITY[news2.band]))
+                              NEWS2_SEVERITY[news2.band], "news2"))
     for rule in rules:
         value = values.get(rule.parameter)
         if value is None:
@@ -147,12 +150,12 @@ def evaluate(
                 reasons.append(Reason(
                     N_("%(parameter)s changed by %(change)s in %(hours)s hours"),
                     {"parameter": rule.parameter, "change": f"{change:+g}",
-                     "hours": f"{rule.within_hours:g}"}, rule.severity))
+                     "hours": f"{rule.within_hours:g}"}, rule.severity, f"rule:{rule.key}"))
         elif OPERATORS[rule.op](float(value), rule.value):
             reasons.append(Reason(
                 N_("%(parameter)s %(value)s (limit %(op)s %(limit)s)"),
                 {"parameter": rule.parameter, "value": f"{float(value):g}", "op": rule.op,
-                 "limit": f"{rule.value:g}"}, rule.severity))
+                 "limit": f"{rule.value:g}"}, rule.severity, f"rule:{rule.key}"))
     return Evaluation(tuple(reasons))
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import insert_ignoring_conflict
+from hemma.db import any_of, insert_ignoring_conflict
 from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
@@ -84,6 +84,7 @@ def _store_news2(observation: Observation, news2: News2) -> None:
 
 
 _COLUMNS = [c.key for c in Observation.__table__.columns]
+_SUBMITTED = (*VALUE_FIELDS, "symptoms", "feeling_worse", "note")
 _SCORING_COLUMNS = ("id", "patient_id", "measured_at", "received_at", *(
     f for f in ("respiration_rate", "spo2", "on_oxygen", "temperature", "systolic_bp", "pulse",
                 "consciousness")), "news2_total", "news2_band", "news2_partial")
@@ -133,31 +134,18 @@ def record_many(
             _refuse("The measurement is more than 30 days old", "measured_at",
                     i if indexed else None)
     pids = list(dict.fromkeys(pid for pid, _ in entries))
-    # Each patient's active episode with its plan and pathway: one query.
-    context = {
-        e.patient_id: (e, plan, pathway) for e, plan, pathway in db.execute(
-            select(Episode, MonitoringPlan, Pathway)
-            .join(Pathway, Pathway.id == Episode.pathway_id)
-            .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
-            .where(Episode.patient_id.in_(pids), Episode.state.in_(ACTIVE_STATES)))
-    }
+    context = _context(db, pids)
     for i, (pid, _data) in enumerate(entries):
         if documented_by_unit_id is None and pid not in context:
             _refuse("The patient has no active home-ward episode", "patient_id",
                     i if indexed else None)
-    # What was sent before (resends), and every value near the new ones: two queries.
+    # What was sent before (resends), and the values near the new ones: three queries.
     sent_before = {
         (o.patient_id, o.client_id): o for o in db.scalars(select(Observation).where(
-            Observation.patient_id.in_(pids),
-            Observation.client_id.in_({d.client_id for _, d in entries})))}
+            any_of(db, Observation.patient_id, pids),
+            any_of(db, Observation.client_id, {d.client_id for _, d in entries})))}
     times = [ensure_utc(d.measured_at) for _, d in entries]
-    # Plain rows, not ORM objects: a batch reads and scores thousands of them.
-    nearby: dict[uuid.UUID, list] = {}
-    for o in db.execute(select(*(getattr(Observation, f) for f in _SCORING_COLUMNS)).where(
-            Observation.patient_id.in_(pids), Observation.measured_at >= min(times) - window,
-            Observation.measured_at <= max(times) + window)):
-        nearby.setdefault(o.patient_id, []).append(SimpleNamespace(**o._asdict()))
-
+    nearby = _nearby(db, pids, min(times), max(times), window)
     results: list[Recorded | None] = [None] * len(entries)
     new: list[tuple[int, Observation]] = []
     fresh: dict[tuple, Observation] = {}
@@ -174,8 +162,7 @@ def record_many(
             received_at=now, performer=performer, staff_id=staff_id,
             device_id=data.device_id, source=source,
             documented_by_unit_id=documented_by_unit_id or episode.responsible_unit_id,
-            **data.model_dump(include=set(VALUE_FIELDS) | {"symptoms", "feeling_worse",
-                                                           "note"}))
+            **{f: getattr(data, f) for f in _SUBMITTED})
         fresh[key] = observation
         nearby.setdefault(pid, []).append(observation)
         new.append((i, observation))
@@ -241,8 +228,55 @@ def record_many(
     return results
 
 
-def _evaluate(db: Session, episode: Episode, plan: MonitoringPlan | None, pathway: Pathway,
-              observation: Observation, news2: News2) -> Alert | None:
+def _context(db: Session, pids: list[uuid.UUID]) -> dict[uuid.UUID, tuple]:
+    """Each patient's active episode, monitoring plan and pathway, in one query: the episode
+    and plan as plain rows (a batch has hundreds), the few pathways as objects."""
+    rows = db.execute(
+        select(Episode.id, Episode.patient_id, Episode.state, Episode.responsible_unit_id,
+               Episode.pathway_id, MonitoringPlan.spo2_scale, MonitoringPlan.rule_overrides,
+               MonitoringPlan.id.label("plan_id"))
+        .outerjoin(MonitoringPlan, MonitoringPlan.episode_id == Episode.id)
+        .where(any_of(db, Episode.patient_id, pids), Episode.state.in_(ACTIVE_STATES))).all()
+    pathways = {p.id: p for p in db.scalars(select(Pathway).where(
+        Pathway.id.in_({r.pathway_id for r in rows})))} if rows else {}
+    return {r.patient_id: (
+        SimpleNamespace(id=r.id, patient_id=r.patient_id, state=r.state,
+                        responsible_unit_id=r.responsible_unit_id),
+        SimpleNamespace(spo2_scale=r.spo2_scale, rule_overrides=r.rule_overrides)
+        if r.plan_id is not None else None,
+        pathways[r.pathway_id]) for r in rows}
+
+
+def _nearby(db: Session, pids: list[uuid.UUID], first: datetime, last: datetime,
+            window: timedelta) -> dict[uuid.UUID, list]:
+    """The stored values that score (or are re-scored by) submissions measured between
+    `first` and `last`: every row from `first` to `last` + window, and before `first` only
+    the latest row of each NEWS2 parameter within the window (all a score can use), chosen
+    by the database. A device that reports every second thus costs the same as one that
+    reports every hour. Plain rows, not ORM objects: a batch reads thousands."""
+    columns = [getattr(Observation, f) for f in _SCORING_COLUMNS]
+    newest_first = (Observation.measured_at.desc(), Observation.received_at.desc())
+    ranked = select(*columns, *(
+        func.row_number().over(partition_by=Observation.patient_id,
+                               order_by=(getattr(Observation, f).is_(None), *newest_first))
+        .label(f"rank_{f}") for f in NEWS2_FIELDS)).where(
+            any_of(db, Observation.patient_id, pids),
+            Observation.measured_at >= first - window, Observation.measured_at <= first,
+    ).subquery()
+    before = select(*(ranked.c[f] for f in _SCORING_COLUMNS)).where(or_(*(
+        and_(ranked.c[f"rank_{f}"] == 1, ranked.c[f].is_not(None)) for f in NEWS2_FIELDS)))
+    after = select(*columns).where(
+        any_of(db, Observation.patient_id, pids), Observation.measured_at > first,
+        Observation.measured_at <= last + window)
+    nearby: dict[uuid.UUID, list] = {}
+    for o in db.execute(union_all(before, after)):
+        nearby.setdefault(o.patient_id, []).append(SimpleNamespace(**o._asdict()))
+    return nearby
+
+
+def _evaluate(db: Session, episode, plan, pathway: Pathway, observation, news2: News2
+              ) -> Alert | None:
+    """`episode` and `plan` are the rows `_context` read (the attributes alerts use)."""
     rules = effective_rules(pathway.rules or [], plan.rule_overrides if plan else [])
     history: dict[str, list[tuple[datetime, float]]] = {}
     hours = max((r.within_hours or 0 for r in rules), default=0)
