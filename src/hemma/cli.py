@@ -202,5 +202,37 @@ def i18n_update() -> None:
         sys.exit(1)
 
 
+@main.group()
+def bench() -> None:
+    """Solve public benchmark instances (the planner measured against the literature)."""
+
+
+def _one_core() -> None:
+    """The benchmarks compare solvers on one core: pin this process to one."""
+    import os
+
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
+@bench.command("vrptw")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seconds", default=3.0, show_default=True, type=float)
+@click.option("--iterations", type=int, default=None,
+              help="Stop after this many iterations instead (the same result on any machine).")
+@click.option("--seed", default=1, show_default=True, type=int)
+def bench_vrptw(path: str, seconds: float, iterations: int | None, seed: int) -> None:
+    """Solve a VRPLIB VRPTW instance; print {"routes": [[client, …], …], "cost": …} as JSON
+    (clients numbered as in the .sol files, distances truncated to one decimal)."""
+    import json
+
+    from hemma.planning.literature import read_vrptw
+    from hemma.planning.solver import vrptw
+
+    _one_core()
+    solution = vrptw.solve(read_vrptw(path), seconds, seed, iterations=iterations)
+    click.echo(json.dumps({"routes": solution.routes, "cost": solution.cost}))
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""Care requests, visits, staff shifts, travel times and the daily visit plan."""
