@@ -234,5 +234,35 @@ def bench_vrptw(path: str, seconds: float, iterations: int | None, seed: int) ->
     click.echo(json.dumps({"routes": solution.routes, "cost": solution.cost}))
 
 
+@bench.command("hhcrsp")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--seconds", default=30.0, show_default=True, type=float)
+@click.option("--iterations", type=int, default=None,
+              help="Stop after this many iterations instead (the same result on any machine).")
+@click.option("--seed", default=1, show_default=True, type=int)
+def bench_hhcrsp(path: str, seconds: float, iterations: int | None, seed: int) -> None:
+    """Solve a home-health-care instance of Mankowska et al. (JSON); print the solution in
+    that format: routes of caregiver_id and locations (patient_id, service_id, arrival_time
+    = start of service, departure_time), with the costs."""
+    import json
+
+    from hemma.planning.literature import hhcrsp_solution, read_hhcrsp
+    from hemma.planning.solver.construct import construct
+    from hemma.planning.solver.schedule import evaluate
+    from hemma.planning.solver.search import improve
+
+    _one_core()
+    problem, _raw = read_hhcrsp(path)
+    routes = improve(problem, construct(problem), seconds=None if iterations else seconds,
+                     iterations=iterations, seed=seed)
+    schedule = evaluate(problem, routes)
+    out = hhcrsp_solution(problem, routes, schedule)
+    tardiness = list(schedule.lateness.values())
+    out["costs"] = {"distance": schedule.distance, "total_tardiness": sum(tardiness),
+                    "max_tardiness": max(tardiness, default=0.0),
+                    "cost": schedule.cost / 3}
+    click.echo(json.dumps(out))
+
+
 if __name__ == "__main__":
     main()
