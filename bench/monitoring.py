@@ -22,7 +22,7 @@ acknowledged alerts, then VACUUM ANALYZE (what autovacuum does after a bulk inse
            a few concurrency levels, each for a fixed duration; meanwhile an SSE client holds
            GET /alerts/stream as a nurse of the ward, and a probe submits a critical
            observation for a fresh patient 5 times a second, timing submit → `event: alert`
-  batch    POST /api/v1/observations/batch, 500 observations a request, 1 and 2 senders
+  batch    POST /api/v1/observations/batch, 500 observations a request, 1, 2 and 4 senders (gateways)
   raw      the same rows straight into PostgreSQL with Core executemany (server stopped),
            500 rows a transaction: the limit the HTTP rates are given as a share of
 
@@ -1391,7 +1391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--batch-patients", type=int, default=2000,
                         help="the gateway's patients (a value each every few seconds at most)")
-    parser.add_argument("--batch-concurrency", type=_levels, default=[1, 2])
+    parser.add_argument("--batch-concurrency", type=_levels, default=[1, 2, 4])
     parser.add_argument("--batch-duration", type=float, default=20.0)
     parser.add_argument("--raw-rows", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=200,

@@ -92,6 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
 async def _background(app: FastAPI):
     """`hemma serve` runs an outbox worker in the process, and on PostgreSQL listens for
     other processes' wake-ups (new outbox messages, new inbox events)."""
+    from hemma.coordination import live
     from hemma.coordination.live import PostgresListener, broadcaster
     from hemma.jobs import outbox
     from hemma.jobs.worker import Worker
@@ -107,7 +108,7 @@ async def _background(app: FastAPI):
                 broadcaster.notify()
                 outbox.ready.set()
 
-            listener = PostgresListener(app.state.db.url, ("hemma_inbox", "hemma_outbox"), wake)
+            listener = PostgresListener(app.state.db.url, (live.CHANNEL, outbox.CHANNEL), wake)
             listener.start()
             started.append(listener)
     try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, any_, bindparam, create_engine, event, select
+from sqlalchemy import Engine, Select, and_, any_, bindparam, create_engine, event, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.elements import ColumnElement
@@ -75,6 +75,28 @@ class Database:
         self.engine.dispose()
 
 
+_CHANNELS = "hemma.db.notify_channels"
+
+
+def notify_on_commit(session: Session, channel: str) -> None:
+    """Wake other processes LISTENing on `channel` (PostgreSQL) when, and only if, this
+    transaction commits. However many events a transaction queues, each channel is
+    notified once, right before the commit: one round trip, not one per event."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.info.setdefault(_CHANNELS, set()).add(channel)
+
+
+@event.listens_for(Session, "before_commit")
+def _send_notifications(session: Session) -> None:
+    for channel in sorted(session.info.pop(_CHANNELS, ())):
+        session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": channel})
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_notifications(session: Session) -> None:
+    session.info.pop(_CHANNELS, None)
+
+
 def any_of(session: Session, column, values) -> ColumnElement[bool]:
     """`column IN (values)` for a list of any length. On PostgreSQL it is `column = ANY(:array)`:
     one bound array, so the statement text (and SQLAlchemy's compiled form, and the server's
@@ -84,6 +106,21 @@ def any_of(session: Session, column, values) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def matching_pairs(session: Session, model, first, second, pairs) -> Select:
+    """Rows of `model` whose (`first`, `second`) is one of `pairs`, found by exact index
+    probes: on PostgreSQL the pairs are two bound arrays unnested into a table and joined;
+    elsewhere a row-value IN. (`first = ANY(..) AND second = ANY(..)` would read every row
+    of every `first` given.)"""
+    pairs = list(pairs)
+    if session.get_bind().dialect.name == "postgresql":
+        wanted = func.unnest(
+            bindparam(None, [a for a, _ in pairs], type_=ARRAY(first.type)),
+            bindparam(None, [b for _, b in pairs], type_=ARRAY(second.type)),
+        ).table_valued("a", "b").render_derived()
+        return select(model).join(wanted, and_(first == wanted.c.a, second == wanted.c.b))
+    return select(model).where(tuple_(first, second).in_(pairs))
 
 
 def insert_ignoring_conflict(session: Session, model, rows: list[dict], conflict: list[str],

@@ -259,3 +259,31 @@ def test_merged_reasons_keep_one_line_per_topic_newest_first():
         [("news2", 7), ("rule:fever", None), (None, None)]
     many = [{"message": f"m{k}", "params": {}, "topic": f"t{k}"} for k in range(20)]
     assert len(merge_reasons(many, new)) == MAX_REASONS
+
+
+def test_a_batch_joins_open_alerts_like_single_submissions_do(world, database, as_user):
+    """Worrying values in one batch: per patient one alert, joined by the later values and
+    by an alert that was already open; nobody paged twice for the same deterioration."""
+    ann, bo = _admitted(world), _admitted(world)
+    sara = as_user("sara")
+    before = _send(sara, ann, "open-0001", respiration_rate=8)
+    now = utcnow()
+    items = [{"patient_id": str(pid), "client_id": f"gw-{k:06d}",
+              "measured_at": (now - timedelta(minutes=10 - k)).isoformat(), **values}
+             for k, (pid, values) in enumerate([
+                 (ann, {"respiration_rate": 8}), (bo, {"respiration_rate": 8}),
+                 (ann, CRITICAL), (bo, {"pulse": 60})])]
+    r = sara.post("/api/v1/observations/batch", json={"observations": items})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out[0]["alert_id"] == out[2]["alert_id"] == before["alert_id"]
+    # Bo's pulse is fine, but scored with his breathing of minutes before it still worries.
+    assert out[1]["alert_id"] not in (None, before["alert_id"])
+    assert out[3]["alert_id"] == out[1]["alert_id"]
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Alert)) == 2
+        joined = s.get(Alert, uuid.UUID(before["alert_id"]))
+        assert joined.severity == "critical"
+        kinds = s.scalars(select(AlertEvent.kind).where(AlertEvent.alert_id == joined.id)
+                          .order_by(AlertEvent.id)).all()
+        assert kinds == ["created", "retriggered", "retriggered", "severity_raised"]

@@ -11,8 +11,10 @@ import asyncio
 import logging
 import threading
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.orm import Session
+
+from hemma.db import notify_on_commit
 
 log = logging.getLogger("hemma.live")
 CHANNEL = "hemma_inbox"
@@ -54,8 +56,7 @@ broadcaster = Broadcaster()
 def announce(session: Session) -> None:
     """Call inside the transaction that made notifications; the wake-up goes out on commit."""
     session.info[_ANNOUNCE] = True
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text(f"SELECT pg_notify('{CHANNEL}', '')"))
+    notify_on_commit(session, CHANNEL)
 
 
 @event.listens_for(Session, "after_commit")

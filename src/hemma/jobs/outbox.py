@@ -13,15 +13,17 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, event, or_, select, text, update
+from sqlalchemy import and_, event, or_, select, update
 from sqlalchemy.orm import Session
 
+from hemma.db import notify_on_commit
 from hemma.kit.time import utcnow
 from hemma.models import OutboxMessage
 
 log = logging.getLogger("hemma.outbox")
 
 LEASE = timedelta(seconds=30)
+CHANNEL = "hemma_outbox"
 _ENQUEUED = "hemma.outbox.enqueued"
 Handler = Callable[[Session, OutboxMessage, datetime], None]
 HANDLERS: dict[str, Handler] = {}
@@ -44,9 +46,7 @@ def enqueue(session: Session, topic: str, payload: dict, *,
                             available_at=available_at or now, attempts=0)
     session.add(message)
     session.info[_ENQUEUED] = True
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered to listeners when (and only if) the transaction commits.
-        session.execute(text("SELECT pg_notify('hemma_outbox', '')"))
+    notify_on_commit(session, CHANNEL)  # workers in other processes
     return message
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import insert_ignoring_conflict
+from hemma.db import any_of, insert_ignoring_conflict
 from hemma.jobs import outbox
 from hemma.kit.errors import Conflict, NotFound
 from hemma.kit.text import N_
@@ -75,6 +75,38 @@ def merge_reasons(old: list[dict], new: list[dict]) -> list[dict]:
     return [*new, *(r for r in old if topic(r) not in seen)][:MAX_REASONS]
 
 
+_OPEN = "hemma.alerts.open"
+
+
+def lock_open_alerts(db: Session, episode_ids) -> None:
+    """Lock, in one query, the open alerts that new values of these episodes could join (a
+    device batch touches hundreds of patients). Locked in id order, so two batches that
+    share patients queue instead of deadlocking; `raise_alert` then finds them here."""
+    loaded, found = db.info.setdefault(_OPEN, (set(), {}))
+    todo = [e for e in dict.fromkeys(episode_ids) if e not in loaded]
+    if not todo:
+        return
+    rows = db.scalars(select(Alert).where(
+        any_of(db, Alert.episode_id, todo), Alert.status == "open", Alert.kind != "missed")
+        .order_by(Alert.id).with_for_update())
+    for alert in sorted(rows, key=lambda a: a.created_at):
+        found[(alert.episode_id, alert.kind)] = alert  # the newest of each kind wins
+    loaded.update(todo)
+
+
+def _open_alert(db: Session, episode, kind: str) -> Alert | None:
+    """The open alert of this kind new values would join, locked."""
+    opened = db.info.get(_OPEN)
+    if opened is not None and episode.id in opened[0]:
+        current = opened[1].get((episode.id, kind))
+        return current if current is not None and current.status == "open" else None
+    return db.scalar(
+        select(Alert).where(Alert.patient_id == episode.patient_id,
+                            Alert.episode_id == episode.id, Alert.kind == kind,
+                            Alert.status == "open")
+        .order_by(Alert.created_at.desc()).limit(1).with_for_update())
+
+
 def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list[dict],
                 dedupe_key: str, observation_id: uuid.UUID | None = None,
                 now: datetime | None = None) -> Alert | None:
@@ -86,11 +118,7 @@ def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list
     now = now or utcnow()
     detail = f"observation {observation_id}" if observation_id else None
     if kind != "missed":
-        current = db.scalar(
-            select(Alert).where(Alert.patient_id == episode.patient_id,
-                                Alert.episode_id == episode.id, Alert.kind == kind,
-                                Alert.status == "open")
-            .order_by(Alert.created_at.desc()).limit(1).with_for_update())
+        current = _open_alert(db, episode, kind)
         if current is not None:
             current.reasons = merge_reasons(current.reasons, reasons)
             _event(db, current, "retriggered", now, detail=detail)
@@ -107,12 +135,20 @@ def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list
         unit_id=episode.responsible_unit_id, kind=kind, severity=severity, status="open",
         dedupe_key=dedupe_key, reasons=reasons, observation_id=observation_id, created_at=now,
         escalation_level=0, next_escalation_at=_next_escalation(severity, 0, now))
-    try:
-        with db.begin_nested():
-            db.add(alert)
-            db.flush()
-    except IntegrityError:
-        return None  # this event already has its alert (a concurrent worker raised it)
+    if observation_id is not None:
+        # Only the transaction that inserted the observation gets here (its insert ignores
+        # a resend), so its alert cannot exist yet: no savepoint needed.
+        db.add(alert)
+    else:
+        try:
+            with db.begin_nested():
+                db.add(alert)
+                db.flush()
+        except IntegrityError:
+            return None  # this event already has its alert (a concurrent worker raised it)
+    opened = db.info.get(_OPEN)
+    if opened is not None and episode.id in opened[0]:
+        opened[1][(episode.id, kind)] = alert
     _event(db, alert, "created", now, level=0, detail=detail)
     _notify(db, alert, "created")
     return alert

@@ -35,7 +35,9 @@ Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
 
 
 def _read(o, *, duplicate: bool = False, alert=None) -> ObservationRead:
-    return ObservationRead(
+    # Built from stored rows, so not validated here; the response model checks it once on
+    # the way out (a batch answers hundreds of these).
+    return ObservationRead.model_construct(
         id=o.id, patient_id=o.patient_id, client_id=o.client_id, measured_at=o.measured_at,
         received_at=o.received_at, performer=o.performer, source=o.source,
         news2_total=o.news2_total, news2_band=o.news2_band, news2_partial=o.news2_partial,

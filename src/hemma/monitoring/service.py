@@ -16,7 +16,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import any_of, insert_ignoring_conflict
+from hemma.db import any_of, insert_ignoring_conflict, matching_pairs
 from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
@@ -141,9 +141,9 @@ def record_many(
                     i if indexed else None)
     # What was sent before (resends), and the values near the new ones: three queries.
     sent_before = {
-        (o.patient_id, o.client_id): o for o in db.scalars(select(Observation).where(
-            any_of(db, Observation.patient_id, pids),
-            any_of(db, Observation.client_id, {d.client_id for _, d in entries})))}
+        (o.patient_id, o.client_id): o for o in db.scalars(matching_pairs(
+            db, Observation, Observation.patient_id, Observation.client_id,
+            {(pid, d.client_id) for pid, d in entries}))}
     times = [ensure_utc(d.measured_at) for _, d in entries]
     nearby = _nearby(db, pids, min(times), max(times), window)
     results: list[Recorded | None] = [None] * len(entries)
@@ -202,15 +202,24 @@ def record_many(
                            news2_partial=bindparam("p")), rescored)
     # Alerts, for what is new, recent and worrying, in the order it was measured.
     recent = now - timedelta(hours=get_settings().alert_max_age_hours)
+    worrying = []
     for i, o in sorted(new, key=lambda x: x[1].measured_at):
         if o.id not in inserted:
             continue
+        results[i] = Recorded(o, True, None)
         episode, plan, pathway = context.get(o.patient_id, (None, None, None))
-        alert = None
         if episode is not None and episode.state == EpisodeState.ADMITTED and \
                 o.measured_at >= recent:
-            alert = _evaluate(db, episode, plan, pathway, o, scores[o.id])
-        results[i] = Recorded(o, True, alert)
+            judged = _judge(db, plan, pathway, o, scores[o.id])
+            if judged is not None:
+                worrying.append((i, episode, judged))
+    if len(worrying) > 1:
+        alerts.lock_open_alerts(db, [episode.id for _i, episode, _j in worrying])
+    for i, episode, (kind, severity, reasons) in worrying:
+        o = results[i].observation
+        results[i].alert = alerts.raise_alert(
+            db, episode=episode, kind=kind, severity=severity, reasons=reasons,
+            observation_id=o.id, dedupe_key=f"obs:{o.id}")
     # Resends (earlier, within this batch, or by a concurrent request) return the first.
     for i, (pid, data) in enumerate(entries):
         if results[i] is not None:
@@ -255,16 +264,19 @@ def _nearby(db: Session, pids: list[uuid.UUID], first: datetime, last: datetime,
     by the database. A device that reports every second thus costs the same as one that
     reports every hour. Plain rows, not ORM objects: a batch reads thousands."""
     columns = [getattr(Observation, f) for f in _SCORING_COLUMNS]
+    # Newest first, each parameter's running count of values: the row where a parameter's
+    # count is 1 and it has a value is that parameter's newest. One window definition for
+    # all seven, so the database sorts the rows once.
     newest_first = (Observation.measured_at.desc(), Observation.received_at.desc())
     ranked = select(*columns, *(
-        func.row_number().over(partition_by=Observation.patient_id,
-                               order_by=(getattr(Observation, f).is_(None), *newest_first))
-        .label(f"rank_{f}") for f in NEWS2_FIELDS)).where(
+        func.count(getattr(Observation, f)).over(
+            partition_by=Observation.patient_id, order_by=newest_first, rows=(None, 0))
+        .label(f"seen_{f}") for f in NEWS2_FIELDS)).where(
             any_of(db, Observation.patient_id, pids),
             Observation.measured_at >= first - window, Observation.measured_at <= first,
     ).subquery()
     before = select(*(ranked.c[f] for f in _SCORING_COLUMNS)).where(or_(*(
-        and_(ranked.c[f"rank_{f}"] == 1, ranked.c[f].is_not(None)) for f in NEWS2_FIELDS)))
+        and_(ranked.c[f"seen_{f}"] == 1, ranked.c[f].is_not(None)) for f in NEWS2_FIELDS)))
     after = select(*columns).where(
         any_of(db, Observation.patient_id, pids), Observation.measured_at > first,
         Observation.measured_at <= last + window)
@@ -274,9 +286,10 @@ def _nearby(db: Session, pids: list[uuid.UUID], first: datetime, last: datetime,
     return nearby
 
 
-def _evaluate(db: Session, episode, plan, pathway: Pathway, observation, news2: News2
-              ) -> Alert | None:
-    """`episode` and `plan` are the rows `_context` read (the attributes alerts use)."""
+def _judge(db: Session, plan, pathway: Pathway, observation, news2: News2
+           ) -> tuple[str, str, list[dict]] | None:
+    """What kind of alert these values call for, how severe, and why (None: nothing
+    worrying). `plan` is the row `_context` read."""
     rules = effective_rules(pathway.rules or [], plan.rule_overrides if plan else [])
     history: dict[str, list[tuple[datetime, float]]] = {}
     hours = max((r.within_hours or 0 for r in rules), default=0)
@@ -302,10 +315,7 @@ def _evaluate(db: Session, episode, plan, pathway: Pathway, observation, news2: 
     # "I feel worse" is always its own alert: the patient's own words, never folded into
     # an alert about numbers that someone may already be looking at.
     kind = "worse" if observation.feeling_worse else "vitals"
-    return alerts.raise_alert(
-        db, episode=episode, kind=kind, severity=result.severity,
-        reasons=[r.to_dict() for r in result.reasons], observation_id=observation.id,
-        dedupe_key=f"obs:{observation.id}")
+    return kind, result.severity, [r.to_dict() for r in result.reasons]
 
 
 def observations(db: Session, patient_id: uuid.UUID, since: datetime,
