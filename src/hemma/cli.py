@@ -247,16 +247,14 @@ def bench_hhcrsp(path: str, seconds: float, iterations: int | None, seed: int) -
     import json
 
     from hemma.planning.literature import hhcrsp_solution, read_hhcrsp
-    from hemma.planning.solver.construct import construct
-    from hemma.planning.solver.schedule import evaluate
-    from hemma.planning.solver.search import improve
+    from hemma.planning.solver.plan import solve
 
     _one_core()
     problem, _raw = read_hhcrsp(path)
-    routes = improve(problem, construct(problem), seconds=None if iterations else seconds,
-                     iterations=iterations, seed=seed)
-    schedule = evaluate(problem, routes)
-    out = hhcrsp_solution(problem, routes, schedule)
+    plan = solve(problem, seconds=None if iterations else seconds, iterations=iterations,
+                 seed=seed)
+    schedule = plan.schedule
+    out = hhcrsp_solution(problem, plan.routes, schedule)
     tardiness = list(schedule.lateness.values())
     out["costs"] = {"distance": schedule.distance, "total_tardiness": sum(tardiness),
                     "max_tardiness": max(tardiness, default=0.0),

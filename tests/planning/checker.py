@@ -127,3 +127,73 @@ def check_hhcrsp(instance: dict, solution: dict, eps: float = 1e-6) -> tuple[lis
     costs = {"distance": distance, "total_tardiness": total_t, "max_tardiness": max_t,
              "cost": (distance + total_t + max_t) / 3}
     return problems, costs
+
+
+def check_plan(problem, plan) -> list[str]:
+    """Problems with a home-care plan, judged from the times it states (not recomputed by the
+    solver's schedule): every visit planned once per part or listed as unplanned with a
+    reason; each part on a shift with its skills (and on its pinned shift); along each route
+    the drive from the previous place fits between the previous end and the next start;
+    nothing starts before its window, nor after a hard window; breaks in their windows;
+    two-staff visits on two shifts, simultaneous ones together, sequential ones within
+    their gap; back at the end place before the shift ends."""
+    problems = []
+    visits, shifts = problem.visits, problem.shifts
+    starts = plan.schedule.starts
+    placed: dict[tuple[int, int], int] = {}
+    for k, route in enumerate(plan.routes):
+        shift = shifts[k]
+        travel = problem.travel[shift.profile]
+        here, free = shift.start_location, float(shift.start)
+        breaks_seen = set()
+        for v, p in route:
+            if v < 0:  # a break, taken where the staff member is
+                brk = shift.breaks[p]
+                at = plan.schedule.break_starts[k][p]
+                if at + 1e-6 < max(free, brk.earliest) or at > brk.latest + 1e-6:
+                    problems.append(f"{shift.id}: break {p} at {at}, after {brk.latest}")
+                breaks_seen.add(p)
+                free = at + brk.duration
+                continue
+            visit = visits[v]
+            if (v, p) in placed:
+                problems.append(f"{visit.id} part {p} twice")
+            placed[(v, p)] = k
+            if not visit.parts[p].skills <= shift.skills:
+                problems.append(f"{shift.id} lacks the skills for {visit.id}")
+            if p < len(visit.pinned) and visit.pinned[p] not in (None, shift.id):
+                problems.append(f"{visit.id} part {p} is pinned to {visit.pinned[p]}")
+            start = starts[(v, p)]
+            if start + 1e-6 < free + travel[here][visit.location]:
+                problems.append(f"{shift.id}: cannot reach {visit.id} by {start}")
+            if start + 1e-6 < visit.earliest:
+                problems.append(f"{visit.id} starts {start}, before {visit.earliest}")
+            if visit.hard and start > visit.latest + 1e-6:
+                problems.append(f"{visit.id} starts {start}, after {visit.latest}")
+            free, here = start + visit.parts[p].duration, visit.location
+        if any(v >= 0 for v, _p in route):
+            if breaks_seen != set(range(len(shift.breaks))):
+                problems.append(f"{shift.id}: a break is missing")
+            back = free + travel[here][shift.end_location]
+            if back > shift.end + 1e-6:
+                problems.append(f"{shift.id} back at {back}, after {shift.end}")
+    unplanned = {u.visit: u for u in plan.unplanned}
+    for v, visit in enumerate(visits):
+        parts = [(v, p) in placed for p in range(len(visit.parts))]
+        if all(parts):
+            if visit.id in unplanned:
+                problems.append(f"{visit.id} both planned and unplanned")
+            if len(visit.parts) == 2:
+                if placed[(v, 0)] == placed[(v, 1)]:
+                    problems.append(f"{visit.id}: both parts on one shift")
+                a, b = starts[(v, 0)], starts[(v, 1)]
+                if visit.sync == "simultaneous" and abs(a - b) > 1e-6:
+                    problems.append(f"{visit.id}: starts {a} and {b}, not together")
+                if visit.sync == "sequential" and not (
+                        a + visit.gap[0] - 1e-6 <= b <= a + visit.gap[1] + 1e-6):
+                    problems.append(f"{visit.id}: second part at {b}, gap {visit.gap} from {a}")
+        elif any(parts):
+            problems.append(f"{visit.id}: only one of its two staff planned")
+        elif visit.id not in unplanned or not unplanned[visit.id].reason:
+            problems.append(f"{visit.id} silently dropped")
+    return problems

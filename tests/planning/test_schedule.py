@@ -14,8 +14,8 @@ from hemma.cli import main
 from hemma.planning.literature import hhcrsp_solution, read_hhcrsp
 from hemma.planning.solver.construct import construct
 from hemma.planning.solver.model import Break, Part, Problem, Shift, Visit, Weights
+from hemma.planning.solver.plan import solve
 from hemma.planning.solver.schedule import BREAK, evaluate
-from hemma.planning.solver.search import improve
 from tests.planning.checker import check_hhcrsp
 
 MANKOWSKA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "hhcrsp-mankowska"
@@ -121,9 +121,9 @@ def test_the_search_improves_and_the_cli_prints_a_checked_solution():
     path = MANKOWSKA / "InstanzCPLEX_HCSRP_10_1.json"
     problem, raw = read_hhcrsp(path)
     first = evaluate(problem, construct(problem))
-    better = evaluate(problem, improve(problem, construct(problem), iterations=200))
+    better = solve(problem, iterations=20_000).schedule
     assert better.feasible and better.cost <= first.cost
-    result = CliRunner().invoke(main, ["bench", "hhcrsp", str(path), "--iterations", "50"])
+    result = CliRunner().invoke(main, ["bench", "hhcrsp", str(path), "--iterations", "20000"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
     problems, costs = check_hhcrsp(raw, out)

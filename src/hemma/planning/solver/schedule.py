@@ -31,6 +31,7 @@ class Schedule:
     unplanned: list[int]  # visits not (fully) in the routes
     violations: list[str] = field(default_factory=list)
     cost: float = 0.0
+    break_starts: list[dict[int, float]] = field(default_factory=list)  # per route
 
     @property
     def feasible(self) -> bool:
@@ -108,7 +109,7 @@ def evaluate(problem: Problem, routes: list[list[Task]]) -> Schedule:
             + w.max_lateness * max(lateness.values(), default=0.0)
             + w.new_staff * new_staff + w.unplanned * sum(visits[v].priority for v in unplanned))
     return Schedule(starts, shift_of, ends, distance, lateness, new_staff, unplanned,
-                    violations, cost)
+                    violations, cost, break_starts)
 
 
 def _forward(problem: Problem, routes, lower, starts):
