@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # their own phone this long (re-typing a code daily is a barrier for an 85-year-old).
     patient_code_days: int = 30
     patient_session_days: int = 7
+    # A road-routing service's table API (OSRM) for the planner's travel times; without it,
+    # straight lines with a road factor and rural speeds (hemma.planning.travel).
+    osrm_url: str | None = None
     # Run the outbox worker inside `hemma serve` (and `make demo`).
     run_worker: bool = True
 
