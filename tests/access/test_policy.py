@@ -27,16 +27,19 @@ ORIGINS = {
 
 # Written from the product text, independently of PROFESSION_ACTIONS.
 _TEAM = {"patient.read", "patient.edit", "episode.manage", "careteam.manage", "consent.manage",
-         "block.manage", "patient.register", "alert.handle", "patientcode.manage"}
+         "block.manage", "patient.register", "alert.handle", "patientcode.manage",
+         "carerequest.manage"}
+# Whoever goes to the patient's home records the visit.
+_VISITING = {"patient.read", "patient.edit", "observation.record", "visit.record"}
 ORACLE_ROLES = {
     # Only physicians decide at the round and prescribe the monitoring plan.
     "physician": _TEAM | {"emergency.open", "observation.record", "round.decide",
-                          "plan.manage"},
-    "nurse": _TEAM | {"emergency.open", "observation.record"},
+                          "plan.manage", "visit.record"},
+    "nurse": _TEAM | {"emergency.open", "observation.record", "visit.record"},
     "coordinator": set(_TEAM),
-    "assistant_nurse": {"patient.read", "patient.edit", "observation.record"},
-    "physiotherapist": {"patient.read", "patient.edit", "observation.record"},
-    "occupational_therapist": {"patient.read", "patient.edit", "observation.record"},
+    "assistant_nurse": set(_VISITING),
+    "physiotherapist": set(_VISITING),
+    "occupational_therapist": set(_VISITING),
     "administrative": set(),
     "system": {"observation.record"},
     "unknown-profession": set(),

@@ -27,6 +27,8 @@ class Action(StrEnum):
     ROUND = "round.decide"  # the remote round's decision
     PLAN = "plan.manage"  # monitoring plan: SpO2 scale, schedule, thresholds
     PATIENT_CODE = "patientcode.manage"  # hand out and revoke the patient's login code
+    CARE_REQUEST = "carerequest.manage"  # ask another unit for visits; accept or decline one
+    VISIT = "visit.record"  # start, done, not done at a home visit
     # Not about one patient.
     REGISTER = "patient.register"  # register a patient and start an assessment
     EMERGENCY = "emergency.open"
@@ -37,23 +39,27 @@ class Action(StrEnum):
 
 PATIENT_ACTIONS = frozenset(
     {Action.READ, Action.EDIT, Action.EPISODE, Action.CARE_TEAM, Action.CONSENT, Action.BLOCK,
-     Action.OBSERVE, Action.ALERT, Action.ROUND, Action.PLAN, Action.PATIENT_CODE}
+     Action.OBSERVE, Action.ALERT, Action.ROUND, Action.PLAN, Action.PATIENT_CODE,
+     Action.CARE_REQUEST, Action.VISIT}
 )
 WRITE_ACTIONS = PATIENT_ACTIONS - {Action.READ}
 
 _CLINICAL_ALL = frozenset(PATIENT_ACTIONS | {Action.REGISTER, Action.EMERGENCY})
-_SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE})
+_SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE, Action.VISIT})
 
 # What each profession may do at all. Physicians carry the medical responsibility: only they
 # take the round's decision and prescribe the monitoring plan (SpO2 scale 2 in particular).
 # Nurses do everything else; coordinators register episodes and keep the team together but do
 # not open records in an emergency; assistant nurses and therapists read, record values at
 # visits and keep contact details up to date. System accounts (device gateways) only record.
+# Care requests (vårdbegäran) are sent and answered by nurses, physicians and coordinators;
+# whoever makes the visit records it.
 PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
     Profession.PHYSICIAN: _CLINICAL_ALL,
     Profession.NURSE: frozenset(_CLINICAL_ALL - {Action.ROUND, Action.PLAN}),
     Profession.COORDINATOR: frozenset(_CLINICAL_ALL - {Action.EMERGENCY, Action.ROUND,
-                                                       Action.PLAN, Action.OBSERVE}),
+                                                       Action.PLAN, Action.OBSERVE,
+                                                       Action.VISIT}),
     Profession.ASSISTANT_NURSE: _SUPPORTING,
     Profession.PHYSIOTHERAPIST: _SUPPORTING,
     Profession.OCCUPATIONAL_THERAPIST: _SUPPORTING,

@@ -68,6 +68,19 @@ def end_of_local_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=STOCKHOLM).astimezone(UTC)
 
 
+def parse_clock(value: str) -> time:
+    """"08:00" → 08:00 (a wall-clock time of day)."""
+    hh, mm = value.split(":")
+    return time(int(hh), int(mm))
+
+
+def at_local(day: date, clock: str | time) -> datetime:
+    """`clock` o'clock Swedish time on `day`, in UTC: 08:00 stays 08:00 across daylight-saving
+    changes, so the same clock time is 07:00 UTC in winter and 06:00 UTC in summer."""
+    t = parse_clock(clock) if isinstance(clock, str) else clock
+    return datetime.combine(day, t, tzinfo=STOCKHOLM).astimezone(UTC)
+
+
 def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return "" if value is None else local(value).strftime(fmt)
 

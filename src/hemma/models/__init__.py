@@ -30,8 +30,26 @@ from hemma.models.monitoring import (
     RoundNote,
 )
 from hemma.models.patients import DigitalAbility, Patient, Relative
+from hemma.models.planning import (
+    CareKind,
+    CareRequest,
+    RequestStatus,
+    StaffShift,
+    Visit,
+    VisitAssignment,
+    VisitPlan,
+    VisitStatus,
+)
 
 __all__ = [
+    "CareKind",
+    "CareRequest",
+    "RequestStatus",
+    "StaffShift",
+    "Visit",
+    "VisitAssignment",
+    "VisitPlan",
+    "VisitStatus",
     "ACTIVE_STATES",
     "Alert",
     "AlertEvent",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hemma.models.base import Base
@@ -62,6 +62,9 @@ class Unit(Base):
     # Capacity of the unit's home ward: how many virtual beds it can hold (0 = no home ward).
     virtual_beds: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Where the unit's staff start and end their day (the office), for visit planning.
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
 
     organisation: Mapped[Organisation] = relationship(back_populates="units", lazy="raise")
 

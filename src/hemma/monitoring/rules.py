@@ -8,11 +8,11 @@ deploy. Times are passed in: no clock here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from hemma.kit.text import N_
-from hemma.kit.time import STOCKHOLM, ensure_utc
+from hemma.kit.time import STOCKHOLM, at_local, ensure_utc, parse_clock
 from hemma.monitoring.news2 import News2
 
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -175,14 +175,6 @@ class Window:
         return self.due.strftime("%Y-%m-%dT%H:%MZ")
 
 
-def parse_times(times: list[str]) -> list[time]:
-    out = []
-    for t in times:
-        hh, mm = t.split(":")
-        out.append(time(int(hh), int(mm)))
-    return sorted(out)
-
-
 def windows(times: list[str], tolerance_minutes: int, start: datetime,
             end: datetime) -> list[Window]:
     """Every window whose due time (Swedish wall-clock, e.g. 08:00) lies in [start, end).
@@ -192,11 +184,12 @@ def windows(times: list[str], tolerance_minutes: int, start: datetime,
     tolerance = timedelta(minutes=tolerance_minutes)
     first: date = start.astimezone(STOCKHOLM).date() - timedelta(days=1)
     last: date = end.astimezone(STOCKHOLM).date() + timedelta(days=1)
+    clocks = sorted(parse_clock(t) for t in times)
     out = []
     day = first
     while day <= last:
-        for t in parse_times(times):
-            due = datetime.combine(day, t, tzinfo=STOCKHOLM).astimezone(ensure_utc(start).tzinfo)
+        for clock in clocks:
+            due = at_local(day, clock)
             if start <= due < end:
                 out.append(Window(due, due - tolerance, due + tolerance))
         day += timedelta(days=1)

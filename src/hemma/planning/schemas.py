@@ -1,0 +1,75 @@
+"""What a care request and the answers to it look like on the way in."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field
+
+from hemma.kit.validation import Schema, Text
+from hemma.models import CareKind
+
+
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("Enter a time as HH:MM, e.g. 08:00")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+
+
+class CareRequestCreate(Schema):
+    to_unit_id: int
+    kind: CareKind
+    # Fixed times each day (e.g. 08:00, 14:00, 20:00) ± tolerance, or one window a day.
+    times: list[Clock] | None = Field(default=None, max_length=12)
+    tolerance_minutes: int = Field(default=30, ge=0, le=180)
+    window_start: Clock | None = None
+    window_end: Clock | None = None
+    first_date: date
+    last_date: date
+    duration_minutes: int = Field(ge=5, le=480)
+    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10)
+    staff_count: Literal[1, 2] = 1
+    sync: Literal["simultaneous", "sequential"] | None = None
+    gap_min: int = Field(default=0, ge=0, le=240)
+    gap_max: int = Field(default=0, ge=0, le=480)
+    hard: bool = True
+    priority: int = Field(default=2, ge=1, le=3)
+    notes: Text | None = Field(default=None, max_length=2000)
+
+
+class CareRequestDecision(Schema):
+    accept: bool
+    reason: Text | None = Field(default=None, max_length=1000)
+
+
+class CareRequestRead(Schema):
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    from_unit_id: int
+    to_unit_id: int
+    kind: str
+    times: list[str] | None
+    tolerance_minutes: int
+    window_start: str | None
+    window_end: str | None
+    first_date: date
+    last_date: date
+    duration_minutes: int
+    skills: list[str]
+    staff_count: int
+    sync: str | None
+    gap_min: int
+    gap_max: int
+    hard: bool
+    priority: int
+    notes: str | None
+    status: str
+    decline_reason: str | None
+    visits: int = 0
