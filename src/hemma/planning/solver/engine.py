@@ -27,45 +27,76 @@ NONE, SIMULTANEOUS, FIRST, SECOND, BREAK_TASK = 0, 1, 2, 3, 4
 
 
 @njit(cache=True)
+def _forward(k, p, routes, length, t_loc, t_dur, t_sync, s_start, s_sloc, s_eloc, s_prof,
+             travel, starts, ends, lower):
+    """Route k from position p on, each task as early as allowed (the tasks before p are
+    as they were)."""
+    now = s_start[k]
+    here = s_sloc[k]
+    if p > 0:
+        prev = routes[k, p - 1]
+        now = starts[prev] + t_dur[prev]
+        for q in range(p - 1, -1, -1):  # where the staff member is: the last visit's place
+            if t_sync[routes[k, q]] != BREAK_TASK:
+                here = t_loc[routes[k, q]]
+                break
+    prof = s_prof[k]
+    for q in range(p, length[k]):
+        t = routes[k, q]
+        if t_sync[t] == BREAK_TASK:
+            start = max(now, lower[t])
+        else:
+            loc = t_loc[t]
+            start = max(now + travel[prof, here, loc], lower[t])
+            here = loc
+        starts[t] = start
+        now = start + t_dur[t]
+    if length[k] > 0:
+        ends[k] = now + travel[prof, here, s_eloc[k]]
+    else:
+        ends[k] = s_start[k]
+
+
+@njit(cache=True)
 def schedule(routes, length, t_loc, t_dur, t_early, t_sync, t_partner, t_gmin, t_gmax,
              s_start, s_sloc, s_eloc, s_prof, travel, dist, starts, ends, lower, n_pairs):
-    """Start times into `starts`, route ends into `ends`; returns (distance, settled)."""
+    """Start times into `starts`, route ends into `ends`; returns (distance, settled).
+    Every route once from its start; then, while a pair's rule is broken, the later task
+    waits (its lower bound rises) and only its route from that task on is worked out again."""
     n_tasks = t_loc.shape[0]
+    n_shifts = routes.shape[0]
+    pos_of = np.empty(n_tasks, dtype=np.int64)
+    route_of = np.full(n_tasks, -1, dtype=np.int64)
+    dirty = np.empty(n_shifts, dtype=np.int64)
     for t in range(n_tasks):
         lower[t] = t_early[t]
         starts[t] = -1.0
     distance = 0.0
+    for k in range(n_shifts):
+        here = s_sloc[k]
+        for p in range(length[k]):
+            t = routes[k, p]
+            pos_of[t] = p
+            route_of[t] = k
+            if t_sync[t] != BREAK_TASK:
+                distance += dist[here, t_loc[t]]
+                here = t_loc[t]
+        if length[k] > 0:
+            distance += dist[here, s_eloc[k]]
+        _forward(k, 0, routes, length, t_loc, t_dur, t_sync, s_start, s_sloc, s_eloc, s_prof,
+                 travel, starts, ends, lower)
     for _ in range(n_pairs + 2):
-        distance = 0.0
-        for k in range(routes.shape[0]):
-            now = s_start[k]
-            here = s_sloc[k]
-            prof = s_prof[k]
-            for p in range(length[k]):
-                t = routes[k, p]
-                if t_sync[t] == BREAK_TASK:
-                    start = max(now, lower[t])
-                else:
-                    loc = t_loc[t]
-                    start = max(now + travel[prof, here, loc], lower[t])
-                    distance += dist[here, loc]
-                    here = loc
-                starts[t] = start
-                now = start + t_dur[t]
-            if length[k] > 0:
-                distance += dist[here, s_eloc[k]]
-                ends[k] = now + travel[prof, here, s_eloc[k]]
-            else:
-                ends[k] = s_start[k]
+        for k in range(n_shifts):
+            dirty[k] = -1
         changed = False
         for t in range(n_tasks):
             kind = t_sync[t]
-            if kind == SIMULTANEOUS or kind == FIRST:
+            if (kind == SIMULTANEOUS and t < t_partner[t]) or kind == FIRST:
                 u = t_partner[t]
+                if route_of[t] < 0 or route_of[u] < 0:
+                    continue
                 a = starts[t]
                 b = starts[u]
-                if a < 0.0 or b < 0.0:
-                    continue
                 if kind == SIMULTANEOUS:
                     need_a = max(a, b)
                     need_b = need_a
@@ -74,12 +105,22 @@ def schedule(routes, length, t_loc, t_dur, t_early, t_sync, t_partner, t_gmin, t
                     need_a = b - t_gmax[t]
                 if need_a > a + 1e-9:
                     lower[t] = need_a
+                    k = route_of[t]
+                    if dirty[k] < 0 or pos_of[t] < dirty[k]:
+                        dirty[k] = pos_of[t]
                     changed = True
                 if need_b > b + 1e-9:
                     lower[u] = need_b
+                    k = route_of[u]
+                    if dirty[k] < 0 or pos_of[u] < dirty[k]:
+                        dirty[k] = pos_of[u]
                     changed = True
         if not changed:
             return distance, True
+        for k in range(n_shifts):
+            if dirty[k] >= 0:
+                _forward(k, dirty[k], routes, length, t_loc, t_dur, t_sync, s_start, s_sloc,
+                         s_eloc, s_prof, travel, starts, ends, lower)
     return distance, False
 
 
@@ -119,6 +160,38 @@ def cost_of(routes, length, out, n_out, t_visit, t_loc, t_dur, t_early, t_late, 
 
 
 @njit(cache=True)
+def _route_distance(routes, length, k, t_loc, t_sync, s_sloc, s_eloc, dist):
+    here = s_sloc[k]
+    km = 0.0
+    for p in range(length[k]):
+        t = routes[k, p]
+        if t_sync[t] != BREAK_TASK:
+            km += dist[here, t_loc[t]]
+            here = t_loc[t]
+    if length[k] > 0:
+        km += dist[here, s_eloc[k]]
+    return km
+
+
+@njit(cache=True)
+def _tail_may_go(routes, length, route_of, k, i, j, i_j, fixed, able, t_sync, t_partner):
+    """May the tasks of route k after position i move to route j, which keeps its tasks up
+    to position i_j? Each must be able there, movable, and never end up on its partner's
+    route."""
+    for q in range(i + 1, length[k]):
+        x = routes[k, q]
+        if fixed[x] or t_sync[x] == BREAK_TASK or not able[j, x]:
+            return False
+        y = t_partner[x]
+        if y >= 0:
+            if route_of[y] == j and _find(routes, length, j, y) <= i_j:
+                return False
+            if route_of[y] == k and _find(routes, length, k, y) > i:
+                return False
+    return True
+
+
+@njit(cache=True)
 def _find(routes, length, k, t):
     for p in range(length[k]):
         if routes[k, p] == t:
@@ -149,9 +222,9 @@ def anneal(routes, length, route_of, out, n_out_arr, v_tasks, v_nparts, able, fi
            best_routes, best_length, best_out, best_n_out, best_cost_arr):
     """`iterations` moves of simulated annealing from the plan given (changed in place);
     the best plan seen goes to best_*. Returns the current cost. Moves: a part to another
-    place (its route or another able one), two parts of different routes swapped, a stretch
-    of 2-3 moved to another route, a stretch of a route reversed, a left-out visit put in, a
-    visit taken out. Most relocations and
+    place (its route or another able one), two parts of different routes swapped, the ends
+    of two routes exchanged, a stretch of 2-3 moved to another route, a stretch of a route
+    reversed, a left-out visit put in, a visit taken out. Most relocations and
     swaps pair a task with one of its `near` tasks (the closest by distance that are not its
     partner): where good plans differ from the current one."""
     np.random.seed(seed)
@@ -169,13 +242,16 @@ def anneal(routes, length, route_of, out, n_out_arr, v_tasks, v_nparts, able, fi
     saved_length = length.copy()
     saved_out = out.copy()
     best = best_cost_arr[0]
+    route_km = np.empty(n_shifts)
+    for k in range(n_shifts):
+        route_km[k] = _route_distance(routes, length, k, t_loc, t_sync, s_sloc, s_eloc, dist)
     for _ in range(iterations):
         move = np.random.randint(0, 100)
         saved_n_out = n_out
         touched_a = -1
         touched_b = -1
         ok = False
-        if move < 50:  # relocate one task: next to a task nearby, or anywhere
+        if move < 45:  # relocate one task: next to a task nearby, or anywhere
             t = np.random.randint(0, n_tasks)
             k = route_of[t]
             if k >= 0 and not fixed[t]:
@@ -200,7 +276,7 @@ def anneal(routes, length, route_of, out, n_out_arr, v_tasks, v_nparts, able, fi
                     _insert_at(routes, length, target, at, t)
                     route_of[t] = target
                     ok = True
-        elif move < 70:  # swap two tasks of different routes, mostly near each other
+        elif move < 60:  # swap two tasks of different routes, mostly near each other
             t = np.random.randint(0, n_tasks)
             if np.random.randint(0, 5) == 0:
                 u = np.random.randint(0, n_tasks)
@@ -225,7 +301,38 @@ def anneal(routes, length, route_of, out, n_out_arr, v_tasks, v_nparts, able, fi
                 route_of[t] = j
                 route_of[u] = k
                 ok = True
-        elif move < 83:  # move a stretch of 2-3 tasks next to a task near its first
+        elif move < 70:  # exchange the ends of two routes after two tasks near each other
+            t = np.random.randint(0, n_tasks)
+            k = route_of[t]
+            u = near[t, np.random.randint(0, near.shape[1])]
+            j = route_of[u] if u >= 0 else -1
+            if k >= 0 and j >= 0 and k != j and t_sync[t] != BREAK_TASK:
+                i_t = _find(routes, length, k, t)
+                i_u = _find(routes, length, j, u)
+                movable = (_tail_may_go(routes, length, route_of, k, i_t, j, i_u, fixed,
+                                        able, t_sync, t_partner)
+                           and _tail_may_go(routes, length, route_of, j, i_u, k, i_t, fixed,
+                                            able, t_sync, t_partner))
+                if movable and (i_t + 1 < length[k] or i_u + 1 < length[j]):
+                    touched_a, touched_b = k, j
+                    saved_routes[k, :length[k]] = routes[k, :length[k]]
+                    saved_length[k] = length[k]
+                    saved_routes[j, :length[j]] = routes[j, :length[j]]
+                    saved_length[j] = length[j]
+                    n_k = i_t + 1 + (saved_length[j] - i_u - 1)
+                    n_j = i_u + 1 + (saved_length[k] - i_t - 1)
+                    for q in range(i_u + 1, saved_length[j]):
+                        x = saved_routes[j, q]
+                        routes[k, i_t + 1 + q - (i_u + 1)] = x
+                        route_of[x] = k
+                    for q in range(i_t + 1, saved_length[k]):
+                        x = saved_routes[k, q]
+                        routes[j, i_u + 1 + q - (i_t + 1)] = x
+                        route_of[x] = j
+                    length[k] = n_k
+                    length[j] = n_j
+                    ok = True
+        elif move < 78:  # move a stretch of 2-3 tasks next to a task near its first
             t = np.random.randint(0, n_tasks)
             k = route_of[t]
             size = np.random.randint(2, 4)
@@ -340,14 +447,36 @@ def anneal(routes, length, route_of, out, n_out_arr, v_tasks, v_nparts, able, fi
                     ok = True
         if not ok:
             continue
-        cost = cost_of(routes, length, out, n_out, t_visit, t_loc, t_dur, t_early, t_late,
-                       t_hard, t_lcost, t_sync, t_partner, t_gmin, t_gmax, v_priority,
-                       newface, s_start, s_end, s_sloc, s_eloc, s_prof, travel, dist, w,
-                       starts, ends, lower, n_pairs)
-        delta = cost - current
-        if delta <= 0.0 or (temperature > 0.0 and cost < INF
-                            and np.random.random() < np.exp(-delta / temperature)):
+        # Accepted if cheaper than `bar` (a worse plan now and then, by the temperature).
+        # Distance and left-out visits alone bound the new cost from below, in time linear
+        # in the two routes touched: most moves fail that bound, and need no schedule.
+        bar = current
+        if temperature > 0.0:
+            bar = current - temperature * np.log(1.0 - np.random.random())
+        km_a = _route_distance(routes, length, touched_a, t_loc, t_sync, s_sloc, s_eloc, dist) \
+            if touched_a >= 0 else 0.0
+        km_b = _route_distance(routes, length, touched_b, t_loc, t_sync, s_sloc, s_eloc, dist) \
+            if touched_b >= 0 and touched_b != touched_a else 0.0
+        km = 0.0
+        for k in range(n_shifts):
+            if k != touched_a and k != touched_b:
+                km += route_km[k]
+        bound = w[0] * (km + km_a + km_b)
+        for i in range(n_out):
+            bound += UNPLANNED * v_priority[out[i]]
+        if bound < bar:
+            cost = cost_of(routes, length, out, n_out, t_visit, t_loc, t_dur, t_early, t_late,
+                           t_hard, t_lcost, t_sync, t_partner, t_gmin, t_gmax, v_priority,
+                           newface, s_start, s_end, s_sloc, s_eloc, s_prof, travel, dist, w,
+                           starts, ends, lower, n_pairs)
+        else:
+            cost = INF
+        if cost <= current or cost < bar:
             current = cost
+            if touched_a >= 0:
+                route_km[touched_a] = km_a
+            if touched_b >= 0 and touched_b != touched_a:
+                route_km[touched_b] = km_b
             if cost < best - 1e-9:
                 best = cost
                 best_routes[:, :] = routes
