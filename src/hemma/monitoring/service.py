@@ -7,12 +7,14 @@ in the caller's transaction, so a value and its alert commit together or not at 
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 
-from sqlalchemy import and_, bindparam, func, or_, select, union_all, update
+from sqlalchemy import and_, any_, bindparam, func, or_, select, union_all, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
@@ -263,7 +265,25 @@ def _nearby(db: Session, pids: list[uuid.UUID], first: datetime, last: datetime,
     the latest row of each NEWS2 parameter within the window (all a score can use), chosen
     by the database. A device that reports every second thus costs the same as one that
     reports every hour. Plain rows, not ORM objects: a batch reads thousands."""
+    statement = _nearby_statement(db.get_bind().dialect.name)
+    nearby: dict[uuid.UUID, list] = {}
+    for o in db.execute(statement, {"pids": list(pids), "since": first - window,
+                                     "first": first, "until": last + window}):
+        nearby.setdefault(o.patient_id, []).append(SimpleNamespace(**o._asdict()))
+    return nearby
+
+
+@functools.cache
+def _nearby_statement(dialect: str):
+    """`_nearby`'s query, built once per database kind (building it costs more Python than
+    running it for one submission); the patients and times are bound when it runs."""
     columns = [getattr(Observation, f) for f in _SCORING_COLUMNS]
+    if dialect == "postgresql":
+        patients = Observation.patient_id == any_(
+            bindparam("pids", type_=ARRAY(Observation.patient_id.type)))
+    else:
+        patients = Observation.patient_id.in_(bindparam("pids", expanding=True))
+    moment = Observation.measured_at.type
     # Newest first, each parameter's running count of values: the row where a parameter's
     # count is 1 and it has a value is that parameter's newest. One window definition for
     # all seven, so the database sorts the rows once.
@@ -272,18 +292,15 @@ def _nearby(db: Session, pids: list[uuid.UUID], first: datetime, last: datetime,
         func.count(getattr(Observation, f)).over(
             partition_by=Observation.patient_id, order_by=newest_first, rows=(None, 0))
         .label(f"seen_{f}") for f in NEWS2_FIELDS)).where(
-            any_of(db, Observation.patient_id, pids),
-            Observation.measured_at >= first - window, Observation.measured_at <= first,
+            patients, Observation.measured_at >= bindparam("since", type_=moment),
+            Observation.measured_at <= bindparam("first", type_=moment),
     ).subquery()
     before = select(*(ranked.c[f] for f in _SCORING_COLUMNS)).where(or_(*(
         and_(ranked.c[f"seen_{f}"] == 1, ranked.c[f].is_not(None)) for f in NEWS2_FIELDS)))
     after = select(*columns).where(
-        any_of(db, Observation.patient_id, pids), Observation.measured_at > first,
-        Observation.measured_at <= last + window)
-    nearby: dict[uuid.UUID, list] = {}
-    for o in db.execute(union_all(before, after)):
-        nearby.setdefault(o.patient_id, []).append(SimpleNamespace(**o._asdict()))
-    return nearby
+        patients, Observation.measured_at > bindparam("first", type_=moment),
+        Observation.measured_at <= bindparam("until", type_=moment))
+    return union_all(before, after)
 
 
 def _judge(db: Session, plan, pathway: Pathway, observation, news2: News2
