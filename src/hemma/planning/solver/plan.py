@@ -180,7 +180,7 @@ def solve(problem: Problem, *, seconds: float | None = None, iterations: int | N
     stay where they are in it (started or done visits, a planner's lock)."""
     packed = _Packed(problem)
     routes = _first(problem, packed, initial)
-    unplanned = _unplannable(problem, routes)
+    unplanned = _unplannable(problem)
     r, length, route_of = packed.arrays(routes)
     for v, p in fixed:
         packed.fixed[packed.v_tasks[v, p]] = True
@@ -249,7 +249,7 @@ def solve(problem: Problem, *, seconds: float | None = None, iterations: int | N
     return Plan(routes, schedule, unplanned, done)
 
 
-def _unplannable(problem: Problem, routes) -> list[Unplanned]:
+def _unplannable(problem: Problem) -> list[Unplanned]:
     """Visits nobody on duty has the skills for: say so, before searching."""
     out = []
     for visit in problem.visits:
