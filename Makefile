@@ -35,6 +35,7 @@ messages: install
 bench: install
 	$(BIN)/python bench/homeward.py
 	$(BIN)/python bench/monitoring.py
+	$(BIN)/python bench/visitday.py
 	$(BIN)/python bench/planning.py
 
 clean:

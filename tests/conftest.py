@@ -37,6 +37,8 @@ def _settings_env(tmp_path_factory):
     """Code that reads the global settings (the audit chain key) sees the test's secret."""
     os.environ["HEMMA_SECRET_KEY"] = TEST_SECRET
     os.environ["HEMMA_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
+    # The visit planner searches a fixed number of moves: the same plans on any machine.
+    os.environ["HEMMA_PLANNING_ITERATIONS"] = "300000"
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

@@ -172,3 +172,76 @@ def test_patient_values_reach_the_nurses_open_inbox_live(live_server, browser):
     first = nurse.locator("#worklist tbody tr").first
     expect(first).to_contain_text("Nordlund, Anna-Lisa")
     nurse.screenshot(path=ARTIFACTS / "round.png", full_page=True)
+
+
+@pytest.fixture
+def ten_oclock():
+    """The demo's visit day, at 10:00 in Lycksele, whenever the suite runs."""
+    from hemma.kit.time import at_local, frozen_clock, local_today
+
+    with frozen_clock(at_local(local_today(), "10:00")):
+        yield
+
+
+@pytest.fixture
+def planning_server(ten_oclock, live_server):
+    return live_server
+
+
+def test_planner_inserts_an_urgent_visit_and_the_nurse_sees_her_new_route(
+        planning_server, browser):
+    """Hemsjukvården's day is planned when the demo loads. A planner inserts an urgent visit
+    and gives it to Hanna by hand; Hanna's phone page, open all along, says her route changed
+    and shows the visit."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = planning_server
+    phone = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
+    _login(phone, base, "hanna.lundstrom")
+    phone.goto(f"{base}/my-route")
+    expect(phone.get_by_role("heading", name="Min rutt")).to_be_visible()
+    before = phone.locator("li.visit").count()
+    assert before > 3
+    expect(phone.locator("#route-changed")).to_be_hidden()
+
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    _login(desk, base, "agneta.karlsson")
+    desk.goto(f"{base}/planning")
+    expect(desk.get_by_role("heading", name="Besöksplanering · Hemsjukvården Lycksele kommun"))\
+        .to_be_visible()
+    expect(desk.locator("#figures")).to_contain_text(re.compile(r"\d+ / 50"))
+    desk.get_by_text("Akut besök idag").click()
+    desk.get_by_label("Patient").select_option(label="Edlund, Greta (Lycksele)")
+    desk.get_by_label("Vad").select_option(label="Bedömning")
+    desk.get_by_label("Från").fill("10:15")
+    desk.get_by_label("Start senast").fill("13:00")
+    desk.get_by_label("Minuter").fill("30")
+    desk.get_by_label("Information till den som gör besöket").fill(
+        "Ramlat i natt, ont i höger höft. Bedöm och ring läkaren.")
+    desk.get_by_role("button", name="Planera in akut besök").click()
+    expect(desk.get_by_role("status")).to_contain_text("Det akuta besöket är inplanerat")
+    added = desk.locator("#changes tr[data-change='added']", has_text="Edlund, Greta")
+    expect(added).to_have_count(1)
+    visit_id = added.get_attribute("data-visit")
+    desk.screenshot(path=ARTIFACTS / "planning-urgent.png", full_page=True)
+
+    # Every open route page of the unit learns that the plan changed, without a reload.
+    expect(phone.locator("#route-changed")).to_be_visible(timeout=15_000)
+
+    stop = desk.locator(f"#visit-{visit_id}-0")
+    if "Hanna Lundström" not in added.inner_text():
+        stop.locator("summary", has_text="Flytta eller lås").click()
+        stop.get_by_label("Flytta till").select_option(label="Hanna Lundström")
+        stop.get_by_role("button", name="Flytta").click()
+        expect(desk.get_by_role("status")).to_contain_text("Besöket är flyttat och låst")
+    expect(desk.locator("#route-" + desk.locator(".route", has_text="Hanna Lundström")
+                        .first.get_attribute("id").split("-")[1])
+           .locator(f"[data-visit='{visit_id}']")).to_have_count(1)
+
+    phone.get_by_role("link", name="Visa den nya rutten").click()
+    urgent = phone.locator(f"li[data-visit='{visit_id}']")
+    expect(urgent).to_contain_text("Greta Edlund")
+    expect(urgent).to_contain_text("Akut")
+    expect(urgent).to_contain_text("Ramlat i natt")
+    expect(urgent.get_by_role("button", name="Påbörja")).to_be_visible()
+    phone.screenshot(path=ARTIFACTS / "my-route.png", full_page=True)
+

@@ -7,8 +7,22 @@ from collections import Counter
 from sqlalchemy import func, select
 
 from hemma.access.audit import verify
+from hemma.access.service import relation_active
 from hemma.demo import FEATURED, load_demo
-from hemma.models import Block, Consent, Episode, Patient, Staff, Unit
+from hemma.kit.time import local, utcnow
+from hemma.models import (
+    Block,
+    CareKind,
+    CareRelation,
+    CareRequest,
+    Consent,
+    Episode,
+    Patient,
+    Staff,
+    StaffShift,
+    Unit,
+    Visit,
+)
 
 
 def _counts(database):
@@ -47,3 +61,68 @@ def test_demo_is_idempotent_and_realistic(database, client):
         assert r.status_code == 303, username
         landing = client.get("/")
         assert landing.status_code == 200, username
+
+
+def test_demo_has_a_day_of_home_visits_to_plan(database):
+    load_demo(database)
+    with database.session() as s:
+        hsv = s.scalar(select(Unit).where(Unit.name == "Hemsjukvården Lycksele kommun"))
+        assert all(u.latitude and u.longitude for u in s.scalars(select(Unit)))
+        shifts = s.scalars(select(StaffShift).where(StaffShift.unit_id == hsv.id)).all()
+        assert 6 <= len(shifts) <= 8
+        day = shifts[0].day  # today in Sweden when the demo was loaded
+        assert {sh.day for sh in shifts} == {day}
+        assert {sh.start_place for sh in shifts} == {"office", "home"}
+        for sh in shifts:
+            assert sh.starts_at < sh.ends_at and sh.breaks and sh.profile == "car"
+            assert s.get(Staff, sh.staff_id).unit_id == hsv.id
+        visits = s.scalars(select(Visit).where(Visit.unit_id == hsv.id, Visit.day == day)).all()
+        assert 40 <= len(visits) <= 60
+        kinds = Counter(v.kind for v in visits)
+        assert set(kinds) == set(CareKind) and kinds[CareKind.IV_ANTIBIOTIC] == 9
+        doubles = [v for v in visits if v.staff_count == 2]
+        assert sorted(v.sync for v in doubles) == ["sequential", "simultaneous"]
+        assert all(v.staff_count == 1 and v.sync is None for v in visits if v not in doubles)
+        # IV antibiotics at 08, 14 and 20 o'clock Swedish time, ± 30 minutes.
+        iv = [v for v in visits if v.kind == CareKind.IV_ANTIBIOTIC]
+        due = Counter(local(v.earliest + (v.latest - v.earliest) / 2).strftime("%H:%M")
+                      for v in iv)
+        assert due == {"08:00": 3, "14:00": 3, "20:00": 3}
+        assert all(v.skills == ["iv"] and v.hard and v.duration_minutes == 30 for v in iv)
+        # Every visit comes from an accepted request, to a patient with a place on the map,
+        # whom the home nursing may read now and on every day of the request.
+        for v in visits:
+            request = s.get(CareRequest, v.care_request_id)
+            assert request.status == "accepted" and request.to_unit_id == hsv.id
+            assert s.get(Staff, request.decided_by_id).unit_id == hsv.id
+            patient = s.get(Patient, v.patient_id)
+            assert patient.latitude and patient.longitude, patient.family_name
+            for at in (utcnow(), v.latest):
+                assert s.scalar(select(CareRelation.id).where(
+                    CareRelation.patient_id == v.patient_id, CareRelation.unit_id == hsv.id,
+                    relation_active(at))), patient.family_name
+        later = s.scalars(select(Visit).where(Visit.day > day)).all()
+        assert later, "the requests go on for days"
+        for v in later[::25]:
+            assert s.scalar(select(CareRelation.id).where(
+                CareRelation.patient_id == v.patient_id, CareRelation.unit_id == hsv.id,
+                relation_active(v.latest)))
+
+
+def test_the_demo_day_is_planned_and_keeps_every_rule(database):
+    """Planned when the demo loads: (almost) every visit fits, every hard rule holds in the
+    saved plan, and the visits whose time is over are reported done."""
+    from types import SimpleNamespace
+
+    from hemma.models import VisitPlan
+    from tests.planning.test_day import _check_plan
+
+    load_demo(database)
+    with database.session() as s:
+        hsv = s.scalar(select(Unit).where(Unit.name == "Hemsjukvården Lycksele kommun"))
+        plan = s.scalar(select(VisitPlan).where(VisitPlan.unit_id == hsv.id))
+        day, figures, unplanned = plan.day, plan.figures, plan.unplanned
+        done = s.scalars(select(Visit).where(Visit.day == day, Visit.status == "done")).all()
+        assert all(v.started_at and v.done_at and v.done_at <= utcnow() for v in done)
+    assert figures["visits"] == 50 and figures["planned"] >= 48, (figures, unplanned)
+    _check_plan(SimpleNamespace(database=database, unit=hsv.id, day=day))

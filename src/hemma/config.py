@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     # A road-routing service's table API (OSRM) for the planner's travel times; without it,
     # straight lines with a road factor and rural speeds (hemma.planning.travel).
     osrm_url: str | None = None
+    # The planner's search time: a whole day, and a re-plan around an urgent visit or a visit
+    # moved by hand (the planner waits for it). With `planning_iterations` set, the search
+    # makes that many moves instead, the same on any machine (tests).
+    planning_seconds: float = 2.5
+    replan_seconds: float = 0.4
+    planning_iterations: int | None = None
     # Run the outbox worker inside `hemma serve` (and `make demo`).
     run_worker: bool = True
 

@@ -31,6 +31,7 @@ from hemma.models import (
     Unit,
 )
 from hemma.patients.personnummer import format_number, make
+from hemma.planning.demo_day import load_visit_day, plan_visit_day
 
 DEMO_PASSWORD = "hemma-demo"
 REGION = "Region Västerbotten"
@@ -94,6 +95,9 @@ STAFF = [
     ("agneta.karlsson", "Agneta", "Karlsson", "nurse", "hsv", ["iv", "sår", "bil"], False, True),
     ("linnea.bjork", "Linnéa", "Björk", "assistant_nurse", "hsv", ["sår", "bil"], False, False),
     ("mikael.nyberg", "Mikael", "Nyberg", "assistant_nurse", "hsv", ["bil"], False, False),
+    ("maja.lindqvist", "Maja", "Lindqvist", "nurse", "hsv", ["iv", "sår", "bil"], False, False),
+    ("oskar.holmberg", "Oskar", "Holmberg", "assistant_nurse", "hsv", ["sår", "bil"], False,
+     False),
     ("sofia.ahman", "Sofia", "Åhman", "physiotherapist", "rehab", ["bil"], False, False),
     ("david.persson", "David", "Persson", "occupational_therapist", "rehab", ["bil"], False, False),
     ("ingela.granlund", "Ingela", "Granlund", "administrative", "med", [], True, False),
@@ -161,6 +165,17 @@ PATIENTS = [
     ("Stig", "Brännström", date(1940, 10, 6), "discharged", "palliative"),
     ("Aina", "Forsgren", date(1943, 1, 20), "admitted", "general"),
     ("Birger", "Hammarström", date(1936, 11, 11), "assessing", "heart_failure"),
+    # The home nursing's own patients, most of them in Lycksele (the postal code places them).
+    ("Elvy", "Lundqvist", date(1932, 4, 9), "none_kommun", None, "921 31"),
+    ("Sigvard", "Renström", date(1936, 2, 18), "none_kommun", None, "921 34"),
+    ("Greta", "Edlund", date(1940, 8, 3), "none_kommun", None, "921 31"),
+    ("Valter", "Sundberg", date(1934, 12, 1), "none_kommun", None, "921 34"),
+    ("Signe", "Abrahamsson", date(1929, 6, 15), "none_kommun", None, "921 31"),
+    ("Alvar", "Grahn", date(1944, 9, 9), "none_kommun", None, "921 93"),
+    ("Inez", "Lundberg", date(1938, 3, 27), "none_kommun", None, "921 34"),
+    ("Helmer", "Dahlberg", date(1941, 5, 19), "none_kommun", None, "921 95"),
+    ("Ester", "Rönnqvist", date(1935, 10, 30), "none_kommun", None, "921 31"),
+    ("Algot", "Wallin", date(1939, 1, 14), "none_kommun", None, "921 99"),
 ]
 
 RELATIVES = [("dotter", "Lena"), ("son", "Mats"), ("make", "Gunnar"), ("maka", "Berit"),
@@ -222,6 +237,8 @@ def load_demo(database: Database) -> bool:
         for i, spec in enumerate(PATIENTS):
             _patient(ctx, i, *spec)
         _duty_roster(session, now, units, staff)
+        plan_unit, plan_day = load_visit_day(session, now, units, staff)
+        plan_visit_day(session, plan_unit, plan_day, now)
         audit.trail(session).actor = audit.Actor(username="hemma-demo")
         audit.record(session, None, "demo.load", basis="role",
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
@@ -342,9 +359,10 @@ def _relation(ctx: _Ctx, patient: Patient, episode: Episode | None, *, unit=None
 
 
 def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
-             pathway: str | None) -> None:
+             pathway: str | None, postal_code: str | None = None) -> None:
     rng, session, units, staff = ctx.rng, ctx.session, ctx.units, ctx.staff
-    town, postal, lat, lon = VILLAGES[i % len(VILLAGES)]
+    town, postal, lat, lon = next(v for v in VILLAGES if v[1] == postal_code) if postal_code \
+        else VILLAGES[i % len(VILLAGES)]
     registering = units["hsv"] if plan == "none_kommun" else (
         units["hc"] if plan == "none_hc" else units["med"])
     created = ctx.now - timedelta(days=60 + rng.randint(0, 300))

@@ -5,6 +5,7 @@ log, and `hemma audit verify` notices anyone who does."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from hemma.access import audit
 from hemma.cli import main as cli
 from hemma.config import get_settings
-from hemma.kit.time import utcnow
+from hemma.kit.time import local_today, utcnow
 from hemma.models import AuditEntry
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
 
@@ -111,7 +112,27 @@ EXAMPLES = [
      ("lisa", {"spo2_scale": 2, "schedule": ["08:00", "20:00"]})),
     ("POST", "/api/v1/patients/{patient_id}/round", "admitted",
      ("lisa", {"decision": "continue", "note": "Stabil"})),
+    # Care requests and visits (Step 3).
+    ("GET", "/patients/{patient_id}/care-requests", None, None),
+    ("POST", "/patients/{patient_id}/care-requests", None, lambda w: _care_request(w, "08:00")),
+    ("POST", "/patients/{patient_id}/care-requests/{request_id}/decision", None,
+     {"accept": "true"}),
+    ("POST", "/patients/{patient_id}/visits/{visit_id}/report", None, {"status": "started"}),
+    ("GET", "/api/v1/patients/{patient_id}/care-requests", None, None),
+    ("POST", "/api/v1/patients/{patient_id}/care-requests", None,
+     lambda w: _care_request(w, ["08:00", "20:00"])),
+    ("POST", "/api/v1/patients/{patient_id}/care-requests/{request_id}/decision", None,
+     {"accept": False, "reason": "Ingen kapacitet den veckan"}),
+    ("POST", "/api/v1/patients/{patient_id}/visits/{visit_id}/report", None,
+     {"status": "not_done", "reason": "Ingen hemma"}),
 ]
+
+
+def _care_request(w, times) -> dict:
+    first = local_today() + timedelta(days=1)
+    return {"to_unit_id": w.units["hsv"], "kind": "iv_antibiotic", "times": times,
+            "first_date": first.isoformat(), "last_date": (first + timedelta(days=2)).isoformat(),
+            "duration_minutes": 30}
 
 
 def test_every_patient_route_has_an_example(app):
@@ -135,15 +156,28 @@ def _prepare(world, state):
     ids["code_id"] = world.code(pid)
     ids["consent_id"] = world.consent(pid, "kommun")
     ids["block_id"] = world.block(pid, "hc")
-    from hemma.kit.time import utcnow
-    from hemma.models import Relative
+    from hemma.kit.time import local_today, utcnow
+    from hemma.models import CareRequest, Relative, Visit
 
     with world.database.session() as s:
         rel = Relative(patient_id=pid, name="Berit", relation="maka",
                        documented_by_unit_id=world.units["med"], created_at=utcnow())
         s.add(rel)
+        # Asked of Medicinkliniken (the user's unit), and one of its visits today.
+        now = utcnow()
+        request = CareRequest(patient_id=pid, from_unit_id=world.units["hc"],
+                              to_unit_id=world.units["med"], kind="wound_care",
+                              window_start="09:00", window_end="12:00",
+                              first_date=local_today() + timedelta(days=1),
+                              last_date=local_today() + timedelta(days=1), duration_minutes=30,
+                              created_by_id=world.staff["hugo"], created_at=now)
+        visit = Visit(patient_id=pid, unit_id=world.units["med"], day=local_today(),
+                      kind="wound_care", earliest=now, latest=now + timedelta(hours=1),
+                      duration_minutes=30, created_at=now)
+        s.add_all([request, visit])
         s.flush()
         ids["relative_id"] = rel.id
+        ids["request_id"], ids["visit_id"] = request.id, visit.id
     return ids
 
 

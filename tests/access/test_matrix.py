@@ -17,8 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hemma.access.service import accessible_patients, subject_for
-from hemma.kit.time import utcnow
-from hemma.models import Organisation, Relative, Staff, Unit
+from hemma.kit.time import local_today, utcnow
+from hemma.models import CareRequest, Organisation, Relative, Staff, Unit, Visit
 from hemma.web.deps import (
     PatientAccess,
     PatientOwnPage,
@@ -182,9 +182,39 @@ class Scenario:
             return w.staff[username]
         if param == "code":
             return "en"
+        if param == "day":
+            return local_today().isoformat()
+        if param == "shift_id":
+            return 10**6  # none: the routes look it up in the user's own unit
+        if param in ("visit_id", "request_id"):
+            return self._planning(param, pid, PEOPLE[username][3])
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
+
+
+def _planning(self, param: str, pid, unit_key: str):
+    """A visit of the user's unit to the patient, or a care request to the user's unit."""
+    w, now = self.world, utcnow()
+    with self.database.session() as s:
+        if param == "visit_id":
+            row = Visit(patient_id=pid, unit_id=w.units[unit_key], day=local_today(),
+                        kind="wound_care", earliest=now + timedelta(hours=1),
+                        latest=now + timedelta(hours=2), duration_minutes=30, created_at=now)
+        else:
+            sender = "hc" if unit_key == "med" else "med"
+            row = CareRequest(patient_id=pid, from_unit_id=w.units[sender],
+                              to_unit_id=w.units[unit_key], kind="wound_care",
+                              window_start="09:00", window_end="12:00",
+                              first_date=local_today(), last_date=local_today(),
+                              duration_minutes=30, created_by_id=w.staff["sara"],
+                              created_at=now)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+Scenario._planning = _planning
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):

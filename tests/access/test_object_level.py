@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 
-from hemma.kit.time import utcnow
-from hemma.models import Relative
+from hemma.kit.time import local_today, utcnow
+from hemma.models import CareRequest, Relative, Visit
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
 
 CSRF_VALUE = re.compile(r'(name="csrf_token" value=")[^"]*(")')
@@ -26,11 +27,21 @@ def _kommun_patient(world, database) -> dict:
     pid = world.patient(unit="hsv", registered_by="hsv", name="Kerstin", family="Kommunsdotter")
     world.consent(pid, "kommun")
     with database.session() as s:
+        now = utcnow()
         rel = Relative(patient_id=pid, name="Nils", relation="son",
-                       documented_by_unit_id=world.units["hsv"], created_at=utcnow())
-        s.add(rel)
+                       documented_by_unit_id=world.units["hsv"], created_at=now)
+        # Kommunen's own visit today, and a request it made (rows only: no one else joins).
+        visit = Visit(patient_id=pid, unit_id=world.units["hsv"], day=local_today(),
+                      kind="wound_care", earliest=now, latest=now + timedelta(hours=2),
+                      duration_minutes=30, created_at=now)
+        request = CareRequest(patient_id=pid, from_unit_id=world.units["hsv"],
+                              to_unit_id=world.units["hsv"], kind="wound_care",
+                              window_start="09:00", window_end="12:00", first_date=local_today(),
+                              last_date=local_today(), duration_minutes=30,
+                              created_by_id=world.staff["kim"], created_at=now)
+        s.add_all([rel, visit, request])
         s.flush()
-        relative_id = rel.id
+        relative_id, visit_id, request_id = rel.id, visit.id, request.id
     episode_id = world.episode(pid, state="admitted", unit="med")
     return {
         "patient_id": pid,
@@ -41,6 +52,8 @@ def _kommun_patient(world, database) -> dict:
         "consent_id": world.consent(pid, "region"),
         "block_id": world.block(pid, "hsv"),
         "relative_id": relative_id,
+        "visit_id": visit_id,
+        "request_id": request_id,
     }
 
 

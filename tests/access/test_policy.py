@@ -28,7 +28,7 @@ ORIGINS = {
 # Written from the product text, independently of PROFESSION_ACTIONS.
 _TEAM = {"patient.read", "patient.edit", "episode.manage", "careteam.manage", "consent.manage",
          "block.manage", "patient.register", "alert.handle", "patientcode.manage",
-         "carerequest.manage"}
+         "carerequest.manage", "visitplan.manage"}
 # Whoever goes to the patient's home records the visit.
 _VISITING = {"patient.read", "patient.edit", "observation.record", "visit.record"}
 ORACLE_ROLES = {

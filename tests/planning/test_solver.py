@@ -53,8 +53,12 @@ def random_day(seed: int, n_visits: int = 12, n_shifts: int = 3) -> Problem:
             priority=rng.choice((1, 2, 3)),
             pinned=("s0",) if v == 0 and not two and "physio" not in parts[0].skills else ()))
     met = {f"p{i}": frozenset({f"staff{i % n_shifts}"}) for i in range(8)}
+    # Every other day is a re-plan: some parts were on some shift in the plan before.
+    before = {(visit.id, p): f"s{rng.randrange(n_shifts)}" for visit in visits
+              for p in range(len(visit.parts)) if rng.random() < 0.5} if seed % 2 else {}
     return Problem(tuple(visits), tuple(shifts), (matrix,), matrix, met,
-                   Weights(distance=1, lateness=2, new_staff=5))
+                   Weights(distance=1, lateness=2, new_staff=5, moved=7 if before else 0),
+                   before)
 
 
 def random_routes(problem: Problem, rng: random.Random) -> list[list]:
@@ -198,3 +202,26 @@ def test_the_checker_catches_broken_plans():
     dropped = [[t for t in r if t != task] for r in plan.routes]
     assert any("silently dropped" in p or "only one" in p
                for p in check_plan(problem, type(plan)(dropped, plan.schedule, plan.unplanned)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_replan_with_nothing_new_keeps_everyone_on_their_route(seed):
+    """Re-planning from a plan, with a cost for giving a part to someone else: a new visit
+    goes in, the others stay with their staff member."""
+    import dataclasses
+
+    problem = random_day(seed, n_visits=10)
+    first = solve(problem, iterations=30_000, seed=seed)
+    before = {(problem.visits[v].id, p): problem.shifts[k].id
+              for k, route in enumerate(first.routes) for v, p in route if v != BREAK}
+    extra = Visit("urgent", "p9", 1, 0, 480, (Part(15),), hard=True, priority=3)
+    again = dataclasses.replace(
+        problem, visits=problem.visits + (extra,), before=before,
+        weights=dataclasses.replace(problem.weights, moved=1_000))
+    second = solve(again, iterations=30_000, seed=seed, initial=first.routes)
+    assert check_plan(again, second) == []
+    after = {(again.visits[v].id, p): again.shifts[k].id
+             for k, route in enumerate(second.routes) for v, p in route if v != BREAK}
+    assert all(after.get(key, shift) == shift for key, shift in before.items())
+    assert ("urgent", 0) in after or any(u.visit == "urgent" for u in second.unplanned)
+    assert second.schedule.moved == 0

@@ -29,6 +29,8 @@ class Action(StrEnum):
     PATIENT_CODE = "patientcode.manage"  # hand out and revoke the patient's login code
     CARE_REQUEST = "carerequest.manage"  # ask another unit for visits; accept or decline one
     VISIT = "visit.record"  # start, done, not done at a home visit
+    # Add an urgent visit for the patient; without a patient, the unit's shifts and day plan.
+    VISIT_PLAN = "visitplan.manage"
     # Not about one patient.
     REGISTER = "patient.register"  # register a patient and start an assessment
     EMERGENCY = "emergency.open"
@@ -40,7 +42,7 @@ class Action(StrEnum):
 PATIENT_ACTIONS = frozenset(
     {Action.READ, Action.EDIT, Action.EPISODE, Action.CARE_TEAM, Action.CONSENT, Action.BLOCK,
      Action.OBSERVE, Action.ALERT, Action.ROUND, Action.PLAN, Action.PATIENT_CODE,
-     Action.CARE_REQUEST, Action.VISIT}
+     Action.CARE_REQUEST, Action.VISIT, Action.VISIT_PLAN}
 )
 WRITE_ACTIONS = PATIENT_ACTIONS - {Action.READ}
 
@@ -53,7 +55,7 @@ _SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE, Action.VISIT}
 # not open records in an emergency; assistant nurses and therapists read, record values at
 # visits and keep contact details up to date. System accounts (device gateways) only record.
 # Care requests (vårdbegäran) are sent and answered by nurses, physicians and coordinators;
-# whoever makes the visit records it.
+# whoever makes the visit records it. The same three plan the unit's day of visits.
 PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
     Profession.PHYSICIAN: _CLINICAL_ALL,
     Profession.NURSE: frozenset(_CLINICAL_ALL - {Action.ROUND, Action.PLAN}),

@@ -158,16 +158,22 @@ class VisitPlan(Base):
     """A saved plan of one unit's day. The newest is the plan; older ones are its history."""
 
     __tablename__ = "visit_plans"
-    __table_args__ = (Index("ix_visit_plans_unit_day", "unit_id", "day", "created_at"),)
+    __table_args__ = (Index("ix_visit_plans_unit_day", "unit_id", "day", "created_at"),
+                      UniqueConstraint("unit_id", "day", "version", name="uq_visit_plan_version"))
 
     id: Mapped[uuid.UUID] = uuid_pk()
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     day: Mapped[date] = mapped_column(Date)
+    # 1, 2, ... per unit and day: the highest is the plan (two planners at once cannot both
+    # save version n + 1).
+    version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     reason: Mapped[str] = mapped_column(String(40))  # "planned", "urgent visit", "moved by hand"
     figures: Mapped[dict] = mapped_column(JSON, default=dict)  # km, minutes driving, late, ...
     unplanned: Mapped[list[dict]] = mapped_column(JSON, default=list)  # [{visit_id, reason}]
+    # Where each shift's breaks fall: [{"shift_id", "position", "start", "minutes"}].
+    breaks: Mapped[list[dict]] = mapped_column(JSON, default=list)
 
 
 class VisitAssignment(Base):

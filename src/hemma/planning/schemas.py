@@ -22,9 +22,22 @@ def _clock(value: str) -> str:
 Clock = Annotated[str, AfterValidator(_clock)]
 
 
-class CareRequestCreate(Schema):
-    to_unit_id: int
+class Staffing(Schema):
+    """Who a visit needs: skills, one or two staff, and how the two go together."""
+
     kind: CareKind
+    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list, max_length=10)
+    staff_count: int = Field(default=1, ge=1, le=2)
+    # Two staff: "simultaneous", or "sequential" (the second gap_min..gap_max min after).
+    sync: Literal["simultaneous", "sequential"] | None = None
+    gap_min: int = Field(default=0, ge=0, le=240)
+    gap_max: int = Field(default=0, ge=0, le=480)
+    notes: Text | None = Field(default=None, max_length=2000)
+
+
+class CareRequestCreate(Staffing):
+    to_unit_id: int
     # Fixed times each day (e.g. 08:00, 14:00, 20:00) ± tolerance, or one window a day.
     times: list[Clock] | None = Field(default=None, max_length=12)
     tolerance_minutes: int = Field(default=30, ge=0, le=180)
@@ -33,15 +46,8 @@ class CareRequestCreate(Schema):
     first_date: date
     last_date: date
     duration_minutes: int = Field(ge=5, le=480)
-    skills: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
-        default_factory=list, max_length=10)
-    staff_count: Literal[1, 2] = 1
-    sync: Literal["simultaneous", "sequential"] | None = None
-    gap_min: int = Field(default=0, ge=0, le=240)
-    gap_max: int = Field(default=0, ge=0, le=480)
     hard: bool = True
     priority: int = Field(default=2, ge=1, le=3)
-    notes: Text | None = Field(default=None, max_length=2000)
 
 
 class CareRequestDecision(Schema):
@@ -73,3 +79,40 @@ class CareRequestRead(Schema):
     status: str
     decline_reason: str | None
     visits: int = 0
+
+
+class UrgentVisitCreate(Staffing):
+    """A visit today that no care request foresaw (the patient called, a value alerted)."""
+
+    patient_id: uuid.UUID
+    earliest: Clock  # Swedish time, on the day planned
+    latest: Clock  # the latest start
+    duration_minutes: int = Field(ge=5, le=240)
+
+
+class VisitMove(Schema):
+    shift_id: int
+    part: int = Field(default=0, ge=0, le=1)
+
+
+class VisitReport(Schema):
+    """What the visiting staff member reports: started, done, or not done (and why)."""
+
+    status: Literal["started", "done", "not_done"]
+    reason: Text | None = Field(default=None, max_length=1000)
+    note: Text | None = Field(default=None, max_length=2000)
+
+
+class ShiftCreate(Schema):
+    staff_id: int
+    day: date
+    start: Clock
+    end: Clock
+    start_place: Literal["office", "home"] = "office"
+    break_earliest: Clock | None = None
+    break_latest: Clock | None = None
+    break_minutes: int = Field(default=30, ge=0, le=120)
+    profile: Literal["car", "car-town", "walk"] = "car"
+    # Where the day starts and ends when it starts from home (Sweden).
+    latitude: float | None = Field(default=None, ge=55.0, le=69.1)
+    longitude: float | None = Field(default=None, ge=10.9, le=24.2)

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
@@ -28,10 +28,21 @@ from hemma.models import (
     CareRequest,
     Episode,
     RequestStatus,
+    Staff,
+    StaffShift,
     Unit,
     Visit,
+    VisitAssignment,
+    VisitStatus,
 )
-from hemma.planning.schemas import CareRequestCreate, CareRequestDecision
+from hemma.planning.schemas import (
+    CareRequestCreate,
+    CareRequestDecision,
+    ShiftCreate,
+    Staffing,
+    UrgentVisitCreate,
+    VisitReport,
+)
 
 MAX_DAYS = 90  # a request longer than a quarter is a new request, looked at again
 REQUEST_ROLE = "Vårdbegäran"
@@ -87,6 +98,10 @@ def _check(db: Session, subject: Subject, data: CareRequestCreate) -> None:
     if (data.last_date - data.first_date).days >= MAX_DAYS:
         raise Invalid("At most %(days)s days; send a new request after that",
                       field="last_date", days=MAX_DAYS)
+    _check_staffing(data)
+
+
+def _check_staffing(data: Staffing) -> None:
     if data.staff_count == 2 and data.sync is None:
         raise Invalid("Say whether the two come together or one after the other", field="sync")
     if data.staff_count == 1 and data.sync is not None:
@@ -188,3 +203,137 @@ def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, 
     return [(r, counts.get(r.id, 0)) for r in db.scalars(
         select(CareRequest).where(CareRequest.patient_id == patient_id)
         .order_by(CareRequest.created_at.desc()))]
+
+
+# --- Visits of the day --------------------------------------------------------------------
+
+
+def add_urgent_visit(db: Session, subject: Subject, data: UrgentVisitCreate, day: date,
+                     now: datetime) -> Visit:
+    """A visit today that no care request foresaw, for the user's unit: it goes first when
+    not everything fits (priority 3). The caller re-plans the day around it."""
+    require(db, subject, Action.VISIT_PLAN, data.patient_id)
+    _check_staffing(data)
+    earliest, latest = at_local(day, data.earliest), at_local(day, data.latest)
+    if latest < earliest:
+        raise Invalid("The latest start is before the earliest", field="latest")
+    if latest < now:
+        raise Invalid("The time has passed", field="latest")
+    visit = Visit(id=uuid.uuid4(), patient_id=data.patient_id, unit_id=subject.unit_id, day=day,
+                  kind=data.kind, earliest=max(earliest, now), latest=latest,
+                  duration_minutes=data.duration_minutes, skills=sorted(set(data.skills)),
+                  staff_count=data.staff_count, sync=data.sync, gap_min=data.gap_min,
+                  gap_max=data.gap_max if data.sync == "sequential" else 0, hard=True,
+                  priority=3, urgent=True, notes=data.notes, status=VisitStatus.PLANNED,
+                  updated_by_id=subject.staff_id, created_at=now)
+    db.add(visit)
+    db.flush()
+    audit.record(db, data.patient_id, "visit.add_urgent")
+    return visit
+
+
+# Which report may follow which: a visit is started, then done or not; a visit not started
+# can be reported not done (nobody home, refused) or done at once (entered afterwards).
+_REPORTS = {VisitStatus.PLANNED: {"started", "done", "not_done"},
+            VisitStatus.STARTED: {"done", "not_done"}}
+
+
+def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id: uuid.UUID,
+                 data: VisitReport, now: datetime) -> Visit:
+    """The visiting staff member reports the visit: started, done, or not done with a reason."""
+    require(db, subject, Action.VISIT, patient_id)
+    visit = db.get(Visit, visit_id, with_for_update=True)
+    if visit is None or visit.patient_id != patient_id:
+        raise NotFound()
+    if data.status not in _REPORTS.get(visit.status, ()):
+        raise Conflict("The visit has already been reported", field="status")
+    if data.status == "not_done" and not data.reason:
+        raise Invalid("Say why the visit was not done", field="reason")
+    if visit.day > local_today():
+        raise Invalid("The visit is on a later day", field="status")
+    visit.status = data.status
+    visit.updated_by_id = subject.staff_id
+    if data.status == "started":
+        visit.started_at = now
+    elif data.status == "done":
+        visit.started_at = visit.started_at or now - timedelta(minutes=visit.duration_minutes)
+        visit.done_at = now
+    else:
+        visit.not_done_reason = data.reason
+        visit.done_at = now
+    if data.note:
+        visit.notes = (visit.notes + "\n" if visit.notes else "") + data.note
+    audit.record(db, patient_id, f"visit.{data.status}")
+    return visit
+
+
+def visits_for(db: Session, patient_id: uuid.UUID, first: date, last: date) -> list[Visit]:
+    return list(db.scalars(select(Visit).where(Visit.patient_id == patient_id,
+                                               Visit.day >= first, Visit.day <= last)
+                           .order_by(Visit.earliest)))
+
+
+# --- Staff shifts -----------------------------------------------------------------------------
+
+
+def add_shift(db: Session, subject: Subject, data: ShiftCreate) -> StaffShift:
+    """A staff member of the user's unit works a day: from where, when, with which break."""
+    staff = db.get(Staff, data.staff_id)
+    if staff is None or staff.unit_id != subject.unit_id or not staff.active:
+        raise Invalid("Choose someone in your unit", field="staff_id")
+    unit = db.get(Unit, subject.unit_id)
+    starts, ends = at_local(data.day, data.start), at_local(data.day, data.end)
+    if ends <= starts:
+        raise Invalid("The shift ends before it starts", field="end")
+    if data.day < local_today():
+        raise Invalid("The date has passed", field="day")
+    if data.start_place == "home":
+        if data.latitude is None or data.longitude is None:
+            raise Invalid("Give the coordinates of home", field="latitude")
+        lat, lon = data.latitude, data.longitude
+    else:
+        if unit.latitude is None or unit.longitude is None:
+            raise Invalid("The unit has no address on the map; start from home",
+                          field="start_place")
+        lat, lon = unit.latitude, unit.longitude
+    breaks = []
+    if data.break_earliest or data.break_latest:
+        if not (data.break_earliest and data.break_latest):
+            raise Invalid("Give the break's earliest and latest start", field="break_latest")
+        b0, b1 = at_local(data.day, data.break_earliest), at_local(data.day, data.break_latest)
+        if not starts <= b0 <= b1 <= ends:
+            raise Invalid("The break must fall within the shift", field="break_latest")
+        breaks = [{"earliest": data.break_earliest, "latest": data.break_latest,
+                   "minutes": data.break_minutes}]
+    overlap = db.scalar(select(StaffShift.id).where(
+        StaffShift.staff_id == staff.id, StaffShift.starts_at < ends, StaffShift.ends_at > starts))
+    if overlap:
+        raise Conflict("%(name)s already works then", field="start", name=staff.full_name)
+    shift = StaffShift(staff_id=staff.id, unit_id=subject.unit_id, day=data.day, starts_at=starts,
+                       ends_at=ends, start_place=data.start_place, start_latitude=lat,
+                       start_longitude=lon, end_latitude=lat, end_longitude=lon, breaks=breaks,
+                       profile=data.profile)
+    db.add(shift)
+    db.flush()
+    return shift
+
+
+def remove_shift(db: Session, subject: Subject, shift_id: int) -> StaffShift:
+    """Take a shift away (sick leave): its visits go to others at the next re-plan."""
+    shift = db.get(StaffShift, shift_id)
+    if shift is None or shift.unit_id != subject.unit_id:
+        raise NotFound()
+    if db.scalar(select(VisitAssignment.id).join(Visit, Visit.id == VisitAssignment.visit_id)
+                 .where(VisitAssignment.shift_id == shift.id,
+                        Visit.status.in_(["started", "done", "not_done"])).limit(1)):
+        raise Conflict("Visits of this shift are already reported", field="shift_id")
+    # Saved plans keep their history: the shift's rows there are deleted with it.
+    db.execute(delete(VisitAssignment).where(VisitAssignment.shift_id == shift.id))
+    db.delete(shift)
+    return shift
+
+
+def shifts_of(db: Session, unit_id: int, day: date) -> list[tuple[StaffShift, Staff]]:
+    return list(db.execute(select(StaffShift, Staff).join(Staff, Staff.id == StaffShift.staff_id)
+                           .where(StaffShift.unit_id == unit_id, StaffShift.day == day)
+                           .order_by(StaffShift.starts_at, Staff.family_name)).all())

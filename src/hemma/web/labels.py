@@ -78,6 +78,11 @@ def label(table: dict[str, str], code: str | None) -> str:
         return ""
     return gettext(table[code]) if code in table else code
 
+
+def options(table: dict[str, str]) -> list[tuple[str, str]]:
+    """A table's codes and display names, for a select."""
+    return [(code, gettext(text)) for code, text in table.items()]
+
 PARAMETERS = {
     "respiration_rate": N_("Respiration rate"),
     "spo2": N_("SpO2"),
@@ -131,6 +136,48 @@ DECISIONS = {
     "return": N_("Return to hospital"),
     "discharge": N_("Discharge"),
 }
+CARE_KINDS = {
+    "iv_antibiotic": N_("IV antibiotics"),
+    "blood_sample": N_("Blood sample"),
+    "wound_care": N_("Wound care"),
+    "vital_signs": N_("Vital signs"),
+    "assessment": N_("Assessment"),
+    "other": N_("Other"),
+}
+REQUEST_STATUS = {
+    "requested": N_("Awaiting answer"),
+    "accepted": N_("Accepted"),
+    "declined": N_("Declined"),
+    "cancelled": N_("Cancelled"),
+}
+VISIT_STATUS = {
+    "planned": N_("Planned"),
+    "started": N_("Started"),
+    "done": N_("Done"),
+    "not_done": N_("Not done"),
+    "cancelled": N_("Cancelled"),
+}
+SYNC = {"simultaneous": N_("Together"), "sequential": N_("One after the other")}
+UNPLANNED_REASONS = {
+    "skills": N_("Nobody on duty has the skills"),
+    "window": N_("Cannot be reached in time"),
+    "capacity": N_("Does not fit in the day"),
+    "address": N_("The address has no map position"),
+}
+PLAN_REASONS = {
+    "planned": N_("Planned"),
+    "urgent visit": N_("Urgent visit added"),
+    "moved": N_("Visit moved by hand"),
+}
+CHANGE_KINDS = {
+    "added": N_("New"),
+    "moved": N_("Other staff member"),
+    "retimed": N_("New time"),
+    "unplanned": N_("No longer planned"),
+    "planned": N_("Now planned"),
+}
+START_PLACES = {"office": N_("The office"), "home": N_("Home")}
+TRAVEL_PROFILES = {"car": N_("Car"), "car-town": N_("Car, in town"), "walk": N_("On foot")}
 PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("Device")}
 
 FLASH = {
@@ -151,6 +198,18 @@ FLASH = {
     "reviewed": N_("The review has been recorded."),
     "logged_out": N_("You have been logged out."),
     "timeout": N_("You were logged out after a period of inactivity."),
+    "planned": N_("The day has been planned."),
+    "urgent": N_("The urgent visit has been planned. Those affected see their new route."),
+    "moved": N_("The visit has been moved and locked; the rest of the day was re-planned."),
+    "locked": N_("Saved."),
+    "shift": N_("The shift has been saved. Plan the day again to use it."),
+    "shift_removed": N_("The shift has been removed. Plan the day again."),
+    "visit_started": N_("The visit is started."),
+    "visit_done": N_("The visit is done."),
+    "visit_not_done": N_("The visit is reported as not done."),
+    "request_sent": N_("The care request has been sent."),
+    "request_accepted": N_("The care request has been accepted; its visits are created."),
+    "request_declined": N_("The care request has been declined."),
 }
 
 AUDIT_ACTIONS = {
@@ -189,6 +248,17 @@ AUDIT_ACTIONS = {
     "admin.staff.create": N_("Created a staff account"),
     "admin.staff.update": N_("Changed a staff account"),
     "demo.load": N_("Loaded demo data"),
+    "carerequest.manage": N_("Opened care requests"),
+    "carerequest.create": N_("Sent a care request"),
+    "carerequest.accept": N_("Accepted a care request"),
+    "carerequest.decline": N_("Declined a care request"),
+    "visitplan.manage": N_("Planned visits"),
+    "visit.add_urgent": N_("Added an urgent visit"),
+    "visit.record": N_("Opened a visit"),
+    "visit.started": N_("Started a visit"),
+    "visit.done": N_("Reported a visit done"),
+    "visit.not_done": N_("Reported a visit not done"),
+    "visitplan.read": N_("Shown in the day plan"),
 }
 
 

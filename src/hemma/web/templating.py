@@ -36,6 +36,7 @@ def _make_env() -> jinja2.Environment:
         pnr=format_number,
         labels=labels,
         label=labels.label,
+        options=labels.options,
         LANGUAGES=LANGUAGES,
     )
     return env

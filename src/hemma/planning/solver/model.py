@@ -66,6 +66,9 @@ class Weights:
     lateness: float = 1.0  # times each visit's lateness_cost, per minute
     max_lateness: float = 0.0  # per minute of the latest part (Mankowska's objective has it)
     new_staff: float = 0.0  # per part done by someone the patient has not met lately
+    # Re-planning: per part given to another shift than in the plan being re-planned (staff
+    # have read their routes; an urgent visit should not reshuffle the whole day).
+    moved: float = 0.0
     unplanned: float = 100_000.0  # per priority level of a visit left out
 
 
@@ -77,6 +80,8 @@ class Problem:
     distance: tuple[tuple[float, ...], ...]  # from → to, for the cost
     met: Mapping[str, frozenset[str]] = field(default_factory=dict)  # patient → staff
     weights: Weights = Weights()
+    # (visit id, part) → the shift id it had in the plan being re-planned (Weights.moved).
+    before: Mapping[tuple[str, int], str] = field(default_factory=dict)
 
     def can_do(self, shift: Shift, visit: Visit, part: int) -> bool:
         pinned = visit.pinned[part] if part < len(visit.pinned) else None

@@ -109,6 +109,8 @@ class _Packed:
                 self.able[k, t] = problem.can_do(shift, visit, p)
                 if w.new_staff and shift.staff not in problem.met.get(visit.patient, ()):
                     self.newface[k, t] = w.new_staff
+                if w.moved and problem.before.get((visit.id, p), shift.id) != shift.id:
+                    self.newface[k, t] += w.moved
         self.n_pairs = int(sum(1 for visit in visits if len(visit.parts) == 2))
         self.v_priority = np.array([float(v.priority) for v in visits] or [0.0])
         self.s_start = np.array([float(s.start) for s in shifts])
@@ -203,7 +205,7 @@ def solve(problem: Problem, *, seconds: float | None = None, iterations: int | N
         r, length, out, n_out[0], *args[4:15], packed.v_priority, packed.newface,
         *args[17:25], starts, ends, lower, packed.n_pairs)])
     done = 0
-    if len(packed.tasks) and (seconds or iterations):
+    if len(packed.tasks) and problem.shifts and (seconds or iterations):
         chunk = 20_000
         # Temperature: from a fraction of the plan's cost per task down to almost nothing.
         base = best_cost[0] - engine.UNPLANNED * float(
@@ -251,6 +253,8 @@ def solve(problem: Problem, *, seconds: float | None = None, iterations: int | N
 
 def _unplannable(problem: Problem) -> list[Unplanned]:
     """Visits nobody on duty has the skills for: say so, before searching."""
+    if not problem.shifts:
+        return [Unplanned(v.id, "capacity", "nobody is on duty") for v in problem.visits]
     out = []
     for visit in problem.visits:
         for p in range(len(visit.parts)):

@@ -32,6 +32,7 @@ class Schedule:
     violations: list[str] = field(default_factory=list)
     cost: float = 0.0
     break_starts: list[dict[int, float]] = field(default_factory=list)  # per route
+    moved: int = 0  # parts on another shift than in the plan re-planned (Problem.before)
 
     @property
     def feasible(self) -> bool:
@@ -86,7 +87,7 @@ def evaluate(problem: Problem, routes: list[list[Task]]) -> Schedule:
         violations.append("double-staffed visits wait on each other in a circle")
 
     lateness = {}
-    new_staff = 0
+    new_staff = moved = 0
     for task, start in starts.items():
         visit = visits[task[0]]
         late = max(0.0, start - visit.latest)
@@ -95,6 +96,9 @@ def evaluate(problem: Problem, routes: list[list[Task]]) -> Schedule:
             violations.append(f"{visit.id} starts {late:g} min after its window")
         if shifts[shift_of[task]].staff not in problem.met.get(visit.patient, ()):
             new_staff += 1
+        if problem.before.get((visit.id, task[1]), shifts[shift_of[task]].id) \
+                != shifts[shift_of[task]].id:
+            moved += 1
     for k, (end, shift) in enumerate(zip(ends, shifts, strict=True)):
         if end > shift.end + 1e-9:
             violations.append(f"{shift.id} ends {end - shift.end:g} min late")
@@ -107,9 +111,10 @@ def evaluate(problem: Problem, routes: list[list[Task]]) -> Schedule:
     soft = sum(late * visits[t[0]].lateness_cost for t, late in lateness.items())
     cost = (w.distance * distance + w.lateness * soft
             + w.max_lateness * max(lateness.values(), default=0.0)
-            + w.new_staff * new_staff + w.unplanned * sum(visits[v].priority for v in unplanned))
+            + w.new_staff * new_staff + w.moved * moved
+            + w.unplanned * sum(visits[v].priority for v in unplanned))
     return Schedule(starts, shift_of, ends, distance, lateness, new_staff, unplanned,
-                    violations, cost, break_starts)
+                    violations, cost, break_starts, moved)
 
 
 def _forward(problem: Problem, routes, lower, starts):

@@ -17,4 +17,26 @@ document.addEventListener("DOMContentLoaded", () => {
     held.addEventListener("change", sync);
     sync();
   }
+  // The staff member's route: when the plan changes (an urgent visit, a colleague's sick
+  // leave), say so and offer the new route; never reload under a form being filled in.
+  const route = document.getElementById("my-route");
+  if (route) {
+    const shown = route.dataset.plan;
+    const day = route.dataset.day;
+    const banner = document.getElementById("route-changed");
+    const check = async () => {
+      try {
+        const response = await fetch(`/my-route/version?day=${encodeURIComponent(day)}`,
+                                     { credentials: "same-origin", cache: "no-store" });
+        if (!response.ok) return;
+        const data = await response.json();
+        if ((data.plan_id || "") !== shown) {
+          banner.hidden = false;
+          return;
+        }
+      } catch (error) { /* offline for a moment: try again later */ }
+      window.setTimeout(check, 5000);
+    };
+    window.setTimeout(check, 5000);
+  }
 });

@@ -1,0 +1,407 @@
+"""HTML pages of visit planning: care requests on the patient, the unit's incoming requests,
+staff shifts, the unit's day plan (timeline, route map, urgent visit, lock and move), and each
+staff member's own route on the phone (start, done with values, not done with a reason)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from hemma.access.policy import Action
+from hemma.access.service import accessible_patients, decisions_for, log_listed
+from hemma.kit.time import local, local_today, utcnow
+from hemma.kit.validation import parse
+from hemma.models import CareRequest, Patient, Staff, Unit
+from hemma.monitoring import service as monitoring
+from hemma.monitoring.schemas import VALUE_FIELDS, ObservationCreate
+from hemma.patients.service import get_patient
+from hemma.planning import charts, service
+from hemma.planning import day as planner
+from hemma.planning.schemas import (
+    CareRequestCreate,
+    CareRequestDecision,
+    ShiftCreate,
+    UrgentVisitCreate,
+    VisitMove,
+    VisitReport,
+)
+from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.forms import attempt, error_messages, form_data
+from hemma.web.i18n import gettext
+from hemma.web.templating import render
+
+router = APIRouter()
+FormData = Annotated[dict, Depends(form_data)]
+Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
+Planner = Annotated[Principal, Depends(StaffAccess(Action.VISIT_PLAN))]
+Visitor = Annotated[Principal, Depends(StaffAccess(Action.VISIT))]
+Requests = Annotated[Principal, Depends(StaffAccess(Action.CARE_REQUEST))]
+PatientReader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
+PatientRequester = Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))]
+PatientVisitor = Annotated[PatientContext, Depends(PatientAccess(Action.VISIT))]
+
+LIST_KEYS = ("skills", "times")
+
+
+def _split(data: dict, *names: str) -> dict:
+    """Comma- or space-separated form fields as lists (skills, times of day)."""
+    out = dict(data)
+    for name in names:
+        if isinstance(out.get(name), str):
+            out[name] = [p for p in out[name].replace(",", " ").split() if p]
+    return out
+
+
+def _budget(request: Request, *, replan: bool) -> planner.Budget:
+    return planner.Budget.of(request.app.state.settings, replan=replan)
+
+
+def _osrm(request: Request) -> str | None:
+    return request.app.state.settings.osrm_url
+
+
+# --- Care requests -------------------------------------------------------------------------
+
+
+def _units(db, exclude: int) -> list[tuple[int, str]]:
+    return [(u.id, u.name) for u in db.scalars(select(Unit).where(Unit.active, Unit.id != exclude)
+                                               .order_by(Unit.name))]
+
+
+def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
+                   status_code=200):
+    subject = ctx.subject
+    today = local_today()
+    return render(request, "planning/requests.html", {
+        "patient": get_patient(db, ctx.patient_id),
+        "requests": service.requests_for(db, ctx.patient_id),
+        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all()),
+        "units": _units(db, subject.unit_id),
+        "visits": service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1)),
+        "may_request": subject.role_allows(Action.CARE_REQUEST),
+        "own_unit": subject.unit_id,
+        "values": values or {"first_date": today.isoformat(),
+                             "last_date": (today + timedelta(days=6)).isoformat(),
+                             "times": "08:00 14:00 20:00", "tolerance_minutes": 30,
+                             "duration_minutes": 30, "staff_count": 1, "hard": "true",
+                             "priority": 2},
+        "errors": errors or {}}, status_code=status_code)
+
+
+@router.get("/patients/{patient_id}/care-requests")
+def requests_page(request: Request, db: DbSession, ctx: PatientReader):
+    """The patient's care requests (vårdbegäran) and today's visits; a form for a new one."""
+    return _requests_page(request, db, ctx)
+
+
+@router.post("/patients/{patient_id}/care-requests")
+def request_care(request: Request, db: DbSession, form: FormData, ctx: PatientRequester):
+    """Send a care request to another unit."""
+    data = _split(form, *LIST_KEYS)
+    data["hard"] = data.get("hard") in ("true", "on")
+    if data.get("staff_count") in (None, "1"):
+        data.pop("sync", None)
+    _result, err = attempt(db, lambda: service.request_care(
+        db, ctx.subject, ctx.patient_id, parse(CareRequestCreate, data)))
+    if err:
+        return _requests_page(request, db, ctx, values=form, errors=error_messages(err),
+                              status_code=err.status_code)
+    return RedirectResponse(f"/patients/{ctx.patient_id}/care-requests?done=request_sent", 303)
+
+
+@router.post("/patients/{patient_id}/care-requests/{request_id}/decision")
+def decide_request(request: Request, db: DbSession, request_id: uuid.UUID, form: FormData,
+                   ctx: PatientRequester):
+    """The receiving unit accepts the request (its visits are created) or declines it."""
+    data = {k: v for k, v in form.items() if k in ("accept", "reason")}
+    if "accept" in data:
+        data["accept"] = data["accept"] == "true"
+    _result, err = attempt(db, lambda: service.decide(
+        db, ctx.subject, ctx.patient_id, request_id, parse(CareRequestDecision, data)))
+    if err:
+        return _requests_page(request, db, ctx, errors=error_messages(err),
+                              status_code=err.status_code)
+    done = "request_accepted" if data.get("accept") is True else "request_declined"
+    back = form.get("back")
+    target = "/care-requests" if back == "inbox" else f"/patients/{ctx.patient_id}/care-requests"
+    return RedirectResponse(f"{target}?done={done}", 303)
+
+
+@router.get("/care-requests")
+def incoming(request: Request, db: DbSession, principal: Requests):
+    """Care requests to the user's unit that await an answer, and the latest answered."""
+    subject = principal.subject
+    rows = db.execute(select(CareRequest, Patient).join(Patient, Patient.id == CareRequest.patient_id)
+                      .where(CareRequest.to_unit_id == subject.unit_id)
+                      .order_by(CareRequest.status != "requested", CareRequest.created_at.desc())
+                      .limit(100)).all()
+    decisions = decisions_for(db, subject, {p.id for _r, p in rows})
+    log_listed(db, decisions, "carerequest.manage")
+    return render(request, "planning/incoming.html", {
+        "rows": [(r, p) for r, p in rows if decisions[p.id]],
+        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all())})
+
+
+# --- The unit's day plan -------------------------------------------------------------------
+
+
+def _day(day: date | None) -> date:
+    return day or local_today()
+
+
+def _timeline(view: planner.DayPlan) -> dict:
+    """Where each visit and break sits on a timeline of the day (as % of its width)."""
+    shifts = [r.shift for r in view.routes]
+    if not shifts:
+        return {"hours": [], "rows": []}
+    first = min(local(s.starts_at).hour for s in shifts)
+    last = max(local(s.ends_at).hour + (1 if local(s.ends_at).minute else 0) for s in shifts)
+    t0 = local(shifts[0].starts_at).replace(hour=first, minute=0)
+    span = (last - first) * 60
+
+    def pct(at: datetime) -> float:
+        return max(0.0, min(100.0, (at - t0) / timedelta(minutes=1) / span * 100))
+
+    rows = []
+    for route in view.routes:
+        blocks = []
+        for stop in route.stops:
+            a = stop.assignment
+            blocks.append({"left": pct(a.planned_start), "width": max(0.6, pct(a.planned_end)
+                                                                      - pct(a.planned_start)),
+                           "stop": stop})
+        breaks = [{"left": pct(b["start"]), "width": pct(b["start"] + timedelta(minutes=b["minutes"]))
+                   - pct(b["start"]), "start": b["start"], "minutes": b["minutes"]}
+                  for b in route.breaks]
+        rows.append({"route": route, "blocks": blocks, "breaks": breaks,
+                     "shift": (pct(route.shift.starts_at), pct(route.shift.ends_at)
+                               - pct(route.shift.starts_at))})
+    hours = [{"label": f"{h:02d}", "left": (h - first) / (last - first) * 100}
+             for h in range(first, last + 1)]
+    return {"hours": hours, "rows": rows}
+
+
+def _plan_page(request, db, principal: Principal, day: date, values=None, errors=None,
+               status_code=200):
+    subject = principal.subject
+    view = planner.day_plan(db, subject.unit_id, day, subject=subject)
+    may_plan = subject.role_allows(Action.VISIT_PLAN)
+    patients = []
+    if may_plan:
+        readable = accessible_patients(subject)
+        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})") for p in
+                    db.scalars(select(Patient).where(Patient.id.in_(readable))
+                               .order_by(Patient.family_name, Patient.given_name))]
+    return render(request, "planning/day.html", {
+        "view": view, "day": day, "timeline": _timeline(view), "may_plan": may_plan,
+        "route_colour": charts.colour, "kind_colour": charts.kind_colour,
+        "unit": db.get(Unit, subject.unit_id), "patients": patients,
+        "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "shifts": [(r.shift.id, r.staff.full_name) for r in view.routes],
+        "values": values or {"kind": "assessment", "duration_minutes": 30,
+                             "earliest": local(utcnow() + timedelta(minutes=15)).strftime("%H:%M"),
+                             "latest": local(utcnow() + timedelta(hours=2)).strftime("%H:%M"),
+                             "staff_count": 1},
+        "errors": errors or {}}, status_code=status_code)
+
+
+@router.get("/planning")
+def plan_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+    """The unit's day: a timeline per staff member, the routes on a map, what is left out,
+    what the last re-plan moved; for planners, re-plan, urgent visit, lock and move."""
+    return _plan_page(request, db, principal, _day(day))
+
+
+@router.get("/planning/routes.svg")
+def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
+    """The day's routes drawn from coordinates (SVG, no map tiles)."""
+    view = planner.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
+    unit = db.get(Unit, principal.subject.unit_id)
+    title = gettext("Within %(km)s km of the office", km=int(charts.TOWN_KM))
+    return Response(charts.routes_svg(view, unit, title), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, no-store"})
+
+
+@router.post("/planning/solve")
+def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner):
+    """Plan (or re-plan) the whole day; started and passed visits stay as they are."""
+    day = _form_day(form)
+    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
+                     budget=_budget(request, replan=False), osrm_url=_osrm(request))
+    return RedirectResponse(f"/planning?day={day.isoformat()}&done=planned", 303)
+
+
+def _form_day(form: dict) -> date:
+    try:
+        return date.fromisoformat(form.get("day", ""))
+    except ValueError:
+        return local_today()
+
+
+@router.post("/planning/urgent")
+def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner):
+    """Add an urgent visit today and re-plan around it at once."""
+    day = local_today()
+    data = _split(form, "skills")
+    if data.get("staff_count") in (None, "1"):
+        data.pop("sync", None)
+    now = utcnow()
+
+    def act():
+        service.add_urgent_visit(db, principal.subject, parse(UrgentVisitCreate, data), day, now)
+        return planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
+                                budget=_budget(request, replan=True), reason="urgent visit",
+                                now=now, osrm_url=_osrm(request))
+
+    _plan, err = attempt(db, act)
+    if err:
+        return _plan_page(request, db, principal, day, values=form, errors=error_messages(err),
+                          status_code=err.status_code)
+    return RedirectResponse(f"/planning?day={day.isoformat()}&done=urgent#changes", 303)
+
+
+@router.post("/planning/visits/{visit_id}/move")
+def move_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormData,
+               principal: Planner):
+    """Give a visit to another staff member by hand (it is locked to them) and re-plan."""
+    def act():
+        data = parse(VisitMove, form)
+        return planner.move_visit(db, principal.subject.staff_id, principal.subject.unit_id,
+                                  visit_id, data.part, data.shift_id,
+                                  budget=_budget(request, replan=True), osrm_url=_osrm(request))
+
+    plan, err = attempt(db, act)
+    if err:
+        visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
+        return _plan_page(request, db, principal, visit.day,
+                          errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
+                          status_code=err.status_code)
+    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=moved#changes", 303)
+
+
+@router.post("/planning/visits/{visit_id}/lock")
+def lock_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormData,
+               principal: Planner):
+    """Lock a visit to the staff member it is planned with (or unlock it)."""
+    locked = form.get("locked") == "true"
+    plan, err = attempt(db, lambda: planner.set_locked(db, principal.subject.unit_id, visit_id,
+                                                       locked))
+    if err:
+        visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
+        return _plan_page(request, db, principal, visit.day,
+                          errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
+                          status_code=err.status_code)
+    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=locked", 303)
+
+
+# --- Staff shifts ---------------------------------------------------------------------------
+
+
+def _shifts_page(request, db, principal: Principal, day: date, values=None, errors=None,
+                 status_code=200):
+    subject = principal.subject
+    staff = list(db.scalars(select(Staff).where(Staff.unit_id == subject.unit_id, Staff.active,
+                                                Staff.profession.notin_(["administrative",
+                                                                         "system"]))
+                            .order_by(Staff.family_name)))
+    return render(request, "planning/shifts.html", {
+        "day": day, "shifts": service.shifts_of(db, subject.unit_id, day),
+        "staff": [(s.id, f"{s.full_name} ({', '.join(s.skills or []) or '–'})") for s in staff],
+        "may_plan": subject.role_allows(Action.VISIT_PLAN),
+        "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "values": values or {"day": day.isoformat(), "start": "07:00", "end": "16:00",
+                             "break_earliest": "11:00", "break_latest": "13:00",
+                             "break_minutes": 30, "start_place": "office", "profile": "car"},
+        "errors": errors or {}}, status_code=status_code)
+
+
+@router.get("/planning/shifts")
+def shifts_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+    """Who works the day, from where, with which break and skills."""
+    return _shifts_page(request, db, principal, _day(day))
+
+
+@router.post("/planning/shifts")
+def add_shift(request: Request, db: DbSession, form: FormData, principal: Planner):
+    """Add a shift for a staff member of the unit."""
+    shift, err = attempt(db, lambda: service.add_shift(db, principal.subject,
+                                                       parse(ShiftCreate, form)))
+    if err:
+        return _shifts_page(request, db, principal, _form_day(form), values=form,
+                            errors=error_messages(err), status_code=err.status_code)
+    return RedirectResponse(f"/planning/shifts?day={shift.day.isoformat()}&done=shift", 303)
+
+
+@router.post("/planning/shifts/{shift_id}/remove")
+def remove_shift(request: Request, db: DbSession, shift_id: int, principal: Planner):
+    """Remove a shift (sick leave); its visits go to others at the next re-plan."""
+    shift, err = attempt(db, lambda: service.remove_shift(db, principal.subject, shift_id))
+    if err:
+        return _shifts_page(request, db, principal, local_today(),
+                            errors={"_form": error_messages(err).popitem()[1]},
+                            status_code=err.status_code)
+    return RedirectResponse(f"/planning/shifts?day={shift.day.isoformat()}&done=shift_removed",
+                            303)
+
+
+# --- The staff member's own route -----------------------------------------------------------
+
+
+def _route_page(request, db, principal: Principal, day: date, errors=None, values=None,
+                status_code=200):
+    view, routes = planner.my_route(db, principal.subject, day)
+    return render(request, "planning/my_route.html", {
+        "day": day, "routes": routes, "plan": view.plan if view else None,
+        "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
+        "today": local_today(), "errors": errors or {}, "values": values or {}},
+        status_code=status_code)
+
+
+@router.get("/my-route")
+def my_route(request: Request, db: DbSession, principal: Visitor, day: date | None = None):
+    """The signed-in staff member's visits of the day, in order, on the phone."""
+    return _route_page(request, db, principal, _day(day))
+
+
+@router.get("/my-route/version")
+def my_route_version(db: DbSession, principal: Visitor, day: date | None = None):
+    """Which plan the route page shows: the page asks now and then, and offers the new
+    route when the plan changed."""
+    return {"plan_id": planner.route_version(db, principal.subject.staff_id, _day(day))}
+
+
+@router.post("/patients/{patient_id}/visits/{visit_id}/report")
+def report_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormData,
+                 ctx: PatientVisitor):
+    """Started, done (with the values measured at the visit), or not done with a reason."""
+    now = utcnow()
+    values = {k: form[k] for k in (*VALUE_FIELDS, "consciousness") if form.get(k)}
+    if "on_oxygen" in values:
+        values["on_oxygen"] = values["on_oxygen"] in ("true", "on")
+    report = {k: form[k] for k in ("status", "reason", "note") if k in form}
+
+    def act():
+        visit = service.report_visit(db, ctx.subject, ctx.patient_id, visit_id,
+                                     parse(VisitReport, report), now)
+        if values and report.get("status") == "done":
+            # The values measured at the visit go to monitoring like any staff entry.
+            monitoring.record_observation(
+                db, ctx.patient_id, parse(ObservationCreate, {
+                    **values, "client_id": f"visit-{visit_id}", "measured_at": now.isoformat()}),
+                performer="staff", source="visit", documented_by_unit_id=ctx.subject.unit_id,
+                staff_id=ctx.subject.staff_id)
+        return visit
+
+    visit, err = attempt(db, act)
+    if err:
+        messages = error_messages(err)
+        return _route_page(request, db, ctx.principal, local_today(),
+                           errors={str(visit_id): messages}, values={str(visit_id): form},
+                           status_code=err.status_code)
+    return RedirectResponse(f"/my-route?day={visit.day.isoformat()}&done=visit_{visit.status}"
+                            f"#visit-{visit_id}", 303)
