@@ -156,6 +156,7 @@ def test_a_day_is_planned_saved_and_keeps_every_rule(d):
     reasons = sorted(u[2] for u in view.unplanned)
     assert reasons == ["capacity", "skills"] or reasons == ["skills", "window"]
     assert view.plan.figures["planned"] == 7 and view.plan.figures["km"] > 80
+    assert view.plan.figures["iterations"] == BUDGET.iterations
     # The double-staffed visits name who else comes.
     double = [s for r in view.routes for s in r.stops if s.visit.staff_count == 2]
     assert len(double) == 4 and all(len(s.others) == 1 for s in double)

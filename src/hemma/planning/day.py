@@ -300,9 +300,9 @@ def plan_day(db: Session, staff_id: int | None, unit_id: int, day: date, *, budg
     solved = time.perf_counter()
     version = previous.version + 1 if previous else 1
     plan = _save(db, d, result, staff_id, unit_id, day, reason, version)
-    plan.figures.update(load_seconds=round(loaded - started, 3),
-                        solve_seconds=round(solved - loaded, 3),
-                        iterations=result.iterations)
+    # A new dict: the JSON column notices assignment, not changes inside it.
+    plan.figures = {**plan.figures, "load_seconds": round(loaded - started, 3),
+                    "solve_seconds": round(solved - loaded, 3), "iterations": result.iterations}
     return plan
 
 
