@@ -148,3 +148,40 @@ def test_who_may_ask(world, database):
         service.request_care(s, _subject(s, world, "olle"), pid, _iv(world))
     with database.session() as s, pytest.raises(NotFound):  # no care relationship
         service.request_care(s, _subject(s, world, "hugo"), pid, _iv(world))
+
+
+@pytest.mark.parametrize("end", ["discharge", "return"])
+def test_visits_stop_when_the_episode_ends(world, database, end):
+    """Discharged or readmitted: the visits asked for the episode from then on are cancelled
+    with the reason, those already made stay, and the request is over."""
+    from hemma.episodes import service as episodes
+    from hemma.episodes.schemas import EpisodeEnd, ReturnToHospital
+
+    pid = world.patient(unit="med")
+    eid = world.episode(pid, state="admitted")
+    today = local_today()
+    with frozen_clock(datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+                      + timedelta(hours=11)):
+        with database.session() as s:
+            request = service.request_care(s, _subject(s, world, "sara"), pid,
+                                           _iv(world, first_date=today))
+            request_id = request.id
+        with database.session() as s:
+            service.decide(s, _subject(s, world, "kim"), pid, request_id,
+                           CareRequestDecision(accept=True))
+        visits = _visits(database, request_id)
+        with database.session() as s:
+            s.get(Visit, visits[0].id).status = "done"  # 14:00 today, given early
+        with database.session() as s:
+            sara = _subject(s, world, "sara")
+            if end == "discharge":
+                episodes.discharge(s, sara, pid, eid, EpisodeEnd(note="Klar."))
+            else:
+                episodes.return_to_hospital(s, sara, pid, eid, ReturnToHospital(note="Sämre."))
+    after = {v.id: v for v in _visits(database, request_id)}
+    assert len(after) == len(visits) >= 7
+    reason = "episode_discharged" if end == "discharge" else "episode_returned"
+    assert after.pop(visits[0].id).status == "done"
+    assert all(v.status == "cancelled" and v.not_done_reason == reason for v in after.values())
+    with database.session() as s:
+        assert s.get(CareRequest, request_id).status == "cancelled"

@@ -223,6 +223,12 @@ def _end(db: Session, subject: Subject, episode: Episode, state: EpisodeState,
                                        CareRelation.ends_at > grace_end))
     ):
         relation.ends_at = grace_end
+    # The visits other units were asked to make for the episode stop with it.
+    from hemma.planning.service import end_with_episode
+
+    end_with_episode(db, episode.id, ended_at,
+                     "episode_returned" if state == EpisodeState.RETURNED
+                     else "episode_discharged")
 
 
 def discharge(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,

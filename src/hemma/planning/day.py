@@ -351,6 +351,8 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
         "late_minutes": round(late),
         "new_faces": schedule.new_staff,
         "max_staff_per_patient": max(staff_per_patient.values(), default=0),
+        "mean_staff_per_patient": round(sum(staff_per_patient.values())
+                                        / max(1, len(staff_per_patient)), 2),
         "travel": d.source,
     }
     db.add(plan)
@@ -528,6 +530,26 @@ def my_route(db: Session, subject: Subject, day: date) -> tuple[DayPlan | None, 
             newest = view
         newest = newest or view
     return newest, routes
+
+
+def planned_staff(db: Session, visits: list[Visit]) -> dict[uuid.UUID, list[tuple[Staff,
+                                                                              datetime]]]:
+    """Who comes to each of these visits, and when, by the current plan of its unit's day."""
+    out: dict[uuid.UUID, list[tuple[Staff, datetime]]] = defaultdict(list)
+    for unit_id, day in {(v.unit_id, v.day) for v in visits}:
+        plan = current_plan(db, unit_id, day)
+        if plan is None:
+            continue
+        rows = db.execute(
+            select(VisitAssignment, Staff).join(StaffShift,
+                                                StaffShift.id == VisitAssignment.shift_id)
+            .join(Staff, Staff.id == StaffShift.staff_id)
+            .where(VisitAssignment.plan_id == plan.id,
+                   VisitAssignment.visit_id.in_([v.id for v in visits]))
+            .order_by(VisitAssignment.part))
+        for a, staff in rows:
+            out[a.visit_id].append((staff, a.planned_start))
+    return out
 
 
 def route_version(db: Session, staff_id: int, day: date) -> str | None:

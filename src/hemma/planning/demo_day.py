@@ -31,6 +31,9 @@ from hemma.models import (
 from hemma.planning.service import REQUEST_ROLE, create_visits
 
 PLANNING_UNIT = "hsv"
+# Days already worked before today, planned and done: who has met whom (continuity).
+HISTORY_DAYS = 3
+HISTORY_MOVES = 300_000  # the search for a past day: a fraction of a second
 
 # Where each unit's staff start and end their day (latitude, longitude).
 OFFICES = {
@@ -193,13 +196,14 @@ def load_visit_day(session, now: datetime, units: dict, staff: dict) -> tuple[in
         units[key].latitude, units[key].longitude = lat, lon
     unit = units[PLANNING_UNIT]
     today = local_date(now)
-    _shifts(session, unit, today, staff)
+    for back in range(HISTORY_DAYS, -1, -1):
+        _shifts(session, unit, today - timedelta(days=back), staff)
     patients = {p.family_name: p for p in session.scalars(select(Patient))}
-    day_start = at_local(today, "00:00")
+    first_day = at_local(today - timedelta(days=HISTORY_DAYS), "00:00")
     for spec in REQUESTS:
         request = _send(session, spec, patients[spec.family], units, staff, unit, today,
                         now)
-        create_visits(session, request, day_start)
+        create_visits(session, request, first_day)
     session.flush()
     return unit.id, today
 
@@ -261,21 +265,40 @@ def _send(session, spec: _Request, patient: Patient, units: dict, staff: dict,
 
 
 def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
-    """Plan the day as the planner would have early this morning, and report the visits
-    whose planned time is over as done, as the staff would have on their phones: the demo
-    opens on a day under way."""
+    """The days before today as they went (planned, the visits done), then today planned as
+    the planner would have early this morning, with the visits whose planned time is over
+    reported done, as the staff would have on their phones: the demo opens on a day under
+    way, and the planner knows whom each patient has met."""
     from hemma.config import get_settings
-    from hemma.models import Visit, VisitAssignment
+    from hemma.models import Visit
     from hemma.planning import day as planner
 
     settings = get_settings()
+    for back in range(HISTORY_DAYS, 0, -1):
+        past = day - timedelta(days=back)
+        plan = planner.plan_day(session, None, unit_id, past,
+                                budget=planner.Budget(iterations=HISTORY_MOVES),
+                                now=at_local(past, "06:30"), osrm_url=settings.osrm_url)
+        _report(session, plan, at_local(past + timedelta(days=1), "00:00"))
+        # What a past day's plan could not fit, the evening's on-call nurse took.
+        for visit in session.scalars(select(Visit).where(
+                Visit.unit_id == unit_id, Visit.day == past, Visit.status == "planned")):
+            visit.status, visit.not_done_reason = "cancelled", "Gjordes av jourpatrullen"
     plan = planner.plan_day(session, None, unit_id, day,
                             budget=planner.Budget.of(settings, replan=False),
                             now=min(now, at_local(day, "06:30")), osrm_url=settings.osrm_url)
+    _report(session, plan, now)
+
+
+def _report(session, plan, until: datetime) -> None:
+    """The visits of a plan that end by `until` reported done, at their planned times."""
+    from hemma.models import Visit, VisitAssignment
+
     for assignment, visit in session.execute(
             select(VisitAssignment, Visit).join(Visit, Visit.id == VisitAssignment.visit_id)
             .where(VisitAssignment.plan_id == plan.id, VisitAssignment.part == 0,
-                   VisitAssignment.planned_end <= now)):
+                   VisitAssignment.planned_end <= until)):
         visit.status = "done"
         visit.started_at = assignment.planned_start
         visit.done_at = assignment.planned_end
+    session.flush()

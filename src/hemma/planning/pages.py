@@ -77,12 +77,13 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
                    status_code=200):
     subject = ctx.subject
     today = local_today()
+    visits = service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1))
     return render(request, "planning/requests.html", {
+        "visits": visits, "planned": planner.planned_staff(db, visits),
         "patient": get_patient(db, ctx.patient_id),
         "requests": service.requests_for(db, ctx.patient_id),
         "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all()),
         "units": _units(db, subject.unit_id),
-        "visits": service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1)),
         "may_request": subject.role_allows(Action.CARE_REQUEST),
         "own_unit": subject.unit_id,
         "values": values or {"first_date": today.isoformat(),

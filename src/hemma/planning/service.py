@@ -195,6 +195,23 @@ def create_visits(db: Session, request: CareRequest, now: datetime) -> int:
     return len(rows)
 
 
+def end_with_episode(db: Session, episode_id: uuid.UUID, at: datetime, reason: str) -> int:
+    """The home-ward episode has ended (discharge, return to hospital): the care requests made
+    for it end, and their visits not yet started from `at` on are cancelled, so that nobody
+    drives to an empty house. Returns how many visits were cancelled."""
+    ids = list(db.scalars(select(CareRequest.id).where(
+        CareRequest.episode_id == episode_id,
+        CareRequest.status.in_([RequestStatus.REQUESTED, RequestStatus.ACCEPTED]))))
+    if not ids:
+        return 0
+    db.execute(update(CareRequest).where(CareRequest.id.in_(ids))
+               .values(status=RequestStatus.CANCELLED))
+    result = db.execute(update(Visit).where(
+        Visit.care_request_id.in_(ids), Visit.status == VisitStatus.PLANNED, Visit.latest > at)
+        .values(status=VisitStatus.CANCELLED, not_done_reason=reason))
+    return result.rowcount
+
+
 def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, int]]:
     """The patient's care requests, newest first, with how many visits each has."""
     counts = dict(db.execute(select(Visit.care_request_id, func.count())

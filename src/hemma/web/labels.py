@@ -157,6 +157,11 @@ VISIT_STATUS = {
     "not_done": N_("Not done"),
     "cancelled": N_("Cancelled"),
 }
+# Why a visit did not happen, when the system says so (staff type their own reasons).
+VISIT_REASONS = {
+    "episode_discharged": N_("Discharged from care at home"),
+    "episode_returned": N_("Readmitted to hospital"),
+}
 SYNC = {"simultaneous": N_("Together"), "sequential": N_("One after the other")}
 UNPLANNED_REASONS = {
     "skills": N_("Nobody on duty has the skills"),
