@@ -105,15 +105,16 @@ REQUESTS = [
     # The region's other home-ward patients.
     _Request("Lundmark", "med", OTHER, "Palliativ vård. Kontrollera smärtpumpen och den "
              "subkutana nålen, vid behov-läkemedel i kylskåpet. Maka Berit finns hemma.",
-             times=("09:00", "19:00"), tolerance=45, minutes=30, priority=3, since=5,
-             until=10),
+             times=("09:00", "19:00"), tolerance=45, minutes=30, skills=("ssk",), priority=3,
+             since=5, until=10),
     _Request("Nyström", "med", BLOOD, "CRP och blodstatus. Proverna till lab på Lycksele "
              "lasarett före kl 11.", window=SAMPLES, minutes=15, until=2),
     _Request("Öberg", "med", BLOOD, "Natrium, kalium och kreatinin (höjd dos furosemid). "
              "Väg patienten samtidigt.", window=SAMPLES, minutes=15, since=1, until=3),
     _Request("Sandström", "med", ASSESS, "Stigande andningsfrekvens och puls senaste dygnet. "
              "Bedöm allmäntillståndet, ta NEWS2 och ring ansvarig läkare på Medicinkliniken "
-             "efter besöket.", window=("10:00", "15:00"), minutes=45, priority=3),
+             "efter besöket.", window=("10:00", "15:00"), minutes=45, skills=("ssk",),
+             priority=3),
     _Request("Westerlund", "med", CHECKS, "Har inte skickat mätvärden sedan igår. Hjälp med "
              "mätningen och se att surfplattan är laddad och ansluten.",
              window=("10:00", "15:00"), hard=False, until=2),
@@ -140,8 +141,8 @@ REQUESTS = [
              "blodsockret först.", times=("08:00", "17:00"), minutes=15, priority=3,
              since=30, until=30),
     _Request("Sundberg", "hsv", OTHER, "Byte av KAD (sjuksköterska), därefter dusch och "
-             "hudvård (undersköterska).", window=AFTERNOON, minutes=30, staff_count=2,
-             sync="sequential", gap=(0, 30), hard=False),
+             "hudvård (undersköterska).", window=AFTERNOON, minutes=30, skills=("ssk",),
+             staff_count=2, sync="sequential", gap=(0, 30), hard=False),
     _Request("Degerman", "hsv", WOUND, "Venöst bensår vänster underben: Aquacel Ag och "
              "kompressionslindning. Nyckel i nyckelgömma vid dörren.", window=MORNING,
              minutes=45, skills=("sår",), hard=False, since=3, until=10),
@@ -182,7 +183,7 @@ REQUESTS = [
              since=2, until=12),
     _Request("Wallin", "hsv", ASSESS, "Inskrivning i hemsjukvården: läkemedelslista, "
              "fallrisk, nutrition och trycksårsrisk. Dottern är med.",
-             window=("10:00", "15:00"), minutes=45, hard=False),
+             window=("10:00", "15:00"), minutes=45, skills=("ssk",), hard=False),
 ]
 
 SENDERS = {"med": "sara.nilsson", "hc": "ulla.backman", "hsv": "hanna.lundstrom"}
