@@ -17,6 +17,16 @@ document.addEventListener("DOMContentLoaded", () => {
     held.addEventListener("change", sync);
     sync();
   }
+  // Visits by two staff: how the two go together only matters when there are two.
+  document.querySelectorAll("select[name=staff_count]").forEach((count) => {
+    const form = count.form;
+    const fields = ["sync", "gap_min", "gap_max"]
+      .map((name) => form.querySelector(`[name=${name}]`))
+      .filter(Boolean).map((input) => input.closest(".field"));
+    const sync = () => { fields.forEach((field) => { field.hidden = count.value !== "2"; }); };
+    count.addEventListener("change", sync);
+    sync();
+  });
   // The staff member's route: when the plan changes (an urgent visit, a colleague's sick
   // leave), say so and offer the new route; never reload under a form being filled in.
   const route = document.getElementById("my-route");
