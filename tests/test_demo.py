@@ -126,6 +126,7 @@ def test_the_demo_day_is_planned_and_keeps_every_rule(database):
         done = s.scalars(select(Visit).where(Visit.day == day, Visit.status == "done")).all()
         assert all(v.started_at and v.done_at and v.done_at <= utcnow() for v in done)
     assert figures["visits"] == 50 and figures["planned"] >= 48, (figures, unplanned)
+    assert figures["violations"] == 0
     # Three days already worked: most patients meet someone they have met.
     assert figures["new_faces"] < 25, figures
     _check_plan(SimpleNamespace(database=database, unit=hsv.id, day=day))

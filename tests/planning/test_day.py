@@ -157,6 +157,7 @@ def test_a_day_is_planned_saved_and_keeps_every_rule(d):
     assert reasons == ["capacity", "skills"] or reasons == ["skills", "window"]
     assert view.plan.figures["planned"] == 7 and view.plan.figures["km"] > 80
     assert view.plan.figures["iterations"] == BUDGET.iterations
+    assert view.plan.figures["violations"] == 0
     # The double-staffed visits name who else comes.
     double = [s for r in view.routes for s in r.stops if s.visit.staff_count == 2]
     assert len(double) == 4 and all(len(s.others) == 1 for s in double)
@@ -300,3 +301,24 @@ def test_shifts_are_checked(d, database, world):
             **data | {"staff_id": world.staff["mona"], "day": d.day + timedelta(days=1),
                       "break_earliest": "15:00", "break_latest": "16:00"}))
         assert shift.breaks == [{"earliest": "15:00", "latest": "16:00", "minutes": 30}]
+
+
+def test_a_break_under_way_stays_and_a_taken_break_is_not_planned_again(d, database):
+    for i in range(6):
+        d.visit(i, "08:00", "15:00", minutes=30)
+    d.plan()
+    with database.session() as s:
+        entry = planner.current_plan(s, d.unit, d.day).breaks[0]
+    start = datetime.fromisoformat(entry["start"])
+    during = (start + timedelta(minutes=10)).astimezone(at_local(d.day, "00:00").tzinfo)
+    with database.session() as s:
+        planner.plan_day(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=10))
+        again = [e for e in planner.current_plan(s, d.unit, d.day).breaks
+                 if e["shift_id"] == entry["shift_id"]]
+    assert [datetime.fromisoformat(e["start"]) for e in again] == [start], during
+    with database.session() as s:
+        planner.plan_day(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=45))
+        later = planner.current_plan(s, d.unit, d.day)
+        assert not [e for e in later.breaks if e["shift_id"] == entry["shift_id"]]
+        assert later.figures["planned"] == 6
+    _check_plan(d)

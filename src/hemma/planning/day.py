@@ -17,6 +17,7 @@ older ones are its history). Every change to the day goes through it:
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import uuid
@@ -47,6 +48,7 @@ from hemma.planning.solver import model as m
 from hemma.planning.solver.plan import solve
 from hemma.planning.solver.schedule import BREAK
 
+log = logging.getLogger("hemma.planning")
 MINUTE = timedelta(minutes=1)
 # What a plan costs, in "km": a minute late on a soft window costs like 2 km of driving, a
 # patient meeting someone they have not met in two weeks like 10 km.
@@ -101,6 +103,7 @@ class _Day:
     initial: list[list[tuple[int, int]]] | None
     unplanned: list[dict]  # known before solving: no address, the time has passed
     source: str
+    break_index: list[list[int]]  # per shift: the solver's break b is the shift's break [b]
 
 
 def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPlan | None,
@@ -190,21 +193,36 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
             lateness_cost=lateness_cost, priority=3 if visit.urgent else visit.priority,
             pinned=tuple(pinned)))
 
+    # Breaks the current plan put before now: over (taken), or under way (kept where it is).
+    began = {(e["shift_id"], e.get("index", 0)): datetime.fromisoformat(e["start"])
+             for e in (previous.breaks if previous is not None else ())}
     profiles = ["car"] + sorted({sh.profile for sh in shifts} - {"car"})
     solver_shifts = []
+    break_index: list[list[int]] = []
     for sh in shifts:
-        start, end = _minutes(sh.starts_at, base), _minutes(sh.ends_at, base)
-        if sh.id not in busy_shifts:
-            # Not before now, from where the day starts (a shift that is over stays empty).
-            start = min(max(start, now_min), end)
         breaks = []
-        for b in sh.breaks or ():
+        break_index.append([])
+        for index, b in enumerate(sh.breaks or ()):
             b_early = _minutes(at_local(day, b["earliest"]), base)
             b_late = _minutes(at_local(day, b["latest"]), base)
+            began_at = began.get((sh.id, index))
+            if began_at is not None and began_at <= now:
+                if began_at + int(b["minutes"]) * MINUTE <= now:
+                    continue  # taken
+                b_early = b_late = _minutes(began_at, base)  # under way: it stays
+                breaks.append(m.Break(math.floor(b_early), math.floor(b_late), int(b["minutes"])))
+                break_index[-1].append(index)
+                busy_shifts.add(sh.id)
+                continue
             if b_late < now_min:
                 continue  # its time has passed: taken, or not to be planned any more
             breaks.append(m.Break(math.ceil(max(b_early, now_min)), math.floor(b_late),
                                   int(b["minutes"])))
+            break_index[-1].append(index)
+        start, end = _minutes(sh.starts_at, base), _minutes(sh.ends_at, base)
+        if sh.id not in busy_shifts:
+            # Not before now, from where the day starts (a shift that is over stays empty).
+            start = min(max(start, now_min), end)
         solver_shifts.append(m.Shift(
             id=str(sh.id), staff=str(sh.staff_id), start=math.ceil(start), end=math.floor(end),
             start_location=loc(sh.start_latitude, sh.start_longitude),
@@ -225,12 +243,12 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
 
     initial = None
     if previous is not None:
-        initial = _initial(visits, shifts, solver_shifts, before, previous, move)
+        initial = _initial(visits, shifts, break_index, before, previous, move)
     return _Day(problem, visits, shifts, base, fixed, locked, initial, unplanned,
-                "osrm" if osrm_url else "crow-flies")
+                "osrm" if osrm_url else "crow-flies", break_index)
 
 
-def _initial(visits, shifts, solver_shifts, before, previous, move):
+def _initial(visits, shifts, break_index, before, previous, move):
     """The previous plan's routes, as the starting point: visits whose every part it placed
     (a visit moved by hand starts unplaced, to be put where it fits best on its new shift),
     and each shift's breaks where they were."""
@@ -249,9 +267,8 @@ def _initial(visits, shifts, solver_shifts, before, previous, move):
         slots[shift_index[a.shift_id]].append((a.position, (v, part)))
     for entry in previous.breaks or ():
         k = shift_index.get(entry["shift_id"])
-        b = entry.get("index", 0)
-        if k is not None and b < len(solver_shifts[k].breaks):
-            slots[k].append((entry["position"], (BREAK, b)))
+        if k is not None and entry.get("index", 0) in break_index[k]:
+            slots[k].append((entry["position"], (BREAK, break_index[k].index(entry["index"]))))
     return [[task for _pos, task in sorted(route, key=lambda x: x[0])] for route in slots]
 
 
@@ -319,7 +336,7 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
         for position, (v, p) in enumerate(route):
             if v == BREAK:
                 start = round(schedule.break_starts[k][p])
-                plan.breaks.append({"shift_id": d.shifts[k].id, "index": p,
+                plan.breaks.append({"shift_id": d.shifts[k].id, "index": d.break_index[k][p],
                                     "position": position,
                                     "start": (d.base + start * MINUTE).isoformat(),
                                     "minutes": sh.breaks[p].duration})
@@ -354,7 +371,12 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
         "mean_staff_per_patient": round(sum(staff_per_patient.values())
                                         / max(1, len(staff_per_patient)), 2),
         "travel": d.source,
+        # The solver keeps every hard rule it can; a rule it could not keep (a break whose
+        # window passed in a day that did not go as planned) is said, not hidden.
+        "violations": len(schedule.violations),
     }
+    if schedule.violations:
+        log.warning("plan of unit %s on %s breaks %s", unit_id, day, schedule.violations[:5])
     db.add(plan)
     db.flush()
     if rows:
