@@ -1382,8 +1382,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--round-patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=30, help="days of 15-minute values")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--concurrency", type=_levels, default=[4, 8, 16],
-                        help="connections per single-ingest level (default 4,8,16)")
+    parser.add_argument("--concurrency", type=_levels, default=[8, 16, 32],
+                        help="connections per single-ingest level (default 8,16,32)")
     parser.add_argument("--duration", type=float, default=25.0,
                         help="seconds per single-ingest level")
     parser.add_argument("--probe-rate", type=float, default=5.0,

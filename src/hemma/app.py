@@ -114,6 +114,7 @@ async def _background(app: FastAPI):
     try:
         yield
     finally:
+        app.state.ingest.stop()
         for thing in reversed(started):
             thing.stop()
 
@@ -135,6 +136,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url())
     app.state.background = background
+    from hemma.monitoring.ingest import Ingest
+
+    app.state.ingest = Ingest(app.state.db)  # single observations, recorded together
 
     from hemma.access import api as access_api
     from hemma.access import pages as access_pages

@@ -49,6 +49,7 @@ class _Pending:
     outcome: str
     details: list[str] = field(default_factory=list)
     generic: bool = False
+    actor: Actor | None = None  # another than the trail's (requests recorded together)
 
 
 @dataclass
@@ -94,6 +95,15 @@ class Trail:
             existing.basis = basis
         if detail:
             existing.details.append(detail)
+
+    def record_for(self, actor: Actor, patient_id: uuid.UUID | None, action: str, *,
+                   basis: str = "none", emergency: bool = False,
+                   outcome: str = "allowed") -> None:
+        """An entry of another request than this trail's own, with its own actor: requests
+        recorded together in one transaction (group commit) still log one entry each, each
+        with who asked."""
+        self.entries.append(_Pending(patient_id, action, basis, emergency, outcome,
+                                     actor=actor))
 
     def denied_only(self) -> "Trail":
         kept = Trail(actor=self.actor)
@@ -155,9 +165,9 @@ def flush(session: Session, at: datetime | None = None) -> int:
     ).one()
     seq, prev = head.last_seq, head.last_hash
     key = _chain_key()
-    actor = current.actor
     rows = []
     for pending in current.entries:
+        actor = pending.actor or current.actor
         seq += 1
         row = {
             "seq": seq,

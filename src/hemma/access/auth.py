@@ -201,6 +201,17 @@ def create_api_token(session: Session, staff: Staff, name: str, days: int | None
     return token
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request, as it came: an API token, or a browser session with the CSRF token
+    the page sent; resolved later, together with other requests' (monitoring.ingest)."""
+
+    token: str | None
+    session: str | None
+    csrf: str | None
+    client_addr: str | None
+
+
 def resolve_api_token(session: Session, token: str) -> Staff | None:
     now = utcnow()
     row = session.execute(

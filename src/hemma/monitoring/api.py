@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access import audit
+from hemma.access.auth import Caller
 from hemma.access.policy import Action
 from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.kit.errors import FieldError, Invalid, NotFound
@@ -18,7 +19,6 @@ from hemma.models import Pathway, Patient
 from hemma.monitoring import alerts, service, views
 from hemma.monitoring.rules import effective_rules
 from hemma.monitoring.schemas import (
-    VALUE_FIELDS,
     Acknowledge,
     ObservationBatch,
     ObservationCreate,
@@ -27,24 +27,18 @@ from hemma.monitoring.schemas import (
     Resolve,
     Snooze,
 )
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import (
+    DbSession,
+    DeferredPatientAccess,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    StaffAccess,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"])
 Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
-
-
-def _read(o, *, duplicate: bool = False, alert=None) -> ObservationRead:
-    # Built from stored rows, so not validated here; the response model checks it once on
-    # the way out (a batch answers hundreds of these).
-    return ObservationRead.model_construct(
-        id=o.id, patient_id=o.patient_id, client_id=o.client_id, measured_at=o.measured_at,
-        received_at=o.received_at, performer=o.performer, source=o.source,
-        news2_total=o.news2_total, news2_band=o.news2_band, news2_partial=o.news2_partial,
-        values={f: getattr(o, f) for f in VALUE_FIELDS if getattr(o, f) is not None}
-        | ({"symptoms": o.symptoms} if o.symptoms else {})
-        | ({"feeling_worse": True} if o.feeling_worse else {}),
-        duplicate=duplicate, alert_id=alert.id if alert else None)
 
 
 def _performer(principal: Principal) -> str:
@@ -52,16 +46,15 @@ def _performer(principal: Principal) -> str:
 
 
 @router.post("/patients/{patient_id}/observations", status_code=201,
-             response_model=ObservationRead)
-def record(body: ObservationCreate, db: DbSession,
-           ctx: Annotated[PatientContext, Depends(PatientAccess(Action.OBSERVE))]):
-    """Record one submission of values. Send a fresh `client_id` with each; resending the
-    same one returns the first result (`duplicate: true`) and changes nothing."""
-    recorded = service.record_observation(
-        db, ctx.patient_id, body, performer=_performer(ctx.principal), source="api",
-        documented_by_unit_id=ctx.subject.unit_id, staff_id=ctx.subject.staff_id)
-    audit.record(db, ctx.patient_id, "observation.record")
-    return _read(recorded.observation, duplicate=not recorded.created, alert=recorded.alert)
+             response_model=ObservationRead, openapi_extra={"requestBody": {
+                 "required": True, "content": {"application/json": {
+                     "schema": ObservationCreate.model_json_schema()}}}})
+async def record(request: Request, patient_id: uuid.UUID,
+                 caller: Annotated[Caller, Depends(DeferredPatientAccess(Action.OBSERVE))]):
+    """Record one submission of values (an `ObservationCreate`). Send a fresh `client_id`
+    with each; resending the same one returns the first result (`duplicate: true`) and
+    changes nothing. Submissions arriving together are recorded in one transaction."""
+    return await request.app.state.ingest.submit(caller, patient_id, await request.body())
 
 
 @router.post("/observations/batch", response_model=list[ObservationRead])
@@ -84,14 +77,16 @@ def batch(body: ObservationBatch, db: DbSession,
         performer=_performer(principal), source="api",
         documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id, indexed=True)
     log_listed(db, decisions, "observation.record")
-    return [_read(r.observation, duplicate=not r.created, alert=r.alert) for r in recorded]
+    return [ObservationRead.of(r.observation, duplicate=not r.created, alert=r.alert)
+            for r in recorded]
 
 
 @router.get("/patients/{patient_id}/observations", response_model=list[ObservationRead])
 def list_observations(db: DbSession, ctx: Reader, since: datetime | None = None):
     """The patient's values you may see, oldest first (default: the last 72 hours)."""
     since = since or utcnow() - timedelta(hours=72)
-    return [_read(o) for o in views.visible_observations(db, ctx.decision, ctx.patient_id, since)]
+    rows = views.visible_observations(db, ctx.decision, ctx.patient_id, since)
+    return [ObservationRead.of(o) for o in rows]
 
 
 class AlertOut(BaseModel):

@@ -89,6 +89,19 @@ class ObservationRead(BaseModel):
     duplicate: bool = False
     alert_id: uuid.UUID | None = None
 
+    @classmethod
+    def of(cls, o, *, duplicate: bool = False, alert=None) -> ObservationRead:
+        """From a stored row, so not validated here; the response model checks it once on
+        the way out (a batch answers hundreds of these)."""
+        return cls.model_construct(
+            id=o.id, patient_id=o.patient_id, client_id=o.client_id, measured_at=o.measured_at,
+            received_at=o.received_at, performer=o.performer, source=o.source,
+            news2_total=o.news2_total, news2_band=o.news2_band, news2_partial=o.news2_partial,
+            values={f: getattr(o, f) for f in VALUE_FIELDS if getattr(o, f) is not None}
+            | ({"symptoms": o.symptoms} if o.symptoms else {})
+            | ({"feeling_worse": True} if o.feeling_worse else {}),
+            duplicate=duplicate, alert_id=alert.id if alert else None)
+
 
 class PlanUpdate(Schema):
     spo2_scale: Literal[1, 2] = 1

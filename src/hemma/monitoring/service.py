@@ -112,6 +112,15 @@ def _refuse(message: str, field: str, index: int | None):
     raise Invalid(errors=[FieldError(name, message)])
 
 
+def check_time(data: ObservationCreate, now: datetime, index: int | None = None) -> None:
+    """Late and out-of-order values are fine; from the future or older than 30 days not."""
+    at = ensure_utc(data.measured_at)
+    if at > now + _FUTURE_SLACK:
+        _refuse("The measurement time is in the future", "measured_at", index)
+    if at < now - _MAX_AGE:
+        _refuse("The measurement is more than 30 days old", "measured_at", index)
+
+
 def record_many(
     db: Session,
     entries: list[tuple[uuid.UUID, ObservationCreate]],
@@ -129,12 +138,7 @@ def record_many(
     now = utcnow()
     window = timedelta(minutes=get_settings().news2_window_minutes)
     for i, (_pid, data) in enumerate(entries):
-        at = ensure_utc(data.measured_at)
-        if at > now + _FUTURE_SLACK:
-            _refuse("The measurement time is in the future", "measured_at", i if indexed else None)
-        if at < now - _MAX_AGE:
-            _refuse("The measurement is more than 30 days old", "measured_at",
-                    i if indexed else None)
+        check_time(data, now, i if indexed else None)
     pids = list(dict.fromkeys(pid for pid, _ in entries))
     context = _context(db, pids)
     for i, (pid, _data) in enumerate(entries):

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
-from hemma.access.auth import actor_for, resolve_api_token, resolve_session
+from hemma.access.auth import Caller, actor_for, resolve_api_token, resolve_session
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.kit.errors import Forbidden, Unauthenticated
@@ -192,6 +192,23 @@ class PatientAccess:
                  db: DbSession) -> PatientContext:
         decision = require(db, principal.subject, self.action, patient_id)
         return PatientContext(principal, decision, patient_id, db)
+
+
+class DeferredPatientAccess(PatientAccess):
+    """`action` on the patient in the path, decided where the request is carried out: the
+    route hands the caller's credentials, unread, to a service that resolves and decides many
+    requests at once with the same `decide()` (monitoring.ingest). The route itself touches
+    no data. Without credentials it is refused here, as everywhere."""
+
+    async def __call__(self, request: Request, patient_id: uuid.UUID,
+                       csrf: Annotated[str | None, Depends(submitted_csrf)]) -> Caller:
+        authz = request.headers.get("authorization", "")
+        if authz.lower().startswith("bearer "):
+            return Caller(authz[7:].strip(), None, None, client_addr(request))
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session:
+            raise Unauthenticated()
+        return Caller(None, session, csrf, client_addr(request))
 
 
 PATIENT_SESSION_COOKIE = "hemma_patient"

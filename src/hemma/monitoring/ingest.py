@@ -1,0 +1,198 @@
+"""Single observations from devices, systems and staff over the JSON API, recorded together.
+
+One submission at a time is the common case for a device gateway or a monitoring system, and
+hundreds arrive each second. Each on its own would cost a transaction: resolving the caller,
+the access facts, reading the values nearby, writing the row, the alert checks, the audit
+entry at the end of the hash chain (whose head every commit locks), and the commit. Here the
+route only reads the request and hands it to the process's `Ingest` thread, which takes every
+submission waiting at that moment and records them in one transaction (group commit): one
+lookup of the callers, one access decision per caller and patient (the same `decide()` as
+everywhere), `service.record_many` per caller, one audit flush with one entry per
+submission, each with its own caller, and one commit. Under light load a batch is one
+submission and nothing waits; under heavy load the batches grow and the cost per submission
+falls.
+
+Each submission still gets its own answer: a refused patient is a 404, a bad value names its
+field, and neither changes anything for the others. If the shared transaction fails, each
+submission is tried again alone, so one cannot take the others down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import queue
+import threading
+import uuid
+from collections import defaultdict
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.access.auth import Caller, actor_for, resolve_api_token, resolve_session
+from hemma.access.policy import Action
+from hemma.access.service import decisions_for, subject_for
+from hemma.db import Database
+from hemma.kit.errors import Forbidden, HemmaError, Invalid, NotFound, Unauthenticated
+from hemma.kit.time import utcnow
+from hemma.kit.validation import parse
+from hemma.monitoring import service
+from hemma.monitoring.schemas import ObservationCreate, ObservationRead
+
+log = logging.getLogger("hemma.ingest")
+MAX_BATCH = 200  # submissions in one transaction at most
+
+
+@dataclass
+class _Item:
+    caller: Caller
+    patient_id: uuid.UUID
+    body: bytes
+    future: Future
+
+
+class Ingest:
+    """The process's group-commit thread for single observations."""
+
+    def __init__(self, database: Database):
+        self.database = database
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    async def submit(self, caller: Caller, patient_id: uuid.UUID, body: bytes) -> ObservationRead:
+        """Record one submission; raises what a route would (NotFound, Invalid, ...)."""
+        self._start()
+        future: Future = Future()
+        self._queue.put(_Item(caller, patient_id, body, future))
+        return await asyncio.wrap_future(future)
+
+    def _start(self) -> None:
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="hemma-ingest",
+                                                daemon=True)
+                self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < MAX_BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            self._process(batch)
+
+    def _process(self, batch: list[_Item]) -> None:
+        try:
+            with self.database.session() as session:
+                outcomes = record_batch(session, batch)
+        except Exception as exc:  # the shared transaction failed: each on its own
+            if len(batch) > 1:
+                log.warning("a batch of %s failed (%s); recording one by one", len(batch), exc)
+                for item in batch:
+                    self._process([item])
+                return
+            outcomes = [exc]
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+
+
+def _resolve(session: Session, callers: set[Caller]) -> dict[Caller, tuple | HemmaError]:
+    """Each distinct caller: (staff, subject) or the error to answer with."""
+    out: dict[Caller, tuple | HemmaError] = {}
+    for caller in callers:
+        if caller.token is not None:
+            staff = resolve_api_token(session, caller.token)
+        else:
+            resolved = resolve_session(session, caller.session)
+            staff = None
+            if resolved is not None:
+                web, staff = resolved
+                if not (caller.csrf and hmac.compare_digest(caller.csrf, web.csrf_token)):
+                    out[caller] = Forbidden("The form has expired. Reload the page and try "
+                                            "again.")
+                    continue
+        if staff is None:
+            out[caller] = Unauthenticated()
+            continue
+        out[caller] = (staff, subject_for(session, staff))
+    return out
+
+
+def record_batch(session: Session, batch: list[_Item]) -> list[ObservationRead | HemmaError]:
+    """Record the submissions in the session's transaction; an answer for each."""
+    outcomes: list[ObservationRead | HemmaError | None] = [None] * len(batch)
+    callers = _resolve(session, {item.caller for item in batch})
+    trail = audit.trail(session)
+    # Decisions per caller, for all its patients at once.
+    patients: dict[Caller, set[uuid.UUID]] = defaultdict(set)
+    for item in batch:
+        if isinstance(callers[item.caller], tuple):
+            patients[item.caller].add(item.patient_id)
+    decisions = {caller: decisions_for(session, callers[caller][1], pids, Action.OBSERVE)
+                 for caller, pids in patients.items()}
+    actors: dict[tuple, audit.Actor] = {}
+    now = utcnow()
+    groups: dict[tuple, list[tuple[int, ObservationCreate]]] = defaultdict(list)
+    for i, item in enumerate(batch):
+        resolved = callers[item.caller]
+        if isinstance(resolved, HemmaError):
+            outcomes[i] = resolved
+            continue
+        staff, subject = resolved
+        key = (staff.id, item.caller.client_addr)
+        if key not in actors:
+            actors[key] = actor_for(session, staff, item.caller.client_addr)
+        decision = decisions[item.caller][item.patient_id]
+        if not decision:
+            # As require(): a refusal about a patient that exists is logged.
+            if decision.facts is not None and decision.facts.exists:
+                trail.record_for(actors[key], item.patient_id, "observation.record",
+                                 outcome="denied")
+            outcomes[i] = NotFound()
+            continue
+        try:
+            data = parse(ObservationCreate, json.loads(item.body or b"null"))
+            service.check_time(data, now)
+        except ValueError:
+            outcomes[i] = Invalid("Send the values as JSON")
+            continue
+        except HemmaError as exc:
+            outcomes[i] = exc
+            continue
+        trail.record_for(actors[key], item.patient_id, "observation.record",
+                         basis=str(decision.basis), emergency=decision.emergency)
+        performer = "device" if subject.profession == "system" else "staff"
+        groups[(performer, subject.staff_id, subject.unit_id)].append((i, data))
+    for (performer, staff_id, unit_id), entries in groups.items():
+        recorded = service.record_many(
+            session, [(batch[i].patient_id, data) for i, data in entries], performer=performer,
+            source="api", documented_by_unit_id=unit_id, staff_id=staff_id)
+        for (i, _data), r in zip(entries, recorded, strict=True):
+            outcomes[i] = ObservationRead.of(r.observation, duplicate=not r.created,
+                                             alert=r.alert)
+    return outcomes

@@ -1,0 +1,105 @@
+"""Single observations recorded together (group commit): in one transaction, each submission
+still gets its own answer, its own access decision and its own audit entry with its own
+caller; a refused, unauthenticated or invalid one changes nothing for the others."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Future
+
+from sqlalchemy import func, select
+
+from hemma.access.audit import verify
+from hemma.access.auth import Caller, create_api_token
+from hemma.kit.errors import Invalid, NotFound, Unauthenticated
+from hemma.kit.time import utcnow
+from hemma.models import AuditEntry, Observation, Staff
+from hemma.monitoring.ingest import _Item, record_batch
+from hemma.monitoring.schemas import ObservationRead
+
+
+def _admitted(world, unit="med"):
+    pid = world.patient(unit=unit)
+    world.episode(pid, state="admitted")
+    return pid
+
+
+def _token(database, world, username):
+    with database.session() as s:
+        return create_api_token(s, s.get(Staff, world.staff[username]), "test")
+
+
+def _body(client_id, **values):
+    return json.dumps({"client_id": client_id, "measured_at": utcnow().isoformat(),
+                       **values}).encode()
+
+
+def test_one_transaction_many_callers_each_its_own_answer_and_log_entry(world, database):
+    mine, other = _admitted(world), _admitted(world, unit="hsv")
+    sara, olle = _token(database, world, "sara"), _token(database, world, "olle")
+
+    def item(token, pid, body):
+        return _Item(Caller(token, None, None, "10.0.0.7"), pid, body, Future())
+
+    batch = [
+        item(sara, mine, _body("sara-0001", pulse=80)),
+        item(olle, mine, _body("olle-0001", pulse=85, spo2=96)),
+        item(sara, other, _body("sara-0002", pulse=90)),  # not Medicinkliniken's patient
+        item("hemma_nonsense", mine, _body("nobody-01", pulse=70)),
+        item(sara, mine, _body("sara-0003", spo2=300)),  # impossible
+        item(sara, mine, b"{not json"),
+        item(olle, mine, _body("sara-0001", pulse=80)),  # the same client id again
+    ]
+    with database.session() as s:
+        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+    with database.session() as s:
+        outcomes = record_batch(s, batch)
+    ok, olle_ok, refused, anonymous, impossible, garbage, again = outcomes
+    assert isinstance(ok, ObservationRead) and not ok.duplicate and ok.performer == "staff"
+    assert isinstance(olle_ok, ObservationRead) and olle_ok.values["spo2"] == 96
+    assert isinstance(refused, NotFound)
+    assert isinstance(anonymous, Unauthenticated)
+    assert isinstance(impossible, Invalid) and impossible.errors[0].field == "spo2"
+    assert isinstance(garbage, Invalid)
+    assert isinstance(again, ObservationRead) and again.duplicate and again.id == ok.id
+    with database.session() as s:
+        stored = s.scalars(select(Observation.client_id)).all()
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
+                            .order_by(AuditEntry.seq)).all()
+        assert verify(s).ok
+    assert sorted(stored) == ["olle-0001", "sara-0001"]
+    logged = [(e.username, e.patient_id, e.outcome, e.client_addr) for e in entries]
+    assert logged == [
+        ("sara", mine, "allowed", "10.0.0.7"), ("olle", mine, "allowed", "10.0.0.7"),
+        ("sara", other, "denied", "10.0.0.7"), ("olle", mine, "allowed", "10.0.0.7")]
+
+
+def test_many_at_once_over_http(world, database, as_user):
+    """Twenty nurses' submissions at the same moment, one of them for a patient she may not
+    record for: nineteen rows, one 404, one log entry each."""
+    pids = [_admitted(world) for _ in range(19)] + [_admitted(world, unit="hsv")]
+    clients = [as_user("sara") for _ in pids]
+    barrier = threading.Barrier(len(clients))
+    statuses = {}
+
+    def send(i, client, pid):
+        barrier.wait()
+        r = client.post(f"/api/v1/patients/{pid}/observations",
+                        json={"client_id": f"at-once-{i:03d}", "measured_at":
+                              utcnow().isoformat(), "pulse": 70 + i})
+        statuses[i] = r.status_code
+
+    threads = [threading.Thread(target=send, args=(i, c, p))
+               for i, (c, p) in enumerate(zip(clients, pids, strict=True))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [statuses[i] for i in range(20)] == [201] * 19 + [404]
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Observation)) == 19
+        logged = s.scalars(select(AuditEntry.patient_id).where(
+            AuditEntry.action == "observation.record", AuditEntry.outcome == "allowed")).all()
+        assert sorted(map(str, logged)) == sorted(map(str, pids[:19]))
+        assert verify(s).ok
