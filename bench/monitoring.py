@@ -1391,7 +1391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--batch-patients", type=int, default=2000,
                         help="the gateway's patients (a value each every few seconds at most)")
-    parser.add_argument("--batch-concurrency", type=_levels, default=[1, 2, 4])
+    parser.add_argument("--batch-concurrency", type=_levels, default=[2, 4, 8])
     parser.add_argument("--batch-duration", type=float, default=20.0)
     parser.add_argument("--raw-rows", type=int, default=50_000)
     parser.add_argument("--requests", type=int, default=200,
