@@ -103,3 +103,32 @@ def test_many_at_once_over_http(world, database, as_user):
             AuditEntry.action == "observation.record", AuditEntry.outcome == "allowed")).all()
         assert sorted(map(str, logged)) == sorted(map(str, pids[:19]))
         assert verify(s).ok
+
+
+def test_a_caller_who_goes_away_does_not_stop_the_others(world, database):
+    """A request cancelled while its submission waits (the client hung up): the submission is
+    still recorded, and the ingest thread goes on answering the next ones."""
+    import asyncio
+
+    from hemma.monitoring.ingest import Ingest
+
+    pid = _admitted(world)
+    token = _token(database, world, "sara")
+    ingest = Ingest(database)
+
+    async def scenario():
+        gone = asyncio.ensure_future(ingest.submit(Caller(token, None, None, None), pid,
+                                                   _body("gone-0001", pulse=70)))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0.2)
+        return await ingest.submit(Caller(token, None, None, None), pid,
+                                   _body("next-0001", pulse=71))
+
+    try:
+        answer = asyncio.run(scenario())
+    finally:
+        ingest.stop()
+    assert isinstance(answer, ObservationRead) and answer.client_id == "next-0001"
+    with database.session() as s:
+        assert sorted(s.scalars(select(Observation.client_id))) == ["gone-0001", "next-0001"]

@@ -27,7 +27,7 @@ import queue
 import threading
 import uuid
 from collections import defaultdict
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
@@ -101,7 +101,10 @@ class Ingest:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
-            self._process(batch)
+            try:
+                self._process(batch)
+            except Exception:  # never let the thread die: every later request would wait
+                log.exception("ingest: a batch of %s could not be answered", len(batch))
 
     def _process(self, batch: list[_Item]) -> None:
         try:
@@ -115,10 +118,15 @@ class Ingest:
                 return
             outcomes = [exc]
         for item, outcome in zip(batch, outcomes, strict=True):
-            if isinstance(outcome, BaseException):
-                item.future.set_exception(outcome)
-            else:
-                item.future.set_result(outcome)
+            if item.future.done():
+                continue  # the client went away (cancelled): what was recorded stays
+            try:
+                if isinstance(outcome, BaseException):
+                    item.future.set_exception(outcome)
+                else:
+                    item.future.set_result(outcome)
+            except InvalidStateError:  # cancelled just now
+                pass
 
 
 def _resolve(session: Session, callers: set[Caller]) -> dict[Caller, tuple | HemmaError]:
