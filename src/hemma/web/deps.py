@@ -200,15 +200,16 @@ class DeferredPatientAccess(PatientAccess):
     requests at once with the same `decide()` (monitoring.ingest). The route itself touches
     no data. Without credentials it is refused here, as everywhere."""
 
-    async def __call__(self, request: Request, patient_id: uuid.UUID,
-                       csrf: Annotated[str | None, Depends(submitted_csrf)]) -> Caller:
+    async def __call__(self, request: Request, patient_id: uuid.UUID) -> Caller:
         authz = request.headers.get("authorization", "")
         if authz.lower().startswith("bearer "):
             return Caller(authz[7:].strip(), None, None, client_addr(request))
         session = request.cookies.get(SESSION_COOKIE)
         if not session:
             raise Unauthenticated()
-        return Caller(None, session, csrf, client_addr(request))
+        # A JSON route: a page's script sends its CSRF token as a header (the body stays
+        # unread for the service that carries the request out).
+        return Caller(None, session, request.headers.get("x-csrf-token"), client_addr(request))
 
 
 PATIENT_SESSION_COOKIE = "hemma_patient"
