@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
             load_demo(database)
             loaded = time.perf_counter() - t0
             with database.session() as s:
-                first = s.scalar(select(VisitPlan))
+                first = s.scalar(select(VisitPlan).where(VisitPlan.day == day))
                 first_figures = dict(first.figures)
                 unit_id = first.unit_id
                 planner = s.scalar(select(Staff).where(Staff.username == "agneta.karlsson"))
@@ -175,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"database: {backend}")
     print(f"demo day: Hemsjukvården Lycksele kommun, {first_figures['visits']} visits, 7 staff; "
           f"clock 10:00 local")
-    print(f"demo load incl. first plan          {loaded:6.2f} s (plan: read "
-          f"{first_figures.get('load_seconds', 0):.2f} s, search "
+    print(f"demo load incl. its plans           {loaded:6.2f} s (three days before today, then "
+          f"today: read {first_figures.get('load_seconds', 0):.2f} s, search "
           f"{first_figures.get('solve_seconds', 0):.2f} s, in a fresh process)")
-    print(f"first plan: planned {first_figures['planned']}/{first_figures['visits']}, "
-          f"{first_figures['km']} km, {first_figures['late_minutes']} min late")
+    print(f"today's first plan: planned {first_figures['planned']}/{first_figures['visits']}, "
+          f"{first_figures['km']} km, {first_figures['late_minutes']} min late, "
+          f"{first_figures['new_faces']} new faces")
     print(_summary("re-plan the whole day (HTTP)", solve_times, SOLVE_TARGET))
     print(f"  last re-plan: planned {figures['planned']}/{figures['visits']}, {figures['km']} km, "
           f"{figures['late_minutes']} min late, search {figures.get('solve_seconds')} s, "
