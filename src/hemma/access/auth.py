@@ -9,6 +9,7 @@ its HSA-id (`Staff.hsa_id`) and calling `start_session` (see ARCHITECTURE.md).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.config import get_settings
+from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.kit.time import utcnow
 from hemma.models import ApiToken, LoginAttempt, Staff, WebSession
 
@@ -212,6 +214,25 @@ class Caller:
     client_addr: str | None
 
 
+def authenticate(session: Session, caller: Caller, *,
+                 unsafe: bool) -> tuple[Staff, WebSession | None]:
+    """The staff member behind a request: by API token, or by browser session, which for an
+    unsafe method must also send the session's CSRF token (cookies ride along with
+    cross-site requests; the token does not). Raises Unauthenticated or Forbidden."""
+    if caller.token is not None:
+        staff = resolve_api_token(session, caller.token)
+        if staff is None:
+            raise Unauthenticated()
+        return staff, None
+    resolved = resolve_session(session, caller.session)
+    if resolved is None:
+        raise Unauthenticated()
+    web, staff = resolved
+    if unsafe and not (caller.csrf and hmac.compare_digest(caller.csrf, web.csrf_token)):
+        raise Forbidden("The form has expired. Reload the page and try again.")
+    return staff, web
+
+
 def resolve_api_token(session: Session, token: str) -> Staff | None:
     now = utcnow()
     row = session.execute(
@@ -247,11 +268,9 @@ PATIENT_CODE_DIGITS = 10
 
 def _code_hash(code: str) -> str:
     """Codes are short, so a plain hash could be reversed by trying them all: key it."""
-    import hmac as _hmac
-
     secret = get_settings().resolved_secret_key().encode()
     digits = "".join(ch for ch in code if ch.isdigit())
-    return _hmac.new(secret, b"patient-code:" + digits.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(secret, b"patient-code:" + digits.encode(), hashlib.sha256).hexdigest()
 
 
 def format_code(code: str) -> str:

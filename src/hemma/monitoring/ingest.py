@@ -20,7 +20,6 @@ submission is tried again alone, so one cannot take the others down with it.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import queue
@@ -33,11 +32,11 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
-from hemma.access.auth import Caller, actor_for, resolve_api_token, resolve_session
+from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action
 from hemma.access.service import decisions_for, subject_for
 from hemma.db import Database
-from hemma.kit.errors import Forbidden, HemmaError, Invalid, NotFound, Unauthenticated
+from hemma.kit.errors import HemmaError, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
 from hemma.monitoring import service
@@ -133,19 +132,10 @@ def _resolve(session: Session, callers: set[Caller]) -> dict[Caller, tuple | Hem
     """Each distinct caller: (staff, subject) or the error to answer with."""
     out: dict[Caller, tuple | HemmaError] = {}
     for caller in callers:
-        if caller.token is not None:
-            staff = resolve_api_token(session, caller.token)
-        else:
-            resolved = resolve_session(session, caller.session)
-            staff = None
-            if resolved is not None:
-                web, staff = resolved
-                if not (caller.csrf and hmac.compare_digest(caller.csrf, web.csrf_token)):
-                    out[caller] = Forbidden("The form has expired. Reload the page and try "
-                                            "again.")
-                    continue
-        if staff is None:
-            out[caller] = Unauthenticated()
+        try:
+            staff, _web = authenticate(session, caller, unsafe=True)
+        except HemmaError as exc:
+            out[caller] = exc
             continue
         out[caller] = (staff, subject_for(session, staff))
     return out

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
-from hemma.access.auth import Caller, actor_for, resolve_api_token, resolve_session
+from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.kit.errors import Forbidden, Unauthenticated
@@ -96,27 +96,21 @@ class Principal:
     csrf_token: str | None  # None when signed in with an API token
 
 
+def caller_of(request: Request, csrf: str | None) -> Caller:
+    """The credentials a request carries, unread: a bearer token, or the session cookie."""
+    authz = request.headers.get("authorization", "")
+    if authz.lower().startswith("bearer "):
+        return Caller(authz[7:].strip(), None, None, client_addr(request))
+    return Caller(None, request.cookies.get(SESSION_COOKIE), csrf, client_addr(request))
+
+
 def current_principal(
     request: Request,
     db: DbSession,
     csrf: Annotated[str | None, Depends(submitted_csrf)],
 ) -> Principal:
-    authz = request.headers.get("authorization", "")
-    web = None
-    if authz.lower().startswith("bearer "):
-        staff = resolve_api_token(db, authz[7:].strip())
-        if staff is None:
-            raise Unauthenticated()
-    else:
-        resolved = resolve_session(db, request.cookies.get(SESSION_COOKIE))
-        if resolved is None:
-            raise Unauthenticated()
-        web, staff = resolved
-        # Cookies ride along with cross-site requests; the token does not.
-        if request.method in UNSAFE_METHODS and not (
-            csrf and hmac.compare_digest(csrf, web.csrf_token)
-        ):
-            raise Forbidden("The form has expired. Reload the page and try again.")
+    staff, web = authenticate(db, caller_of(request, csrf),
+                              unsafe=request.method in UNSAFE_METHODS)
     audit.trail(db).actor = actor_for(db, staff, client_addr(request))
     principal = Principal(
         subject=subject_for(db, staff), username=staff.username, full_name=staff.full_name,
@@ -201,15 +195,12 @@ class DeferredPatientAccess(PatientAccess):
     no data. Without credentials it is refused here, as everywhere."""
 
     async def __call__(self, request: Request, patient_id: uuid.UUID) -> Caller:
-        authz = request.headers.get("authorization", "")
-        if authz.lower().startswith("bearer "):
-            return Caller(authz[7:].strip(), None, None, client_addr(request))
-        session = request.cookies.get(SESSION_COOKIE)
-        if not session:
-            raise Unauthenticated()
         # A JSON route: a page's script sends its CSRF token as a header (the body stays
         # unread for the service that carries the request out).
-        return Caller(None, session, request.headers.get("x-csrf-token"), client_addr(request))
+        caller = caller_of(request, request.headers.get("x-csrf-token"))
+        if caller.token is None and not caller.session:
+            raise Unauthenticated()
+        return caller
 
 
 PATIENT_SESSION_COOKIE = "hemma_patient"
