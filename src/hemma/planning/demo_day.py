@@ -15,12 +15,10 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
-from hemma.access.service import relation_active
-from hemma.kit.time import STOCKHOLM, at_local, end_of_local_day, local_date
+from hemma.kit.time import STOCKHOLM, at_local, local_date
 from hemma.models import (
     ACTIVE_STATES,
     CareKind,
-    CareRelation,
     CareRequest,
     Episode,
     Patient,
@@ -28,7 +26,7 @@ from hemma.models import (
     StaffShift,
     Unit,
 )
-from hemma.planning.service import REQUEST_ROLE, create_visits
+from hemma.planning.service import create_visits, join_care_team
 
 PLANNING_UNIT = "hsv"
 # Days already worked before today, planned and done: who has met whom (continuity).
@@ -248,18 +246,7 @@ def _send(session, spec: _Request, patient: Patient, units: dict, staff: dict,
         status=RequestStatus.ACCEPTED, created_by_id=sender.id, created_at=sent,
         decided_by_id=staff[DECIDER].id, decided_at=sent + timedelta(hours=1))
     session.add(request)
-    # As request_care: the receiving unit joins the care team until the last day.
-    until = end_of_local_day(request.last_date)
-    relation = session.scalar(select(CareRelation).where(
-        CareRelation.patient_id == patient.id, CareRelation.unit_id == to_unit.id,
-        relation_active(sent)))
-    if relation is None:
-        session.add(CareRelation(
-            patient_id=patient.id, episode_id=request.episode_id, unit_id=to_unit.id,
-            role=REQUEST_ROLE, starts_at=sent, ends_at=until, created_by_id=sender.id,
-            documented_by_unit_id=sender.unit_id))
-    elif relation.ends_at is not None and relation.ends_at < until:
-        relation.ends_at = until
+    join_care_team(session, request, sent)
     session.flush()
     return request
 

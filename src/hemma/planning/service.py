@@ -129,21 +129,27 @@ def request_care(db: Session, subject: Subject, patient_id: uuid.UUID,
         priority=data.priority, notes=data.notes, status=RequestStatus.REQUESTED,
         created_by_id=subject.staff_id, created_at=now)
     db.add(request)
-    # The receiving unit must be able to read the patient to answer and to visit.
-    until = end_of_local_day(data.last_date)
-    relation = db.scalar(select(CareRelation).where(
-        CareRelation.patient_id == patient_id, CareRelation.unit_id == data.to_unit_id,
-        relation_active(now)))
-    if relation is None:
-        db.add(CareRelation(patient_id=patient_id, episode_id=episode_id,
-                            unit_id=data.to_unit_id, role=REQUEST_ROLE, starts_at=now,
-                            ends_at=until, created_by_id=subject.staff_id,
-                            documented_by_unit_id=subject.unit_id))
-    elif relation.ends_at is not None and relation.ends_at < until:
-        relation.ends_at = until
+    join_care_team(db, request, now)
     db.flush()
     audit.record(db, patient_id, "carerequest.create")
     return request
+
+
+def join_care_team(db: Session, request: CareRequest, at: datetime) -> None:
+    """The receiving unit must be able to read the patient to answer and to visit: it joins
+    the care team from `at` until the request's last day (a relationship it already has is
+    lengthened if it would end sooner)."""
+    until = end_of_local_day(request.last_date)
+    relation = db.scalar(select(CareRelation).where(
+        CareRelation.patient_id == request.patient_id,
+        CareRelation.unit_id == request.to_unit_id, relation_active(at)))
+    if relation is None:
+        db.add(CareRelation(patient_id=request.patient_id, episode_id=request.episode_id,
+                            unit_id=request.to_unit_id, role=REQUEST_ROLE, starts_at=at,
+                            ends_at=until, created_by_id=request.created_by_id,
+                            documented_by_unit_id=request.from_unit_id))
+    elif relation.ends_at is not None and relation.ends_at < until:
+        relation.ends_at = until
 
 
 def get_request(db: Session, patient_id: uuid.UUID, request_id: uuid.UUID,
