@@ -134,6 +134,10 @@ def _check_plan(d: Day):
     return rows
 
 
+def _as(s, world, who):
+    return subject_for(s, s.get(Staff, world.staff[who]))
+
+
 @pytest.fixture
 def d(world, database):
     return Day(world, database, local_today() + timedelta(days=1))
@@ -211,7 +215,7 @@ def test_a_started_visit_stays_and_a_passed_window_is_reported(d, database, worl
     assert [(u[0].id, u[2]) for u in view.unplanned] == [(late, "window")]
 
 
-def test_lock_and_move_by_hand(d, database):
+def test_lock_and_move_by_hand(d, database, world):
     ids = [d.visit(i, "08:00", "15:00", minutes=30) for i in range(6)]
     d.plan()
     rows = d.assignments()
@@ -219,7 +223,7 @@ def test_lock_and_move_by_hand(d, database):
     owner = rows[(target, 0)].shift_id
     other = next(s for s in d.shifts.values() if s != owner)
     with database.session() as s:
-        planner.move_visit(s, None, d.unit, target, 0, other, budget=BUDGET,
+        planner.move_visit(s, _as(s, world, "kim"), target, 0, other, budget=BUDGET,
                            now=d.now())
     rows = d.assignments()
     assert rows[(target, 0)].shift_id == other and rows[(target, 0)].locked
@@ -227,13 +231,15 @@ def test_lock_and_move_by_hand(d, database):
     rows = d.assignments()
     assert rows[(target, 0)].shift_id == other and rows[(target, 0)].locked
     with database.session() as s:
-        planner.set_locked(s, d.unit, target, False)
+        planner.set_locked(s, _as(s, world, "kim"), target, False)
     assert not d.assignments()[(target, 0)].locked
     _check_plan(d)
     with database.session() as s, pytest.raises(Invalid):
-        planner.move_visit(s, None, d.unit, target, 0, 10**6, budget=BUDGET, now=d.now())
+        planner.move_visit(s, _as(s, world, "kim"), target, 0, 10**6, budget=BUDGET,
+                           now=d.now())
     with database.session() as s, pytest.raises(NotFound):
-        planner.move_visit(s, None, d.world.units["med"], target, 0, other, budget=BUDGET,
+        # Another unit's visit does not exist for Medicinkliniken's nurse.
+        planner.move_visit(s, _as(s, world, "sara"), target, 0, other, budget=BUDGET,
                            now=d.now())
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hemma.kit.time import at_local, frozen_clock, local_today
-from hemma.models import CareRequest, Observation, Visit, VisitPlan
+from hemma.models import AuditEntry, CareRequest, Observation, Visit, VisitPlan
 from tests.planning.test_day import Day
 
 
@@ -173,6 +173,12 @@ def test_move_and_lock_by_hand(world, database, as_user, d, clock):
     assert r.status_code == 303
     rows = d.assignments()
     assert rows[(target, 0)].shift_id == other and rows[(target, 0)].locked
+    # Moving a patient's visit is an action on the patient: checked and logged.
+    with database.session() as s:
+        patient = s.get(Visit, target).patient_id
+        assert s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.patient_id == patient, AuditEntry.action == "visitplan.manage",
+            AuditEntry.username == "kim")) == 1
     page = kim.get("/planning")
     assert "Besöket är flyttat och låst" in kim.get(r.headers["location"]).text
     assert "Låst" in page.text and "Lås upp" in page.text

@@ -31,6 +31,7 @@ from hemma.models.monitoring import (
 )
 from hemma.models.patients import DigitalAbility, Patient, Relative
 from hemma.models.planning import (
+    REPORTED_STATES,
     CareKind,
     CareRequest,
     RequestStatus,
@@ -50,6 +51,7 @@ __all__ = [
     "VisitAssignment",
     "VisitPlan",
     "VisitStatus",
+    "REPORTED_STATES",
     "ACTIVE_STATES",
     "Alert",
     "AlertEvent",

@@ -49,6 +49,10 @@ class VisitStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A visit reported started, done or not done: it happened (or was tried) where it was planned.
+REPORTED_STATES = (VisitStatus.STARTED, VisitStatus.DONE, VisitStatus.NOT_DONE)
+
+
 class CareRequest(Base):
     """One unit asks another to do something at the patient's home: what, when (at fixed
     Swedish times each day, e.g. 08/14/20 ± 30 min, or within a window), for how many days,

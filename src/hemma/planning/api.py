@@ -236,8 +236,7 @@ def move_visit(visit_id: uuid.UUID, body: VisitMove, request: Request, db: DbSes
                principal: Planner):
     """Give a visit to another staff member by hand (locked to them) and re-plan the rest."""
     settings = _settings(request)
-    plan = planner.move_visit(db, principal.subject.staff_id, principal.subject.unit_id,
-                              visit_id, body.part, body.shift_id,
+    plan = planner.move_visit(db, principal.subject, visit_id, body.part, body.shift_id,
                               budget=planner.Budget.of(settings, replan=True),
                               osrm_url=settings.osrm_url)
     return _plan(planner.day_plan(db, principal.subject.unit_id, plan.day,

@@ -23,17 +23,18 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hemma.access.policy import Subject
-from hemma.access.service import decisions_for, log_listed
+from hemma.access.policy import Action, Subject
+from hemma.access.service import decisions_for, log_listed, require
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import at_local, utcnow
 from hemma.models import (
+    REPORTED_STATES,
     Patient,
     Staff,
     StaffShift,
@@ -63,7 +64,6 @@ MOVED = 20.0
 # nothing; being late on it costs much, so that nothing is put in front of it.
 FIXED_LATENESS = 100.0
 MOVED_MINUTES = 10  # a start moved by less than this is not reported as moved
-OVER = (VisitStatus.STARTED, VisitStatus.DONE, VisitStatus.NOT_DONE)
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,13 @@ def travel_source(osrm_url: str | None) -> travel.Cached:
 
 def _minutes(at: datetime, base: datetime) -> float:
     return (at - base) / MINUTE
+
+
+def is_fixed(visit: Visit, planned_start: datetime | None, now: datetime) -> bool:
+    """A visit stays where it is in a re-plan, and cannot be moved by hand, once it is
+    reported, or once its planned start has passed: the nurse is there or on her way."""
+    return visit.status in REPORTED_STATES or (planned_start is not None
+                                              and planned_start <= now)
 
 
 @dataclass
@@ -145,8 +152,7 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         parts = visit.staff_count
         prior = [before.get((visit.id, p)) for p in range(parts)]
         placed = all(a is not None and a.shift_id in shift_index for a in prior)
-        over = visit.status in OVER
-        if over and not placed:
+        if visit.status in REPORTED_STATES and not placed:
             continue  # done outside the plan: nothing left to plan
         if patient.latitude is None or patient.longitude is None:
             unplanned.append({"visit_id": str(visit.id), "reason": "address",
@@ -156,8 +162,8 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         hard, lateness_cost = visit.hard, 1.0
         pinned: list[str | None] = [None] * parts
         v = len(visits)
-        is_fixed = placed and (over or min(a.planned_start for a in prior) <= now)
-        if is_fixed:
+        fixed_here = placed and is_fixed(visit, min(a.planned_start for a in prior), now)
+        if fixed_here:
             at = visit.started_at if visit.started_at else min(a.planned_start for a in prior)
             earliest = latest = _minutes(at, base)
             hard, lateness_cost = False, FIXED_LATENESS
@@ -187,7 +193,7 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         solver_visits.append(m.Visit(
             id=str(visit.id), patient=str(visit.patient_id),
             location=loc(patient.latitude, patient.longitude), earliest=math.ceil(earliest),
-            latest=max(math.floor(latest), math.ceil(earliest)) if is_fixed
+            latest=max(math.floor(latest), math.ceil(earliest)) if fixed_here
             else math.floor(latest), parts=solver_parts,
             sync=visit.sync or "none", gap=(visit.gap_min, visit.gap_max), hard=hard,
             lateness_cost=lateness_cost, priority=3 if visit.urgent else visit.priority,
@@ -422,14 +428,17 @@ class DayPlan:
     unplanned: list[tuple[Visit, Patient, str, str]]
     waiting: list[tuple[Visit, Patient]]  # visits not in any plan yet
     changes: list[Change]
-    previous: VisitPlan | None = None
 
 
-def _assignments(db: Session, plan: VisitPlan | None) -> list[VisitAssignment]:
+def _assignments(db: Session, plan: VisitPlan | None,
+                 visit_id: uuid.UUID | None = None) -> list[VisitAssignment]:
+    """A plan's assignments (of one visit, with `visit_id`)."""
     if plan is None:
         return []
-    return list(db.scalars(select(VisitAssignment).where(VisitAssignment.plan_id == plan.id)
-                           .order_by(VisitAssignment.shift_id, VisitAssignment.position)))
+    q = select(VisitAssignment).where(VisitAssignment.plan_id == plan.id)
+    if visit_id is not None:
+        q = q.where(VisitAssignment.visit_id == visit_id)
+    return list(db.scalars(q.order_by(VisitAssignment.shift_id, VisitAssignment.position)))
 
 
 @dataclass(frozen=True)
@@ -477,8 +486,11 @@ def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = Non
     staff = {s.id: s for s in db.scalars(select(Staff).where(Staff.id.in_(staff_ids)))}
     shift_staff = {sh.id: staff[sh.staff_id] for sh in shifts}
     on_visit: dict[uuid.UUID, list[int]] = defaultdict(list)
+    first_start: dict[uuid.UUID, datetime] = {}
     for a in assignments:
         on_visit[a.visit_id].append(a.shift_id)
+        first_start[a.visit_id] = min(a.planned_start, first_start.get(a.visit_id,
+                                                                       a.planned_start))
     routes = {sh.id: Route(sh, staff[sh.staff_id]) for sh in shifts}
     for a in assignments:
         if a.shift_id not in routes or a.visit_id not in visits:
@@ -486,8 +498,8 @@ def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = Non
         visit, patient = visits[a.visit_id]
         others = [shift_staff[s] for s in on_visit[a.visit_id] if s != a.shift_id
                   and s in shift_staff]
-        fixed = visit.status in OVER or a.planned_start <= now
-        routes[a.shift_id].stops.append(Stop(a, visit, patient, others, fixed))
+        routes[a.shift_id].stops.append(Stop(a, visit, patient, others,
+                                             is_fixed(visit, first_start[a.visit_id], now)))
     for entry in (plan.breaks if plan else ()):
         if entry["shift_id"] in routes:
             routes[entry["shift_id"]].breaks.append(
@@ -502,17 +514,15 @@ def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = Non
     waiting = [(v, p) for v, p in visits.values()
                if v.id not in known and v.status != VisitStatus.CANCELLED]
     return DayPlan(unit_id, day, plan, list(routes.values()), unplanned, waiting,
-                   changes(db, previous, plan, visits, shift_staff) if previous else [],
-                   previous)
+                   changes(db, previous, assignments, visits, shift_staff) if previous else [])
 
 
-def changes(db: Session, before: VisitPlan, after: VisitPlan, visits: dict,
+def changes(db: Session, before: VisitPlan, after: list[VisitAssignment], visits: dict,
             shift_staff: dict) -> list[Change]:
-    """What `after` did differently from `before`, visit by visit (the first part of each)."""
-    def firsts(plan):
-        return {a.visit_id: a for a in _assignments(db, plan) if a.part == 0}
-
-    old, new = firsts(before), firsts(after)
+    """What the plan with the assignments `after` did differently from `before`, visit by
+    visit (the first part of each)."""
+    old = {a.visit_id: a for a in _assignments(db, before) if a.part == 0}
+    new = {a.visit_id: a for a in after if a.part == 0}
     old_visits = set(old) | {uuid.UUID(u["visit_id"]) for u in before.unplanned}
     out = []
     for visit_id in sorted(set(old) | set(new), key=lambda i: visits[i][0].earliest
@@ -539,18 +549,13 @@ def changes(db: Session, before: VisitPlan, after: VisitPlan, visits: dict,
 
 def my_route(db: Session, subject: Subject, day: date) -> tuple[DayPlan | None, list[Route]]:
     """The staff member's own route(s) of the day, in the newest plan of their unit."""
-    staff_id = subject.staff_id
-    units = set(db.scalars(select(StaffShift.unit_id).where(StaffShift.staff_id == staff_id,
-                                                            StaffShift.day == day)))
-    routes = []
-    newest = None
-    for unit_id in sorted(units):
-        view = day_plan(db, unit_id, day, subject=subject)
-        routes += [r for r in view.routes if r.staff.id == staff_id]
-        if view.plan and (newest is None or newest.plan is None
-                          or view.plan.created_at > newest.plan.created_at):
-            newest = view
-        newest = newest or view
+    units = set(db.scalars(select(StaffShift.unit_id).where(
+        StaffShift.staff_id == subject.staff_id, StaffShift.day == day)))
+    views = [day_plan(db, unit_id, day, subject=subject) for unit_id in sorted(units)]
+    routes = [r for view in views for r in view.routes if r.staff.id == subject.staff_id]
+    # The newest plan among them (what `route_version` reports).
+    newest = max(views, key=lambda v: v.plan.created_at if v.plan else datetime.min.replace(
+        tzinfo=UTC), default=None)
     return newest, routes
 
 
@@ -589,43 +594,51 @@ def route_version(db: Session, staff_id: int, day: date) -> str | None:
 # --- Changing the day ----------------------------------------------------------------------
 
 
-def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID, *,
-                  lock: bool = False) -> Visit:
-    visit = db.get(Visit, visit_id, with_for_update=lock)
+def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID) -> Visit:
+    visit = db.get(Visit, visit_id)
     if visit is None or visit.unit_id != unit_id:
         raise NotFound()
     return visit
 
 
-def move_visit(db: Session, staff_id: int, unit_id: int, visit_id: uuid.UUID, part: int,
-               shift_id: int, *, budget: Budget, now: datetime | None = None,
+def _planned_visit(db: Session, subject: Subject, visit_id: uuid.UUID) -> Visit:
+    """A visit of the planner's unit, to change by hand: planning it is an action on the
+    patient (checked and logged like any other)."""
+    visit = visit_of_unit(db, subject.unit_id, visit_id)
+    require(db, subject, Action.VISIT_PLAN, visit.patient_id)
+    return visit
+
+
+def move_visit(db: Session, subject: Subject, visit_id: uuid.UUID, part: int, shift_id: int,
+               *, budget: Budget, now: datetime | None = None,
                osrm_url: str | None = None) -> VisitPlan:
     """A planner gives a visit to another staff member by hand: it is locked to them, and the
     rest of the day is re-planned around it."""
-    visit = visit_of_unit(db, unit_id, visit_id)
+    now = now or utcnow()
+    unit_id = subject.unit_id
+    visit = _planned_visit(db, subject, visit_id)
     if not 0 <= part < visit.staff_count:
         raise Invalid("Unknown part of the visit", field="part")
     shift = db.get(StaffShift, shift_id)
     if shift is None or shift.unit_id != unit_id or shift.day != visit.day:
         raise Invalid("Choose a staff member working that day", field="shift_id")
-    if visit.status in OVER or any(
-            a.visit_id == visit.id and a.planned_start <= (now or utcnow())
-            for a in _assignments(db, current_plan(db, unit_id, visit.day))):
+    planned = _assignments(db, current_plan(db, unit_id, visit.day), visit.id)
+    if is_fixed(visit, min((a.planned_start for a in planned), default=None), now):
         raise Conflict("The visit has already started", field="shift_id")
     staff = db.get(Staff, shift.staff_id)
     if part == 0 and not set(visit.skills or ()) <= set(staff.skills or ()):
         raise Invalid("%(name)s does not have the skills the visit needs", field="shift_id",
                       name=staff.full_name)
-    return plan_day(db, staff_id, unit_id, visit.day, budget=budget, reason="moved",
+    return plan_day(db, subject.staff_id, unit_id, visit.day, budget=budget, reason="moved",
                     now=now, osrm_url=osrm_url, move=(visit.id, part, shift.id))
 
 
-def set_locked(db: Session, unit_id: int, visit_id: uuid.UUID, locked: bool) -> VisitPlan:
+def set_locked(db: Session, subject: Subject, visit_id: uuid.UUID, locked: bool) -> VisitPlan:
     """Lock a visit to the staff member it is planned with (or unlock it), in the current
     plan: re-planning keeps it with them."""
-    visit = visit_of_unit(db, unit_id, visit_id)
-    plan = current_plan(db, unit_id, visit.day)
-    found = [a for a in _assignments(db, plan) if a.visit_id == visit.id]
+    visit = _planned_visit(db, subject, visit_id)
+    plan = current_plan(db, subject.unit_id, visit.day)
+    found = _assignments(db, plan, visit.id)
     if not found:
         raise Conflict("The visit is not in the plan", field="visit_id")
     for a in found:

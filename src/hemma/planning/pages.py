@@ -45,15 +45,15 @@ PatientReader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 PatientRequester = Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))]
 PatientVisitor = Annotated[PatientContext, Depends(PatientAccess(Action.VISIT))]
 
-LIST_KEYS = ("skills", "times")
-
-
-def _split(data: dict, *names: str) -> dict:
-    """Comma- or space-separated form fields as lists (skills, times of day)."""
-    out = dict(data)
-    for name in names:
+def _staffing(form: dict) -> dict:
+    """A visit's form as its schema takes it: skills and times of day typed as lists (comma-
+    or space-separated), and how two staff go together only when there are two."""
+    out = dict(form)
+    for name in ("skills", "times"):
         if isinstance(out.get(name), str):
             out[name] = [p for p in out[name].replace(",", " ").split() if p]
+    if out.get("staff_count") in (None, "1"):
+        out.pop("sync", None)
     return out
 
 
@@ -103,10 +103,8 @@ def requests_page(request: Request, db: DbSession, ctx: PatientReader):
 @router.post("/patients/{patient_id}/care-requests")
 def request_care(request: Request, db: DbSession, form: FormData, ctx: PatientRequester):
     """Send a care request to another unit."""
-    data = _split(form, *LIST_KEYS)
+    data = _staffing(form)
     data["hard"] = data.get("hard") in ("true", "on")
-    if data.get("staff_count") in (None, "1"):
-        data.pop("sync", None)
     _result, err = attempt(db, lambda: service.request_care(
         db, ctx.subject, ctx.patient_id, parse(CareRequestCreate, data)))
     if err:
@@ -248,9 +246,7 @@ def _form_day(form: dict) -> date:
 def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner):
     """Add an urgent visit today and re-plan around it at once."""
     day = local_today()
-    data = _split(form, "skills")
-    if data.get("staff_count") in (None, "1"):
-        data.pop("sync", None)
+    data = _staffing(form)
     now = utcnow()
 
     def act():
@@ -272,17 +268,21 @@ def move_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormD
     """Give a visit to another staff member by hand (it is locked to them) and re-plan."""
     def act():
         data = parse(VisitMove, form)
-        return planner.move_visit(db, principal.subject.staff_id, principal.subject.unit_id,
-                                  visit_id, data.part, data.shift_id,
+        return planner.move_visit(db, principal.subject, visit_id, data.part, data.shift_id,
                                   budget=_budget(request, replan=True), osrm_url=_osrm(request))
 
     plan, err = attempt(db, act)
     if err:
-        visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
-        return _plan_page(request, db, principal, visit.day,
-                          errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
-                          status_code=err.status_code)
+        return _visit_error(request, db, principal, visit_id, err)
     return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=moved#changes", 303)
+
+
+def _visit_error(request, db, principal: Principal, visit_id: uuid.UUID, err):
+    """The day's page again, with the error beside the visit it is about."""
+    visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
+    return _plan_page(request, db, principal, visit.day,
+                      errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
+                      status_code=err.status_code)
 
 
 @router.post("/planning/visits/{visit_id}/lock")
@@ -290,13 +290,9 @@ def lock_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormD
                principal: Planner):
     """Lock a visit to the staff member it is planned with (or unlock it)."""
     locked = form.get("locked") == "true"
-    plan, err = attempt(db, lambda: planner.set_locked(db, principal.subject.unit_id, visit_id,
-                                                       locked))
+    plan, err = attempt(db, lambda: planner.set_locked(db, principal.subject, visit_id, locked))
     if err:
-        visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
-        return _plan_page(request, db, principal, visit.day,
-                          errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
-                          status_code=err.status_code)
+        return _visit_error(request, db, principal, visit_id, err)
     return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=locked", 303)
 
 
@@ -381,7 +377,7 @@ def report_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: For
                  ctx: PatientVisitor):
     """Started, done (with the values measured at the visit), or not done with a reason."""
     now = utcnow()
-    values = {k: form[k] for k in (*VALUE_FIELDS, "consciousness") if form.get(k)}
+    values = {k: form[k] for k in VALUE_FIELDS if form.get(k)}
     if "on_oxygen" in values:
         values["on_oxygen"] = values["on_oxygen"] in ("true", "on")
     report = {k: form[k] for k in ("status", "reason", "note") if k in form}

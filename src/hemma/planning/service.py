@@ -21,9 +21,10 @@ from hemma.access.policy import Action, Subject
 from hemma.access.service import relation_active, require
 from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
-from hemma.kit.time import at_local, end_of_local_day, local_today, utcnow
+from hemma.kit.time import at_local, end_of_local_day, local_date, local_today, utcnow
 from hemma.models import (
     ACTIVE_STATES,
+    REPORTED_STATES,
     CareRelation,
     CareRequest,
     Episode,
@@ -272,7 +273,7 @@ def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id:
         raise Conflict("The visit has already been reported", field="status")
     if data.status == "not_done" and not data.reason:
         raise Invalid("Say why the visit was not done", field="reason")
-    if visit.day > local_today():
+    if visit.day > local_date(now):
         raise Invalid("The visit is on a later day", field="status")
     visit.status = data.status
     visit.updated_by_id = subject.staff_id
@@ -348,9 +349,10 @@ def remove_shift(db: Session, subject: Subject, shift_id: int) -> StaffShift:
         raise NotFound()
     if db.scalar(select(VisitAssignment.id).join(Visit, Visit.id == VisitAssignment.visit_id)
                  .where(VisitAssignment.shift_id == shift.id,
-                        Visit.status.in_(["started", "done", "not_done"])).limit(1)):
+                        Visit.status.in_(REPORTED_STATES)).limit(1)):
         raise Conflict("Visits of this shift are already reported", field="shift_id")
-    # Saved plans keep their history: the shift's rows there are deleted with it.
+    # Its rows in saved plans go with it, older versions included (the plans' history loses
+    # them; nothing on the shift was reported, so nothing that happened is lost).
     db.execute(delete(VisitAssignment).where(VisitAssignment.shift_id == shift.id))
     db.delete(shift)
     return shift
