@@ -148,6 +148,7 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
     fixed: set[tuple[int, int]] = set()
     locked: set[tuple[int, int]] = set()
     busy_shifts: set[int] = set()
+    keep: set[int] = set()  # visits that start where the current plan has them
     for visit, patient in rows:
         parts = visit.staff_count
         prior = [before.get((visit.id, p)) for p in range(parts)]
@@ -189,6 +190,8 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         # The skills asked for are the first staff member's; the second assists.
         solver_parts = tuple(m.Part(visit.duration_minutes, skills if p == 0 else frozenset())
                              for p in range(parts))
+        if placed and not (move is not None and move[0] == visit.id):
+            keep.add(v)
         visits.append(visit)
         solver_visits.append(m.Visit(
             id=str(visit.id), patient=str(visit.patient_id),
@@ -249,28 +252,22 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
 
     initial = None
     if previous is not None:
-        initial = _initial(visits, shifts, break_index, before, previous, move)
+        initial = _initial(visits, shifts, break_index, before, previous, keep)
     return _Day(problem, visits, shifts, base, fixed, locked, initial, unplanned,
                 "osrm" if osrm_url else "crow-flies", break_index)
 
 
-def _initial(visits, shifts, break_index, before, previous, move):
-    """The previous plan's routes, as the starting point: visits whose every part it placed
-    (a visit moved by hand starts unplaced, to be put where it fits best on its new shift),
-    and each shift's breaks where they were."""
+def _initial(visits, shifts, break_index, before, previous, keep: set[int]):
+    """The previous plan's routes, as the starting point: the visits in `keep` (every part
+    placed on a shift still there; a visit moved by hand is not kept, to be put where it fits
+    best on its new shift), and each shift's breaks where they were."""
     index = {v.id: i for i, v in enumerate(visits)}
     shift_index = {sh.id: k for k, sh in enumerate(shifts)}
     slots: list[list[tuple[int, tuple[int, int]]]] = [[] for _ in shifts]
     for (visit_id, part), a in before.items():
         v = index.get(visit_id)
-        if v is None or a.shift_id not in shift_index:
-            continue
-        if move is not None and move[0] == visit_id:
-            continue
-        if any((visit_id, p) not in before or before[(visit_id, p)].shift_id not in shift_index
-               for p in range(visits[v].staff_count)):
-            continue
-        slots[shift_index[a.shift_id]].append((a.position, (v, part)))
+        if v in keep:
+            slots[shift_index[a.shift_id]].append((a.position, (v, part)))
     for entry in previous.breaks or ():
         k = shift_index.get(entry["shift_id"])
         if k is not None and entry.get("index", 0) in break_index[k]:
