@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
+from hemma.config import get_settings
 from hemma.kit.time import STOCKHOLM, at_local, local_date
 from hemma.models import (
     ACTIVE_STATES,
@@ -25,7 +26,10 @@ from hemma.models import (
     RequestStatus,
     StaffShift,
     Unit,
+    Visit,
+    VisitAssignment,
 )
+from hemma.planning import day as planner
 from hemma.planning.service import create_visits, join_care_team
 
 PLANNING_UNIT = "hsv"
@@ -257,10 +261,6 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
     the planner would have early this morning, with the visits whose planned time is over
     reported done, as the staff would have on their phones: the demo opens on a day under
     way, and the planner knows whom each patient has met."""
-    from hemma.config import get_settings
-    from hemma.models import Visit
-    from hemma.planning import day as planner
-
     settings = get_settings()
     for back in range(HISTORY_DAYS, 0, -1):
         past = day - timedelta(days=back)
@@ -280,8 +280,6 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
 
 def _report(session, plan, until: datetime) -> None:
     """The visits of a plan that end by `until` reported done, at their planned times."""
-    from hemma.models import Visit, VisitAssignment
-
     for assignment, visit in session.execute(
             select(VisitAssignment, Visit).join(Visit, Visit.id == VisitAssignment.visit_id)
             .where(VisitAssignment.plan_id == plan.id, VisitAssignment.part == 0,
