@@ -132,3 +132,20 @@ def test_a_caller_who_goes_away_does_not_stop_the_others(world, database):
     assert isinstance(answer, ObservationRead) and answer.client_id == "next-0001"
     with database.session() as s:
         assert sorted(s.scalars(select(Observation.client_id))) == ["gone-0001", "next-0001"]
+
+
+def test_an_answer_nobody_waits_for_is_dropped_and_the_rest_still_answered(world, database):
+    """Deterministically: the first submission's request was cancelled before its batch ran.
+    It is recorded, and the next one in the same batch still gets its answer."""
+    from hemma.monitoring.ingest import Ingest
+
+    pid = _admitted(world)
+    token = _token(database, world, "sara")
+    gone, waiting = Future(), Future()
+    gone.cancel()
+    Ingest(database)._process([
+        _Item(Caller(token, None, None, None), pid, _body("gone-0002", pulse=70), gone),
+        _Item(Caller(token, None, None, None), pid, _body("next-0002", pulse=71), waiting)])
+    assert waiting.result(timeout=0).client_id == "next-0002"
+    with database.session() as s:
+        assert sorted(s.scalars(select(Observation.client_id))) == ["gone-0002", "next-0002"]
