@@ -125,7 +125,9 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
     rows = db.execute(select(Visit, Patient).join(Patient, Patient.id == Visit.patient_id)
                       .where(Visit.unit_id == unit_id, Visit.day == day,
                              Visit.status != VisitStatus.CANCELLED)
-                      .order_by(Visit.earliest, Visit.id)).all()
+                      # The same day gives the same plan: no random ids in the order.
+                      .order_by(Visit.earliest, Visit.latest, Patient.personnummer,
+                                Visit.kind, Visit.id)).all()
     before: dict[tuple[uuid.UUID, int], VisitAssignment] = {}
     if previous is not None:
         for a in db.scalars(select(VisitAssignment).where(VisitAssignment.plan_id == previous.id)):
