@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.text import N_
@@ -114,3 +115,36 @@ PostalCode = Annotated[str, AfterValidator(_postal_code)]
 def blank_to_none(data: dict) -> dict:
     """HTML forms send empty strings for empty fields; treat them as not given."""
     return {k: (None if isinstance(v, str) and not v.strip() else v) for k, v in data.items()}
+
+
+# Ids of our own rows are 32-bit integers in the database: a larger number can name nothing,
+# and PostgreSQL would refuse to compare with it (a server error instead of "not found").
+DB_INT_MAX = 2_147_483_647
+DbId = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+
+# Days anyone plans care for, or looks back at: a date outside these years is a typo (or a
+# probe), and would overflow the time arithmetic around it.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+def _plausible_day(value: date) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(N_("Enter a date between the years 1900 and 2199"))
+    return value
+
+
+Day = Annotated[date, AfterValidator(_plausible_day)]
+
+
+def _decimal_comma(value: Any) -> Any:
+    """Swedish users write 38,9: a comma is the decimal sign, as good as a point."""
+    if isinstance(value, str):
+        text = value.strip().replace("\u2212", "-")
+        if re.fullmatch(r"[+-]?\d+,\d*", text):
+            return text.replace(",", ".")
+        return text
+    return value
+
+
+# A number typed by a person, in Swedish or English notation (39,1 or 39.1).
+LocalFloat = Annotated[float, BeforeValidator(_decimal_comma)]
