@@ -108,19 +108,20 @@ def any_of(session: Session, column, values) -> ColumnElement[bool]:
     return column.in_(values)
 
 
-def matching_pairs(session: Session, model, first, second, pairs) -> Select:
-    """Rows of `model` whose (`first`, `second`) is one of `pairs`, found by exact index
-    probes: on PostgreSQL the pairs are two bound arrays unnested into a table and joined;
-    elsewhere a row-value IN. (`first = ANY(..) AND second = ANY(..)` would read every row
-    of every `first` given.)"""
-    pairs = list(pairs)
+def matching_rows(session: Session, model, columns, keys) -> Select:
+    """Rows of `model` whose `columns` (a tuple) equal one of `keys` (tuples), found by exact
+    index probes: on PostgreSQL the keys are bound arrays, one per column, unnested into a
+    table and joined; elsewhere a row-value IN. (`a = ANY(..) AND b = ANY(..)` would read
+    every row of every `a` given.)"""
+    keys = list(keys)
     if session.get_bind().dialect.name == "postgresql":
-        wanted = func.unnest(
-            bindparam(None, [a for a, _ in pairs], type_=ARRAY(first.type)),
-            bindparam(None, [b for _, b in pairs], type_=ARRAY(second.type)),
-        ).table_valued("a", "b").render_derived()
-        return select(model).join(wanted, and_(first == wanted.c.a, second == wanted.c.b))
-    return select(model).where(tuple_(first, second).in_(pairs))
+        names = [f"k{i}" for i in range(len(columns))]
+        wanted = func.unnest(*(
+            bindparam(None, [key[i] for key in keys], type_=ARRAY(column.type))
+            for i, column in enumerate(columns))).table_valued(*names).render_derived()
+        return select(model).join(wanted, and_(*(
+            column == wanted.c[name] for column, name in zip(columns, names, strict=True))))
+    return select(model).where(tuple_(*columns).in_(keys))
 
 
 def insert_ignoring_conflict(session: Session, model, rows: list[dict], conflict: list[str],

@@ -119,20 +119,53 @@ def test_a_failed_action_leaves_no_half_written_rows(world, database, as_user):
         assert s.scalar(select(func.count()).select_from(AuditEntry)) == audit_before
 
 
-def test_registering_an_existing_personnummer_joins_the_team(world, database, as_user):
+def test_registering_an_existing_personnummer_asks_why_before_joining_the_team(
+        world, database, as_user):
     pid = world.patient(unit="hsv", registered_by="hsv")
     with database.session() as s:
         number = s.get(Patient, pid).personnummer
+        relations_before = s.scalar(select(func.count()).select_from(CareRelation))
     sara = as_user("sara")
     assert sara.get(f"/patients/{pid}").status_code == 404
+    # Without a reason, nothing happens: the answer says the patient exists and asks why.
     r = sara.post("/api/v1/patients", json={**GOOD, "personnummer": number})
-    assert r.status_code == 201 and r.json()["id"] == str(pid)
+    assert r.status_code == 409 and "join_reason" in _fields(r)
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(CareRelation)) == relations_before
+    assert sara.get(f"/patients/{pid}").status_code == 404
+    r = sara.post("/api/v1/patients", json={**GOOD, "personnummer": number,
+                                            "join_reason": "other"})
+    assert r.status_code == 422 and "join_note" in _fields(r)
+    r = sara.post("/api/v1/patients", json={**GOOD, "personnummer": number,
+                                            "join_reason": "care_request"})
+    assert r.status_code == 200 and r.json()["id"] == str(pid)
     # The identity is the existing one, not what was typed.
     assert r.json()["given_name"] == "Test"
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(Patient)) == 1
-        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.patient_id == pid)).all()
-    assert "patient.register_existing" in actions
+        entry = s.scalars(select(AuditEntry).where(
+            AuditEntry.patient_id == pid, AuditEntry.action == "patient.register_existing")).one()
+        assert "care_request" in entry.detail and entry.username == "sara"
+    # The log review flags it.
+    rita = as_user("rita")
+    flagged = rita.get("/api/v1/audit/entries", params={"flagged_only": "true"}).json()
+    assert any(e["patient_id"] == str(pid) and "joined_existing" in e["flags"] for e in flagged)
+    # Registering again, now in the team: nothing new, and the page says so.
+    page = sara.post("/patients/new", data={**GOOD, "personnummer": number})
+    assert page.status_code == 200 and "redan i vårdteamet" in page.text
+
+
+def test_the_registration_page_asks_for_the_reason(world, database, as_user):
+    pid = world.patient(unit="hsv", registered_by="hsv")
+    with database.session() as s:
+        number = s.get(Patient, pid).personnummer
+    sara = as_user("sara")
+    page = sara.post("/patients/new", data={**GOOD, "personnummer": number})
+    assert page.status_code == 409
+    assert "Patienten finns redan i Hemma" in page.text and 'name="join_reason"' in page.text
+    joined = sara.post("/patients/new", data={**GOOD, "personnummer": number,
+                                              "join_reason": "visit_booked"})
+    assert joined.status_code == 200 and "Patienten fanns redan i Hemma" in joined.text
 
 
 def test_patient_text_cannot_run_script_in_a_staff_browser(world, database, as_user):

@@ -40,6 +40,12 @@ def test_samordningsnummer_has_day_plus_60():
     ("abc", "12 digits"),
     ("", "12 digits"),
     ("19121212+1212", "four-digit year"),
+    # Full-width and Arabic-Indic digits are digits to Python, not to Skatteverket.
+    ("１９１２１２１２－１２１２", "12 digits"),
+    ("\uff11\uff19\uff11\uff12\uff11\uff12\uff11\uff12-1212", "12 digits"),
+    ("\u0661\u0669\u0661\u0662\u0661\u0662\u0661\u0662-1212", "12 digits"),
+    ("09471212-1212", "before 1890"),
+    ("18891231-1212", "before 1890"),
 ])
 def test_refused(text, reason):
     with pytest.raises(InvalidPersonnummer, match=reason):
@@ -66,3 +72,22 @@ def test_any_wrong_check_digit_is_caught(born, serial, delta):
 
 def test_luhn_on_the_ten_digit_form():
     assert luhn_check_digit("811218987") == 6  # 811218-9876, a common documentation example
+
+
+def test_the_future_is_refused_without_being_told_today():
+    with pytest.raises(InvalidPersonnummer, match="future"):
+        parse(make(date(2199, 1, 1), 1))
+
+
+def test_a_non_ascii_number_registers_nothing(world, database, as_user):
+    from sqlalchemy import func, select
+
+    from hemma.models import Patient
+
+    sara = as_user("sara")
+    r = sara.post("/api/v1/patients", json={
+        "personnummer": "\u0661\u0669\u0664\u0661\u0660\u0663\u0661\u0664-0005",
+        "given_name": "A", "family_name": "B"})
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "personnummer"
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Patient)) == 0

@@ -322,7 +322,10 @@ def patient_login(session: Session, code: str, *, client_addr: str | None,
         csrf_token=secrets.token_urlsafe(32), auth_method="patient_code", created_at=now,
         last_seen_at=now, expires_at=now + timedelta(days=settings.patient_session_days),
         client_addr=client_addr, user_agent=(user_agent or "")[:300] or None))
-    audit.record(session, row.patient_id, "patient.login", basis="self")
+    # Who handed out the code: if a code is misused, the log review can trace it.
+    giver = session.get(Staff, row.created_by_id) if row.created_by_id else None
+    audit.record(session, row.patient_id, "patient.login", basis="self",
+                 detail=f"code {row.id} given by {giver.username if giver else 'unknown'}")
     return token, row.patient_id
 
 

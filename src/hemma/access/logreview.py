@@ -65,6 +65,10 @@ def flags_for(entry: AuditEntry, staff_family: str | None, patient_family: str |
     if entry.patient_id is not None and entry.outcome == "allowed" and entry.basis in (
             "personal", "emergency"):
         flags.append("outside_unit")
+    if "patient.register_existing" in entry.action.split("+") and entry.outcome == "allowed":
+        # A unit joined the care team of someone else's patient, giving a reason: worth
+        # checking that the reason holds.
+        flags.append("joined_existing")
     if (staff_family and patient_family
             and staff_family.strip().casefold() == patient_family.strip().casefold()):
         flags.append("same_surname")

@@ -49,8 +49,11 @@ class Observation(Base):
 
     __tablename__ = "observations"
     __table_args__ = (
-        # Resending the same submission (retries, double taps) never makes a second row.
-        UniqueConstraint("patient_id", "client_id", name="uq_observations_client_id"),
+        # Resending the same submission (retries, double taps) never makes a second row. The
+        # id is the sender's, so it is unique within the documenting unit: one unit can
+        # neither find nor claim another's submissions by guessing their ids.
+        UniqueConstraint("patient_id", "documented_by_unit_id", "client_id",
+                         name="uq_observations_client_id"),
         Index("ix_observations_patient_measured", "patient_id", "measured_at"),
     )
 

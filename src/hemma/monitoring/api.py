@@ -16,7 +16,7 @@ from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.models import Pathway, Patient
-from hemma.monitoring import alerts, service, views
+from hemma.monitoring import alerts, service, views, visible
 from hemma.monitoring.rules import effective_rules
 from hemma.monitoring.schemas import (
     Acknowledge,
@@ -77,8 +77,10 @@ def batch(body: ObservationBatch, db: DbSession,
         performer=_performer(principal), source="api",
         documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id, indexed=True)
     log_listed(db, decisions, "observation.record")
-    return [ObservationRead.of(r.observation, duplicate=not r.created, alert=r.alert)
-            for r in recorded]
+    return [ObservationRead.of(
+        visible.answer(db, decisions[item.patient_id], r.observation, r.news2_units),
+        duplicate=not r.created, alert=r.alert)
+        for item, r in zip(body.observations, recorded, strict=True)]
 
 
 @router.get("/patients/{patient_id}/observations", response_model=list[ObservationRead])

@@ -39,7 +39,7 @@ from hemma.db import Database
 from hemma.kit.errors import HemmaError, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
-from hemma.monitoring import service
+from hemma.monitoring import service, visible
 from hemma.monitoring.schemas import ObservationCreate, ObservationRead
 
 log = logging.getLogger("hemma.ingest")
@@ -191,6 +191,8 @@ def record_batch(session: Session, batch: list[_Item]) -> list[ObservationRead |
             session, [(batch[i].patient_id, data) for i, data in entries], performer=performer,
             source="api", documented_by_unit_id=unit_id, staff_id=staff_id)
         for (i, _data), r in zip(entries, recorded, strict=True):
-            outcomes[i] = ObservationRead.of(r.observation, duplicate=not r.created,
-                                             alert=r.alert)
+            decision = decisions[batch[i].caller][batch[i].patient_id]
+            outcomes[i] = ObservationRead.of(
+                visible.answer(session, decision, r.observation, r.news2_units),
+                duplicate=not r.created, alert=r.alert)
     return outcomes

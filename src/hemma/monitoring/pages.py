@@ -14,17 +14,18 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hemma.access import audit
-from hemma.access.auth import create_patient_code, format_code, revoke_patient_code
+from hemma.access.auth import format_code
 from hemma.access.policy import Action
 from hemma.access.service import origin, require
 from hemma.coordination.live import broadcaster
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
-from hemma.models import Pathway, PatientAccessCode
+from hemma.models import Pathway
 from hemma.monitoring import alerts, charts, service, views
 from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve, Snooze
 from hemma.patients.service import get_patient
+from hemma.portal import service as portal
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
 from hemma.web.labels import PARAMETERS, UNITS, label
@@ -172,8 +173,7 @@ def plan_save(request: Request, db: DbSession, form: FormData,
 def new_code(request: Request, db: DbSession,
              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
     """Make a login code for the patient's own page; it is shown this once."""
-    code, row = create_patient_code(db, ctx.patient_id, ctx.subject.staff_id)
-    audit.record(db, ctx.patient_id, "patientcode.create")
+    code, row = portal.issue_code(db, ctx.subject, ctx.patient_id)
     return render(request, "monitoring/code.html", {
         "patient": get_patient(db, ctx.patient_id), "code": format_code(code), "row": row})
 
@@ -182,11 +182,7 @@ def new_code(request: Request, db: DbSession,
 def revoke_code(db: DbSession, code_id: int,
                 ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
     """Revoke a login code (a lost phone): its sessions end at once."""
-    row = db.get(PatientAccessCode, code_id)
-    if row is None or row.patient_id != ctx.patient_id:
-        raise NotFound()
-    revoke_patient_code(db, row)
-    audit.record(db, ctx.patient_id, "patientcode.revoke")
+    portal.revoke_code(db, ctx.subject, ctx.patient_id, code_id)
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
-from hemma.db import any_of, insert_ignoring_conflict, matching_pairs
+from hemma.db import any_of, insert_ignoring_conflict, matching_rows
 from hemma.kit.errors import FieldError, Invalid
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
@@ -47,6 +47,9 @@ class Recorded:
     observation: Observation
     created: bool
     alert: Alert | None
+    # The units whose values the stored NEWS2 combined (None for a resend: not recomputed).
+    # A reader who may not see one of them is shown a score of their own (monitoring.visible).
+    news2_units: frozenset[int] | None = None
 
 
 def active_episode(db: Session, patient_id: uuid.UUID) -> Episode | None:
@@ -60,11 +63,14 @@ def plan_for(db: Session, episode: Episode | None) -> MonitoringPlan | None:
     return db.scalar(select(MonitoringPlan).where(MonitoringPlan.episode_id == episode.id))
 
 
-def _combine(rows: list[Observation], at: datetime, window: timedelta,
-             spo2_scale: int) -> News2:
+def combine(rows, at: datetime, window: timedelta, spo2_scale: int
+            ) -> tuple[News2, frozenset[int]]:
     """NEWS2 from the latest value of each parameter measured within the window up to `at`:
-    a pulse taken at 08:05 and a temperature at 08:40 make one score."""
+    a pulse taken at 08:05 and a temperature at 08:40 make one score. Also returns the units
+    that documented the values it used: a reader who may not see one of them must not be
+    shown this score (it would reveal the hidden value), but one of their own."""
     latest: dict[str, object] = {}
+    units: set[int] = set()
     for o in sorted(rows, key=lambda o: (o.measured_at, o.received_at), reverse=True):
         if not (at - window <= o.measured_at <= at):
             continue
@@ -72,11 +78,12 @@ def _combine(rows: list[Observation], at: datetime, window: timedelta,
             value = getattr(o, name)
             if value is not None and name not in latest:
                 latest[name] = value
+                units.add(o.documented_by_unit_id)
     return score(
         respiration_rate=latest.get("respiration_rate"), spo2=latest.get("spo2"),
         spo2_scale=spo2_scale, on_oxygen=latest.get("on_oxygen"),
         temperature=latest.get("temperature"), systolic_bp=latest.get("systolic_bp"),
-        pulse=latest.get("pulse"), consciousness=latest.get("consciousness"))
+        pulse=latest.get("pulse"), consciousness=latest.get("consciousness")), frozenset(units)
 
 
 def _store_news2(observation: Observation, news2: News2) -> None:
@@ -87,7 +94,7 @@ def _store_news2(observation: Observation, news2: News2) -> None:
 
 _COLUMNS = [c.key for c in Observation.__table__.columns]
 _SUBMITTED = (*VALUE_FIELDS, "symptoms", "feeling_worse", "note")
-_SCORING_COLUMNS = ("id", "patient_id", "measured_at", "received_at", *(
+_SCORING_COLUMNS = ("id", "patient_id", "measured_at", "received_at", "documented_by_unit_id", *(
     f for f in ("respiration_rate", "spo2", "on_oxygen", "temperature", "systolic_bp", "pulse",
                 "consciousness")), "news2_total", "news2_band", "news2_partial")
 
@@ -145,18 +152,27 @@ def record_many(
         if documented_by_unit_id is None and pid not in context:
             _refuse("The patient has no active home-ward episode", "patient_id",
                     i if indexed else None)
+
+    def unit_of(pid: uuid.UUID) -> int:
+        return documented_by_unit_id or context[pid][0].responsible_unit_id
+
+    # A client id is unique per patient *and documenting unit*: a resend finds only what the
+    # sender's own unit documented (always theirs to read), and nobody can probe or claim
+    # another unit's ids (demo ids and many devices' ids are predictable).
+    keys = [(pid, unit_of(pid), d.client_id) for pid, d in entries]
     # What was sent before (resends), and the values near the new ones: three queries.
     sent_before = {
-        (o.patient_id, o.client_id): o for o in db.scalars(matching_pairs(
-            db, Observation, Observation.patient_id, Observation.client_id,
-            {(pid, d.client_id) for pid, d in entries}))}
+        (o.patient_id, o.documented_by_unit_id, o.client_id): o for o in db.scalars(
+            matching_rows(db, Observation, (Observation.patient_id,
+                                            Observation.documented_by_unit_id,
+                                            Observation.client_id), set(keys)))}
     times = [ensure_utc(d.measured_at) for _, d in entries]
     nearby = _nearby(db, pids, min(times), max(times), window)
     results: list[Recorded | None] = [None] * len(entries)
     new: list[tuple[int, Observation]] = []
     fresh: dict[tuple, Observation] = {}
     for i, (pid, data) in enumerate(entries):
-        key = (pid, data.client_id)
+        key = keys[i]
         if key in sent_before or key in fresh:
             continue  # resolved after the insert
         episode, plan, _pathway = context.get(pid, (None, None, None))
@@ -167,23 +183,23 @@ def record_many(
             measured_offset_minutes=int(offset.total_seconds() // 60) if offset else 0,
             received_at=now, performer=performer, staff_id=staff_id,
             device_id=data.device_id, source=source,
-            documented_by_unit_id=documented_by_unit_id or episode.responsible_unit_id,
-            **{f: getattr(data, f) for f in _SUBMITTED})
+            documented_by_unit_id=key[1], **{f: getattr(data, f) for f in _SUBMITTED})
         fresh[key] = observation
         nearby.setdefault(pid, []).append(observation)
         new.append((i, observation))
     # Scores are known before the rows are written: one multi-row INSERT, no UPDATE after.
     scores: dict[uuid.UUID, News2] = {}
+    score_units: dict[uuid.UUID, frozenset[int]] = {}
     for _i, o in new:
         plan = context.get(o.patient_id, (None, None, None))[1]
-        scores[o.id] = _combine(nearby[o.patient_id], o.measured_at, window,
-                                plan.spo2_scale if plan else 1)
+        scores[o.id], score_units[o.id] = combine(nearby[o.patient_id], o.measured_at, window,
+                                                  plan.spo2_scale if plan else 1)
         _store_news2(o, scores[o.id])
     inserted: set[uuid.UUID] = set()
     if new:
         inserted = set(insert_ignoring_conflict(
             db, Observation, [{c: getattr(o, c) for c in _COLUMNS} for _, o in new],
-            ["patient_id", "client_id"]))
+            ["patient_id", "documented_by_unit_id", "client_id"]))
     # A late arrival re-scores what was measured just after it.
     earliest: dict[uuid.UUID, datetime] = {}
     for _i, o in new:
@@ -194,8 +210,8 @@ def record_many(
         plan = context.get(pid, (None, None, None))[1]
         for later in nearby[pid]:
             if later.measured_at > first and later.id not in scores:
-                news2 = _combine(nearby[pid], later.measured_at, window,
-                                 plan.spo2_scale if plan else 1)
+                news2, _units = combine(nearby[pid], later.measured_at, window,
+                                        plan.spo2_scale if plan else 1)
                 if (news2.total, news2.band, news2.partial) != (
                         later.news2_total, later.news2_band, later.news2_partial):
                     _store_news2(later, news2)
@@ -212,7 +228,7 @@ def record_many(
     for i, o in sorted(new, key=lambda x: x[1].measured_at):
         if o.id not in inserted:
             continue
-        results[i] = Recorded(o, True, None)
+        results[i] = Recorded(o, True, None, score_units[o.id])
         episode, plan, pathway = context.get(o.patient_id, (None, None, None))
         if episode is not None and episode.state == EpisodeState.ADMITTED and \
                 o.measured_at >= recent:
@@ -230,12 +246,13 @@ def record_many(
     for i, (pid, data) in enumerate(entries):
         if results[i] is not None:
             continue
-        first = fresh.get((pid, data.client_id))
+        first = fresh.get(keys[i])
         if first is not None and first.id in inserted:
             original = first
         else:
-            original = sent_before.get((pid, data.client_id)) or db.scalar(
+            original = sent_before.get(keys[i]) or db.scalar(
                 select(Observation).where(Observation.patient_id == pid,
+                                          Observation.documented_by_unit_id == keys[i][1],
                                           Observation.client_id == data.client_id))
         alert = db.scalar(select(Alert).join(AlertEvent, AlertEvent.alert_id == Alert.id)
                           .where(AlertEvent.detail == f"observation {original.id}").limit(1))

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from hemma.access.policy import Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
 from hemma.kit.time import format_local
-from hemma.models import Alert, AlertEvent, Notification, Observation, Patient
+from hemma.models import Alert, AlertEvent, Notification, Patient
 from hemma.monitoring.rules import SEVERITIES
 from hemma.web.i18n import gettext
 from hemma.web.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, SEVERITY_LABELS, label
@@ -138,11 +138,10 @@ def patient_alerts(db: Session, decision: Decision, patient_id: uuid.UUID,
 
 
 def visible_observations(db: Session, decision: Decision, patient_id: uuid.UUID,
-                         since: datetime, until: datetime | None = None) -> list[Observation]:
-    """The patient's values the user may see: their own organisation's, and others' with
-    consent (values a municipal nurse took at a visit are the municipality's)."""
-    from hemma.monitoring.service import observations
+                         since: datetime, until: datetime | None = None) -> list:
+    """The patient's values the user may see (their own organisation's, and others' with
+    consent; values a municipal nurse took at a visit are the municipality's), each with the
+    NEWS2 the user may be shown (`hemma.monitoring.visible`)."""
+    from hemma.monitoring import visible
 
-    return [o for o in observations(db, patient_id, since, until)
-            if decision.sees(origin(db, o.documented_by_unit_id))]
-
+    return visible.observations(db, decision, patient_id, since, until).observations

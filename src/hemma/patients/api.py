@@ -40,12 +40,19 @@ def search(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Ac
             for p in service.search(db, principal.subject, q)]
 
 
-@router.post("/patients", status_code=201, response_model=PatientRead)
-def register(body: PatientCreate, db: DbSession,
+@router.post("/patients", status_code=201, response_model=PatientRead,
+             responses={200: {"model": PatientRead, "description": "The patient was already "
+                              "in Hemma (your unit joined the care team, or was in it)"},
+                        409: {"description": "The patient is already in Hemma: send "
+                              "`join_reason` to join the care team"}})
+def register(body: PatientCreate, db: DbSession, response: Response,
              principal: Annotated[Principal, Depends(StaffAccess(Action.REGISTER))]):
-    """Register a patient; your unit joins the care team. An existing personnummer is not
-    registered twice: your unit joins that patient's care team."""
-    patient, _existed = service.register_patient(db, principal.subject, body)
+    """Register a patient; your unit joins the care team (201). An existing personnummer is
+    not registered twice: to join that patient's care team, give `join_reason` (and
+    `join_note`), which is logged and reviewed (200); without it the answer is 409."""
+    patient, outcome = service.register_patient(db, principal.subject, body)
+    if outcome != "registered":
+        response.status_code = 200
     return _read(db, patient.id)
 
 

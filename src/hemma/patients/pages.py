@@ -16,7 +16,7 @@ from hemma.patients.overview import overview
 from hemma.patients.schemas import PatientCreate, PatientUpdate, RelativeCreate
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.labels import DIGITAL_ABILITY, LANGUAGE_NAMES, label
+from hemma.web.labels import DIGITAL_ABILITY, JOIN_REASONS, LANGUAGE_NAMES, label
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -30,6 +30,7 @@ def _options() -> dict:
     return {
         "language_options": [(code, label(LANGUAGE_NAMES, code)) for code in LANGUAGE_NAMES],
         "digital_options": [(code, label(DIGITAL_ABILITY, code)) for code in DIGITAL_ABILITY],
+        "join_options": [(code, label(JOIN_REASONS, code)) for code in JOIN_REASONS],
     }
 
 
@@ -51,7 +52,8 @@ def new_form(request: Request,
              principal: Annotated[Principal, Depends(StaffAccess(Action.REGISTER))]):
     """Form: register a patient."""
     return render(request, "patients/new.html", {
-        "values": {"language": "sv", "digital_ability": "with_support"}, **_options()})
+        "values": {"language": "sv", "digital_ability": "with_support"}, **_options(),
+        "ask_join": False})
 
 
 @router.post("/patients/new")
@@ -61,12 +63,14 @@ def register(request: Request, db: DbSession, form: FormData,
     result, err = attempt(db, lambda: service.register_patient(
         db, principal.subject, parse(PatientCreate, form)))
     if err:
+        errors = error_messages(err)
         return render(request, "patients/new.html", {
-            "values": form, "errors": error_messages(err), **_options()},
+            "values": form, "errors": errors, **_options(),
+            "ask_join": "join_reason" in errors or "join_note" in errors},
             status_code=err.status_code)
-    patient, existed = result
-    return RedirectResponse(
-        f"/patients/{patient.id}?done={'existing' if existed else 'registered'}", 303)
+    patient, outcome = result
+    flash = {"registered": "registered", "joined": "existing", "already": "already"}[outcome]
+    return RedirectResponse(f"/patients/{patient.id}?done={flash}", 303)
 
 
 @router.get("/patients/{patient_id}")

@@ -7,7 +7,11 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
-_PATTERN = re.compile(r"^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$")
+# ASCII digits only: Python's \d also matches full-width and Arabic-Indic digits, which
+# would make a second record of the same person (and a birth year such as 947).
+_PATTERN = re.compile(r"^([0-9]{2})?([0-9]{2})([0-9]{2})([0-9]{2})([-+]?)([0-9]{3})([0-9])$")
+# Nobody born before this is alive to be cared for; an earlier date is a typo.
+EARLIEST_BIRTH = date(1890, 1, 1)
 
 
 class InvalidPersonnummer(ValueError):
@@ -59,8 +63,10 @@ def parse(value: str, *, today: date | None = None) -> Identity:
         born = date(year, int(mm), day)
     except ValueError:
         raise InvalidPersonnummer("The date of birth does not exist") from None
-    if today and born > today:
+    if born > (today or date.today()):
         raise InvalidPersonnummer("The date of birth is in the future")
+    if born < EARLIEST_BIRTH:
+        raise InvalidPersonnummer("The date of birth is before 1890")
     if luhn_check_digit(f"{yy}{mm}{dd}{serial}") != int(check):
         raise InvalidPersonnummer("The check digit is wrong")
     return Identity(number=f"{year:04d}{mm}{dd}{serial}{check}", birth_date=born,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -32,10 +33,18 @@ class PatientContact(Schema):
         return value
 
 
+# Why a unit joins the care team of a patient who is already in Hemma: a care relationship
+# needs a reason someone reviewing the log can judge.
+JOIN_REASONS = ("care_request", "visit_booked", "referral", "other")
+
+
 class PatientCreate(PatientContact):
     personnummer: str = Field(max_length=20)
     given_name: Text = Field(min_length=1, max_length=100)
     family_name: Text = Field(min_length=1, max_length=100)
+    # Only when the personnummer is already in Hemma (the form asks then).
+    join_reason: Literal[JOIN_REASONS] | None = None  # type: ignore[valid-type]
+    join_note: Text | None = Field(default=None, max_length=500)
 
     @field_validator("personnummer")
     @classmethod

@@ -21,25 +21,42 @@ from hemma.access.service import (
     relation_active,
     require,
 )
-from hemma.kit.errors import Invalid, NotFound
+from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.models import CareRelation, Patient, Relative
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 from hemma.patients.schemas import PatientCreate, PatientUpdate, RelativeCreate
 
+# The care relationship's role says why the unit joined a patient already in Hemma.
+JOIN_ROLES = {"care_request": "Vårdbegäran mottagen", "visit_booked": "Besök bokat",
+              "referral": "Remiss eller ny kontakt", "other": "Annat skäl"}
 
-def register_patient(db: Session, subject: Subject, data: PatientCreate) -> tuple[Patient, bool]:
+
+def register_patient(db: Session, subject: Subject, data: PatientCreate) -> tuple[Patient, str]:
     """Register a new patient with the user's unit in the care team. A personnummer already
-    in Hemma is not registered twice: the user's unit joins that patient's care team
-    instead (logged as such, and flagged in the log review)."""
+    in Hemma is not registered twice. If the user's unit is not in that patient's care team,
+    joining it starts a care relationship with someone else's patient: it takes a reason,
+    is logged with it and flagged in the log review. Returns the patient and what happened:
+    "registered", "joined" (an existing patient's care team) or "already" (in it before)."""
     require(db, subject, Action.REGISTER)
     now = utcnow()
     identity = parse(data.personnummer)
     existing = db.scalar(select(Patient).where(Patient.personnummer == identity.number))
     if existing is not None:
-        _ensure_unit_relation(db, subject, existing.id)
-        audit.record(db, existing.id, "patient.register_existing", basis="unit")
-        return existing, True
+        if _unit_relation(db, subject, existing.id) is not None:
+            audit.record(db, existing.id, "patient.read", basis="unit")
+            return existing, "already"
+        if data.join_reason is None:
+            raise Conflict("The patient is already in Hemma. To add your unit to the patient's "
+                           "care team, say why: it is logged and reviewed", field="join_reason")
+        if data.join_reason == "other" and not data.join_note:
+            raise Invalid("Describe the reason", field="join_note")
+        role = JOIN_ROLES[data.join_reason]
+        _ensure_unit_relation(db, subject, existing.id, role=role)
+        audit.record(db, existing.id, "patient.register_existing", basis="unit",
+                     detail="; ".join(x for x in (f"reason: {data.join_reason}", data.join_note)
+                                      if x))
+        return existing, "joined"
     patient = Patient(
         personnummer=identity.number,
         is_coordination_number=identity.coordination,
@@ -49,31 +66,35 @@ def register_patient(db: Session, subject: Subject, data: PatientCreate) -> tupl
         registered_by_unit_id=subject.unit_id,
         created_at=now,
         updated_at=now,
-        **data.model_dump(exclude={"personnummer", "given_name", "family_name"}),
+        **data.model_dump(exclude={"personnummer", "given_name", "family_name", "join_reason",
+                                   "join_note"}),
     )
     db.add(patient)
     db.flush()
     _ensure_unit_relation(db, subject, patient.id)
     audit.record(db, patient.id, "patient.register", basis="unit")
-    return patient, False
+    return patient, "registered"
 
 
-def _ensure_unit_relation(db: Session, subject: Subject, patient_id: uuid.UUID) -> None:
-    now = utcnow()
-    active = db.scalar(
+def _unit_relation(db: Session, subject: Subject, patient_id: uuid.UUID) -> uuid.UUID | None:
+    return db.scalar(
         select(CareRelation.id).where(
             CareRelation.patient_id == patient_id,
             CareRelation.unit_id == subject.unit_id,
-            relation_active(now),
+            relation_active(utcnow()),
         ).limit(1)
     )
-    if active is None:
+
+
+def _ensure_unit_relation(db: Session, subject: Subject, patient_id: uuid.UUID,
+                          role: str = "Registrerande enhet") -> None:
+    if _unit_relation(db, subject, patient_id) is None:
         db.add(
             CareRelation(
                 patient_id=patient_id,
                 unit_id=subject.unit_id,
-                role="Registrerande enhet",
-                starts_at=now,
+                role=role,
+                starts_at=utcnow(),
                 created_by_id=subject.staff_id,
                 documented_by_unit_id=subject.unit_id,
             )

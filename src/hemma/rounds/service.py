@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -31,8 +31,12 @@ from hemma.models import (
     RoundNote,
     Staff,
 )
+from hemma.monitoring import visible
 from hemma.monitoring.news2 import BANDS
 from hemma.monitoring.rules import SEVERITIES
+
+# The worklist shows the latest value of the last month (older is no longer "latest").
+LOOK_BACK = timedelta(days=30)
 
 
 class RoundDecision(Schema):
@@ -86,14 +90,9 @@ def worklist(db: Session, subject: Subject) -> list[WorklistRow]:
     ids = [p.id for _, p, _ in rows]
     if not ids:
         return []
-    # The latest observation per patient: one index probe per patient (newest first, limit 1),
-    # not a scan of the month's values.
-    newest = (select(Observation.id).where(Observation.patient_id == Patient.id)
-              .order_by(Observation.measured_at.desc()).limit(1).correlate(Patient)
-              .scalar_subquery())
-    latest_ids = [i for i in db.scalars(select(newest).where(Patient.id.in_(ids))) if i]
-    latest = {o.patient_id: o for o in db.scalars(
-        select(Observation).where(Observation.id.in_(latest_ids)))} if latest_ids else {}
+    # The latest value per patient the physician may see, with the NEWS2 they may be shown:
+    # one index probe per patient whose information is all open to them.
+    latest = visible.latest(db, {pid: decisions[pid] for pid in ids}, now - LOOK_BACK)
     alerts: dict[uuid.UUID, list[tuple[str, str]]] = {}
     for pid, kind, severity in db.execute(
             select(Alert.patient_id, Alert.kind, Alert.severity)

@@ -56,6 +56,7 @@ FLAGS = {
     "emergency": N_("Emergency access"),
     "outside_unit": N_("Not the unit's patient"),
     "same_surname": N_("Same surname"),
+    "joined_existing": N_("Joined an existing patient's care team"),
     "night": N_("Night-time"),
     "denied": N_("Refused attempt"),
 }
@@ -150,6 +151,12 @@ REQUEST_STATUS = {
     "declined": N_("Declined"),
     "cancelled": N_("Cancelled"),
 }
+JOIN_REASONS = {
+    "care_request": N_("A care request was received"),
+    "visit_booked": N_("A visit is booked"),
+    "referral": N_("A referral or a new contact"),
+    "other": N_("Another reason (describe it)"),
+}
 VISIT_STATUS = {
     "planned": N_("Planned"),
     "started": N_("Started"),
@@ -187,7 +194,10 @@ PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("
 
 FLASH = {
     "registered": N_("The patient has been registered."),
-    "existing": N_("The patient was already in Hemma. Your unit has been added to the care team."),
+    "existing": N_("The patient was already in Hemma. Your unit has been added to the care team; "
+                   "the reason is logged."),
+    "already": N_("The patient was already in Hemma, and your unit is already in the care team. "
+                  "Nothing new was registered."),
     "saved": N_("Saved."),
     "assessing": N_("The assessment has started."),
     "admitted": N_("The patient has been admitted to the home ward."),
