@@ -6,17 +6,24 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DEMO_DATA ?= data/demo
 
-.PHONY: demo test install test-deps messages bench clean
+.PHONY: demo test install install-test messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# What Hemma needs to run (the demo installs nothing more) ...
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# ... and what the tests and benchmarks need besides.
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
 
 # Run Hemma with demo data on SQLite: http://127.0.0.1:$(PORT)/
 demo: install
@@ -26,13 +33,13 @@ demo: install
 
 # The whole suite: on SQLite always, and on PostgreSQL when HEMMA_TEST_DATABASE_URL is set
 # (.ci/run sets it up); the browser tests use Debian's chromium.
-test: install
+test: install-test
 	$(BIN)/python -m tests.run
 
 messages: install
 	$(BIN)/hemma i18n update
 
-bench: install
+bench: install-test
 	$(BIN)/python bench/homeward.py
 	$(BIN)/python bench/monitoring.py
 	$(BIN)/python bench/visitday.py

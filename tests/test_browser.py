@@ -101,6 +101,7 @@ def test_nurse_admits_a_patient_and_the_log_shows_it(live_server, browser):
     expect(row).to_contain_text("Hanna Lundström")
     expect(row.locator("td").first).to_have_text("12")
     expect(page.locator(".summary")).to_contain_text("12 inskrivna")
+    page.locator("details.more > summary").click()  # the person's own menu
     page.get_by_role("button", name="Logga ut").click()
     expect(page.get_by_role("heading", name="Logga in")).to_be_visible()
 

@@ -229,6 +229,12 @@ def bench_vrptw(path: str, seconds: float, iterations: int | None, seed: int) ->
     from hemma.planning.literature import read_vrptw
     from hemma.planning.solver import vrptw
 
+    try:
+        import pyvrp  # noqa: F401
+    except ImportError:
+        raise click.ClickException(
+            "the classic VRPTW is solved by PyVRP, which Hemma itself does not need: "
+            "install the benchmark tools with  pip install -e '.[bench]'") from None
     _one_core()
     solution = vrptw.solve(read_vrptw(path), seconds, seed, iterations=iterations)
     click.echo(json.dumps({"routes": solution.routes, "cost": solution.cost}))

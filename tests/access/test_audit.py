@@ -61,7 +61,8 @@ EXAMPLES = [
     ("POST", "/api/v1/patients/{patient_id}/episodes", None,
      lambda w: {"pathway_id": w.pathways["opat"]}),
     ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
-     lambda w: {"responsible_physician_id": w.staff["lisa"], "coordinator_id": w.staff["kim"]}),
+     lambda w: {"responsible_physician_id": w.staff["lisa"], "coordinator_id": w.staff["kim"],
+                "sharing": "consent"}),
     ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/discharge", "admitted",
      {"note": "Klar."}),
     ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/return", "admitted",
@@ -70,7 +71,7 @@ EXAMPLES = [
      {"note": "Vill inte."}),
     ("GET", "/api/v1/patients/{patient_id}/care-team", "admitted", None),
     ("POST", "/api/v1/patients/{patient_id}/care-team", None,
-     lambda w: {"staff_id": w.staff["kim"], "role": "Fast vårdkontakt"}),
+     lambda w: {"staff_id": w.staff["kim"], "role": "Fast vårdkontakt", "sharing": "consent"}),
     ("POST", "/api/v1/patients/{patient_id}/care-team/{relation_id}/end", None, None),
     ("GET", "/api/v1/patients/{patient_id}/consents", None, None),
     ("POST", "/api/v1/patients/{patient_id}/consents", None,
@@ -132,7 +133,7 @@ def _care_request(w, times) -> dict:
     first = local_today() + timedelta(days=1)
     return {"to_unit_id": w.units["hsv"], "kind": "iv_antibiotic", "times": times,
             "first_date": first.isoformat(), "last_date": (first + timedelta(days=2)).isoformat(),
-            "duration_minutes": 30}
+            "duration_minutes": 30, "sharing": "consent"}
 
 
 def test_every_patient_route_has_an_example(app):

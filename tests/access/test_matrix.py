@@ -99,6 +99,8 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
         return oracle_sees(username, state, "med")
     if "{relation_id}" in path:
         return oracle_sees(username, state, "lab")
+    if path.endswith("/access-codes"):
+        return oracle_sees(username, state, "med")
     if path.endswith(("/monitoring-plan", "/plan")):
         # The plan belongs to the home ward's record: seen with it, changed only by its
         # own organisation.
@@ -300,6 +302,11 @@ def test_route_matrix(username, app, world, database, as_user):
             if isinstance(decl, PatientAccess):
                 allowed = oracle_route(username, decl.action.value, state, method, path)
                 ok = r.status_code in PASSED if allowed else r.status_code == 404
+                if path.endswith("/access-codes") and not allowed and oracle_patient(
+                        username, decl.action.value, state):
+                    # A code opens the patient's own page, with the home ward's episode: only
+                    # a unit that may read the episode hands one out (a 403 that says why).
+                    ok = r.status_code == 403
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
                 ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403

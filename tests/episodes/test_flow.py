@@ -48,3 +48,30 @@ def test_nurse_registers_assesses_admits_and_discharges(as_user, world, database
         actions = set(s.scalars(select(AuditEntry.action)))
     assert {"patient.register", "episode.assess", "episode.admit", "episode.discharge",
             "homeward.list"} <= actions
+
+
+def test_the_home_ward_list_shows_who_is_getting_worse(world, as_user):
+    from hemma.kit.time import utcnow
+
+    calm = world.patient(unit="med", family="Lugn")
+    world.episode(calm, state="admitted")
+    worse = world.patient(unit="med", family="Sämre")
+    world.episode(worse, state="admitted")
+    sara = as_user("sara")
+    for pid, values in ((calm, dict(respiration_rate=16, spo2=97, temperature=36.9,
+                                    systolic_bp=130, pulse=72, consciousness="A",
+                                    on_oxygen=False)),
+                        (worse, dict(respiration_rate=26, spo2=91, temperature=38.9,
+                                     systolic_bp=98, pulse=124, consciousness="A",
+                                     on_oxygen=False))):
+        r = sara.post(f"/api/v1/patients/{pid}/observations", json={
+            "client_id": f"ward-{pid}", "measured_at": utcnow().isoformat(), **values})
+        assert r.status_code == 201
+    rows = {r["name"]: r for r in sara.get("/api/v1/home-ward?scope=unit").json()}
+    assert rows["Test Lugn"]["news2_total"] == 0 and rows["Test Lugn"]["open_alerts"] == 0
+    assert rows["Test Sämre"]["news2_band"] == "high" and rows["Test Sämre"]["open_alerts"] == 1
+    page = sara.get("/home-ward?scope=unit")
+    row = page.text.split(f'data-patient="{worse}"')[1].split("</tr>")[0]
+    assert 'class="attention"' in row and "1 öppet larm" in row
+    calm_row = page.text.split(f'data-patient="{calm}"')[1].split("</tr>")[0]
+    assert "attention" not in calm_row

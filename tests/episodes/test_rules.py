@@ -47,7 +47,7 @@ def test_held_bed_needs_a_place_and_times_cannot_be_in_the_future(world, as_user
     r = _admit(sara, pid, eid, world, admitted_at=(utcnow() + timedelta(hours=2)).isoformat())
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "admitted_at"
     r = _admit(sara, pid, eid, world, held_bed=True, held_bed_location="Avd 5",
-               coordinator_id=world.staff["kim"])
+               coordinator_id=world.staff["kim"], sharing="consent")
     assert r.status_code == 200
     body = r.json()
     assert body["held_bed"] and body["held_bed_location"] == "Avd 5"
@@ -105,7 +105,8 @@ def test_discharge_ends_the_teams_access_after_the_follow_up_period(world, as_us
                     json={"pathway_id": world.pathways["opat"]}).json()["id"]
     _admit(sara, pid, eid, world)
     assert sara.post(f"/api/v1/patients/{pid}/care-team",
-                     json={"unit_id": world.units["hsv"]}).status_code == 201
+                     json={"unit_id": world.units["hsv"], "sharing": "consent"}
+                     ).status_code == 201
     assert kim.get(f"/patients/{pid}").status_code == 200
     assert sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/discharge",
                      json={"note": "Klar"}).json()["state"] == "discharged"
@@ -178,7 +179,8 @@ def test_a_care_relationship_can_have_a_planned_end(world, as_user):
     pid = world.patient(unit="med")
     until = local_today() + timedelta(days=3)
     r = sara.post(f"/api/v1/patients/{pid}/care-team",
-                  json={"staff_id": world.staff["pia"], "role": "Rehab", "until": str(until)})
+                  json={"staff_id": world.staff["pia"], "role": "Rehab", "until": str(until),
+                        "sharing": "consent"})
     assert r.status_code == 201
     pia_relation = next(m for m in r.json()["members"] if m["staff_id"] == world.staff["pia"])
     assert pia_relation["ends_at"] is not None

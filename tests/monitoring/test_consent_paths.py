@@ -143,3 +143,13 @@ def test_no_code_without_an_ongoing_episode(world, as_user):
     pid = world.patient(unit="med")
     answer = as_user("sara").post(f"/patients/{pid}/access-codes")
     assert answer.status_code == 409
+
+
+def test_the_overview_says_when_values_are_hidden_rather_than_none(world, as_user):
+    pid = _shared_patient(world)
+    kim, sara = as_user("kim"), as_user("sara")
+    _send(kim, pid, "visit-000001", temperature=39.4, pulse=118)
+    page = sara.get(f"/patients/{pid}")
+    assert page.status_code == 200
+    assert "39,4" not in page.text and "39.4" not in page.text
+    assert "1 värde från en annan organisation visas inte" in page.text

@@ -26,7 +26,8 @@ def _iv(world, **kw) -> CareRequestCreate:
     first = kw.pop("first_date", local_today() + timedelta(days=1))
     data = dict(to_unit_id=world.units["hsv"], kind="iv_antibiotic",
                 times=["14:00", "08:00", "20:00"], tolerance_minutes=30, first_date=first,
-                last_date=first + timedelta(days=2), duration_minutes=30, skills=["iv"])
+                last_date=first + timedelta(days=2), duration_minutes=30, skills=["iv"],
+                sharing="consent")
     return CareRequestCreate(**(data | kw))
 
 

@@ -41,7 +41,7 @@ def test_care_request_sent_answered_and_visits_created(world, database, as_user,
             "first_date": local_today().isoformat(),
             "last_date": (local_today() + timedelta(days=2)).isoformat(),
             "duration_minutes": 30, "skills": "iv", "staff_count": 1, "hard": "true",
-            "priority": 2, "notes": "PICC-line, spola med NaCl"}
+            "priority": 2, "notes": "PICC-line, spola med NaCl", "sharing": "consent"}
     bad = sara.post(f"/patients/{pid}/care-requests", data=form | {"last_date": "2020-01-01"})
     assert bad.status_code == 422 and "Sista dagen är före den första" in bad.text
     assert _count(database, CareRequest) == 0

@@ -101,6 +101,12 @@ def logout(request: Request, db: DbSession,
     return response
 
 
+@router.get("/favicon.ico", dependencies=[Depends(Public())], include_in_schema=False)
+def favicon():
+    """Browsers ask for this on their own: the icon is an SVG."""
+    return RedirectResponse("/static/favicon.svg", 301)
+
+
 @router.get("/language/{code}", dependencies=[Depends(Public())])
 def language(code: str, next: str = "/"):
     """Switch the interface language."""
@@ -135,6 +141,7 @@ def _team_page(request: Request, db, ctx: PatientContext, errors=None, status_co
         "may_manage_team": not emergency_only and subject.role_allows(Action.CARE_TEAM),
         "may_manage_consent": not emergency_only and subject.role_allows(Action.CONSENT),
         "may_manage_blocks": not emergency_only and subject.role_allows(Action.BLOCK),
+        "sharing_missing": sharing.organisations_without_consent(db, ctx.patient_id),
         "errors": errors or {},
     }, status_code=status_code)
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
@@ -36,7 +36,18 @@ from hemma.patients.personnummer import InvalidPersonnummer, parse
 # --- Schemas -------------------------------------------------------------------------------
 
 
-class CareRelationCreate(Schema):
+class SharingAnswer(Schema):
+    """Asked whenever another organisation joins the patient's care (a care request to it,
+    a member of it in the care team) and the patient has not yet consented to sharing
+    between the two: the patient's consent, or why none is needed."""
+
+    sharing: Literal["consent", "not_needed"] | None = None
+    sharing_method: Literal["oral", "written"] = "oral"
+    # A reason someone reviewing the log later can judge: not a tick box.
+    sharing_reason: Text | None = Field(default=None, max_length=500)
+
+
+class CareRelationCreate(SharingAnswer):
     unit_id: int | None = None
     staff_id: int | None = None
     role: Text | None = Field(default=None, max_length=200)
@@ -69,6 +80,65 @@ class EmergencyCreate(Schema):
     reason: Text = Field(min_length=10, max_length=1000)
 
 
+# --- Sharing between organisations --------------------------------------------------------
+
+
+def consented_organisations(db: Session, patient_id: uuid.UUID) -> set[int]:
+    now = utcnow()
+    return set(db.scalars(select(Consent.organisation_id).where(
+        Consent.patient_id == patient_id, Consent.given_at <= now,
+        or_(Consent.withdrawn_at.is_(None), Consent.withdrawn_at > now))))
+
+
+def organisations_without_consent(db: Session, patient_id: uuid.UUID) -> list[str]:
+    """The names of the organisations the patient has not consented to share with (forms
+    that let another organisation join ask about them); none when there is only one."""
+    organisations = list(db.scalars(select(Organisation).order_by(Organisation.name)))
+    if len(organisations) < 2:
+        return []
+    have = consented_organisations(db, patient_id)
+    return [o.name for o in organisations if o.id not in have]
+
+
+def sharing_needed(db: Session, subject: Subject, patient_id: uuid.UUID,
+                   organisation_id: int) -> list[int]:
+    """The organisations, of the user's and `organisation_id`, whose consent the patient has
+    not given: sharing between them is needed for the new member to see the episode, its
+    values and alerts, and for the user to see what the new member documents."""
+    if organisation_id == subject.organisation_id:
+        return []
+    have = consented_organisations(db, patient_id)
+    return [org for org in (subject.organisation_id, organisation_id) if org not in have]
+
+
+def settle_sharing(db: Session, subject: Subject, patient_id: uuid.UUID, organisation_id: int,
+                   answer: SharingAnswer, *, context: str) -> str | None:
+    """Before another organisation joins the patient's care: record the patient's consent to
+    share between the two organisations, or check that a reason why none is needed was
+    given. Returns that reason (to keep on the request or relation), or None."""
+    missing = sharing_needed(db, subject, patient_id, organisation_id)
+    if not missing:
+        return None
+    if answer.sharing is None:
+        raise Invalid("Ask the patient whether the organisations may share information, or "
+                      "say why it is not needed", field="sharing")
+    if answer.sharing == "not_needed":
+        if not answer.sharing_reason or len(answer.sharing_reason) < 10:
+            raise Invalid("Say why no consent is needed (at least 10 characters)",
+                          field="sharing_reason")
+        audit.record(db, patient_id, "consent.not_needed",
+                     detail=f"{context}: {answer.sharing_reason}")
+        return answer.sharing_reason
+    now = utcnow()
+    for org in missing:
+        db.add(Consent(patient_id=patient_id, organisation_id=org, method=answer.sharing_method,
+                       given_by="patient", note=context, given_at=now,
+                       recorded_by_id=subject.staff_id, documented_by_unit_id=subject.unit_id))
+    db.flush()
+    audit.record(db, patient_id, "consent.record", detail=context)
+    return None
+
+
 # --- Care team -----------------------------------------------------------------------------
 
 
@@ -86,6 +156,7 @@ def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
         if staff is None or not staff.active:
             raise Invalid("Unknown staff member", field="staff_id")
         column, value = CareRelation.staff_id, staff.id
+        unit = db.get(Unit, staff.unit_id)
     if db.scalar(select(CareRelation.id).where(CareRelation.patient_id == patient_id,
                                                column == value, relation_active(now))):
         raise Conflict("Already in the care team",
@@ -97,12 +168,15 @@ def add_to_team(db: Session, subject: Subject, patient_id: uuid.UUID,
             raise Invalid("The date has passed", field="until")
     episode_id = db.scalar(select(Episode.id).where(Episode.patient_id == patient_id,
                                                     Episode.state.in_(ACTIVE_STATES)))
+    note = settle_sharing(db, subject, patient_id, unit.organisation_id, data,
+                          context="care team")
     relation = CareRelation(
         patient_id=patient_id,
         episode_id=episode_id,
         unit_id=data.unit_id,
         staff_id=data.staff_id,
         role=data.role,
+        sharing_note=note,
         starts_at=now,
         ends_at=ends_at,
         created_by_id=subject.staff_id,

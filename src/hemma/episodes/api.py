@@ -53,7 +53,12 @@ def home_ward(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess
                 responsible_unit=v.unit_name, bed_number=e.bed_number, held_bed=e.held_bed,
                 admitted_at=e.admitted_at, day_at_home=v.day_at_home,
                 coordinator=v.coordinator.full_name if v.coordinator else None,
-                physician=v.physician.full_name if v.physician else None))
+                physician=v.physician.full_name if v.physician else None,
+                news2_total=item.latest.news2_total if item.latest else None,
+                news2_band=item.latest.news2_band if item.latest else None,
+                news2_partial=item.latest.news2_partial if item.latest else None,
+                news2_at=item.latest.measured_at if item.latest else None,
+                open_alerts=item.open_alerts, top_severity=item.top_severity))
         else:
             row.hidden_reason = v.hidden_reason
         rows.append(row)

@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from hemma.access.directory import active_staff
 from hemma.access.policy import Action
 from hemma.access.service import origin
+from hemma.access.sharing import organisations_without_consent
 from hemma.episodes import service
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
 from hemma.kit.text import N_
@@ -88,7 +89,8 @@ def _staff_options(db, profession: str | None = None, organisation_id: int | Non
     return [
         (s.id, f"{s.family_name}, {s.given_name} · {label(PROFESSIONS, s.profession)} · {u.name}")
         for s, u in rows
-        if organisation_id is None or u.organisation_id == organisation_id
+        if (organisation_id is None or u.organisation_id == organisation_id)
+        and s.profession in service.CLINICAL_PROFESSIONS
     ]
 
 
@@ -100,6 +102,7 @@ def _admit_context(db, ctx: PatientContext, episode_id: uuid.UUID) -> dict:
         "view": view,
         "physician_options": _staff_options(db, "physician", home.organisation_id),
         "coordinator_options": _staff_options(db),
+        "sharing_missing": organisations_without_consent(db, ctx.patient_id),
     }
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
+from hemma.access.sharing import SharingAnswer
 from hemma.kit.validation import Schema, Text
 
 
@@ -16,7 +17,7 @@ class AssessmentCreate(Schema):
     assessment_note: Text | None = Field(default=None, max_length=4000)
 
 
-class AdmissionCreate(Schema):
+class AdmissionCreate(SharingAnswer):
     responsible_physician_id: int
     coordinator_id: int | None = None
     held_bed: bool = False
@@ -74,4 +75,11 @@ class HomeWardRow(BaseModel):
     day_at_home: int | None = None
     coordinator: str | None = None
     physician: str | None = None
+    # The latest NEWS2 the user may see (of the last day) and the episode's open alerts.
+    news2_total: int | None = None
+    news2_band: str | None = None
+    news2_partial: bool | None = None
+    news2_at: datetime | None = None
+    open_alerts: int = 0
+    top_severity: str | None = None
     team_organisations: list[str] = []

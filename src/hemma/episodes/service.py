@@ -23,12 +23,14 @@ from hemma.access.service import (
     relation_active,
     require,
 )
+from hemma.access.sharing import settle_sharing
 from hemma.config import get_settings
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import local_date, local_today, utcnow
 from hemma.models import (
     ACTIVE_STATES,
+    Alert,
     CareRelation,
     Episode,
     EpisodeState,
@@ -39,7 +41,15 @@ from hemma.models import (
     Staff,
     Unit,
 )
+from hemma.monitoring import visible
+from hemma.monitoring.alerts import UNRESOLVED
+from hemma.monitoring.rules import SEVERITIES
 
+# Who may be a patient's fast vårdkontakt (HSL 6 kap 2 §): someone of the care staff, not an
+# administrator or a device account.
+CLINICAL_PROFESSIONS = frozenset({
+    Profession.PHYSICIAN, Profession.NURSE, Profession.ASSISTANT_NURSE, Profession.COORDINATOR,
+    Profession.PHYSIOTHERAPIST, Profession.OCCUPATIONAL_THERAPIST})
 # A registration may be made afterwards, but not for a time that has not happened yet.
 _FUTURE_SLACK = timedelta(minutes=5)
 
@@ -120,7 +130,8 @@ def start_assessment(db: Session, subject: Subject, patient_id: uuid.UUID,
 
 
 def _join_team(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
-               *, unit_id: int | None = None, staff_id: int | None = None, role: str) -> None:
+               *, unit_id: int | None = None, staff_id: int | None = None, role: str,
+               sharing_note: str | None = None) -> None:
     """Add a unit or person to the care team unless they are already in it; bind existing
     relations to the episode so that they end with it."""
     now = utcnow()
@@ -144,6 +155,7 @@ def _join_team(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id:
             unit_id=unit_id,
             staff_id=staff_id,
             role=role,
+            sharing_note=sharing_note,
             starts_at=now,
             created_by_id=subject.staff_id,
             documented_by_unit_id=subject.unit_id,
@@ -179,6 +191,17 @@ def admit(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid
         _staff_in_org(db, data.coordinator_id, None, "coordinator_id")
         if data.coordinator_id is not None else None
     )
+    if coordinator is not None:
+        if coordinator.profession not in CLINICAL_PROFESSIONS:
+            raise Invalid("The fast vårdkontakt is a member of the care staff",
+                          field="coordinator_id")
+        # A coordinator from another organisation joins the care team: that takes the
+        # patient's consent to sharing (or a reason why none is needed).
+        note = settle_sharing(db, subject, patient_id,
+                              origin(db, coordinator.unit_id).organisation_id, data,
+                              context="fast vårdkontakt")
+    else:
+        note = None
     admitted_at = _when(data.admitted_at, "admitted_at", not_before=episode.assessed_at)
     # Lock the unit so that two admissions at once do not pick the same virtual bed.
     unit = db.get(Unit, episode.responsible_unit_id, with_for_update=True)
@@ -197,10 +220,11 @@ def admit(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid
     episode.held_bed_location = data.held_bed_location if data.held_bed else None
     episode.admitted_at = admitted_at
     episode.admitted_by_id = subject.staff_id
-    for person, role in ((physician, "Medicinskt ansvarig läkare"),
-                         (coordinator, "Fast vårdkontakt")):
+    for person, role, sharing in ((physician, "Medicinskt ansvarig läkare", None),
+                                  (coordinator, "Fast vårdkontakt", note)):
         if person is not None and person.unit_id != episode.responsible_unit_id:
-            _join_team(db, subject, patient_id, episode.id, staff_id=person.id, role=role)
+            _join_team(db, subject, patient_id, episode.id, staff_id=person.id, role=role,
+                       sharing_note=sharing)
     audit.record(db, patient_id, "episode.admit")
     return episode
 
@@ -315,6 +339,17 @@ class HomeWardEntry:
     patient: Patient
     view: EpisodeView
     team_organisations: list[str] = field(default_factory=list)
+    # The latest value the user may see, with its NEWS2 as they may see it, and the open
+    # alerts of the episode (only when the episode is visible to them).
+    latest: object | None = None
+    open_alerts: int = 0
+    top_severity: str | None = None
+
+    @property
+    def attention(self) -> bool:
+        """Someone deteriorating: an open alert of high priority, or a NEWS2 of 5 or more."""
+        band = self.latest.news2_band if self.latest is not None else None
+        return self.top_severity in ("high", "critical") or band in ("medium", "high")
 
 
 @dataclass
@@ -347,6 +382,8 @@ def home_ward(db: Session, subject: Subject, scope: str | None = None) -> HomeWa
         HomeWardEntry(p, view, teams.get(p.id, []))
         for (_, p), view in zip(rows, views, strict=True)
     ]
+    _signals(db, decisions, [x for x in entries if x.view.visible
+                             and x.view.episode.state == EpisodeState.ADMITTED])
     entries.sort(key=lambda x: (
         x.view.episode.state != EpisodeState.ADMITTED,
         x.view.episode.bed_number or 10_000,
@@ -358,6 +395,32 @@ def home_ward(db: Session, subject: Subject, scope: str | None = None) -> HomeWa
         used = sum(1 for x in entries if x.view.episode.state == EpisodeState.ADMITTED)
         free = max(unit.virtual_beds - used, 0)
     return HomeWard(scope, unit, entries, free)
+
+
+# The values of the last day count as "latest" on the list: older ones say nothing about now.
+LATEST_WITHIN = timedelta(hours=24)
+
+
+def _signals(db: Session, decisions: dict[uuid.UUID, Decision],
+             entries: list[HomeWardEntry]) -> None:
+    """Each admitted patient's latest NEWS2 (as the user may see it) and open alerts, so the
+    one who deteriorates stands out on the list. A fixed number of queries, plus one per
+    patient some of whose information is hidden from the user."""
+    if not entries:
+        return
+    ids = [x.patient.id for x in entries]
+    latest = visible.latest(db, {pid: decisions[pid] for pid in ids}, utcnow() - LATEST_WITHIN)
+    open_alerts: dict[uuid.UUID, list[str]] = {}
+    for episode_id, severity in db.execute(
+            select(Alert.episode_id, Alert.severity).where(
+                Alert.episode_id.in_([x.view.episode.id for x in entries]),
+                Alert.status.in_(UNRESOLVED))):
+        open_alerts.setdefault(episode_id, []).append(severity)
+    for x in entries:
+        x.latest = latest.get(x.patient.id)
+        severities = open_alerts.get(x.view.episode.id, [])
+        x.open_alerts = len(severities)
+        x.top_severity = max(severities, key=SEVERITIES.index, default=None)
 
 
 def episode_views(db: Session, decisions: dict[uuid.UUID, Decision],

@@ -148,3 +148,9 @@ def _decimal_comma(value: Any) -> Any:
 
 # A number typed by a person, in Swedish or English notation (39,1 or 39.1).
 LocalFloat = Annotated[float, BeforeValidator(_decimal_comma)]
+
+
+def local_float(ge: float, le: float):
+    """A LocalFloat within [ge, le]. (Bounds given inside the type, before the comma is read,
+    so that the API's JSON schema states them as minimum and maximum.)"""
+    return Annotated[float, Field(ge=ge, le=le), BeforeValidator(_decimal_comma)]

@@ -125,6 +125,9 @@ class CareRelation(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     role: Mapped[str | None] = mapped_column(String(200))
+    # A member from another organisation joined without the patient's consent to share:
+    # why none was needed (they then see contact details only).
+    sharing_note: Mapped[str | None] = mapped_column(Text)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime | None]
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))

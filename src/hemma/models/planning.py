@@ -89,6 +89,9 @@ class CareRequest(Base):
     hard: Mapped[bool] = mapped_column(Boolean, default=True)
     priority: Mapped[int] = mapped_column(Integer, default=2)
     notes: Mapped[str | None] = mapped_column(Text)
+    # Sent to another organisation without the patient's consent to share: why none was
+    # needed (the receiving unit then sees contact details and the request only).
+    sharing_note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default=RequestStatus.REQUESTED)
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     created_at: Mapped[datetime]

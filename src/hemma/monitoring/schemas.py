@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import Schema, Text, local_float
 from hemma.monitoring.news2 import CONSCIOUSNESS
 
 # Values are optional one by one; a submission needs at least one of them.
@@ -21,13 +21,14 @@ class ObservationValues(Schema):
     respiration_rate: int | None = Field(default=None, ge=3, le=80)
     spo2: int | None = Field(default=None, ge=50, le=100)
     on_oxygen: bool | None = None
-    temperature: float | None = Field(default=None, ge=25.0, le=45.0)
+    # Typed by people as often as sent by devices: "38,9" is a number (LocalFloat).
+    temperature: local_float(25.0, 45.0) | None = None
     systolic_bp: int | None = Field(default=None, ge=40, le=300)
     diastolic_bp: int | None = Field(default=None, ge=20, le=200)
     pulse: int | None = Field(default=None, ge=20, le=250)
     consciousness: str | None = None
-    weight: float | None = Field(default=None, ge=20.0, le=350.0)
-    blood_glucose: float | None = Field(default=None, ge=0.5, le=50.0)
+    weight: local_float(20.0, 350.0) | None = None
+    blood_glucose: local_float(0.5, 50.0) | None = None
     pain: int | None = Field(default=None, ge=0, le=10)
     symptoms: dict[str, str | int | bool] = Field(default_factory=dict, max_length=30)
     feeling_worse: bool = False

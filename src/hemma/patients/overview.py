@@ -18,6 +18,7 @@ from hemma.kit.time import utcnow
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
 from hemma.monitoring import service as monitoring
 from hemma.monitoring import views as monitoring_views
+from hemma.monitoring import visible as visible_values
 from hemma.patients.service import get_patient, relatives
 from hemma.rounds.service import round_notes
 
@@ -25,6 +26,7 @@ from hemma.rounds.service import round_notes
 @dataclass
 class MonitoringSummary:
     latest: object | None
+    hidden_values: int  # values of the last 30 days this user may not see
     alerts: list
     notes: list
     spo2_scale: int
@@ -68,13 +70,15 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
     subject = decision.subject
     mon = None
     if active is not None:
-        values = monitoring_views.visible_observations(db, decision, patient_id,
-                                            utcnow() - timedelta(days=30))
+        seen = visible_values.observations(db, decision, patient_id,
+                                           utcnow() - timedelta(days=30))
+        values = seen.observations
         plan = monitoring.plan_for(db, active.episode)
         own = decision.basis != "emergency" and decision.may_change(
             origin(db, active.episode.responsible_unit_id))
         mon = MonitoringSummary(
             latest=values[-1] if values else None,
+            hidden_values=seen.hidden,
             alerts=monitoring_views.patient_alerts(db, decision, patient_id,
                                                    unresolved_only=True),
             notes=round_notes(db, decision, patient_id)[:5],

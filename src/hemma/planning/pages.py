@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from hemma.access.policy import Action
 from hemma.access.service import accessible_patients, decisions_for, log_listed
+from hemma.access.sharing import organisations_without_consent
 from hemma.kit.time import local, local_today, utcnow
 from hemma.kit.validation import parse
 from hemma.models import CareRequest, Patient, Staff, Unit
@@ -85,6 +86,7 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
         "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all()),
         "units": _units(db, subject.unit_id),
         "may_request": subject.role_allows(Action.CARE_REQUEST),
+        "sharing_missing": organisations_without_consent(db, ctx.patient_id),
         "own_unit": subject.unit_id,
         "values": values or {"first_date": today.isoformat(),
                              "last_date": (today + timedelta(days=6)).isoformat(),

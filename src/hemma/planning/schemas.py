@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
+from hemma.access.sharing import SharingAnswer
 from hemma.kit.validation import Schema, Text
 from hemma.models import CareKind
 
@@ -36,7 +37,7 @@ class Staffing(Schema):
     notes: Text | None = Field(default=None, max_length=2000)
 
 
-class CareRequestCreate(Staffing):
+class CareRequestCreate(Staffing, SharingAnswer):
     to_unit_id: int
     # Fixed times each day (e.g. 08:00, 14:00, 20:00) ± tolerance, or one window a day.
     times: list[Clock] | None = Field(default=None, max_length=12)
@@ -78,6 +79,7 @@ class CareRequestRead(Schema):
     notes: str | None
     status: str
     decline_reason: str | None
+    sharing_note: str | None = None
     visits: int = 0
 
 

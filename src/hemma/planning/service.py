@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import relation_active, require
+from hemma.access.service import origin, relation_active, require
+from hemma.access.sharing import settle_sharing
 from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from hemma.kit.time import at_local, end_of_local_day, local_date, local_today, utcnow
@@ -116,6 +117,10 @@ def request_care(db: Session, subject: Subject, patient_id: uuid.UUID,
     """Send a care request from the user's unit to another."""
     require(db, subject, Action.CARE_REQUEST, patient_id)
     _check(db, subject, data)
+    # Another organisation is asked to care for the patient: it needs to read the episode
+    # (and the sender the values it documents), which takes the patient's consent.
+    sharing_note = settle_sharing(db, subject, patient_id, origin(db, data.to_unit_id)
+                                  .organisation_id, data, context="care request")
     now = utcnow()
     episode_id = db.scalar(select(Episode.id).where(Episode.patient_id == patient_id,
                                                     Episode.state.in_(ACTIVE_STATES)))
@@ -127,7 +132,8 @@ def request_care(db: Session, subject: Subject, patient_id: uuid.UUID,
         duration_minutes=data.duration_minutes, skills=sorted(set(data.skills)),
         staff_count=data.staff_count, sync=data.sync, gap_min=data.gap_min,
         gap_max=data.gap_max if data.sync == "sequential" else 0, hard=data.hard,
-        priority=data.priority, notes=data.notes, status=RequestStatus.REQUESTED,
+        priority=data.priority, notes=data.notes, sharing_note=sharing_note,
+        status=RequestStatus.REQUESTED,
         created_by_id=subject.staff_id, created_at=now)
     db.add(request)
     join_care_team(db, request, now)
@@ -217,6 +223,13 @@ def end_with_episode(db: Session, episode_id: uuid.UUID, at: datetime, reason: s
         Visit.care_request_id.in_(ids), Visit.status == VisitStatus.PLANNED, Visit.latest > at)
         .values(status=VisitStatus.CANCELLED, not_done_reason=reason))
     return result.rowcount
+
+
+def pending_care_requests(db: Session, subject: Subject) -> int:
+    """How many care requests to the user's unit await an answer (the menu's badge)."""
+    return db.scalar(select(func.count()).select_from(CareRequest).where(
+        CareRequest.to_unit_id == subject.unit_id,
+        CareRequest.status == RequestStatus.REQUESTED)) or 0
 
 
 def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, int]]:

@@ -10,7 +10,7 @@ import hmac
 import secrets
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,6 +22,7 @@ from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.kit.errors import Forbidden, Unauthenticated
+from hemma.web import menu
 
 SESSION_COOKIE = "hemma_session"
 LANGUAGE_COOKIE = "hemma_lang"
@@ -94,6 +95,7 @@ class Principal:
     profession: str
     skills: tuple[str, ...]
     csrf_token: str | None  # None when signed in with an API token
+    badges: dict = field(default_factory=dict)  # the menu's counts (pages only)
 
 
 def caller_of(request: Request, csrf: str | None) -> Caller:
@@ -112,10 +114,14 @@ def current_principal(
     staff, web = authenticate(db, caller_of(request, csrf),
                               unsafe=request.method in UNSAFE_METHODS)
     audit.trail(db).actor = actor_for(db, staff, client_addr(request))
+    subject = subject_for(db, staff)
     principal = Principal(
-        subject=subject_for(db, staff), username=staff.username, full_name=staff.full_name,
+        subject=subject, username=staff.username, full_name=staff.full_name,
         profession=staff.profession, skills=tuple(staff.skills or ()),
-        csrf_token=web.csrf_token if web is not None else None)
+        csrf_token=web.csrf_token if web is not None else None,
+        # A page shows the menu's counts; an API call or a script's request has no menu.
+        badges=menu.badges(db, subject) if web is not None and request.method == "GET"
+        and not request.url.path.startswith("/api/") else {})
     request.state.principal = principal
     return principal
 

@@ -249,6 +249,7 @@ AUDIT_ACTIONS = {
     "consent.manage": N_("Opened consents"),
     "consent.record": N_("Recorded consent"),
     "consent.withdraw": N_("Withdrew consent"),
+    "consent.not_needed": N_("Another organisation joined without consent (reason given)"),
     "block.manage": N_("Opened blocks"),
     "block.add": N_("Recorded a block"),
     "block.lift": N_("Lifted a block"),

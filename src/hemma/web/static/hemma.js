@@ -1,6 +1,16 @@
 // Small progressive enhancements; every page works without this file.
 "use strict";
+document.documentElement.classList.add("js");
 document.addEventListener("DOMContentLoaded", () => {
+  // On a phone the main menu folds behind one button.
+  const toggle = document.querySelector(".menu-toggle");
+  const nav = document.getElementById("mainnav");
+  if (toggle && nav) {
+    toggle.addEventListener("click", () => {
+      const open = nav.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
   // Ask before actions that end care or open emergency access.
   document.querySelectorAll("button.danger").forEach((button) => {
     button.addEventListener("click", (event) => {

@@ -1,0 +1,21 @@
+"""The main menu's badges: what waits for the user's unit (open alerts, care requests to
+answer). Counts only, of the unit's own work: they show no patient."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hemma.access.policy import Action, Subject
+from hemma.models import Alert
+from hemma.planning.service import pending_care_requests
+
+
+def badges(db: Session, subject: Subject) -> dict[str, int]:
+    out = {}
+    if subject.role_allows(Action.READ):
+        out["alerts"] = db.scalar(select(func.count()).select_from(Alert).where(
+            Alert.unit_id == subject.unit_id, Alert.status == "open")) or 0
+    if subject.role_allows(Action.CARE_REQUEST):
+        out["care_requests"] = pending_care_requests(db, subject)
+    return out
