@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from hemma.access.policy import Action
@@ -14,6 +14,7 @@ from hemma.patients.schemas import (
     PatientCreate,
     PatientRead,
     PatientUpdate,
+    PositionCorrection,
     RelativeCreate,
     RelativeRead,
 )
@@ -41,11 +42,13 @@ def search(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Ac
 
 
 @router.post("/patients", status_code=201, response_model=PatientRead)
-def register(body: PatientCreate, db: DbSession,
+def register(body: PatientCreate, request: Request, db: DbSession,
              principal: Annotated[Principal, Depends(StaffAccess(Action.REGISTER))]):
     """Register a patient; your unit joins the care team. An existing personnummer is not
-    registered twice: your unit joins that patient's care team."""
-    patient, _existed = service.register_patient(db, principal.subject, body)
+    registered twice: your unit joins that patient's care team. Without latitude and
+    longitude the address is looked up (`position_*` say what was found)."""
+    patient, _existed = service.register_patient(db, principal.subject, body,
+                                                 geocoder=request.app.state.geocoder)
     return _read(db, patient.id)
 
 
@@ -56,10 +59,22 @@ def read(db: DbSession, ctx: Annotated[PatientContext, Depends(PatientAccess(Act
 
 
 @router.put("/patients/{patient_id}", response_model=PatientRead)
-def update(body: PatientUpdate, db: DbSession,
+def update(body: PatientUpdate, request: Request, db: DbSession,
            ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
-    """Replace the patient's name and contact details."""
-    service.update_patient(db, ctx.subject, ctx.patient_id, body)
+    """Replace the patient's name and contact details. A changed address without new
+    coordinates is looked up again."""
+    service.update_patient(db, ctx.subject, ctx.patient_id, body,
+                           geocoder=request.app.state.geocoder)
+    return _read(db, ctx.patient_id)
+
+
+@router.post("/patients/{patient_id}/position", response_model=PatientRead)
+def correct_position(body: PositionCorrection, request: Request, db: DbSession,
+                     ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
+    """Correct the home's map position: `lookup` the address again, or `device`: the
+    latitude, longitude and accuracy (metres) a phone measured at the door."""
+    service.correct_position(db, ctx.subject, ctx.patient_id, body,
+                             geocoder=request.app.state.geocoder)
     return _read(db, ctx.patient_id)
 
 
