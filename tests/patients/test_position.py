@@ -139,7 +139,7 @@ def test_a_latitude_without_a_longitude_is_refused_naming_the_field(world, datab
 def test_staff_forms_never_ask_for_coordinates(world, database, as_user):
     pid = world.patient(unit="hsv")
     kim = as_user("kim")
-    for url in ("/patients/new", f"/patients/{pid}/edit"):
+    for url in ("/patients/new", f"/patients/{pid}/edit", "/planning/shifts"):
         page = kim.get(url).text
         for name in ("latitude", "longitude"):
             inputs = re.findall(rf'<input[^>]*name="{name}"[^>]*>', page)
