@@ -90,6 +90,8 @@ def test_nurse_admits_a_patient_and_the_log_shows_it(live_server, browser):
                                                                   "Medicinkliniken, Lycksele lasarett")
     page.get_by_label("Fast vårdkontakt").select_option(
         label="Lundström, Hanna · Sjuksköterska · Hemsjukvården Lycksele kommun")
+    # Hanna is the municipality's: the patient is asked about sharing between the two.
+    page.get_by_label("Patienten samtycker till informationsdelning").check()
     page.get_by_role("button", name="Skriv in", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("Patienten är inskriven")
     expect(page.locator("text=Vårdplats 12")).to_be_visible()
@@ -246,3 +248,34 @@ def test_planner_inserts_an_urgent_visit_and_the_nurse_sees_her_new_route(
     expect(urgent.get_by_role("button", name="Påbörja")).to_be_visible()
     phone.screenshot(path=ARTIFACTS / "my-route.png", full_page=True)
 
+
+
+def test_a_nurse_at_the_door_gives_a_new_patient_a_map_position(live_server, browser):
+    """A new patient whose address nobody can place (921 98 is no postal code) has no map
+    position; the nurse at the door uses her phone's: the page's script asks the browser,
+    which the Permissions-Policy allows for our own pages."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, permissions=["geolocation"],
+        geolocation={"latitude": 64.6421, "longitude": 19.1083, "accuracy": 15})
+    page = phone.new_page()
+    _login(page, live_server, "sara.nilsson")
+    page.goto(f"{live_server}/patients/new")
+    page.get_by_label("Personnummer eller samordningsnummer").fill("19390212-9828")
+    page.get_by_label("Förnamn").fill("Nils")
+    page.get_by_label("Efternamn").fill("Öhman")
+    page.get_by_label("Gatuadress").fill("Knaftenvägen 7")
+    page.get_by_label("Postnummer").fill("921 98")
+    page.get_by_label("Ort").fill("Knaften")
+    page.get_by_role("button", name="Registrera").click()
+    expect(page.get_by_role("status")).to_contain_text("Patienten är registrerad")
+    expect(page.locator(".position.missing")).to_contain_text("Ingen kartposition")
+
+    page.get_by_role("link", name="Rätta kartpositionen").click()
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Använd min position nu").click()
+    expect(page.get_by_role("status")).to_contain_text("Kartpositionen är uppdaterad")
+    expect(page.locator("#position")).to_contain_text("Uppmätt vid dörren (± 15 m)")
+    expect(page.locator("#position")).to_contain_text("64.64210, 19.10830")
+    page.screenshot(path=ARTIFACTS / "position-at-the-door.png", full_page=True)
+    phone.close()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hemma.config import Settings, get_settings
 from hemma.db import Database
+from hemma.geo.geocoding import geocoder_for
 from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
 from hemma.kit.validation import field_errors
 from hemma.web.deps import SESSION_COOKIE, check_routes_declare_access
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url())
     app.state.background = background
+    # One per app: a geocoding service that failed is left alone for a while by all requests.
+    app.state.geocoder = geocoder_for(settings.geocoder_url)
     from hemma.monitoring.ingest import Ingest
 
     app.state.ingest = Ingest(app.state.db)  # single observations, recorded together

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # A road-routing service's table API (OSRM) for the planner's travel times; without it,
     # straight lines with a road factor and rural speeds (hemma.planning.travel).
     osrm_url: str | None = None
+    # A geocoding service's search API (Nominatim, or one that answers like it) to place
+    # patients' and staff's addresses on the map; without it, or when it does not answer, the
+    # bundled table of Swedish postal codes gives the locality's centre (hemma.geo).
+    geocoder_url: str | None = None
     # The planner's search time: a whole day, and a re-plan around an urgent visit or a visit
     # moved by hand (the planner waits for it). With `planning_iterations` set, the search
     # makes that many moves instead, the same on any machine (tests).

@@ -150,11 +150,11 @@ def test_shifts_page_names_the_wrong_field(world, database, as_user, clock):
             "day": local_today().isoformat(), "start": "16:00", "end": "08:00"}
     bad = kim.post("/planning/shifts", data=form)
     assert bad.status_code == 422 and "Arbetspasset slutar innan det börjar" in bad.text
-    # The unit has no office on the map: starting from home needs coordinates.
+    # The unit has no office on the map: starting from home needs the home's address.
     bad = kim.post("/planning/shifts", data=form | {"end": "22:00"})
     assert bad.status_code == 422
     ok = kim.post("/planning/shifts", data=form | {"end": "22:00", "start_place": "home",
-                                                   "latitude": "64.6", "longitude": "18.7"},
+                                                   "home_address": "Skolgatan 3, 921 34 Lycksele"},
                   follow_redirects=False)
     assert ok.status_code == 303
     assert "Mona" in kim.get("/planning/shifts").text

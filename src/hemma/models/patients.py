@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, String, Text
+from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hemma.models.base import Base, uuid_pk
@@ -34,8 +34,17 @@ class Patient(Base):
     street: Mapped[str | None] = mapped_column(String(200))
     postal_code: Mapped[str | None] = mapped_column(String(10))
     city: Mapped[str | None] = mapped_column(String(100))
+    # Where the home is, for planning visits: looked up from the address, measured at the
+    # door, or sent by another system. The source and precision say how far to trust it
+    # (hemma.geo.geocoding.SOURCES and PRECISIONS): a postal code's centre can be kilometres
+    # from the house.
     latitude: Mapped[float | None] = mapped_column(Float)
     longitude: Mapped[float | None] = mapped_column(Float)
+    position_source: Mapped[str | None] = mapped_column(String(20))
+    position_precision: Mapped[str | None] = mapped_column(String(20))
+    position_place: Mapped[str | None] = mapped_column(String(200))  # what it was found as
+    position_accuracy_m: Mapped[int | None] = mapped_column(Integer)  # measured at the door: ±
+    position_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(40))
     language: Mapped[str] = mapped_column(String(10), default="sv")
     interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False)

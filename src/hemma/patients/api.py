@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from hemma.access.policy import Action
@@ -14,6 +14,7 @@ from hemma.patients.schemas import (
     PatientCreate,
     PatientRead,
     PatientUpdate,
+    PositionCorrection,
     RelativeCreate,
     RelativeRead,
 )
@@ -45,12 +46,14 @@ def search(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Ac
                               "in Hemma (your unit joined the care team, or was in it)"},
                         409: {"description": "The patient is already in Hemma: send "
                               "`join_reason` to join the care team"}})
-def register(body: PatientCreate, db: DbSession, response: Response,
+def register(body: PatientCreate, request: Request, db: DbSession, response: Response,
              principal: Annotated[Principal, Depends(StaffAccess(Action.REGISTER))]):
     """Register a patient; your unit joins the care team (201). An existing personnummer is
     not registered twice: to join that patient's care team, give `join_reason` (and
-    `join_note`), which is logged and reviewed (200); without it the answer is 409."""
-    patient, outcome = service.register_patient(db, principal.subject, body)
+    `join_note`), which is logged and reviewed (200); without it the answer is 409. Without
+    latitude and longitude the address is looked up (`position_*` say what was found)."""
+    patient, outcome = service.register_patient(db, principal.subject, body,
+                                                geocoder=request.app.state.geocoder)
     if outcome != "registered":
         response.status_code = 200
     return _read(db, patient.id)
@@ -63,10 +66,22 @@ def read(db: DbSession, ctx: Annotated[PatientContext, Depends(PatientAccess(Act
 
 
 @router.put("/patients/{patient_id}", response_model=PatientRead)
-def update(body: PatientUpdate, db: DbSession,
+def update(body: PatientUpdate, request: Request, db: DbSession,
            ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
-    """Replace the patient's name and contact details."""
-    service.update_patient(db, ctx.subject, ctx.patient_id, body)
+    """Replace the patient's name and contact details. A changed address without new
+    coordinates is looked up again."""
+    service.update_patient(db, ctx.subject, ctx.patient_id, body,
+                           geocoder=request.app.state.geocoder)
+    return _read(db, ctx.patient_id)
+
+
+@router.post("/patients/{patient_id}/position", response_model=PatientRead)
+def correct_position(body: PositionCorrection, request: Request, db: DbSession,
+                     ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
+    """Correct the home's map position: `lookup` the address again, or `device`: the
+    latitude, longitude and accuracy (metres) a phone measured at the door."""
+    service.correct_position(db, ctx.subject, ctx.patient_id, body,
+                             geocoder=request.app.state.geocoder)
     return _read(db, ctx.patient_id)
 
 

@@ -13,7 +13,12 @@ from hemma.kit.errors import Invalid
 from hemma.kit.validation import parse
 from hemma.patients import service
 from hemma.patients.overview import overview
-from hemma.patients.schemas import PatientCreate, PatientUpdate, RelativeCreate
+from hemma.patients.schemas import (
+    PatientCreate,
+    PatientUpdate,
+    PositionCorrection,
+    RelativeCreate,
+)
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data
 from hemma.web.labels import DIGITAL_ABILITY, JOIN_REASONS, LANGUAGE_NAMES, label
@@ -22,8 +27,8 @@ from hemma.web.templating import render
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
 
-_CONTACT_FIELDS = ("street", "postal_code", "city", "latitude", "longitude", "phone", "language",
-                   "interpreter_needed", "digital_ability")
+_CONTACT_FIELDS = ("street", "postal_code", "city", "phone", "language", "interpreter_needed",
+                   "digital_ability")
 
 
 def _options() -> dict:
@@ -61,7 +66,7 @@ def register(request: Request, db: DbSession, form: FormData,
              principal: Annotated[Principal, Depends(StaffAccess(Action.REGISTER))]):
     """Register a patient (or join the care team of one already in Hemma)."""
     result, err = attempt(db, lambda: service.register_patient(
-        db, principal.subject, parse(PatientCreate, form)))
+        db, principal.subject, parse(PatientCreate, form), geocoder=request.app.state.geocoder))
     if err:
         errors = error_messages(err)
         return render(request, "patients/new.html", {
@@ -82,7 +87,7 @@ def show(request: Request, db: DbSession,
 
 
 def _edit_page(request, db, ctx, *, values=None, errors=None, relative_values=None,
-               relative_errors=None, status_code=200):
+               relative_errors=None, position_errors=None, status_code=200):
     patient = service.get_patient(db, ctx.patient_id)
     if values is None:
         values = {k: getattr(patient, k) for k in ("given_name", "family_name", *_CONTACT_FIELDS)}
@@ -91,6 +96,7 @@ def _edit_page(request, db, ctx, *, values=None, errors=None, relative_values=No
         "relatives": service.relatives(db, ctx.patient_id),
         "values": values, "errors": errors or {},
         "relative_values": relative_values or {}, "relative_errors": relative_errors or {},
+        "position_errors": position_errors or {},
         **_options(),
     }, status_code=status_code)
 
@@ -107,11 +113,25 @@ def edit(request: Request, db: DbSession, form: FormData,
          ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
     """Save contact details."""
     _, err = attempt(db, lambda: service.update_patient(
-        db, ctx.subject, ctx.patient_id, parse(PatientUpdate, form)))
+        db, ctx.subject, ctx.patient_id, parse(PatientUpdate, form),
+        geocoder=request.app.state.geocoder))
     if err:
         return _edit_page(request, db, ctx, values=form, errors=error_messages(err),
                           status_code=err.status_code)
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
+
+
+@router.post("/patients/{patient_id}/position")
+def correct_position(request: Request, db: DbSession, form: FormData,
+                     ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
+    """Correct the map position: look the address up again, or use the phone's position."""
+    _, err = attempt(db, lambda: service.correct_position(
+        db, ctx.subject, ctx.patient_id, parse(PositionCorrection, form),
+        geocoder=request.app.state.geocoder))
+    if err:
+        return _edit_page(request, db, ctx, position_errors=error_messages(err),
+                          status_code=err.status_code)
+    return RedirectResponse(f"/patients/{ctx.patient_id}/edit?done=position#position", 303)
 
 
 @router.post("/patients/{patient_id}/relatives")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from hemma.kit.validation import Phone, PostalCode, Schema, Text
+from hemma.kit.validation import LocalFloat, Phone, PostalCode, Schema, Text
 from hemma.models.patients import LANGUAGES, DigitalAbility
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 
@@ -17,9 +17,6 @@ class PatientContact(Schema):
     street: Text | None = Field(default=None, max_length=200)
     postal_code: PostalCode | None = None
     city: Text | None = Field(default=None, max_length=100)
-    # Within Sweden's bounding box: catches swapped latitude and longitude.
-    latitude: float | None = Field(default=None, ge=55.0, le=69.1)
-    longitude: float | None = Field(default=None, ge=10.9, le=24.2)
     phone: Phone | None = None
     language: str = "sv"
     interpreter_needed: bool = False
@@ -38,7 +35,16 @@ class PatientContact(Schema):
 JOIN_REASONS = ("care_request", "visit_booked", "referral", "other")
 
 
-class PatientCreate(PatientContact):
+class GivenPosition(Schema):
+    """Coordinates another system may send with the address (staff never type them: Hemma
+    looks the address up). Both or neither; within Sweden's bounding box, which catches
+    swapped latitude and longitude. Without them the address is looked up."""
+
+    latitude: float | None = Field(default=None, ge=55.0, le=69.1)
+    longitude: float | None = Field(default=None, ge=10.9, le=24.2)
+
+
+class PatientCreate(PatientContact, GivenPosition):
     personnummer: str = Field(max_length=20)
     given_name: Text = Field(min_length=1, max_length=100)
     family_name: Text = Field(min_length=1, max_length=100)
@@ -55,9 +61,19 @@ class PatientCreate(PatientContact):
             raise ValueError(str(exc)) from None
 
 
-class PatientUpdate(PatientContact):
+class PatientUpdate(PatientContact, GivenPosition):
     given_name: Text = Field(min_length=1, max_length=100)
     family_name: Text = Field(min_length=1, max_length=100)
+
+
+class PositionCorrection(Schema):
+    """Correcting where the home is on the map: look the address up again, or take the
+    position of the staff member's phone at the door (what its browser measured)."""
+
+    method: Literal["lookup", "device"]
+    latitude: LocalFloat | None = Field(default=None, allow_inf_nan=False)
+    longitude: LocalFloat | None = Field(default=None, allow_inf_nan=False)
+    accuracy_m: LocalFloat | None = Field(default=None, ge=0, le=1_000_000, allow_inf_nan=False)
 
 
 class RelativeCreate(Schema):
@@ -93,6 +109,14 @@ class PatientRead(BaseModel):
     city: str | None
     latitude: float | None
     longitude: float | None
+    # Where the position came from ("geocoder", "postal_codes", "device", "system"), how near
+    # the house it is ("door", "address", "street", "locality", "postal_code"; None: not
+    # known), and what it was found as ("921 31 Lycksele").
+    position_source: str | None
+    position_precision: str | None
+    position_place: str | None
+    position_accuracy_m: int | None
+    position_at: datetime | None
     phone: str | None
     language: str
     interpreter_needed: bool

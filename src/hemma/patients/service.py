@@ -21,24 +21,44 @@ from hemma.access.service import (
     relation_active,
     require,
 )
+from hemma.geo import geocoding
+from hemma.geo.geocoding import Address, Geocoder, Position
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.models import CareRelation, Patient, Relative
 from hemma.patients.personnummer import InvalidPersonnummer, parse
-from hemma.patients.schemas import PatientCreate, PatientUpdate, RelativeCreate
+from hemma.patients.schemas import (
+    GivenPosition,
+    PatientCreate,
+    PatientUpdate,
+    PositionCorrection,
+    RelativeCreate,
+)
+
+# A position measured at the door is refused when the phone is less sure than this: indoors
+# without GPS a phone may only know the nearest mast, kilometres away, and the address's
+# postal code would then be the better guess.
+DOOR_ACCURACY_M = 250
+_POSITION_FIELDS = {"latitude", "longitude"}
 
 # The care relationship's role says why the unit joined a patient already in Hemma.
 JOIN_ROLES = {"care_request": "Vårdbegäran mottagen", "visit_booked": "Besök bokat",
               "referral": "Remiss eller ny kontakt", "other": "Annat skäl"}
 
 
-def register_patient(db: Session, subject: Subject, data: PatientCreate) -> tuple[Patient, str]:
+def register_patient(db: Session, subject: Subject, data: PatientCreate, *,
+                     geocoder: Geocoder | None = None) -> tuple[Patient, str]:
     """Register a new patient with the user's unit in the care team. A personnummer already
     in Hemma is not registered twice. If the user's unit is not in that patient's care team,
     joining it starts a care relationship with someone else's patient: it takes a reason,
     is logged with it and flagged in the log review. Returns the patient and what happened:
-    "registered", "joined" (an existing patient's care team) or "already" (in it before)."""
+    "registered", "joined" (an existing patient's care team) or "already" (in it before).
+
+    Without coordinates the address is looked up (`geocoder`; None: the bundled postal-code
+    table only). Finding no position never stops a registration: the patient's page says so
+    and offers to correct it."""
     require(db, subject, Action.REGISTER)
+    given = _given_position(data)
     now = utcnow()
     identity = parse(data.personnummer)
     existing = db.scalar(select(Patient).where(Patient.personnummer == identity.number))
@@ -67,8 +87,12 @@ def register_patient(db: Session, subject: Subject, data: PatientCreate) -> tupl
         created_at=now,
         updated_at=now,
         **data.model_dump(exclude={"personnummer", "given_name", "family_name", "join_reason",
-                                   "join_note"}),
+                                   "join_note", *_POSITION_FIELDS}),
     )
+    if given is not None:
+        _place(patient, given, now)
+    else:
+        _locate(patient, geocoder, now)
     db.add(patient)
     db.flush()
     _ensure_unit_relation(db, subject, patient.id)
@@ -110,14 +134,92 @@ def get_patient(db: Session, patient_id: uuid.UUID) -> Patient:
 
 
 def update_patient(db: Session, subject: Subject, patient_id: uuid.UUID,
-                   data: PatientUpdate) -> Patient:
+                   data: PatientUpdate, *, geocoder: Geocoder | None = None) -> Patient:
+    """Replace the name and contact details. The position follows the address: a changed
+    address (or a patient without a position) is looked up again, unless the caller sends
+    new coordinates; coordinates equal to the stored ones are no news (a system sending back
+    what it read)."""
     require(db, subject, Action.EDIT, patient_id)
+    given = _given_position(data)
     patient = get_patient(db, patient_id)
-    for key, value in data.model_dump().items():
+    now = utcnow()
+    before = _address(patient)
+    for key, value in data.model_dump(exclude=_POSITION_FIELDS).items():
         setattr(patient, key, value)
-    patient.updated_at = utcnow()
+    if given is not None and (given.latitude, given.longitude) != (patient.latitude,
+                                                                   patient.longitude):
+        _place(patient, given, now)
+    elif _address(patient) != before or patient.latitude is None:
+        _locate(patient, geocoder, now)
+    patient.updated_at = now
     audit.record(db, patient_id, "patient.update")
     return patient
+
+
+def correct_position(db: Session, subject: Subject, patient_id: uuid.UUID,
+                     data: PositionCorrection, *, geocoder: Geocoder | None = None) -> Patient:
+    """Correct where the patient's home is on the map: look the address up again, or use
+    the position a staff member's phone measured at the door. Refused, changing nothing,
+    when the lookup finds nothing or the measurement is too uncertain."""
+    require(db, subject, Action.EDIT, patient_id)
+    patient = get_patient(db, patient_id)
+    now = utcnow()
+    if data.method == "device":
+        if data.latitude is None or data.longitude is None:
+            raise Invalid("Your device gave no position", field="latitude")
+        if not geocoding.in_sweden(data.latitude, data.longitude):
+            raise Invalid("The position is outside Sweden", field="latitude")
+        if data.accuracy_m is None or data.accuracy_m > DOOR_ACCURACY_M:
+            raise Invalid("The position is too uncertain (± %(metres)s m). Try again outdoors, "
+                          "or with location services on.", field="accuracy_m",
+                          metres=round(data.accuracy_m) if data.accuracy_m is not None else "?")
+        _place(patient, geocoding.measured(data.latitude, data.longitude), now,
+               accuracy_m=round(data.accuracy_m))
+    else:
+        address = _address(patient)
+        if address.normalised().is_empty():
+            raise Invalid("The patient has no address to look up", field="street")
+        found = (geocoder or geocoding.offline()).lookup(address)
+        if found is None:
+            raise Invalid("No position was found for the address. Check the address, or use "
+                          "your position when you are at the door.", field="street")
+        _place(patient, found, now)
+    patient.updated_at = now
+    audit.record(db, patient_id, "patient.position", detail=data.method)
+    return patient
+
+
+def _given_position(data: GivenPosition) -> Position | None:
+    """Coordinates sent by another system: both or neither."""
+    if (data.latitude is None) != (data.longitude is None):
+        missing = "longitude" if data.longitude is None else "latitude"
+        raise Invalid("Give both latitude and longitude, or neither", field=missing)
+    if data.latitude is None:
+        return None
+    return geocoding.given(data.latitude, data.longitude)
+
+
+def _address(patient: Patient) -> Address:
+    return Address(patient.street, patient.postal_code, patient.city)
+
+
+def _place(patient: Patient, position: Position | None, now, accuracy_m: int | None = None):
+    """Store a position with where it came from (or, None, that there is none)."""
+    patient.latitude = position.latitude if position else None
+    patient.longitude = position.longitude if position else None
+    patient.position_source = position.source if position else None
+    patient.position_precision = position.precision if position else None
+    patient.position_place = position.place if position else None
+    patient.position_accuracy_m = accuracy_m
+    patient.position_at = now if position else None
+
+
+def _locate(patient: Patient, geocoder: Geocoder | None, now) -> Position | None:
+    """Look the address up. Nothing found leaves no position rather than an old one: a
+    position of the previous address would send the visits to the wrong house."""
+    found = (geocoder or geocoding.offline()).lookup(_address(patient))
+    _place(patient, found, now)
+    return found
 
 
 def relatives(db: Session, patient_id: uuid.UUID) -> list[Relative]:

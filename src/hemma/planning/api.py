@@ -194,9 +194,11 @@ def list_shifts(db: DbSession, principal: Reader, day: date | None = None):
 
 
 @router.post("/shifts", status_code=201, response_model=ShiftOut)
-def create_shift(body: ShiftCreate, db: DbSession, principal: Planner):
-    """Add a shift for a staff member of the user's unit."""
-    return _shift(service.add_shift(db, principal.subject, body))
+def create_shift(body: ShiftCreate, request: Request, db: DbSession, principal: Planner):
+    """Add a shift for a staff member of the user's unit. A day from home starts at
+    `home_address` (looked up), or at `latitude`/`longitude` when a system sends them."""
+    return _shift(service.add_shift(db, principal.subject, body,
+                                    geocoder=request.app.state.geocoder))
 
 
 # --- The day plan ---------------------------------------------------------------------------

@@ -329,7 +329,8 @@ def shifts_page(request: Request, db: DbSession, principal: Reader, day: date | 
 def add_shift(request: Request, db: DbSession, form: FormData, principal: Planner):
     """Add a shift for a staff member of the unit."""
     shift, err = attempt(db, lambda: service.add_shift(db, principal.subject,
-                                                       parse(ShiftCreate, form)))
+                                                       parse(ShiftCreate, form),
+                                                       geocoder=request.app.state.geocoder))
     if err:
         return _shifts_page(request, db, principal, _form_day(form), values=form,
                             errors=error_messages(err), status_code=err.status_code)

@@ -115,6 +115,8 @@ class ShiftCreate(Schema):
     break_latest: Clock | None = None
     break_minutes: int = Field(default=30, ge=0, le=120)
     profile: Literal["car", "car-town", "walk"] = "car"
-    # Where the day starts and ends when it starts from home (Sweden).
+    # Where the day starts and ends when it starts from home: the address, looked up like a
+    # patient's (only the position is kept), or coordinates another system sends (Sweden).
+    home_address: Text | None = Field(default=None, max_length=300)
     latitude: float | None = Field(default=None, ge=55.0, le=69.1)
     longitude: float | None = Field(default=None, ge=10.9, le=24.2)

@@ -21,6 +21,8 @@ from hemma.access.policy import Action, Subject
 from hemma.access.service import origin, relation_active, require
 from hemma.access.sharing import settle_sharing
 from hemma.db import insert_ignoring_conflict
+from hemma.geo import geocoding
+from hemma.geo.geocoding import Geocoder
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from hemma.kit.time import at_local, end_of_local_day, local_date, local_today, utcnow
 from hemma.models import (
@@ -313,8 +315,11 @@ def visits_for(db: Session, patient_id: uuid.UUID, first: date, last: date) -> l
 # --- Staff shifts -----------------------------------------------------------------------------
 
 
-def add_shift(db: Session, subject: Subject, data: ShiftCreate) -> StaffShift:
-    """A staff member of the user's unit works a day: from where, when, with which break."""
+def add_shift(db: Session, subject: Subject, data: ShiftCreate, *,
+              geocoder: Geocoder | None = None) -> StaffShift:
+    """A staff member of the user's unit works a day: from where, when, with which break.
+    A day from home starts at the home address looked up (`geocoder`; None: the bundled
+    postal-code table only)."""
     staff = db.get(Staff, data.staff_id)
     if staff is None or staff.unit_id != subject.unit_id or not staff.active:
         raise Invalid("Choose someone in your unit", field="staff_id")
@@ -325,9 +330,7 @@ def add_shift(db: Session, subject: Subject, data: ShiftCreate) -> StaffShift:
     if data.day < local_today():
         raise Invalid("The date has passed", field="day")
     if data.start_place == "home":
-        if data.latitude is None or data.longitude is None:
-            raise Invalid("Give the coordinates of home", field="latitude")
-        lat, lon = data.latitude, data.longitude
+        lat, lon = _home(data, geocoder)
     else:
         if unit.latitude is None or unit.longitude is None:
             raise Invalid("The unit has no address on the map; start from home",
@@ -353,6 +356,23 @@ def add_shift(db: Session, subject: Subject, data: ShiftCreate) -> StaffShift:
     db.add(shift)
     db.flush()
     return shift
+
+
+def _home(data: ShiftCreate, geocoder: Geocoder | None) -> tuple[float, float]:
+    """Where a day from home starts and ends: coordinates a system sent (both or neither),
+    else the home address looked up as a patient's is."""
+    if data.latitude is not None or data.longitude is not None:
+        if data.latitude is None or data.longitude is None:
+            raise Invalid("Give both latitude and longitude, or neither",
+                          field="longitude" if data.longitude is None else "latitude")
+        return data.latitude, data.longitude
+    if not data.home_address:
+        raise Invalid("Give the address of home", field="home_address")
+    found = (geocoder or geocoding.offline()).lookup(geocoding.parse_address(data.home_address))
+    if found is None:
+        raise Invalid("No position was found for this address. Give its postal code and city, "
+                      "or start from the office.", field="home_address")
+    return found.latitude, found.longitude
 
 
 def remove_shift(db: Session, subject: Subject, shift_id: int) -> StaffShift:

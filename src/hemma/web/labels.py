@@ -189,6 +189,21 @@ CHANGE_KINDS = {
     "planned": N_("Now planned"),
 }
 START_PLACES = {"office": N_("The office"), "home": N_("Home")}
+# A patient's map position: how near the house it is, and where it came from (hemma.geo).
+POSITION_PRECISIONS = {
+    "door": N_("Measured at the door"),
+    "address": N_("The house"),
+    "street": N_("The street, not the house"),
+    "locality": N_("Approximate: the centre of the village or town"),
+    "postal_code": N_("Approximate: the centre of the postal code's locality"),
+    "unknown": N_("Precision not known"),
+}
+POSITION_SOURCES = {
+    "geocoder": N_("Found by the address search service"),
+    "postal_codes": N_("From Hemma's table of postal codes (GeoNames)"),
+    "device": N_("Measured with a staff member's phone"),
+    "system": N_("Given by another system"),
+}
 TRAVEL_PROFILES = {"car": N_("Car"), "car-town": N_("Car, in town"), "walk": N_("On foot")}
 PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("Device")}
 
@@ -199,6 +214,7 @@ FLASH = {
     "already": N_("The patient was already in Hemma, and your unit is already in the care team. "
                   "Nothing new was registered."),
     "saved": N_("Saved."),
+    "position": N_("The map position has been updated."),
     "assessing": N_("The assessment has started."),
     "admitted": N_("The patient has been admitted to the home ward."),
     "discharged": N_("The patient has been discharged."),
@@ -231,6 +247,7 @@ AUDIT_ACTIONS = {
     "patient.read": N_("Read the record"),
     "patient.edit": N_("Opened for editing"),
     "patient.update": N_("Changed contact details"),
+    "patient.position": N_("Corrected the map position"),
     "patient.register": N_("Registered the patient"),
     "patient.register_existing": N_("Joined the care team of an existing patient"),
     "patient.search": N_("Found in a search"),

@@ -33,7 +33,9 @@ class SecurityHeaders:
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "no-referrer"
-                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+                # Geolocation for our own pages only: staff at a patient's door may use their
+                # phone's position as the home's (the patient's details page).
+                headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(self)"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
                 if not static:
                     # Patient data must not stay in a shared computer's cache.
