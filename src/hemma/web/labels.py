@@ -98,6 +98,35 @@ PARAMETERS = {
     "pain": N_("Pain"),
     "news2": N_("NEWS2"),
 }
+# What the error summary at the top of a form calls a field ("Temperatur: Ange ett tal"), so
+# that a nurse who typed ten values sees at once which one is wrong.
+FIELD_LABELS = {
+    **PARAMETERS,
+    "measured_at": N_("Measured at"),
+    "note": N_("Note"),
+    "notes": N_("Notes"),
+    "reason": N_("Reason"),
+    "personnummer": N_("Personnummer or samordningsnummer"),
+    "given_name": N_("Given name"),
+    "family_name": N_("Family name"),
+    "street": N_("Street address"),
+    "postal_code": N_("Postal code"),
+    "city": N_("City"),
+    "phone": N_("Phone"),
+    "sharing": N_("Sharing between organisations"),
+    "sharing_reason": N_("Why no consent is needed"),
+    "join_reason": N_("Why your unit joins the care team"),
+    "join_note": N_("Describe the reason"),
+    "to_unit_id": N_("To unit"),
+    "times": N_("Times of day"),
+    "first_date": N_("First day"),
+    "last_date": N_("Last day"),
+    "duration_minutes": N_("Minutes"),
+    "earliest": N_("Earliest start"),
+    "latest": N_("Latest start"),
+    "responsible_physician_id": N_("Responsible physician"),
+    "coordinator_id": N_("Coordinator (fast vårdkontakt)"),
+}
 UNITS = {"respiration_rate": "/min", "spo2": "%", "temperature": "°C", "systolic_bp": "mmHg",
          "diastolic_bp": "mmHg", "pulse": "/min", "weight": "kg", "blood_glucose": "mmol/l",
          "pain": "/10"}
