@@ -149,17 +149,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import pages as episodes_pages
     from hemma.monitoring import api as monitoring_api
     from hemma.monitoring import pages as monitoring_pages
-    from hemma.monitoring import patient_pages
     from hemma.patients import api as patients_api
     from hemma.patients import pages as patients_pages
     from hemma.planning import api as planning_api
     from hemma.planning import pages as planning_pages
+    from hemma.portal import pages as portal_pages
     from hemma.rounds import api as rounds_api
     from hemma.rounds import pages as rounds_pages
     from hemma.web import docs
 
     app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
-                         monitoring_pages.router, patient_pages.router, rounds_pages.router,
+                         monitoring_pages.router, portal_pages.router, rounds_pages.router,
                          planning_pages.router, access_api.router, episodes_api.router,
                          patients_api.router, monitoring_api.router, rounds_api.router,
                          planning_api.router, docs.router]

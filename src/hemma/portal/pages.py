@@ -1,4 +1,4 @@
-"""The patient's own page: phone-sized, large controls, plain Swedish. The patient logs in
+"""The patient's own page (`/p`): phone-sized, large controls, plain Swedish. The patient logs in
 with the code staff handed over, sends values, sees that they arrived, and when they are
 worrying, what to do now."""
 
