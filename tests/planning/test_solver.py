@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ from hemma.planning.solver import engine
 from hemma.planning.solver.model import Break, Part, Problem, Shift, Visit, Weights
 from hemma.planning.solver.plan import _Packed, solve
 from hemma.planning.solver.schedule import BREAK, evaluate
+from tests.planning.benchmarks import MANKOWSKA
 from tests.planning.checker import check_hhcrsp, check_plan
 
-MANKOWSKA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "hhcrsp-mankowska"
 SKILLS = ("nurse", "iv", "physio")
 
 
@@ -179,7 +178,7 @@ def test_fixed_visits_stay_where_they_are():
     assert check_plan(problem, again) == []
 
 
-@pytest.mark.skipif(not MANKOWSKA.is_dir(), reason="the shared benchmark folder is not beside the repo")
+@pytest.mark.benchmarks("hhcrsp-mankowska")
 @pytest.mark.parametrize("name,best", [("InstanzCPLEX_HCSRP_10_1", 218.199),
                                        ("InstanzCPLEX_HCSRP_10_5", 189.543)])
 def test_reaches_the_best_known_result_of_small_literature_instances(name, best):
