@@ -177,7 +177,7 @@ def test_move_and_lock_by_hand(world, database, as_user, d, clock):
     with database.session() as s:
         patient = s.get(Visit, target).patient_id
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.patient_id == patient, AuditEntry.action == "visitplan.manage",
+            AuditEntry.patient_id == patient, AuditEntry.action == "visitplan.move",
             AuditEntry.username == "kim")) == 1
     page = kim.get("/planning")
     assert "Besöket är flyttat och låst" in kim.get(r.headers["location"]).text

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from hemma.access.policy import Action
 from hemma.kit.time import local_today, utcnow
 from hemma.planning import day as planner
-from hemma.planning import service
+from hemma.planning import service, views
 from hemma.planning.schemas import (
     CareRequestCreate,
     CareRequestDecision,
@@ -23,7 +23,14 @@ from hemma.planning.schemas import (
     VisitMove,
     VisitReport,
 )
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import (
+    DbSession,
+    OwnWork,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    StaffAccess,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
@@ -106,7 +113,7 @@ class ShiftOut(BaseModel):
     profile: str
 
 
-def _stop(s: planner.Stop) -> StopOut:
+def _stop(s: views.Stop) -> StopOut:
     p, v, a = s.patient, s.visit, s.assignment
     return StopOut(
         visit_id=v.id, part=a.part, patient_id=p.id, patient_name=p.full_name,
@@ -118,14 +125,14 @@ def _stop(s: planner.Stop) -> StopOut:
         notes=v.notes, with_staff=[o.full_name for o in s.others])
 
 
-def _route(r: planner.Route) -> RouteOut:
+def _route(r: views.Route) -> RouteOut:
     return RouteOut(shift_id=r.shift.id, staff_id=r.staff.id, staff_name=r.staff.full_name,
                     starts_at=r.shift.starts_at, ends_at=r.shift.ends_at,
                     stops=[_stop(s) for s in r.stops],
                     breaks=[{"start": b["start"], "minutes": b["minutes"]} for b in r.breaks])
 
 
-def _plan(view: planner.DayPlan) -> PlanOut:
+def _plan(view: views.DayPlan) -> PlanOut:
     plan = view.plan
     return PlanOut(
         day=view.day, plan_id=plan.id if plan else None,
@@ -205,48 +212,47 @@ def create_shift(body: ShiftCreate, db: DbSession, principal: Planner):
 @router.get("/planning/{day}", response_model=PlanOut)
 def get_plan(day: date, db: DbSession, principal: Reader):
     """The unit's plan of the day, what it left out and why, and what its last re-plan moved."""
-    return _plan(planner.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
+    return _plan(views.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
 
 
 @router.post("/planning/{day}/solve", response_model=PlanOut)
-def solve_day(day: date, request: Request, db: DbSession, principal: Planner):
+def solve_day(day: date, request: Request, db: DbSession, principal: Planner, work: OwnWork):
     """Plan (or re-plan) the day; started, done and passed visits stay as they are."""
     settings = _settings(request)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=planner.Budget.of(settings, replan=False),
-                     osrm_url=settings.osrm_url)
-    return _plan(planner.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
+    service.plan_day(work, principal.subject, day,
+                     budget=planner.Budget.of(settings, replan=False), osrm_url=settings.osrm_url)
+    return _plan(views.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
 
 
 @router.post("/planning/today/urgent-visits", status_code=201, response_model=UrgentOut)
-def urgent_visit(body: UrgentVisitCreate, request: Request, db: DbSession, principal: Planner):
+def urgent_visit(body: UrgentVisitCreate, request: Request, db: DbSession, principal: Planner,
+                 work: OwnWork):
     """Add an urgent visit today and re-plan around it (answers in well under a second)."""
     settings, now, day = _settings(request), utcnow(), local_today()
-    visit = service.add_urgent_visit(db, principal.subject, body, day, now)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=planner.Budget.of(settings, replan=True), reason="urgent visit",
-                     now=now, osrm_url=settings.osrm_url)
+    visit, _plan_row = service.add_urgent_visit(
+        work, principal.subject, body, day, now, budget=planner.Budget.of(settings, replan=True),
+        osrm_url=settings.osrm_url)
     return UrgentOut(visit_id=visit.id,
-                     plan=_plan(planner.day_plan(db, principal.subject.unit_id, day, now=now,
-                                                 subject=principal.subject)))
+                     plan=_plan(views.day_plan(db, principal.subject.unit_id, day, now=now,
+                                               subject=principal.subject)))
 
 
 @router.post("/planning/visits/{visit_id}/move", response_model=PlanOut)
 def move_visit(visit_id: uuid.UUID, body: VisitMove, request: Request, db: DbSession,
-               principal: Planner):
+               principal: Planner, work: OwnWork):
     """Give a visit to another staff member by hand (locked to them) and re-plan the rest."""
     settings = _settings(request)
-    plan = planner.move_visit(db, principal.subject, visit_id, body.part, body.shift_id,
+    plan = service.move_visit(work, principal.subject, visit_id, body.part, body.shift_id,
                               budget=planner.Budget.of(settings, replan=True),
                               osrm_url=settings.osrm_url)
-    return _plan(planner.day_plan(db, principal.subject.unit_id, plan.day,
-                                  subject=principal.subject))
+    return _plan(views.day_plan(db, principal.subject.unit_id, plan.day,
+                                subject=principal.subject))
 
 
 @router.get("/my-route", response_model=list[RouteOut])
 def my_route(db: DbSession, principal: Visitor, day: date | None = None):
     """The signed-in staff member's route(s) of the day."""
-    _view, routes = planner.my_route(db, principal.subject, day or local_today())
+    _view, routes = views.my_route(db, principal.subject, day or local_today())
     return [_route(r) for r in routes]
 
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # no display on a server
 from matplotlib.figure import Figure  # noqa: E402  (no pyplot: its global state is not thread-safe)
 
 from hemma.models import Unit  # noqa: E402
-from hemma.planning.day import DayPlan  # noqa: E402
+from hemma.planning.views import DayPlan  # noqa: E402
 
 # Distinguishable colours (Okabe-Ito, for colour-blind readers too), then a few more.
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",

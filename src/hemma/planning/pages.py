@@ -14,13 +14,14 @@ from sqlalchemy import select
 
 from hemma.access.policy import Action
 from hemma.access.service import accessible_patients, decisions_for, log_listed
+from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
 from hemma.kit.validation import parse
 from hemma.models import CareRequest, Patient, Staff, Unit
 from hemma.monitoring import service as monitoring
 from hemma.monitoring.schemas import VALUE_FIELDS, ObservationCreate
 from hemma.patients.service import get_patient
-from hemma.planning import charts, service
+from hemma.planning import charts, service, views
 from hemma.planning import day as planner
 from hemma.planning.schemas import (
     CareRequestCreate,
@@ -30,7 +31,14 @@ from hemma.planning.schemas import (
     VisitMove,
     VisitReport,
 )
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import (
+    DbSession,
+    OwnWork,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    StaffAccess,
+)
 from hemma.web.forms import attempt, error_messages, form_data
 from hemma.web.i18n import gettext
 from hemma.web.templating import render
@@ -79,7 +87,7 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
     today = local_today()
     visits = service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1))
     return render(request, "planning/requests.html", {
-        "visits": visits, "planned": planner.planned_staff(db, visits),
+        "visits": visits, "planned": views.planned_staff(db, visits),
         "patient": get_patient(db, ctx.patient_id),
         "requests": service.requests_for(db, ctx.patient_id),
         "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all()),
@@ -153,7 +161,7 @@ def _day(day: date | None) -> date:
     return day or local_today()
 
 
-def _timeline(view: planner.DayPlan) -> dict:
+def _timeline(view: views.DayPlan) -> dict:
     """Where each visit and break sits on a timeline of the day (as % of its width)."""
     shifts = [r.shift for r in view.routes]
     if not shifts:
@@ -188,7 +196,7 @@ def _timeline(view: planner.DayPlan) -> dict:
 def _plan_page(request, db, principal: Principal, day: date, values=None, errors=None,
                status_code=200):
     subject = principal.subject
-    view = planner.day_plan(db, subject.unit_id, day, subject=subject)
+    view = views.day_plan(db, subject.unit_id, day, subject=subject)
     may_plan = subject.role_allows(Action.VISIT_PLAN)
     patients = []
     if may_plan:
@@ -219,7 +227,7 @@ def plan_page(request: Request, db: DbSession, principal: Reader, day: date | No
 @router.get("/planning/routes.svg")
 def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
     """The day's routes drawn from coordinates (SVG, no map tiles)."""
-    view = planner.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
+    view = views.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
     unit = db.get(Unit, principal.subject.unit_id)
     title = gettext("Within %(km)s km of the office", km=int(charts.TOWN_KM))
     return Response(charts.routes_svg(view, unit, title), media_type="image/svg+xml",
@@ -227,11 +235,16 @@ def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
 
 
 @router.post("/planning/solve")
-def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner):
+def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner,
+              work: OwnWork):
     """Plan (or re-plan) the whole day; started and passed visits stay as they are."""
     day = _form_day(form)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=_budget(request, replan=False), osrm_url=_osrm(request))
+    try:
+        service.plan_day(work, principal.subject, day, budget=_budget(request, replan=False),
+                         osrm_url=_osrm(request))
+    except (Invalid, Conflict) as err:
+        return _plan_page(request, db, principal, day, errors=error_messages(err),
+                          status_code=err.status_code)
     return RedirectResponse(f"/planning?day={day.isoformat()}&done=planned", 303)
 
 
@@ -243,20 +256,16 @@ def _form_day(form: dict) -> date:
 
 
 @router.post("/planning/urgent")
-def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner):
+def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner,
+                 work: OwnWork):
     """Add an urgent visit today and re-plan around it at once."""
     day = local_today()
-    data = _staffing(form)
-    now = utcnow()
-
-    def act():
-        service.add_urgent_visit(db, principal.subject, parse(UrgentVisitCreate, data), day, now)
-        return planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                                budget=_budget(request, replan=True), reason="urgent visit",
-                                now=now, osrm_url=_osrm(request))
-
-    _plan, err = attempt(db, act)
-    if err:
+    try:
+        service.add_urgent_visit(work, principal.subject, parse(UrgentVisitCreate,
+                                                                _staffing(form)),
+                                 day, utcnow(), budget=_budget(request, replan=True),
+                                 osrm_url=_osrm(request))
+    except (Invalid, Conflict) as err:
         return _plan_page(request, db, principal, day, values=form, errors=error_messages(err),
                           status_code=err.status_code)
     return RedirectResponse(f"/planning?day={day.isoformat()}&done=urgent#changes", 303)
@@ -264,22 +273,20 @@ def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Pla
 
 @router.post("/planning/visits/{visit_id}/move")
 def move_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormData,
-               principal: Planner):
+               principal: Planner, work: OwnWork):
     """Give a visit to another staff member by hand (it is locked to them) and re-plan."""
-    def act():
+    try:
         data = parse(VisitMove, form)
-        return planner.move_visit(db, principal.subject, visit_id, data.part, data.shift_id,
+        plan = service.move_visit(work, principal.subject, visit_id, data.part, data.shift_id,
                                   budget=_budget(request, replan=True), osrm_url=_osrm(request))
-
-    plan, err = attempt(db, act)
-    if err:
+    except (Invalid, Conflict) as err:
         return _visit_error(request, db, principal, visit_id, err)
     return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=moved#changes", 303)
 
 
 def _visit_error(request, db, principal: Principal, visit_id: uuid.UUID, err):
     """The day's page again, with the error beside the visit it is about."""
-    visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
+    visit = service.visit_of_unit(db, principal.subject.unit_id, visit_id)
     return _plan_page(request, db, principal, visit.day,
                       errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
                       status_code=err.status_code)
@@ -290,7 +297,7 @@ def lock_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormD
                principal: Planner):
     """Lock a visit to the staff member it is planned with (or unlock it)."""
     locked = form.get("locked") == "true"
-    plan, err = attempt(db, lambda: planner.set_locked(db, principal.subject, visit_id, locked))
+    plan, err = attempt(db, lambda: service.set_locked(db, principal.subject, visit_id, locked))
     if err:
         return _visit_error(request, db, principal, visit_id, err)
     return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=locked", 303)
@@ -351,7 +358,7 @@ def remove_shift(request: Request, db: DbSession, shift_id: int, principal: Plan
 
 def _route_page(request, db, principal: Principal, day: date, errors=None, values=None,
                 status_code=200):
-    view, routes = planner.my_route(db, principal.subject, day)
+    view, routes = views.my_route(db, principal.subject, day)
     return render(request, "planning/my_route.html", {
         "day": day, "routes": routes, "plan": view.plan if view else None,
         "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
@@ -369,7 +376,7 @@ def my_route(request: Request, db: DbSession, principal: Visitor, day: date | No
 def my_route_version(db: DbSession, principal: Visitor, day: date | None = None):
     """Which plan the route page shows: the page asks now and then, and offers the new
     route when the plan changed."""
-    return {"plan_id": planner.route_version(db, principal.subject.staff_id, _day(day))}
+    return {"plan_id": views.route_version(db, principal.subject.staff_id, _day(day))}
 
 
 @router.post("/patients/{patient_id}/visits/{visit_id}/report")

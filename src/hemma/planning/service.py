@@ -9,33 +9,40 @@ in absolute time computed in Swedish time (08:00 stays 08:00 across daylight-sav
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import relation_active, require
+from hemma.access.service import can, relation_active, require
+from hemma.access.work import Work
 from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
-from hemma.kit.time import at_local, end_of_local_day, local_date, local_today, utcnow
+from hemma.kit.time import at_local, end_of_local_day, local, local_date, local_today, utcnow
 from hemma.models import (
     ACTIVE_STATES,
     REPORTED_STATES,
     CareRelation,
     CareRequest,
     Episode,
+    Patient,
     RequestStatus,
     Staff,
     StaffShift,
     Unit,
     Visit,
     VisitAssignment,
+    VisitPlan,
     VisitStatus,
 )
+from hemma.planning import day, views
 from hemma.planning.schemas import (
     CareRequestCreate,
     CareRequestDecision,
@@ -45,6 +52,8 @@ from hemma.planning.schemas import (
     VisitReport,
 )
 
+log = logging.getLogger("hemma.planning")
+T = TypeVar("T")
 MAX_DAYS = 90  # a request longer than a quarter is a new request, looked at again
 REQUEST_ROLE = "Vårdbegäran"
 
@@ -229,31 +238,208 @@ def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, 
         .order_by(CareRequest.created_at.desc()))]
 
 
-# --- Visits of the day --------------------------------------------------------------------
+# --- Planning the day ---------------------------------------------------------------------
+#
+# Planning a day thinks for seconds. These actions never think inside a transaction: each reads
+# the day in a short unit of work (`Work`), solves with none open, and writes the plan in a
+# second one that first checks the day is still the day it read (`day.claim`). If it changed
+# meanwhile (another plan saved, a visit reported, a lock set), the action reads and solves
+# again; after ATTEMPTS changes in a row it says so instead.
+
+ATTEMPTS = 3
+Solver = Callable[[day.DayInput, day.Budget, str | None], day.Solved]
 
 
-def add_urgent_visit(db: Session, subject: Subject, data: UrgentVisitCreate, day: date,
-                     now: datetime) -> Visit:
-    """A visit today that no care request foresaw, for the user's unit: it goes first when
-    not everything fits (priority 3). The caller re-plans the day around it."""
-    require(db, subject, Action.VISIT_PLAN, data.patient_id)
+def _replan(work: Work, read: Callable[[Session], day.DayInput],
+            save: Callable[[Session, day.DayInput, day.Solved], T], *, budget: day.Budget,
+            osrm_url: str | None, solver: Solver | None) -> T:
+    solver = solver or day.solve
+    for _attempt in range(ATTEMPTS):
+        with work() as s:
+            d = read(s)
+        solved = solver(d, budget, osrm_url)
+        try:
+            with work() as s:
+                day.claim(s, d)
+                return save(s, d, solved)
+        except day.DayChanged:
+            log.info("the day of unit %s on %s changed while it was planned; again",
+                     d.unit_id, d.day)
+    raise Conflict("The day changed while it was being planned; try again", field="day")
+
+
+def _check_patient(db: Session, subject: Subject, patient_id: uuid.UUID) -> None:
+    """May the planner plan this patient's visits? Checked when the day is read; logged when
+    the plan is written, with the action (a refusal is logged at once)."""
+    if not can(db, subject, Action.VISIT_PLAN, patient_id):
+        require(db, subject, Action.VISIT_PLAN, patient_id)  # logs the refusal, raises
+
+
+def plan_day(work: Work, subject: Subject, on: date, *, budget: day.Budget,
+             osrm_url: str | None = None, now: datetime | None = None,
+             solver: Solver | None = None) -> VisitPlan:
+    """Plan (or re-plan) the user's unit's day; started, done and passed visits stay as they
+    are, locked ones with their staff member."""
+    now = now or utcnow()
+
+    def read(s: Session) -> day.DayInput:
+        require(s, subject, Action.VISIT_PLAN)
+        return day.read(s, subject.unit_id, on, now)
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN)
+        plan = day.write(s, d, solved, subject.staff_id, "planned")
+        audit.record(s, None, "visitplan.plan", basis="role",
+                     detail=f"{on.isoformat()} v{plan.version}")
+        return plan
+
+    return _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+
+
+def _urgent(db: Session, subject: Subject, data: UrgentVisitCreate, on: date,
+            now: datetime) -> tuple[Visit, Patient]:
+    """The urgent visit as asked for (not saved yet), with its patient."""
     _check_staffing(data)
-    earliest, latest = at_local(day, data.earliest), at_local(day, data.latest)
+    earliest, latest = at_local(on, data.earliest), at_local(on, data.latest)
     if latest < earliest:
         raise Invalid("The latest start is before the earliest", field="latest")
     if latest < now:
         raise Invalid("The time has passed", field="latest")
-    visit = Visit(id=uuid.uuid4(), patient_id=data.patient_id, unit_id=subject.unit_id, day=day,
+    patient = db.get(Patient, data.patient_id)
+    visit = Visit(id=uuid.uuid4(), patient_id=data.patient_id, unit_id=subject.unit_id, day=on,
                   kind=data.kind, earliest=max(earliest, now), latest=latest,
                   duration_minutes=data.duration_minutes, skills=sorted(set(data.skills)),
                   staff_count=data.staff_count, sync=data.sync, gap_min=data.gap_min,
                   gap_max=data.gap_max if data.sync == "sequential" else 0, hard=True,
                   priority=3, urgent=True, notes=data.notes, status=VisitStatus.PLANNED,
                   updated_by_id=subject.staff_id, created_at=now)
-    db.add(visit)
-    db.flush()
-    audit.record(db, data.patient_id, "visit.add_urgent")
+    return visit, patient
+
+
+def add_urgent_visit(work: Work, subject: Subject, data: UrgentVisitCreate, on: date,
+                     now: datetime, *, budget: day.Budget, osrm_url: str | None = None,
+                     solver: Solver | None = None) -> tuple[Visit, VisitPlan]:
+    """A visit today that no care request foresaw (the patient called, a value alerted), for
+    the user's unit, planned at once into the day: it goes first when not everything fits
+    (priority 3). The visit and the plan that has it are saved together."""
+    made: list[Visit] = []
+
+    def read(s: Session) -> day.DayInput:
+        _check_patient(s, subject, data.patient_id)
+        visit, patient = _urgent(s, subject, data, on, now)
+        made[:] = [visit]
+        return day.read(s, subject.unit_id, on, now, new=[(visit, patient)])
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN, data.patient_id)
+        s.add(made[0])
+        s.flush()
+        plan = day.write(s, d, solved, subject.staff_id, "urgent visit")
+        audit.record(s, data.patient_id, "visit.add_urgent")
+        return plan
+
+    plan = _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+    return made[0], plan
+
+
+def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID) -> Visit:
+    visit = db.get(Visit, visit_id)
+    if visit is None or visit.unit_id != unit_id:
+        raise NotFound()
     return visit
+
+
+def _clock(at: datetime) -> str:
+    return local(at).strftime("%H:%M")
+
+
+def move_visit(work: Work, subject: Subject, visit_id: uuid.UUID, part: int, shift_id: int,
+               *, budget: day.Budget, osrm_url: str | None = None,
+               now: datetime | None = None, solver: Solver | None = None) -> VisitPlan:
+    """A planner gives a visit to another staff member by hand: it is locked to them, and the
+    rest of the day is re-planned around it. If it cannot stay there (the staff member does
+    not work then, lacks the skills, cannot reach it in its window), or moving it would leave
+    out another visit, nothing is saved and the planner is told why."""
+    now = now or utcnow()
+    unit_id = subject.unit_id
+    facts: dict = {}
+
+    def read(s: Session) -> day.DayInput:
+        visit = visit_of_unit(s, unit_id, visit_id)
+        _check_patient(s, subject, visit.patient_id)
+        if not 0 <= part < visit.staff_count:
+            raise Invalid("Unknown part of the visit", field="part")
+        shift = s.get(StaffShift, shift_id)
+        if shift is None or shift.unit_id != unit_id or shift.day != visit.day:
+            raise Invalid("Choose a staff member working that day", field="shift_id")
+        staff = s.get(Staff, shift.staff_id)
+        plan = day.current_plan(s, unit_id, visit.day)
+        planned = views.plan_rows(s, plan, visit.id)
+        if day.is_fixed(visit, min((a.planned_start for a in planned), default=None), now):
+            raise Conflict("The visit has already started", field="shift_id")
+        if part == 0 and not set(visit.skills or ()) <= set(staff.skills or ()):
+            raise Invalid("%(name)s does not have the skills the visit needs", field="shift_id",
+                          name=staff.full_name)
+        if any(a.shift_id == shift.id and a.part != part for a in planned):
+            raise Invalid("%(name)s already comes to this visit; it needs two staff",
+                          field="shift_id", name=staff.full_name)
+        first = max(visit.earliest, shift.starts_at, now)
+        last = min(visit.latest, shift.ends_at - timedelta(minutes=visit.duration_minutes))
+        if first > last:
+            raise Invalid("%(name)s works %(start)s–%(end)s, and the visit must start between "
+                          "%(earliest)s and %(latest)s", field="shift_id", name=staff.full_name,
+                          start=_clock(shift.starts_at), end=_clock(shift.ends_at),
+                          earliest=_clock(visit.earliest), latest=_clock(visit.latest))
+        facts.update(patient_id=visit.patient_id, name=staff.full_name,
+                     window=(_clock(visit.earliest), _clock(visit.latest)),
+                     before={a.visit_id for a in views.plan_rows(s, plan)})
+        return day.read(s, unit_id, visit.day, now, move=(visit.id, part, shift.id))
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN, facts["patient_id"])
+        if solved.placed(d, visit_id).get(part) != shift_id:
+            why = next((u for u in solved.result.unplanned if u.visit == str(visit_id)), None)
+            if why is not None and why.reason == "window":
+                raise Conflict("%(name)s cannot reach the visit within its window "
+                               "(%(earliest)s–%(latest)s) around the visits that stay on the "
+                               "route", field="shift_id", name=facts["name"],
+                               earliest=facts["window"][0], latest=facts["window"][1])
+            raise Conflict("The visit does not fit in the day of %(name)s with the visits and "
+                           "breaks that stay there", field="shift_id", name=facts["name"])
+        dropped = sorted(v.earliest for v in d.visits
+                         if v.id in facts["before"] and str(v.id) in solved.unplanned_ids())
+        if dropped:
+            raise Conflict("Moving it would leave out other visits (at %(times)s); choose "
+                           "someone else", field="shift_id",
+                           times=", ".join(_clock(t) for t in dropped))
+        plan = day.write(s, d, solved, subject.staff_id, "moved")
+        audit.record(s, facts["patient_id"], "visitplan.move", detail=facts["name"])
+        return plan
+
+    return _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+
+
+def set_locked(db: Session, subject: Subject, visit_id: uuid.UUID, locked: bool) -> VisitPlan:
+    """Lock a visit to the staff member it is planned with (or unlock it), in the current
+    plan: re-planning keeps it with them. (No solving: it runs in the caller's transaction.)"""
+    visit = visit_of_unit(db, subject.unit_id, visit_id)
+    require(db, subject, Action.VISIT_PLAN, visit.patient_id)
+    db.get(Unit, subject.unit_id, with_for_update=True)  # not while a plan is being written
+    plan = day.current_plan(db, subject.unit_id, visit.day)
+    found = views.plan_rows(db, plan, visit.id)
+    if not found:
+        if not locked and plan is not None and any(
+                u["visit_id"] == str(visit.id) and u.get("locked") for u in plan.unplanned):
+            # A lock the last plan could not keep: lifted, the next plan may put it anywhere.
+            plan.unplanned = [{k: v for k, v in u.items() if k != "locked"}
+                              if u["visit_id"] == str(visit.id) else u for u in plan.unplanned]
+            audit.record(db, visit.patient_id, "visitplan.unlock")
+            return plan
+        raise Conflict("The visit is not in the plan", field="visit_id")
+    for a in found:
+        a.locked = locked
+    audit.record(db, visit.patient_id, "visitplan.lock" if locked else "visitplan.unlock")
+    return plan
 
 
 # Which report may follow which: a visit is started, then done or not; a visit not started

@@ -21,6 +21,7 @@ from hemma.access import audit
 from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
+from hemma.access.work import Work
 from hemma.kit.errors import Forbidden, Unauthenticated
 
 SESSION_COOKIE = "hemma_session"
@@ -121,6 +122,19 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def own_work(request: Request, db: DbSession, principal: CurrentPrincipal) -> Work:
+    """For an action that opens short units of work of its own (the visit planner: it must
+    not hold the database while its search thinks): the request's own transaction ends here,
+    with its audit entries so far, and the action gets a `Work` acting as the same user. The
+    request's session stays usable afterwards, to read and render in a short transaction."""
+    audit.flush(db)
+    db.commit()
+    return Work(request.app.state.db, audit.trail(db).actor)
+
+
+OwnWork = Annotated[Work, Depends(own_work)]
 
 
 LOGIN_CSRF_COOKIE = "hemma_login_csrf"

@@ -1,0 +1,49 @@
+"""Short units of work an action opens for itself, when it must not hold a transaction open
+while it thinks.
+
+Nearly every action runs in its request's transaction (`web.deps.get_db`). The visit planner
+cannot: its search takes seconds (plus the routing service's answer), and a transaction
+open that long holds the unit's row lock — on SQLite the whole database's write lock. Such an
+action takes a `Work` instead of a session: it reads in one short unit of work, thinks with
+none open, and writes in another. Each unit is a unit of work like a request's: its audit
+entries are written right before it commits, as the same user (`actor`), and an access
+refused inside it is logged even though the unit rolls back. Services still never commit:
+`Work` does, around the service's code."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.db import Database
+
+
+@dataclass(frozen=True)
+class Work:
+    database: Database
+    actor: audit.Actor
+
+    @contextmanager
+    def __call__(self) -> Iterator[Session]:
+        """One unit of work: commit with its audit entries, or roll back (keeping the record
+        of refused accesses)."""
+        session = self.database.sessionmaker()
+        trail = audit.trail(session)
+        trail.actor = self.actor
+        try:
+            yield session
+            audit.flush(session)
+            session.commit()
+        except BaseException:
+            session.rollback()
+            denied = trail.denied_only()
+            if denied.entries:
+                with self() as own:
+                    audit.trail(own).entries = denied.entries
+            raise
+        finally:
+            session.close()
