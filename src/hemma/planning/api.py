@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from hemma.access.policy import Action
 from hemma.kit.time import local_today, utcnow
+from hemma.kit.validation import Day
 from hemma.planning import day as planner
 from hemma.planning import service, views
 from hemma.planning.schemas import (
@@ -194,7 +195,7 @@ def _shift(s) -> ShiftOut:
 
 
 @router.get("/shifts", response_model=list[ShiftOut])
-def list_shifts(db: DbSession, principal: Reader, day: date | None = None):
+def list_shifts(db: DbSession, principal: Reader, day: Day | None = None):
     """Who in the user's unit works the day."""
     return [_shift(s) for s, _staff in service.shifts_of(db, principal.subject.unit_id,
                                                          day or local_today())]
@@ -210,13 +211,13 @@ def create_shift(body: ShiftCreate, db: DbSession, principal: Planner):
 
 
 @router.get("/planning/{day}", response_model=PlanOut)
-def get_plan(day: date, db: DbSession, principal: Reader):
+def get_plan(day: Day, db: DbSession, principal: Reader):
     """The unit's plan of the day, what it left out and why, and what its last re-plan moved."""
     return _plan(views.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
 
 
 @router.post("/planning/{day}/solve", response_model=PlanOut)
-def solve_day(day: date, request: Request, db: DbSession, principal: Planner, work: OwnWork):
+def solve_day(day: Day, request: Request, db: DbSession, principal: Planner, work: OwnWork):
     """Plan (or re-plan) the day; started, done and passed visits stay as they are."""
     settings = _settings(request)
     service.plan_day(work, principal.subject, day,
@@ -250,7 +251,7 @@ def move_visit(visit_id: uuid.UUID, body: VisitMove, request: Request, db: DbSes
 
 
 @router.get("/my-route", response_model=list[RouteOut])
-def my_route(db: DbSession, principal: Visitor, day: date | None = None):
+def my_route(db: DbSession, principal: Visitor, day: Day | None = None):
     """The signed-in staff member's route(s) of the day."""
     _view, routes = views.my_route(db, principal.subject, day or local_today())
     return [_route(r) for r in routes]

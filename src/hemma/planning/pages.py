@@ -16,7 +16,7 @@ from hemma.access.policy import Action
 from hemma.access.service import accessible_patients, decisions_for, log_listed
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
-from hemma.kit.validation import parse
+from hemma.kit.validation import Day, DbId, Schema, parse
 from hemma.models import CareRequest, Patient, Staff, Unit
 from hemma.monitoring import service as monitoring
 from hemma.monitoring.schemas import VALUE_FIELDS, ObservationCreate
@@ -218,14 +218,14 @@ def _plan_page(request, db, principal: Principal, day: date, values=None, errors
 
 
 @router.get("/planning")
-def plan_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+def plan_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None):
     """The unit's day: a timeline per staff member, the routes on a map, what is left out,
     what the last re-plan moved; for planners, re-plan, urgent visit, lock and move."""
     return _plan_page(request, db, principal, _day(day))
 
 
 @router.get("/planning/routes.svg")
-def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
+def routes_svg(db: DbSession, principal: Reader, day: Day | None = None):
     """The day's routes drawn from coordinates (SVG, no map tiles)."""
     view = views.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
     unit = db.get(Unit, principal.subject.unit_id)
@@ -238,21 +238,31 @@ def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
 def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner,
               work: OwnWork):
     """Plan (or re-plan) the whole day; started and passed visits stay as they are."""
-    day = _form_day(form)
     try:
+        day = _form_day(form)
         service.plan_day(work, principal.subject, day, budget=_budget(request, replan=False),
                          osrm_url=_osrm(request))
     except (Invalid, Conflict) as err:
-        return _plan_page(request, db, principal, day, errors=error_messages(err),
+        return _plan_page(request, db, principal, _shown_day(form), errors=error_messages(err),
                           status_code=err.status_code)
     return RedirectResponse(f"/planning?day={day.isoformat()}&done=planned", 303)
 
 
 def _form_day(form: dict) -> date:
+    """The form's day, or Invalid naming the field."""
+    return parse(_DayForm, {"day": form.get("day")}).day
+
+
+def _shown_day(form: dict) -> date:
+    """The day a form was about, to show its page again (today if it cannot be read)."""
     try:
-        return date.fromisoformat(form.get("day", ""))
-    except ValueError:
+        return _form_day(form)
+    except Invalid:
         return local_today()
+
+
+class _DayForm(Schema):
+    day: Day
 
 
 @router.post("/planning/urgent")
@@ -325,7 +335,7 @@ def _shifts_page(request, db, principal: Principal, day: date, values=None, erro
 
 
 @router.get("/planning/shifts")
-def shifts_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+def shifts_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None):
     """Who works the day, from where, with which break and skills."""
     return _shifts_page(request, db, principal, _day(day))
 
@@ -336,13 +346,13 @@ def add_shift(request: Request, db: DbSession, form: FormData, principal: Planne
     shift, err = attempt(db, lambda: service.add_shift(db, principal.subject,
                                                        parse(ShiftCreate, form)))
     if err:
-        return _shifts_page(request, db, principal, _form_day(form), values=form,
+        return _shifts_page(request, db, principal, _shown_day(form), values=form,
                             errors=error_messages(err), status_code=err.status_code)
     return RedirectResponse(f"/planning/shifts?day={shift.day.isoformat()}&done=shift", 303)
 
 
 @router.post("/planning/shifts/{shift_id}/remove")
-def remove_shift(request: Request, db: DbSession, shift_id: int, principal: Planner):
+def remove_shift(request: Request, db: DbSession, shift_id: DbId, principal: Planner):
     """Remove a shift (sick leave); its visits go to others at the next re-plan."""
     shift, err = attempt(db, lambda: service.remove_shift(db, principal.subject, shift_id))
     if err:
@@ -367,13 +377,13 @@ def _route_page(request, db, principal: Principal, day: date, errors=None, value
 
 
 @router.get("/my-route")
-def my_route(request: Request, db: DbSession, principal: Visitor, day: date | None = None):
+def my_route(request: Request, db: DbSession, principal: Visitor, day: Day | None = None):
     """The signed-in staff member's visits of the day, in order, on the phone."""
     return _route_page(request, db, principal, _day(day))
 
 
 @router.get("/my-route/version")
-def my_route_version(db: DbSession, principal: Visitor, day: date | None = None):
+def my_route_version(db: DbSession, principal: Visitor, day: Day | None = None):
     """Which plan the route page shows: the page asks now and then, and offers the new
     route when the plan changed."""
     return {"plan_id": views.route_version(db, principal.subject.staff_id, _day(day))}

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import Day, DbId, Schema, Text
 from hemma.models import CareKind
 
 
@@ -37,14 +37,14 @@ class Staffing(Schema):
 
 
 class CareRequestCreate(Staffing):
-    to_unit_id: int
+    to_unit_id: DbId
     # Fixed times each day (e.g. 08:00, 14:00, 20:00) ± tolerance, or one window a day.
     times: list[Clock] | None = Field(default=None, max_length=12)
     tolerance_minutes: int = Field(default=30, ge=0, le=180)
     window_start: Clock | None = None
     window_end: Clock | None = None
-    first_date: date
-    last_date: date
+    first_date: Day
+    last_date: Day
     duration_minutes: int = Field(ge=5, le=480)
     hard: bool = True
     priority: int = Field(default=2, ge=1, le=3)
@@ -91,7 +91,7 @@ class UrgentVisitCreate(Staffing):
 
 
 class VisitMove(Schema):
-    shift_id: int
+    shift_id: DbId
     part: int = Field(default=0, ge=0, le=1)
 
 
@@ -104,8 +104,8 @@ class VisitReport(Schema):
 
 
 class ShiftCreate(Schema):
-    staff_id: int
-    day: date
+    staff_id: DbId
+    day: Day
     start: Clock
     end: Clock
     start_place: Literal["office", "home"] = "office"

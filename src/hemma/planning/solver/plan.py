@@ -118,8 +118,12 @@ class _Packed:
         self.s_sloc = np.array([s.start_location for s in shifts], dtype=np.int64)
         self.s_eloc = np.array([s.end_location for s in shifts], dtype=np.int64)
         self.s_prof = np.array([s.profile for s in shifts], dtype=np.int64)
-        self.travel = np.array(problem.travel, dtype=np.float64)
-        self.dist = np.array(problem.distance, dtype=np.float64)
+        # Always (profiles, places, places), also for a day with no places at all (no visits,
+        # nobody working): an empty day is a normal day.
+        n_loc = len(problem.distance)
+        self.travel = np.array(problem.travel, dtype=np.float64).reshape(
+            max(1, len(problem.travel)), n_loc, n_loc)
+        self.dist = np.array(problem.distance, dtype=np.float64).reshape(n_loc, n_loc)
         self.w = np.array([w.distance, 1.0, w.max_lateness, 0.0])
         # Each visit part's nearest other parts (by distance, then by time), for the moves.
         self.near = np.full((max(1, n), NEAR), -1, dtype=np.int64)
