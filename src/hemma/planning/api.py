@@ -42,7 +42,7 @@ Visitor = Annotated[Principal, Depends(StaffAccess(Action.VISIT))]
 class StopOut(BaseModel):
     visit_id: uuid.UUID
     part: int
-    patient_id: uuid.UUID
+    patient_id: uuid.UUID | None  # None: a patient the user may no longer read
     patient_name: str
     address: str
     phone: str | None
@@ -73,7 +73,7 @@ class RouteOut(BaseModel):
 
 class UnplannedOut(BaseModel):
     visit_id: uuid.UUID
-    patient_id: uuid.UUID
+    patient_id: uuid.UUID | None
     reason: str
 
 

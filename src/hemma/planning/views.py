@@ -85,9 +85,9 @@ def plan_rows(db: Session, plan: VisitPlan | None,
 @dataclass(frozen=True)
 class Hidden:
     """A patient the user may not read (their unit's care relationship has ended, say): the
-    visit is shown as a visit, not as a person or a place."""
+    visit is shown as a visit, not as a person or a place. Not even the patient's id."""
 
-    id: uuid.UUID
+    id: None = None
     given_name: str = ""
     family_name: str = "–"
     full_name: str = "–"
@@ -98,6 +98,45 @@ class Hidden:
     phone: str | None = None
     latitude: float | None = None
     longitude: float | None = None
+
+
+@dataclass(frozen=True)
+class HiddenVisit:
+    """The visit of a `Hidden` patient: when, how long, what kind, how far along — what a
+    planner needs of a slot in someone's day. Not whose (no patient id), and not the notes or
+    a typed reason, which are about the patient."""
+
+    id: uuid.UUID
+    unit_id: int
+    day: date
+    kind: str
+    earliest: datetime
+    latest: datetime
+    duration_minutes: int
+    skills: list[str]
+    staff_count: int
+    sync: str | None
+    urgent: bool
+    status: str
+    started_at: datetime | None
+    done_at: datetime | None
+    patient_id: None = None
+    care_request_id: None = None
+    notes: None = None
+    not_done_reason: None = None
+
+    @classmethod
+    def of(cls, v: Visit) -> HiddenVisit:
+        return cls(v.id, v.unit_id, v.day, v.kind, v.earliest, v.latest, v.duration_minutes,
+                   list(v.skills or ()), v.staff_count, v.sync, v.urgent, v.status,
+                   v.started_at, v.done_at)
+
+
+def shown(db: Session, subject: Subject, rows, action: str) -> list[tuple]:
+    """(visit, patient) rows as `subject` may see them, the patients shown logged."""
+    decisions = decisions_for(db, subject, {p.id for _v, p in rows})
+    log_listed(db, decisions, action)
+    return [(v, p) if decisions[p.id] else (HiddenVisit.of(v), Hidden()) for v, p in rows]
 
 
 def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = None,
@@ -118,9 +157,7 @@ def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = Non
                       .where(Visit.unit_id == unit_id, Visit.day == day)
                       .order_by(Visit.earliest)).all()
     if subject is not None:
-        decisions = decisions_for(db, subject, {p.id for _v, p in rows})
-        log_listed(db, decisions, "visitplan.read")
-        rows = [(v, p if decisions[p.id] else Hidden(p.id)) for v, p in rows]
+        rows = shown(db, subject, rows, "visitplan.read")
     visits = {v.id: (v, p) for v, p in rows}
     assignments = plan_rows(db, plan)
     staff_ids = {sh.staff_id for sh in shifts}
