@@ -195,3 +195,19 @@ def test_move_and_lock_by_hand(world, database, as_user, d, clock):
     r = olle.post(f"/planning/visits/{target}/move",
                   data={"csrf_token": world.csrf[id(olle)], "shift_id": other})
     assert r.status_code == 403 and _count(database, VisitPlan) == plans
+
+
+def test_the_urgent_visit_patient_list_is_logged_as_a_list(world, database, as_user, clock):
+    """The planning page's patient choice shows every patient the planner may read: a list
+    of patients, each shown one logged, as the home-ward list is."""
+    mine = [world.patient(unit="hsv", family=f"Listad{i}") for i in range(3)]
+    other = world.patient(unit="med", family="Annanenhet")  # not Hemsjukvården's
+    kim = as_user("kim")
+    page = kim.get("/planning")
+    assert page.status_code == 200
+    assert all(f"Listad{i}" in page.text for i in range(3)) and "Annanenhet" not in page.text
+    with database.session() as s:
+        logged = {pid for pid, action in s.execute(
+            select(AuditEntry.patient_id, AuditEntry.action).where(
+                AuditEntry.username == "kim")) if "visitplan.list" in action.split("+")}
+    assert logged == set(mine) and other not in logged

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from hemma.access.policy import Action
-from hemma.access.service import accessible_patients, decisions_for, log_listed
+from hemma.access.service import decisions_for, log_listed
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
 from hemma.kit.validation import Day, DbId, Schema, parse
@@ -199,11 +199,9 @@ def _plan_page(request, db, principal: Principal, day: date, values=None, errors
     view = views.day_plan(db, subject.unit_id, day, subject=subject)
     may_plan = subject.role_allows(Action.VISIT_PLAN)
     patients = []
-    if may_plan:
-        readable = accessible_patients(subject)
-        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})") for p in
-                    db.scalars(select(Patient).where(Patient.id.in_(readable))
-                               .order_by(Patient.family_name, Patient.given_name))]
+    if may_plan and day == local_today():  # the urgent-visit form is today's
+        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})")
+                    for p in service.urgent_patients(db, subject)]
     return render(request, "planning/day.html", {
         "view": view, "day": day, "timeline": _timeline(view), "may_plan": may_plan,
         "route_colour": charts.colour, "kind_colour": charts.kind_colour,

@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import can, relation_active, require
+from hemma.access.service import (
+    accessible_patients,
+    can,
+    decisions_for,
+    log_listed,
+    relation_active,
+    require,
+)
 from hemma.access.work import Work
 from hemma.db import insert_ignoring_conflict
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
@@ -340,6 +347,18 @@ def add_urgent_visit(work: Work, subject: Subject, data: UrgentVisitCreate, on: 
 
     plan = _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
     return made[0], plan
+
+
+def urgent_patients(db: Session, subject: Subject) -> list[Patient]:
+    """The patients a planner may choose for an urgent visit: every patient they may read,
+    by name. A list of patients: each one shown is logged, as the home-ward list is."""
+    patients = list(db.scalars(select(Patient).where(
+        Patient.id.in_(accessible_patients(subject)))
+        .order_by(Patient.family_name, Patient.given_name)))
+    decisions = decisions_for(db, subject, [p.id for p in patients])
+    shown = [p for p in patients if decisions[p.id]]
+    log_listed(db, {p.id: decisions[p.id] for p in shown}, "visitplan.list")
+    return shown
 
 
 def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID) -> Visit:

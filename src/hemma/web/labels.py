@@ -268,6 +268,7 @@ AUDIT_ACTIONS = {
     "visit.done": N_("Reported a visit done"),
     "visit.not_done": N_("Reported a visit not done"),
     "visitplan.read": N_("Shown in the day plan"),
+    "visitplan.list": N_("Shown in the patient list for urgent visits"),
 }
 
 
