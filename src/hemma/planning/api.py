@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access.policy import Action
+from hemma.kit.text import N_
 from hemma.kit.time import local_today, utcnow
 from hemma.kit.validation import Day
 from hemma.planning import day as planner
@@ -32,6 +33,7 @@ from hemma.web.deps import (
     Principal,
     StaffAccess,
 )
+from hemma.web.i18n import gettext
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
@@ -72,9 +74,22 @@ class RouteOut(BaseModel):
 
 
 class UnplannedOut(BaseModel):
+    """A visit the plan leaves out: nobody comes unless a planner acts (moves it by hand,
+    adds a shift, fixes the patient's address)."""
+
     visit_id: uuid.UUID
     patient_id: uuid.UUID | None
-    reason: str
+    reason: str  # "skills", "window", "capacity", "address"
+    detail: str
+    urgent: bool
+    locked_to_staff: str | None
+
+
+class BackToBackOut(BaseModel):
+    """Two assessments of one patient planned close together: is one enough?"""
+
+    patient_id: uuid.UUID
+    visit_ids: list[uuid.UUID]
 
 
 class ChangeOut(BaseModel):
@@ -93,9 +108,11 @@ class PlanOut(BaseModel):
     reason: str | None
     figures: dict
     routes: list[RouteOut]
+    complete: bool  # every visit of the day is in the plan
     unplanned: list[UnplannedOut]
     waiting: list[uuid.UUID]
     changes: list[ChangeOut]
+    back_to_back: list[BackToBackOut]
 
 
 class UrgentOut(BaseModel):
@@ -139,8 +156,14 @@ def _plan(view: views.DayPlan) -> PlanOut:
         day=view.day, plan_id=plan.id if plan else None,
         created_at=plan.created_at if plan else None, reason=plan.reason if plan else None,
         figures=plan.figures if plan else {}, routes=[_route(r) for r in view.routes],
-        unplanned=[UnplannedOut(visit_id=v.id, patient_id=p.id, reason=reason)
-                   for v, p, reason, _detail in view.unplanned],
+        complete=plan is not None and not view.unplanned and not view.waiting,
+        unplanned=[UnplannedOut(visit_id=u.visit.id, patient_id=u.patient.id, reason=u.reason,
+                                detail=u.detail, urgent=u.visit.urgent,
+                                locked_to_staff=u.locked_to.full_name if u.locked_to else None)
+                   for u in view.unplanned],
+        back_to_back=[BackToBackOut(patient_id=b.patient.id,
+                                    visit_ids=[b.first.visit.id, b.second.visit.id])
+                      for b in view.back_to_back],
         waiting=[v.id for v, _p in view.waiting],
         changes=[ChangeOut(visit_id=c.visit.id, kind=c.kind,
                            before_staff=c.before[0].full_name if c.before[0] else None,
@@ -177,12 +200,52 @@ def create_request(body: CareRequestCreate, db: DbSession,
     return _read(service.request_care(db, ctx.subject, ctx.patient_id, body))
 
 
+class ShortfallOut(BaseModel):
+    """Why some of an accepted request's visits cannot be planned as things stand."""
+
+    reason: str  # "no_shift", "skills", "capacity", "window", "address"
+    days: list[date]
+    message: str
+
+
+class CareRequestDecided(CareRequestRead):
+    warnings: list[ShortfallOut] = []
+
+
+_SHORTFALL_TEXT = {
+    "no_shift": N_("Nobody in your unit works on %(days)s: add shifts, or these visits will "
+                   "not be made."),
+    "skills": N_("Nobody working on %(days)s has the skills the visits need (%(skills)s)."),
+    "address": N_("The patient's address has no position on the map, so the visits cannot "
+                  "be planned. Fix the address."),
+    "capacity": N_("The plan of %(days)s has no room for these visits with the shifts there."),
+}
+
+
+def _shortfall(f: service.Shortfall) -> ShortfallOut:
+    text = _SHORTFALL_TEXT.get(f.reason, _SHORTFALL_TEXT["capacity"])
+    return ShortfallOut(reason=f.reason, days=list(f.days), message=gettext(
+        text, days=", ".join(d.isoformat() for d in f.days), skills=", ".join(f.skills)))
+
+
 @router.post("/patients/{patient_id}/care-requests/{request_id}/decision",
-             response_model=CareRequestRead)
-def decide_request(request_id: uuid.UUID, body: CareRequestDecision, db: DbSession,
-                   ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))]):
-    """Accept (the visits are created) or decline with a reason."""
-    return _read(service.decide(db, ctx.subject, ctx.patient_id, request_id, body))
+             response_model=CareRequestDecided)
+def decide_request(request_id: uuid.UUID, body: CareRequestDecision, request: Request,
+                   ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))],
+                   work: OwnWork):
+    """Accept (the visits are created) or decline with a reason. An acceptance answers with
+    `warnings` when the unit has no capacity for the visits (no shift on those days, nobody
+    with the skills, no room in a day already planned, no position for the address)."""
+    with work() as s:
+        answered = service.decide(s, ctx.subject, ctx.patient_id, request_id, body)
+        out = _read(answered)
+    warnings = []
+    if body.accept:
+        settings = _settings(request)
+        warnings = [_shortfall(f) for f in service.capacity(
+            work, ctx.subject, answered.id, budget=planner.Budget.of(settings, replan=True),
+            osrm_url=settings.osrm_url)]
+    return CareRequestDecided(**out.model_dump(), warnings=warnings)
 
 
 # --- Shifts ---------------------------------------------------------------------------------

@@ -44,8 +44,8 @@ def routes_svg(view: DayPlan, unit: Unit | None, close_up_title: str = "") -> by
         points.append((route.shift.start_latitude, route.shift.start_longitude))
         points += [(s.patient.latitude, s.patient.longitude) for s in route.stops
                    if has_position(s.patient)]
-    points += [(p.latitude, p.longitude) for _v, p, _r, _d in view.unplanned
-               if has_position(p)]
+    points += [(u.patient.latitude, u.patient.longitude) for u in view.unplanned
+               if has_position(u.patient)]
     if not points:
         fig = Figure(figsize=(7.2, 5.4))
         ax = fig.add_subplot()
@@ -113,9 +113,9 @@ def _draw(ax, view: DayPlan, xy, unit, office, *, legend: bool) -> None:
             ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=6, color="white",
                         zorder=4, fontweight="bold", annotation_clip=True)
         ax.plot(*home, "s", color="#222222", markersize=8, zorder=5)
-    for _v, p, _r, _d in view.unplanned:
-        if has_position(p):
-            ax.plot(*xy(p.latitude, p.longitude), "x", color="#7f7f7f", markersize=9,
+    for u in view.unplanned:
+        if has_position(u.patient):
+            ax.plot(*xy(u.patient.latitude, u.patient.longitude), "x", color="#7f7f7f", markersize=9,
                     markeredgewidth=2, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
     if legend and ax.get_legend_handles_labels()[0]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
@@ -82,7 +82,7 @@ def _units(db, exclude: int) -> list[tuple[int, str]]:
 
 
 def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
-                   status_code=200):
+                   status_code=200, shortfalls=None, accepted=None):
     subject = ctx.subject
     today = local_today()
     visits = service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1))
@@ -99,7 +99,8 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
                              "times": "08:00 14:00 20:00", "tolerance_minutes": 30,
                              "duration_minutes": 30, "staff_count": 1, "hard": "true",
                              "priority": 2},
-        "errors": errors or {}}, status_code=status_code)
+        "errors": errors or {}, "shortfalls": shortfalls or [], "accepted": accepted},
+        status_code=status_code)
 
 
 @router.get("/patients/{patient_id}/care-requests")
@@ -123,35 +124,67 @@ def request_care(request: Request, db: DbSession, form: FormData, ctx: PatientRe
 
 @router.post("/patients/{patient_id}/care-requests/{request_id}/decision")
 def decide_request(request: Request, db: DbSession, request_id: uuid.UUID, form: FormData,
-                   ctx: PatientRequester):
-    """The receiving unit accepts the request (its visits are created) or declines it."""
+                   ctx: PatientRequester, work: OwnWork):
+    """The receiving unit accepts the request (its visits are created) or declines it; an
+    acceptance the unit has no capacity for says so at once."""
     data = {k: v for k, v in form.items() if k in ("accept", "reason")}
     if "accept" in data:
         data["accept"] = data["accept"] == "true"
-    _result, err = attempt(db, lambda: service.decide(
-        db, ctx.subject, ctx.patient_id, request_id, parse(CareRequestDecision, data)))
-    if err:
+    inbox = form.get("back") == "inbox"
+    try:
+        decision = parse(CareRequestDecision, data)
+        with work() as s:
+            answered = service.decide(s, ctx.subject, ctx.patient_id, request_id, decision)
+        shortfalls = (service.capacity(work, ctx.subject, answered.id,
+                                       budget=_budget(request, replan=True),
+                                       osrm_url=_osrm(request))
+                      if decision.accept else [])
+    except (Invalid, Conflict) as err:
+        if inbox:
+            return _incoming_page(request, db, ctx.principal, errors=error_messages(err),
+                                  status_code=err.status_code)
         return _requests_page(request, db, ctx, errors=error_messages(err),
                               status_code=err.status_code)
-    done = "request_accepted" if data.get("accept") is True else "request_declined"
-    back = form.get("back")
-    target = "/care-requests" if back == "inbox" else f"/patients/{ctx.patient_id}/care-requests"
+    if shortfalls:
+        # Accepted, but the visits will not happen as things stand: say so, loudly, here.
+        if inbox:
+            return _incoming_page(request, db, ctx.principal, shortfalls=shortfalls,
+                                  accepted=answered)
+        return _requests_page(request, db, ctx, shortfalls=shortfalls, accepted=answered)
+    done = "request_accepted" if decision.accept else "request_declined"
+    target = "/care-requests" if inbox else f"/patients/{ctx.patient_id}/care-requests"
     return RedirectResponse(f"{target}?done={done}", 303)
 
 
-@router.get("/care-requests")
-def incoming(request: Request, db: DbSession, principal: Requests):
-    """Care requests to the user's unit that await an answer, and the latest answered."""
+INCOMING_STATUSES = ("requested", "accepted", "declined", "cancelled")
+
+
+def _incoming_page(request, db, principal: Principal, *, status: str | None = None,
+                   errors=None, shortfalls=None, accepted=None, status_code=200):
     subject = principal.subject
-    rows = db.execute(select(CareRequest, Patient).join(Patient, Patient.id == CareRequest.patient_id)
-                      .where(CareRequest.to_unit_id == subject.unit_id)
-                      .order_by(CareRequest.status != "requested", CareRequest.created_at.desc())
-                      .limit(100)).all()
+    q = (select(CareRequest, Patient).join(Patient, Patient.id == CareRequest.patient_id)
+         .where(CareRequest.to_unit_id == subject.unit_id))
+    if status:
+        q = q.where(CareRequest.status == status)
+    rows = db.execute(q.order_by(CareRequest.status != "requested",
+                                 CareRequest.created_at.desc()).limit(100)).all()
     decisions = decisions_for(db, subject, {p.id for _r, p in rows})
     log_listed(db, decisions, "carerequest.manage")
     return render(request, "planning/incoming.html", {
         "rows": [(r, p) for r, p in rows if decisions[p.id]],
-        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all())})
+        "pending": service.pending_care_requests(db, subject),
+        "status": status or "", "statuses": INCOMING_STATUSES,
+        "errors": errors or {}, "shortfalls": shortfalls or [], "accepted": accepted,
+        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all())},
+        status_code=status_code)
+
+
+@router.get("/care-requests")
+def incoming(request: Request, db: DbSession, principal: Requests,
+             status: Literal["requested", "accepted", "declined", "cancelled", ""] = ""):
+    """Care requests to the user's unit: those awaiting an answer first, filtered by status,
+    with how many await an answer."""
+    return _incoming_page(request, db, principal, status=status or None)
 
 
 # --- The unit's day plan -------------------------------------------------------------------
@@ -238,12 +271,20 @@ def solve_day(request: Request, db: DbSession, form: FormData, principal: Planne
     """Plan (or re-plan) the whole day; started and passed visits stay as they are."""
     try:
         day = _form_day(form)
-        service.plan_day(work, principal.subject, day, budget=_budget(request, replan=False),
-                         osrm_url=_osrm(request))
+        plan = service.plan_day(work, principal.subject, day,
+                                budget=_budget(request, replan=False), osrm_url=_osrm(request))
     except (Invalid, Conflict) as err:
         return _plan_page(request, db, principal, _shown_day(form), errors=error_messages(err),
                           status_code=err.status_code)
-    return RedirectResponse(f"/planning?day={day.isoformat()}&done=planned", 303)
+    return _planned(plan, "planned")
+
+
+def _planned(plan, done: str, anchor: str = "") -> RedirectResponse:
+    """Back to the day. A plan that leaves a visit out is not "done": no green message, the
+    page opens on the visits nobody goes to, with what to do about them."""
+    if plan.unplanned:
+        return RedirectResponse(f"/planning?day={plan.day.isoformat()}#unplanned", 303)
+    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done={done}{anchor}", 303)
 
 
 def _form_day(form: dict) -> date:
@@ -269,14 +310,13 @@ def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Pla
     """Add an urgent visit today and re-plan around it at once."""
     day = local_today()
     try:
-        service.add_urgent_visit(work, principal.subject, parse(UrgentVisitCreate,
-                                                                _staffing(form)),
-                                 day, utcnow(), budget=_budget(request, replan=True),
-                                 osrm_url=_osrm(request))
+        _visit, plan = service.add_urgent_visit(
+            work, principal.subject, parse(UrgentVisitCreate, _staffing(form)), day, utcnow(),
+            budget=_budget(request, replan=True), osrm_url=_osrm(request))
     except (Invalid, Conflict) as err:
         return _plan_page(request, db, principal, day, values=form, errors=error_messages(err),
                           status_code=err.status_code)
-    return RedirectResponse(f"/planning?day={day.isoformat()}&done=urgent#changes", 303)
+    return _planned(plan, "urgent", "#changes")
 
 
 @router.post("/planning/visits/{visit_id}/move")
@@ -289,7 +329,7 @@ def move_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormD
                                   budget=_budget(request, replan=True), osrm_url=_osrm(request))
     except (Invalid, Conflict) as err:
         return _visit_error(request, db, principal, visit_id, err)
-    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=moved#changes", 303)
+    return _planned(plan, "moved", "#changes")
 
 
 def _visit_error(request, db, principal: Principal, visit_id: uuid.UUID, err):

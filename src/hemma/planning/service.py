@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -243,6 +244,81 @@ def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, 
     return [(r, counts.get(r.id, 0)) for r in db.scalars(
         select(CareRequest).where(CareRequest.patient_id == patient_id)
         .order_by(CareRequest.created_at.desc()))]
+
+
+# --- Whether the receiving unit can do what it accepted -------------------------------------
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Days on which the unit that accepted a request cannot do its visits as things stand:
+    nobody works ("no_shift"), nobody working has the skills ("skills"), the day's plan has no
+    room for them ("capacity", "window"), or the patient has no place on the map ("address")."""
+
+    reason: str
+    days: tuple[date, ...]
+    skills: tuple[str, ...] = ()
+
+
+def capacity(work: Work, subject: Subject, request_id: uuid.UUID, *, budget: day.Budget,
+             osrm_url: str | None = None, now: datetime | None = None,
+             solver: Solver | None = None) -> list[Shortfall]:
+    """What stands in the way of an accepted request's visits, day by day: shifts and skills
+    on every day; on a day that already has a plan, a trial plan (solved with no transaction
+    open, not saved) says whether the day can fit them."""
+    now = now or utcnow()
+    solver = solver or day.solve
+    with work() as s:
+        request = s.get(CareRequest, request_id)
+        if request is None:
+            raise NotFound()
+        if not can(s, subject, Action.CARE_REQUEST, request.patient_id):
+            require(s, subject, Action.CARE_REQUEST, request.patient_id)
+        unit = request.to_unit_id
+        visits = list(s.scalars(select(Visit).where(
+            Visit.care_request_id == request.id, Visit.status == VisitStatus.PLANNED)
+            .order_by(Visit.earliest)))
+        days = sorted({v.day for v in visits})
+        patient = s.get(Patient, request.patient_id)
+        staffed: dict[date, list[set[str]]] = defaultdict(list)
+        for shift_day, skills in s.execute(
+                select(StaffShift.day, Staff.skills).join(Staff, Staff.id == StaffShift.staff_id)
+                .where(StaffShift.unit_id == unit, StaffShift.day.in_(days))):
+            staffed[shift_day].append(set(skills or ()))
+        planned_days = set(s.scalars(select(VisitPlan.day).where(
+            VisitPlan.unit_id == unit, VisitPlan.day.in_(days))))
+        needs = set(request.skills or ())
+        out: dict[str, list[date]] = defaultdict(list)
+        trials = []
+        for d in days:
+            if not staffed[d]:
+                out["no_shift"].append(d)
+            elif not any(needs <= have for have in staffed[d]):
+                out["skills"].append(d)
+            elif d in planned_days and day.has_position(patient):
+                trials.append(day.read(s, unit, d, now))
+        if not day.has_position(patient):
+            out["address"] = days
+    ours = {str(v.id) for v in visits}
+    for d_input in trials:
+        solved = solver(d_input, budget, osrm_url)
+        left = [u for u in solved.result.unplanned if u.visit in ours]
+        if left:
+            out["window" if all(u.reason == "window" for u in left) else "capacity"].append(
+                d_input.day)
+    return [Shortfall(reason, tuple(sorted(found)), tuple(sorted(needs)) if reason == "skills"
+                      else ()) for reason, found in out.items() if found]
+
+
+def pending_care_requests(db: Session, subject: Subject) -> int:
+    """How many care requests to the user's unit await an answer (the menu's badge): only
+    those about patients the user may read, and none for a role that does not answer them."""
+    if not subject.role_allows(Action.CARE_REQUEST):
+        return 0
+    return db.scalar(select(func.count()).select_from(CareRequest).where(
+        CareRequest.to_unit_id == subject.unit_id,
+        CareRequest.status == RequestStatus.REQUESTED,
+        CareRequest.patient_id.in_(accessible_patients(subject)))) or 0
 
 
 # --- Planning the day ---------------------------------------------------------------------

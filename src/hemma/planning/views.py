@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -60,15 +61,35 @@ class Change:
     after: tuple[Staff | None, datetime | None]
 
 
+class LeftOut(NamedTuple):
+    """A visit the plan could not fit: why, and the staff member a planner locked it to."""
+
+    visit: Visit
+    patient: Patient
+    reason: str  # "skills", "window", "capacity", "address"
+    detail: str
+    locked_to: Staff | None = None
+
+
+@dataclass
+class BackToBack:
+    """Two assessments of one patient planned close together: one may be enough."""
+
+    patient: Patient
+    first: Stop
+    second: Stop
+
+
 @dataclass
 class DayPlan:
     unit_id: int
     day: date
     plan: VisitPlan | None
     routes: list[Route]
-    unplanned: list[tuple[Visit, Patient, str, str]]
+    unplanned: list[LeftOut]
     waiting: list[tuple[Visit, Patient]]  # visits not in any plan yet
     changes: list[Change]
+    back_to_back: list[BackToBack] = field(default_factory=list)
 
 
 def plan_rows(db: Session, plan: VisitPlan | None,
@@ -186,13 +207,42 @@ def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = Non
     unplanned = []
     for u in (plan.unplanned if plan else ()):
         key = uuid.UUID(u["visit_id"])
-        if key in visits:
-            unplanned.append((*visits[key], u["reason"], u.get("detail", "")))
-    known = set(on_visit) | {u[0].id for u in unplanned}
+        if key in visits and visits[key][0].status != VisitStatus.CANCELLED:
+            locked = [shift_staff.get(int(s)) for s in (u.get("locked") or {}).values()]
+            unplanned.append(LeftOut(*visits[key], u["reason"], u.get("detail", ""),
+                                     locked[0] if locked else None))
+    known = set(on_visit) | {u.visit.id for u in unplanned}
+    known |= {uuid.UUID(u["visit_id"]) for u in (plan.unplanned if plan else ())}
     waiting = [(v, p) for v, p in visits.values()
                if v.id not in known and v.status != VisitStatus.CANCELLED]
-    return DayPlan(unit_id, day, plan, list(routes.values()), unplanned, waiting,
-                   changes(db, previous, assignments, visits, shift_staff) if previous else [])
+    routes_list = list(routes.values())
+    return DayPlan(unit_id, day, plan, routes_list, unplanned, waiting,
+                   changes(db, previous, assignments, visits, shift_staff) if previous else [],
+                   back_to_back(routes_list))
+
+
+# Two assessments of one patient, the second starting within this long after the first ends,
+# are "back to back": one visit may do (or the second should wait until the first's result).
+BACK_TO_BACK = timedelta(hours=2)
+
+
+def back_to_back(routes: list[Route]) -> list[BackToBack]:
+    """Pairs of assessments of one patient planned close together (the planner warns: an
+    urgent assessment added beside one already planned is often one visit too many)."""
+    by_patient: dict[uuid.UUID, list[Stop]] = defaultdict(list)
+    for route in routes:
+        for stop in route.stops:
+            if (stop.visit.kind == "assessment" and stop.assignment.part == 0
+                    and stop.patient.id is not None
+                    and stop.visit.status not in (VisitStatus.CANCELLED, VisitStatus.NOT_DONE)):
+                by_patient[stop.patient.id].append(stop)
+    out = []
+    for stops in by_patient.values():
+        stops.sort(key=lambda s: s.assignment.planned_start)
+        for first, second in zip(stops, stops[1:], strict=False):
+            if second.assignment.planned_start - first.assignment.planned_end <= BACK_TO_BACK:
+                out.append(BackToBack(first.patient, first, second))
+    return out
 
 
 def changes(db: Session, before: VisitPlan, after: list[VisitAssignment], visits: dict,
