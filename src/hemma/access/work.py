@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
@@ -22,28 +22,44 @@ from hemma.access import audit
 from hemma.db import Database
 
 
-@dataclass(frozen=True)
+@dataclass
 class Work:
     database: Database
     actor: audit.Actor
+    # Accesses already made by the request before the action began (the route's access check):
+    # logged with the first unit of work, so that its specific entry (episode.admit) replaces
+    # the route's generic one, one entry per patient, as within one request.
+    carried: list = field(default_factory=list)
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         """One unit of work: commit with its audit entries, or roll back (keeping the record
-        of refused accesses)."""
+        of refused accesses, and of the accesses carried in)."""
         session = self.database.sessionmaker()
         trail = audit.trail(session)
         trail.actor = self.actor
+        carried, self.carried = self.carried, []
+        for p in carried:
+            trail.record(p.patient_id, p.action, basis=p.basis, emergency=p.emergency,
+                         outcome=p.outcome, generic=p.generic,
+                         detail="; ".join(p.details) or None)
         try:
             yield session
             audit.flush(session)
             session.commit()
         except BaseException:
             session.rollback()
-            denied = trail.denied_only()
-            if denied.entries:
+            kept = carried + trail.denied_only().entries
+            if kept:
                 with self() as own:
-                    audit.trail(own).entries = denied.entries
+                    audit.trail(own).entries = kept
             raise
         finally:
             session.close()
+
+    def close(self) -> None:
+        """Log what was carried in if no unit of work ever ran (the action refused its input
+        before it began)."""
+        if self.carried:
+            with self():
+                pass

@@ -227,32 +227,44 @@ def _timeline(view: views.DayPlan) -> dict:
 
 
 def _plan_page(request, db, principal: Principal, day: date, values=None, errors=None,
-               status_code=200):
+               status_code=200, patient_id: uuid.UUID | None = None):
     subject = principal.subject
     view = views.day_plan(db, subject.unit_id, day, subject=subject)
     may_plan = subject.role_allows(Action.VISIT_PLAN)
-    patients = []
+    patients, news2, window = [], {}, None
+    now = utcnow()
     if may_plan and day == local_today():  # the urgent-visit form is today's
-        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})")
-                    for p in service.urgent_patients(db, subject)]
+        shown = service.urgent_patients(db, subject)
+        news2 = service.latest_news2(db, subject, [p.id for p in shown], now)
+        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})"
+                     + (f" · NEWS2 {news2[p.id].news2_total}"
+                        if p.id in news2 and news2[p.id].news2_total >= service.NEWS2_HIGH
+                        else "")) for p in shown]
+        if patient_id is not None and patient_id in {p.id for p in shown}:
+            window = service.default_window(db, subject, patient_id, now)
+    if values is None:
+        values = {"kind": "assessment", "duration_minutes": 30, "staff_count": 1}
+        if window is not None:
+            values |= {"patient_id": str(patient_id),
+                       "earliest": local(window.earliest).strftime("%H:%M"),
+                       "latest": local(window.latest).strftime("%H:%M")}
     return render(request, "planning/day.html", {
         "view": view, "day": day, "timeline": _timeline(view), "may_plan": may_plan,
         "route_colour": charts.colour, "kind_colour": charts.kind_colour,
-        "unit": db.get(Unit, subject.unit_id), "patients": patients,
+        "unit": db.get(Unit, subject.unit_id), "patients": patients, "window": window,
+        "news2_high": service.NEWS2_HIGH,
         "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
         "shifts": [(r.shift.id, r.staff.full_name) for r in view.routes],
-        "values": values or {"kind": "assessment", "duration_minutes": 30,
-                             "earliest": local(utcnow() + timedelta(minutes=15)).strftime("%H:%M"),
-                             "latest": local(utcnow() + timedelta(hours=2)).strftime("%H:%M"),
-                             "staff_count": 1},
-        "errors": errors or {}}, status_code=status_code)
+        "values": values, "errors": errors or {}}, status_code=status_code)
 
 
 @router.get("/planning")
-def plan_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None):
+def plan_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None,
+              patient_id: uuid.UUID | None = None):
     """The unit's day: a timeline per staff member, the routes on a map, what is left out,
-    what the last re-plan moved; for planners, re-plan, urgent visit, lock and move."""
-    return _plan_page(request, db, principal, _day(day))
+    what the last re-plan moved; for planners, re-plan, urgent visit (for `patient_id`, with
+    the window its NEWS2 calls for), lock and move."""
+    return _plan_page(request, db, principal, _day(day), patient_id=patient_id)
 
 
 @router.get("/planning/routes.svg")

@@ -85,9 +85,11 @@ class UrgentVisitCreate(Staffing):
     """A visit today that no care request foresaw (the patient called, a value alerted)."""
 
     patient_id: uuid.UUID
-    earliest: Clock  # Swedish time, on the day planned
-    latest: Clock  # the latest start
-    duration_minutes: int = Field(ge=5, le=240)
+    # Swedish time, on the day planned. Left out: from now within the hour when the
+    # patient's latest NEWS2 is 7 or more, else from a quarter of an hour on within two hours.
+    earliest: Clock | None = None
+    latest: Clock | None = None  # the latest start
+    duration_minutes: int = Field(default=30, ge=5, le=240)
 
 
 class VisitMove(Schema):

@@ -27,6 +27,7 @@ from hemma.access.service import (
     can,
     decisions_for,
     log_listed,
+    origin,
     relation_active,
     require,
 )
@@ -40,6 +41,7 @@ from hemma.models import (
     CareRelation,
     CareRequest,
     Episode,
+    Observation,
     Patient,
     RequestStatus,
     Staff,
@@ -360,7 +362,7 @@ def _check_patient(db: Session, subject: Subject, patient_id: uuid.UUID) -> None
 
 def plan_day(work: Work, subject: Subject, on: date, *, budget: day.Budget,
              osrm_url: str | None = None, now: datetime | None = None,
-             solver: Solver | None = None) -> VisitPlan:
+             reason: str = "planned", solver: Solver | None = None) -> VisitPlan:
     """Plan (or re-plan) the user's unit's day; started, done and passed visits stay as they
     are, locked ones with their staff member."""
     now = now or utcnow()
@@ -371,7 +373,7 @@ def plan_day(work: Work, subject: Subject, on: date, *, budget: day.Budget,
 
     def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
         require(s, subject, Action.VISIT_PLAN)
-        plan = day.write(s, d, solved, subject.staff_id, "planned")
+        plan = day.write(s, d, solved, subject.staff_id, reason)
         audit.record(s, None, "visitplan.plan", basis="role",
                      detail=f"{on.isoformat()} v{plan.version}")
         return plan
@@ -379,11 +381,59 @@ def plan_day(work: Work, subject: Subject, on: date, *, budget: day.Budget,
     return _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
 
 
+# NEWS2 7 or more is a high clinical risk (RCP): an urgent visit for such a patient is asked
+# for now, within the hour, unless the planner says otherwise.
+NEWS2_HIGH = 7
+NEWS2_RECENT = timedelta(hours=24)  # an older score says little about today
+
+
+def latest_news2(db: Session, subject: Subject, patient_ids: list[uuid.UUID],
+                 now: datetime) -> dict[uuid.UUID, Observation]:
+    """Each patient's latest NEWS2 of the last day that the user may see (values from
+    another organisation need the patient's consent, as on every page)."""
+    if not patient_ids:
+        return {}
+    decisions = decisions_for(db, subject, patient_ids)
+    out: dict[uuid.UUID, Observation] = {}
+    for o in db.scalars(select(Observation).where(
+            Observation.patient_id.in_(patient_ids), Observation.news2_total.is_not(None),
+            Observation.measured_at >= now - NEWS2_RECENT, Observation.measured_at <= now)
+            .order_by(Observation.measured_at.desc())):
+        if o.patient_id not in out and decisions[o.patient_id] and decisions[
+                o.patient_id].sees(origin(db, o.documented_by_unit_id)):
+            out[o.patient_id] = o
+    return out
+
+
+@dataclass(frozen=True)
+class Window:
+    earliest: datetime
+    latest: datetime
+    news2: Observation | None  # the score that made it urgent now
+
+
+def default_window(db: Session, subject: Subject, patient_id: uuid.UUID | None,
+                   now: datetime) -> Window:
+    """An urgent visit's window when the planner gives none: from now, within the hour, for a
+    patient whose latest NEWS2 is 7 or more; otherwise from a quarter of an hour on, within
+    two hours."""
+    news2 = latest_news2(db, subject, [patient_id], now).get(patient_id) if patient_id else None
+    if news2 is not None and news2.news2_total >= NEWS2_HIGH:
+        return Window(now, now + timedelta(hours=1), news2)
+    return Window(now + timedelta(minutes=15), now + timedelta(hours=2), news2)
+
+
 def _urgent(db: Session, subject: Subject, data: UrgentVisitCreate, on: date,
             now: datetime) -> tuple[Visit, Patient]:
     """The urgent visit as asked for (not saved yet), with its patient."""
     _check_staffing(data)
-    earliest, latest = at_local(on, data.earliest), at_local(on, data.latest)
+    window = default_window(db, subject, data.patient_id, now)
+    earliest = at_local(on, data.earliest) if data.earliest else window.earliest
+    if data.latest:
+        latest = at_local(on, data.latest)
+    else:
+        latest = max(window.latest, earliest + (window.latest - window.earliest))
+        latest = min(latest, at_local(on, "23:59"))  # the day planned, not the next
     if latest < earliest:
         raise Invalid("The latest start is before the earliest", field="latest")
     if latest < now:
@@ -535,6 +585,26 @@ def set_locked(db: Session, subject: Subject, visit_id: uuid.UUID, locked: bool)
         a.locked = locked
     audit.record(db, visit.patient_id, "visitplan.lock" if locked else "visitplan.unlock")
     return plan
+
+
+def book_visit(db: Session, subject: Subject, patient_id: uuid.UUID, *, on: date, kind: str,
+               duration_minutes: int, earliest: datetime, latest: datetime, urgent: bool,
+               notes: str | None, now: datetime) -> Visit:
+    """A visit of the user's own unit on `on`, booked outside any care request (a round's
+    decision to visit): it waits in that day's plan for the next planning. Urgent visits go
+    first when not everything fits."""
+    require(db, subject, Action.VISIT_PLAN, patient_id)
+    if latest < now:
+        raise Invalid("The time has passed", field="visit.when")
+    visit = Visit(id=uuid.uuid4(), patient_id=patient_id, unit_id=subject.unit_id, day=on,
+                  kind=kind, earliest=max(earliest, now), latest=latest,
+                  duration_minutes=duration_minutes, skills=[], staff_count=1, sync=None,
+                  gap_min=0, gap_max=0, hard=urgent, priority=3, urgent=urgent, notes=notes,
+                  status=VisitStatus.PLANNED, updated_by_id=subject.staff_id, created_at=now)
+    db.add(visit)
+    db.flush()
+    audit.record(db, patient_id, "visit.add_urgent" if urgent else "visit.book")
+    return visit
 
 
 # Which report may follow which: a visit is started, then done or not; a visit not started

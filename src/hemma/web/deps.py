@@ -124,17 +124,24 @@ def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def own_work(request: Request, db: DbSession, principal: CurrentPrincipal) -> Work:
+def own_work(request: Request, db: DbSession, principal: CurrentPrincipal) -> Iterator[Work]:
     """For an action that opens short units of work of its own (the visit planner: it must
     not hold the database while its search thinks): the request's own transaction ends here,
-    with its audit entries so far, and the action gets a `Work` acting as the same user. The
+    and the action gets a `Work` acting as the same user, carrying the accesses logged so far
+    into its first unit of work (so one request still logs one entry per patient). The
     request's session stays usable afterwards, to read and render in a short transaction."""
-    audit.flush(db)
+    trail = audit.trail(db)
+    carried = list(trail.entries)
+    trail.clear()
     db.commit()
-    return Work(request.app.state.db, audit.trail(db).actor)
+    work = Work(request.app.state.db, trail.actor, carried)
+    try:
+        yield work
+    finally:
+        work.close()
 
 
-OwnWork = Annotated[Work, Depends(own_work)]
+OwnWork = Annotated[Work, Depends(own_work, scope="function")]
 
 
 LOGIN_CSRF_COOKIE = "hemma_login_csrf"

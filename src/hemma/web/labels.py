@@ -215,6 +215,7 @@ FLASH = {
     "request_sent": N_("The care request has been sent."),
     "request_accepted": N_("The care request has been accepted; its visits are created."),
     "request_declined": N_("The care request has been declined."),
+    "round_booked": N_("The decision is recorded and the visit booked; the note says what."),
 }
 
 AUDIT_ACTIONS = {
@@ -263,6 +264,7 @@ AUDIT_ACTIONS = {
     "visitplan.lock": N_("Locked a visit to a staff member"),
     "visitplan.unlock": N_("Unlocked a visit"),
     "visit.add_urgent": N_("Added an urgent visit"),
+    "visit.book": N_("Booked a visit"),
     "visit.record": N_("Opened a visit"),
     "visit.started": N_("Started a visit"),
     "visit.done": N_("Reported a visit done"),
