@@ -194,6 +194,10 @@ def _day(day: date | None) -> date:
     return day or local_today()
 
 
+TIMELINE_PX = 0.74 * 1100  # the visits' part of the timeline on a laptop, in pixels
+NAME_PX = 6.0  # a character of a 10 px label, about
+
+
 def _timeline(view: views.DayPlan) -> dict:
     """Where each visit and break sits on a timeline of the day (as % of its width)."""
     shifts = [r.shift for r in view.routes]
@@ -212,9 +216,13 @@ def _timeline(view: views.DayPlan) -> dict:
         blocks = []
         for stop in route.stops:
             a = stop.assignment
-            blocks.append({"left": pct(a.planned_start), "width": max(0.6, pct(a.planned_end)
-                                                                      - pct(a.planned_start)),
-                           "stop": stop})
+            width = max(0.6, pct(a.planned_end) - pct(a.planned_start))
+            name = stop.patient.family_name
+            blocks.append({"left": pct(a.planned_start), "width": width, "stop": stop,
+                           "name": name,
+                           # The name along the tile when it fits (on a screen ~1366 px
+                           # wide), else up it: a 15-minute visit is a narrow tile.
+                           "across": width * TIMELINE_PX / 100 >= NAME_PX * len(name) + 6})
         breaks = [{"left": pct(b["start"]), "width": pct(b["start"] + timedelta(minutes=b["minutes"]))
                    - pct(b["start"]), "start": b["start"], "minutes": b["minutes"]}
                   for b in route.breaks]
