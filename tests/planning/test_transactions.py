@@ -7,6 +7,7 @@ is planned again, and one that keeps changing is not saved but said."""
 from __future__ import annotations
 
 import sqlite3
+import uuid
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -158,3 +159,21 @@ def test_a_day_that_keeps_changing_is_not_saved_but_said(world, database, d):
         assert s.scalar(select(func.count()).select_from(VisitPlan)) == plans + len(calls)
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
             AuditEntry.action == "visitplan.plan")) == 1
+
+
+def test_an_action_refused_before_it_begins_still_logs_the_access(world, database, as_user,
+                                                                  clock):
+    """The route's access check is logged even when the action never opens a unit of work
+    (its input was refused), and the page that says so is rendered without waiting on a
+    lock held by the request itself."""
+    pid = world.patient(unit="med")
+    world.relation(pid, unit="hsv")
+    kim = as_user("kim")
+    request_id = uuid.uuid4()
+    r = kim.post(f"/patients/{pid}/care-requests/{request_id}/decision",
+                 data={"csrf_token": world.csrf[id(kim)]})
+    assert r.status_code == 422
+    with database.session() as s:
+        actions = list(s.scalars(select(AuditEntry.action).where(
+            AuditEntry.patient_id == pid, AuditEntry.username == "kim")))
+    assert actions == ["carerequest.manage"]

@@ -12,7 +12,7 @@ refused inside it is logged even though the unit rolls back. Services still neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -30,11 +30,16 @@ class Work:
     # logged with the first unit of work, so that its specific entry (episode.admit) replaces
     # the route's generic one, one entry per patient, as within one request.
     carried: list = field(default_factory=list)
+    # Ends whatever transaction the request's own session has open (on SQLite it would hold
+    # the write lock this unit waits for): called before each unit begins.
+    release: Callable[[], None] | None = None
 
     @contextmanager
     def __call__(self) -> Iterator[Session]:
         """One unit of work: commit with its audit entries, or roll back (keeping the record
         of refused accesses, and of the accesses carried in)."""
+        if self.release is not None:
+            self.release()
         session = self.database.sessionmaker()
         trail = audit.trail(session)
         trail.actor = self.actor
@@ -56,10 +61,3 @@ class Work:
             raise
         finally:
             session.close()
-
-    def close(self) -> None:
-        """Log what was carried in if no unit of work ever ran (the action refused its input
-        before it began)."""
-        if self.carried:
-            with self():
-                pass
