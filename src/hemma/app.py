@@ -40,7 +40,9 @@ def _error_response(request: Request, status: int, title: str, message: str,
     if _is_api(request):
         return JSONResponse({"detail": message, "errors": _translate(errors or [])},
                             status_code=status)
-    return render(request, "error.html", {"title": title, "message": message},
+    return render(request, "error.html", {"title": title, "message": message,
+                                          "errors": [e for e in _translate(errors or [])
+                                                     if e["field"]]},
                   status_code=status)
 
 

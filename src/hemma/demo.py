@@ -174,7 +174,8 @@ PATIENTS = [
     ("Stig", "Brännström", date(1940, 10, 6), "discharged", "palliative"),
     ("Aina", "Forsgren", date(1943, 1, 20), "admitted", "general"),
     ("Birger", "Hammarström", date(1936, 11, 11), "assessing", "heart_failure"),
-    # The home nursing's own patients, most of them in Lycksele (the postal code places them).
+    # The home nursing's own patients, most of them in Lycksele (the postal code places them;
+    # rural postal codes are shared by several villages, so those are named).
     ("Elvy", "Lundqvist", date(1932, 4, 9), "none_kommun", None, "921 31"),
     ("Sigvard", "Renström", date(1936, 2, 18), "none_kommun", None, "921 34"),
     ("Greta", "Edlund", date(1940, 8, 3), "none_kommun", None, "921 31"),
@@ -184,7 +185,7 @@ PATIENTS = [
     ("Inez", "Lundberg", date(1938, 3, 27), "none_kommun", None, "921 34"),
     ("Helmer", "Dahlberg", date(1941, 5, 19), "none_kommun", None, "921 94"),
     ("Ester", "Rönnqvist", date(1935, 10, 30), "none_kommun", None, "921 31"),
-    ("Algot", "Wallin", date(1939, 1, 14), "none_kommun", None, "921 99"),
+    ("Algot", "Wallin", date(1939, 1, 14), "none_kommun", None, "Ekorrsele"),
 ]
 
 RELATIVES = [("dotter", "Lena"), ("son", "Mats"), ("make", "Gunnar"), ("maka", "Berit"),
@@ -368,9 +369,9 @@ def _relation(ctx: _Ctx, patient: Patient, episode: Episode | None, *, unit=None
 
 
 def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
-             pathway: str | None, postal_code: str | None = None) -> None:
+             pathway: str | None, place: str | None = None) -> None:
     rng, session, units, staff = ctx.rng, ctx.session, ctx.units, ctx.staff
-    town, postal, lat, lon = next(v for v in VILLAGES if v[1] == postal_code) if postal_code \
+    town, postal, lat, lon = next(v for v in VILLAGES if place in (v[0], v[1])) if place \
         else VILLAGES[i % len(VILLAGES)]
     registering = units["hsv"] if plan == "none_kommun" else (
         units["hc"] if plan == "none_hc" else units["med"])

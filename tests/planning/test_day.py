@@ -10,12 +10,14 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from hemma.access.auth import actor_for
 from hemma.access.service import subject_for
+from hemma.access.work import Work
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import at_local, local_today
 from hemma.models import Patient, Staff, StaffShift, Unit, Visit, VisitAssignment
 from hemma.planning import day as planner
-from hemma.planning import service
+from hemma.planning import service, views
 from hemma.planning.schemas import ShiftCreate, UrgentVisitCreate, VisitReport
 
 BUDGET = planner.Budget(iterations=30_000)
@@ -72,8 +74,8 @@ class Day:
 
     def plan(self, at: str = "06:00", **kw):
         with self.database.session() as s:
-            plan = planner.plan_day(s, None, self.unit, self.day, budget=BUDGET,
-                                    now=at_local(self.day, at), **kw)
+            plan = planner.plan_in(s, None, self.unit, self.day, budget=BUDGET,
+                                   now=at_local(self.day, at), **kw)
             return plan.id
 
     def assignments(self, plan_id=None) -> dict[tuple[uuid.UUID, int], VisitAssignment]:
@@ -83,9 +85,13 @@ class Day:
             rows = s.scalars(select(VisitAssignment).where(VisitAssignment.plan_id == plan_id))
             return {(a.visit_id, a.part): a for a in rows}
 
-    def view(self, at: str = "06:00") -> planner.DayPlan:
+    def view(self, at: str = "06:00") -> views.DayPlan:
         with self.database.session() as s:
-            return planner.day_plan(s, self.unit, self.day, now=at_local(self.day, at))
+            return views.day_plan(s, self.unit, self.day, now=at_local(self.day, at))
+
+    def work(self, who: str) -> tuple[Work, object]:
+        """Acting as `who`: their short units of work, and who they are."""
+        return work_as(self.database, self.world, who)
 
 
 def _check_plan(d: Day):
@@ -138,6 +144,13 @@ def _as(s, world, who):
     return subject_for(s, s.get(Staff, world.staff[who]))
 
 
+def work_as(database, world, who: str):
+    """`who`'s units of work (as a request gets them) and their access subject."""
+    with database.session() as s:
+        staff = s.get(Staff, world.staff[who])
+        return Work(database, actor_for(s, staff, None)), subject_for(s, staff)
+
+
 @pytest.fixture
 def d(world, database):
     return Day(world, database, local_today() + timedelta(days=1))
@@ -174,18 +187,14 @@ def test_an_urgent_visit_moves_only_what_has_not_started(d, database, world):
     first = d.plan()
     before = d.assignments(first)
     # At 10:10, the 08 and 09 visits are done or under way; the 10 o'clock one has started.
-    with database.session() as s:
-        started = [a for a in before.values()
-                   if a.planned_start <= at_local(d.day, "10:10")]
-        assert started
-    with database.session() as s:
-        subject = subject_for(s, s.get(Staff, world.staff["kim"]))
-        urgent = service.add_urgent_visit(s, subject, UrgentVisitCreate(
-            patient_id=d.patients[7], kind="assessment", earliest="10:30", latest="11:30",
-            duration_minutes=30), d.day, at_local(d.day, "10:10"))
-        urgent_id = urgent.id
-    second = d.plan("10:10", reason="urgent visit")
-    after = d.assignments(second)
+    started = [a for a in before.values() if a.planned_start <= at_local(d.day, "10:10")]
+    assert started
+    work, kim = d.work("kim")
+    urgent, second = service.add_urgent_visit(work, kim, UrgentVisitCreate(
+        patient_id=d.patients[7], kind="assessment", earliest="10:30", latest="11:30",
+        duration_minutes=30), d.day, at_local(d.day, "10:10"), budget=BUDGET)
+    urgent_id = urgent.id
+    after = d.assignments(second.id)
     for a in started:
         b = after[(a.visit_id, a.part)]
         assert (b.shift_id, b.planned_start) == (a.shift_id, a.planned_start)
@@ -222,25 +231,23 @@ def test_lock_and_move_by_hand(d, database, world):
     target = ids[0]
     owner = rows[(target, 0)].shift_id
     other = next(s for s in d.shifts.values() if s != owner)
-    with database.session() as s:
-        planner.move_visit(s, _as(s, world, "kim"), target, 0, other, budget=BUDGET,
-                           now=d.now())
+    work, kim = d.work("kim")
+    service.move_visit(work, kim, target, 0, other, budget=BUDGET, now=d.now())
     rows = d.assignments()
     assert rows[(target, 0)].shift_id == other and rows[(target, 0)].locked
     d.plan()  # re-planning keeps the lock
     rows = d.assignments()
     assert rows[(target, 0)].shift_id == other and rows[(target, 0)].locked
     with database.session() as s:
-        planner.set_locked(s, _as(s, world, "kim"), target, False)
+        service.set_locked(s, _as(s, world, "kim"), target, False)
     assert not d.assignments()[(target, 0)].locked
     _check_plan(d)
-    with database.session() as s, pytest.raises(Invalid):
-        planner.move_visit(s, _as(s, world, "kim"), target, 0, 10**6, budget=BUDGET,
-                           now=d.now())
-    with database.session() as s, pytest.raises(NotFound):
+    with pytest.raises(Invalid):
+        service.move_visit(work, kim, target, 0, 10**6, budget=BUDGET, now=d.now())
+    work_sara, sara = d.work("sara")
+    with pytest.raises(NotFound):
         # Another unit's visit does not exist for Medicinkliniken's nurse.
-        planner.move_visit(s, _as(s, world, "sara"), target, 0, other, budget=BUDGET,
-                           now=d.now())
+        service.move_visit(work_sara, sara, target, 0, other, budget=BUDGET, now=d.now())
 
 
 def test_continuity_prefers_a_face_the_patient_has_met(d, database, world):
@@ -318,13 +325,47 @@ def test_a_break_under_way_stays_and_a_taken_break_is_not_planned_again(d, datab
     start = datetime.fromisoformat(entry["start"])
     during = (start + timedelta(minutes=10)).astimezone(at_local(d.day, "00:00").tzinfo)
     with database.session() as s:
-        planner.plan_day(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=10))
+        planner.plan_in(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=10))
         again = [e for e in planner.current_plan(s, d.unit, d.day).breaks
                  if e["shift_id"] == entry["shift_id"]]
     assert [datetime.fromisoformat(e["start"]) for e in again] == [start], during
     with database.session() as s:
-        planner.plan_day(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=45))
+        planner.plan_in(s, None, d.unit, d.day, budget=BUDGET, now=start + timedelta(minutes=45))
         later = planner.current_plan(s, d.unit, d.day)
         assert not [e for e in later.breaks if e["shift_id"] == entry["shift_id"]]
         assert later.figures["planned"] == 6
     _check_plan(d)
+
+
+def test_a_lock_holds_through_a_plan_that_could_not_keep_it(d, database, world):
+    """A visit locked to Kim that a later plan cannot fit (Kim's shift was cut short) is left
+    out with the reason, still locked to Kim: the next plan does not quietly give it to
+    someone else, and when Kim's shift is back it is Kim's again."""
+    target = d.visit(0, "13:00", "14:00", minutes=30)
+    d.visit(1, "08:00", "15:00", minutes=30)
+    d.plan()
+    kim_shift = d.shifts["kim"]
+    work, kim = d.work("kim")
+    service.move_visit(work, kim, target, 0, kim_shift, budget=BUDGET, now=d.now())
+    with database.session() as s:
+        s.get(StaffShift, kim_shift).ends_at = at_local(d.day, "12:00")
+    d.plan()
+    with database.session() as s:
+        plan = planner.current_plan(s, d.unit, d.day)
+        assert [(u["visit_id"], u["locked"]) for u in plan.unplanned] == [
+            (str(target), {"0": kim_shift})]
+    d.plan()  # still Kim's, still left out: nobody else gets it behind the planner's back
+    assert (target, 0) not in d.assignments()
+    with database.session() as s:
+        s.get(StaffShift, kim_shift).ends_at = at_local(d.day, "16:00")
+    d.plan()
+    again = d.assignments()[(target, 0)]
+    assert again.shift_id == kim_shift and again.locked
+    # Unlocking a lock the current plan could not keep lifts it too.
+    with database.session() as s:
+        s.get(StaffShift, kim_shift).ends_at = at_local(d.day, "12:00")
+    d.plan()
+    with database.session() as s:
+        service.set_locked(s, _as(s, world, "kim"), target, False)
+    d.plan()
+    assert d.assignments()[(target, 0)].shift_id != kim_shift

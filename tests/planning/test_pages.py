@@ -5,13 +5,14 @@ saves nothing; what a patient's notes say cannot run in a staff member's browser
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from hemma.kit.time import at_local, frozen_clock, local_today
-from hemma.models import AuditEntry, CareRequest, Observation, Visit, VisitPlan
+from hemma.models import AuditEntry, CareRequest, Observation, Patient, Visit, VisitPlan
 from tests.planning.test_day import Day
 
 
@@ -54,7 +55,8 @@ def test_care_request_sent_answered_and_visits_created(world, database, as_user,
     r = kim.post(f"/patients/{pid}/care-requests/{request_id}/decision",
                  data={"csrf_token": world.csrf[id(kim)], "accept": "true", "back": "inbox"},
                  follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/care-requests")
+    # Accepted; nobody at Hemsjukvården has a shift on those days, which the answer says.
+    assert r.status_code == 200 and 'id="capacity"' in r.text and "Ny vårdbegäran" not in r.text
     # Today 08:00 has passed (it is 09:00): 14 and 20 today, then three a day.
     assert _count(database, Visit, Visit.care_request_id == request_id) == 8
     page = kim.get(f"/patients/{pid}/care-requests")
@@ -94,6 +96,19 @@ def test_plan_urgent_visit_and_what_moved(world, database, as_user, d, clock):
     # JSON: the same plan, the change listed.
     plan = kim.get(f"/api/v1/planning/{d.day.isoformat()}").json()
     assert [c["kind"] for c in plan["changes"] if c["visit_id"] == str(urgent.id)] == ["added"]
+    # The API adds an urgent visit with the same one action: the visit, the plan that has it,
+    # and its log entry, together.
+    r = kim.post("/api/v1/planning/today/urgent-visits", json={
+        "patient_id": str(d.patients[6]), "kind": "assessment", "earliest": "11:00",
+        "latest": "13:00", "duration_minutes": 30})
+    assert r.status_code == 201
+    with database.session() as s:
+        logged = list(s.execute(select(AuditEntry.patient_id, AuditEntry.action).where(
+            AuditEntry.action.contains("visit.add_urgent"))))
+        assert sorted(str(p) for p, _a in logged) == sorted([str(d.patients[7]),
+                                                             str(d.patients[6])])
+        reasons = list(s.scalars(select(VisitPlan.reason).order_by(VisitPlan.version)))
+        assert reasons == ["planned", "urgent visit", "urgent visit"]
 
 
 def test_my_route_start_done_with_values_and_not_done(world, database, as_user, d, clock):
@@ -177,7 +192,7 @@ def test_move_and_lock_by_hand(world, database, as_user, d, clock):
     with database.session() as s:
         patient = s.get(Visit, target).patient_id
         assert s.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.patient_id == patient, AuditEntry.action == "visitplan.manage",
+            AuditEntry.patient_id == patient, AuditEntry.action == "visitplan.move",
             AuditEntry.username == "kim")) == 1
     page = kim.get("/planning")
     assert "Besöket är flyttat och låst" in kim.get(r.headers["location"]).text
@@ -195,3 +210,38 @@ def test_move_and_lock_by_hand(world, database, as_user, d, clock):
     r = olle.post(f"/planning/visits/{target}/move",
                   data={"csrf_token": world.csrf[id(olle)], "shift_id": other})
     assert r.status_code == 403 and _count(database, VisitPlan) == plans
+
+
+def test_the_urgent_visit_patient_list_is_logged_as_a_list(world, database, as_user, clock):
+    """The planning page's patient choice shows every patient the planner may read: a list
+    of patients, each shown one logged, as the home-ward list is."""
+    mine = [world.patient(unit="hsv", family=f"Listad{i}") for i in range(3)]
+    other = world.patient(unit="med", family="Annanenhet")  # not Hemsjukvården's
+    kim = as_user("kim")
+    page = kim.get("/planning")
+    assert page.status_code == 200
+    assert all(f"Listad{i}" in page.text for i in range(3)) and "Annanenhet" not in page.text
+    with database.session() as s:
+        logged = {pid for pid, action in s.execute(
+            select(AuditEntry.patient_id, AuditEntry.action).where(
+                AuditEntry.username == "kim")) if "visitplan.list" in action.split("+")}
+    assert logged == set(mine) and other not in logged
+
+
+def test_timeline_tiles_show_the_patient_s_name(world, database, as_user, d, clock):
+    """A tile of a short visit is narrow: its name is written up the tile, not cut off."""
+    short = d.visit(0, "10:00", "11:00", minutes=15)
+    long = d.visit(1, "10:00", "14:00", minutes=120)
+    with database.session() as s:
+        s.get(Patient, d.patients[0]).family_name = "Abrahamsson"
+        s.get(Patient, d.patients[1]).family_name = "Ek"
+    kim = as_user("kim")
+    kim.post(f"/api/v1/planning/{d.day.isoformat()}/solve")
+    page = kim.get("/planning").text
+
+    def tile(visit):
+        return re.search(rf'<svg class="tl-visit"[^>]*data-visit="{visit}">(.*?)</svg>', page,
+                         re.S).group(1)
+
+    assert re.search(r'<text transform="rotate\(-90\)"[^>]*>Abrahamsson</text>', tile(short))
+    assert re.search(r'<text x="3"[^>]*>Ek</text>', tile(long))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,11 +15,10 @@ from hemma.planning.solver.construct import construct
 from hemma.planning.solver.model import Break, Part, Problem, Shift, Visit, Weights
 from hemma.planning.solver.plan import solve
 from hemma.planning.solver.schedule import BREAK, evaluate
+from tests.planning.benchmarks import MANKOWSKA
 from tests.planning.checker import check_hhcrsp
 
-MANKOWSKA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "hhcrsp-mankowska"
-needs_data = pytest.mark.skipif(not MANKOWSKA.is_dir(),
-                                reason="the shared benchmark folder is not beside the repo")
+needs_data = pytest.mark.benchmarks("hhcrsp-mankowska")
 
 
 def _line(n: int) -> tuple:

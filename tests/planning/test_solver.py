@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ from hemma.planning.solver import engine
 from hemma.planning.solver.model import Break, Part, Problem, Shift, Visit, Weights
 from hemma.planning.solver.plan import _Packed, solve
 from hemma.planning.solver.schedule import BREAK, evaluate
+from tests.planning.benchmarks import MANKOWSKA
 from tests.planning.checker import check_hhcrsp, check_plan
 
-MANKOWSKA = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "hhcrsp-mankowska"
 SKILLS = ("nurse", "iv", "physio")
 
 
@@ -179,7 +178,7 @@ def test_fixed_visits_stay_where_they_are():
     assert check_plan(problem, again) == []
 
 
-@pytest.mark.skipif(not MANKOWSKA.is_dir(), reason="the shared benchmark folder is not beside the repo")
+@pytest.mark.benchmarks("hhcrsp-mankowska")
 @pytest.mark.parametrize("name,best", [("InstanzCPLEX_HCSRP_10_1", 218.199),
                                        ("InstanzCPLEX_HCSRP_10_5", 189.543)])
 def test_reaches_the_best_known_result_of_small_literature_instances(name, best):
@@ -225,3 +224,44 @@ def test_a_replan_with_nothing_new_keeps_everyone_on_their_route(seed):
     assert all(after.get(key, shift) == shift for key, shift in before.items())
     assert ("urgent", 0) in after or any(u.visit == "urgent" for u in second.unplanned)
     assert second.schedule.moved == 0
+
+
+def test_a_started_visit_overrunning_its_shift_takes_no_one_else_s_visits_out():
+    """The case seen: a started visit (fixed) on Per's route runs past the end of his shift.
+    The clean-up must take out from the route in trouble, and never the started visit: the
+    three visits on Hanna's route, which keep every rule, stay planned."""
+    line = tuple(tuple(float(abs(i - j)) for j in range(5)) for i in range(5))
+    hanna = Shift("hanna", "staff-hanna", 0, 480, 0, 0, frozenset({"iv"}))
+    per = Shift("per", "staff-per", 0, 480, 0, 0)
+    # IV doses: only Hanna may give them, so they stay on her route.
+    feasible = [Visit(f"v{i}", f"p{i}", i + 1, 60 * i, 60 * i + 120,
+                      (Part(30, frozenset({"iv"})),)) for i in range(3)]
+    # Started at 470 (ten minutes before the shift ends), 30 minutes long: it stays where it
+    # is, at its time (a soft window at its start, late at a great cost).
+    started = Visit("started", "p9", 4, 470, 470, (Part(30),), hard=False,
+                    lateness_cost=100.0, pinned=("per",))
+    problem = Problem(tuple(feasible) + (started,), (hanna, per), (line,), line)
+    routes = [[(0, 0), (1, 0), (2, 0)], [(3, 0)]]
+    plan = solve(problem, initial=routes, fixed={(3, 0)}, iterations=5_000)
+    assert sorted(t for route in plan.routes for t in route) == [(0, 0), (1, 0), (2, 0), (3, 0)]
+    assert plan.unplanned == []
+    assert plan.routes[1] == [(3, 0)]  # the started visit where it is
+    # The overrun is not hidden: the plan says it breaks a rule.
+    assert any("per ends" in v for v in plan.schedule.violations)
+
+
+def test_the_clean_up_takes_out_from_the_route_that_breaks_the_rule():
+    """Two routes; only Per's runs past his shift's end (too much to do, nothing started):
+    what is taken out comes from Per's route, and only as much as needed."""
+    line = tuple(tuple(float(abs(i - j)) for j in range(8)) for i in range(8))
+    hanna = Shift("hanna", "staff-hanna", 0, 480, 0, 0)
+    per = Shift("per", "staff-per", 0, 100, 0, 0)
+    visits = tuple(Visit(f"v{i}", f"p{i}", i + 1, 0, 400, (Part(40),)) for i in range(6))
+    problem = Problem(visits, (hanna, per), (line,), line)
+    from hemma.planning.solver.plan import _repair
+
+    routes, dropped = _repair(problem, [[(0, 0), (1, 0), (2, 0)], [(3, 0), (4, 0), (5, 0)]],
+                              frozenset())
+    assert routes[0] == [(0, 0), (1, 0), (2, 0)]
+    assert [d.visit for d in dropped] == ["v5"]  # two 40-minute visits fit in Per's 100
+    assert evaluate(problem, routes).feasible

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,9 +11,8 @@ from click.testing import CliRunner
 from hemma.cli import main
 from hemma.planning.literature import read_vrptw
 from hemma.planning.solver import vrptw
+from tests.planning.benchmarks import SOLOMON
 from tests.planning.checker import check_vrptw
-
-SOLOMON = Path(__file__).resolve().parents[3] / "shared" / "benchmarks" / "solomon"
 
 
 def _tiny(windows=None) -> vrptw.Instance:
@@ -53,7 +51,7 @@ def test_finds_the_optimum_of_small_instances(windows):
     assert solution.cost == pytest.approx(_brute_force(instance))
 
 
-@pytest.mark.skipif(not SOLOMON.is_dir(), reason="the shared benchmark folder is not beside the repo")
+@pytest.mark.benchmarks("solomon")
 def test_cli_prints_a_checked_solomon_solution():
     path = SOLOMON / "C101.vrp"
     result = CliRunner().invoke(main, ["bench", "vrptw", str(path), "--iterations", "200"])

@@ -149,6 +149,10 @@ class RoundNote(Base):
     at: Mapped[datetime]
     decision: Mapped[str] = mapped_column(String(20))  # continue/adjust/visit/return/discharge
     note: Mapped[str] = mapped_column(Text)
+    # What a "visit" decision booked: a care request to another unit, or a visit of the
+    # physician's own unit.
+    care_request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("care_requests.id"))
+    visit_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("visits.id"))
 
 
 class DutyShift(Base):

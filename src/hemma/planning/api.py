@@ -11,9 +11,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access.policy import Action
+from hemma.kit.text import N_
 from hemma.kit.time import local_today, utcnow
+from hemma.kit.validation import Day
 from hemma.planning import day as planner
-from hemma.planning import service
+from hemma.planning import service, views
 from hemma.planning.schemas import (
     CareRequestCreate,
     CareRequestDecision,
@@ -23,7 +25,15 @@ from hemma.planning.schemas import (
     VisitMove,
     VisitReport,
 )
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import (
+    DbSession,
+    OwnWork,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    StaffAccess,
+)
+from hemma.web.i18n import gettext
 
 router = APIRouter(prefix="/api/v1", tags=["planning"])
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
@@ -34,7 +44,7 @@ Visitor = Annotated[Principal, Depends(StaffAccess(Action.VISIT))]
 class StopOut(BaseModel):
     visit_id: uuid.UUID
     part: int
-    patient_id: uuid.UUID
+    patient_id: uuid.UUID | None  # None: a patient the user may no longer read
     patient_name: str
     address: str
     phone: str | None
@@ -64,9 +74,22 @@ class RouteOut(BaseModel):
 
 
 class UnplannedOut(BaseModel):
+    """A visit the plan leaves out: nobody comes unless a planner acts (moves it by hand,
+    adds a shift, fixes the patient's address)."""
+
     visit_id: uuid.UUID
+    patient_id: uuid.UUID | None
+    reason: str  # "skills", "window", "capacity", "address"
+    detail: str
+    urgent: bool
+    locked_to_staff: str | None
+
+
+class BackToBackOut(BaseModel):
+    """Two assessments of one patient planned close together: is one enough?"""
+
     patient_id: uuid.UUID
-    reason: str
+    visit_ids: list[uuid.UUID]
 
 
 class ChangeOut(BaseModel):
@@ -85,9 +108,11 @@ class PlanOut(BaseModel):
     reason: str | None
     figures: dict
     routes: list[RouteOut]
+    complete: bool  # every visit of the day is in the plan
     unplanned: list[UnplannedOut]
     waiting: list[uuid.UUID]
     changes: list[ChangeOut]
+    back_to_back: list[BackToBackOut]
 
 
 class UrgentOut(BaseModel):
@@ -106,7 +131,7 @@ class ShiftOut(BaseModel):
     profile: str
 
 
-def _stop(s: planner.Stop) -> StopOut:
+def _stop(s: views.Stop) -> StopOut:
     p, v, a = s.patient, s.visit, s.assignment
     return StopOut(
         visit_id=v.id, part=a.part, patient_id=p.id, patient_name=p.full_name,
@@ -118,21 +143,27 @@ def _stop(s: planner.Stop) -> StopOut:
         notes=v.notes, with_staff=[o.full_name for o in s.others])
 
 
-def _route(r: planner.Route) -> RouteOut:
+def _route(r: views.Route) -> RouteOut:
     return RouteOut(shift_id=r.shift.id, staff_id=r.staff.id, staff_name=r.staff.full_name,
                     starts_at=r.shift.starts_at, ends_at=r.shift.ends_at,
                     stops=[_stop(s) for s in r.stops],
                     breaks=[{"start": b["start"], "minutes": b["minutes"]} for b in r.breaks])
 
 
-def _plan(view: planner.DayPlan) -> PlanOut:
+def _plan(view: views.DayPlan) -> PlanOut:
     plan = view.plan
     return PlanOut(
         day=view.day, plan_id=plan.id if plan else None,
         created_at=plan.created_at if plan else None, reason=plan.reason if plan else None,
         figures=plan.figures if plan else {}, routes=[_route(r) for r in view.routes],
-        unplanned=[UnplannedOut(visit_id=v.id, patient_id=p.id, reason=reason)
-                   for v, p, reason, _detail in view.unplanned],
+        complete=plan is not None and not view.unplanned and not view.waiting,
+        unplanned=[UnplannedOut(visit_id=u.visit.id, patient_id=u.patient.id, reason=u.reason,
+                                detail=u.detail, urgent=u.visit.urgent,
+                                locked_to_staff=u.locked_to.full_name if u.locked_to else None)
+                   for u in view.unplanned],
+        back_to_back=[BackToBackOut(patient_id=b.patient.id,
+                                    visit_ids=[b.first.visit.id, b.second.visit.id])
+                      for b in view.back_to_back],
         waiting=[v.id for v, _p in view.waiting],
         changes=[ChangeOut(visit_id=c.visit.id, kind=c.kind,
                            before_staff=c.before[0].full_name if c.before[0] else None,
@@ -169,12 +200,52 @@ def create_request(body: CareRequestCreate, db: DbSession,
     return _read(service.request_care(db, ctx.subject, ctx.patient_id, body))
 
 
+class ShortfallOut(BaseModel):
+    """Why some of an accepted request's visits cannot be planned as things stand."""
+
+    reason: str  # "no_shift", "skills", "capacity", "window", "address"
+    days: list[date]
+    message: str
+
+
+class CareRequestDecided(CareRequestRead):
+    warnings: list[ShortfallOut] = []
+
+
+_SHORTFALL_TEXT = {
+    "no_shift": N_("Nobody in your unit works on %(days)s: add shifts, or these visits will "
+                   "not be made."),
+    "skills": N_("Nobody working on %(days)s has the skills the visits need (%(skills)s)."),
+    "address": N_("The patient's address has no position on the map, so the visits cannot "
+                  "be planned. Fix the address."),
+    "capacity": N_("The plan of %(days)s has no room for these visits with the shifts there."),
+}
+
+
+def _shortfall(f: service.Shortfall) -> ShortfallOut:
+    text = _SHORTFALL_TEXT.get(f.reason, _SHORTFALL_TEXT["capacity"])
+    return ShortfallOut(reason=f.reason, days=list(f.days), message=gettext(
+        text, days=", ".join(d.isoformat() for d in f.days), skills=", ".join(f.skills)))
+
+
 @router.post("/patients/{patient_id}/care-requests/{request_id}/decision",
-             response_model=CareRequestRead)
-def decide_request(request_id: uuid.UUID, body: CareRequestDecision, db: DbSession,
-                   ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))]):
-    """Accept (the visits are created) or decline with a reason."""
-    return _read(service.decide(db, ctx.subject, ctx.patient_id, request_id, body))
+             response_model=CareRequestDecided)
+def decide_request(request_id: uuid.UUID, body: CareRequestDecision, request: Request,
+                   ctx: Annotated[PatientContext, Depends(PatientAccess(Action.CARE_REQUEST))],
+                   work: OwnWork):
+    """Accept (the visits are created) or decline with a reason. An acceptance answers with
+    `warnings` when the unit has no capacity for the visits (no shift on those days, nobody
+    with the skills, no room in a day already planned, no position for the address)."""
+    with work() as s:
+        answered = service.decide(s, ctx.subject, ctx.patient_id, request_id, body)
+        out = _read(answered)
+    warnings = []
+    if body.accept:
+        settings = _settings(request)
+        warnings = [_shortfall(f) for f in service.capacity(
+            work, ctx.subject, answered.id, budget=planner.Budget.of(settings, replan=True),
+            osrm_url=settings.osrm_url)]
+    return CareRequestDecided(**out.model_dump(), warnings=warnings)
 
 
 # --- Shifts ---------------------------------------------------------------------------------
@@ -187,7 +258,7 @@ def _shift(s) -> ShiftOut:
 
 
 @router.get("/shifts", response_model=list[ShiftOut])
-def list_shifts(db: DbSession, principal: Reader, day: date | None = None):
+def list_shifts(db: DbSession, principal: Reader, day: Day | None = None):
     """Who in the user's unit works the day."""
     return [_shift(s) for s, _staff in service.shifts_of(db, principal.subject.unit_id,
                                                          day or local_today())]
@@ -205,50 +276,49 @@ def create_shift(body: ShiftCreate, request: Request, db: DbSession, principal: 
 
 
 @router.get("/planning/{day}", response_model=PlanOut)
-def get_plan(day: date, db: DbSession, principal: Reader):
+def get_plan(day: Day, db: DbSession, principal: Reader):
     """The unit's plan of the day, what it left out and why, and what its last re-plan moved."""
-    return _plan(planner.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
+    return _plan(views.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
 
 
 @router.post("/planning/{day}/solve", response_model=PlanOut)
-def solve_day(day: date, request: Request, db: DbSession, principal: Planner):
+def solve_day(day: Day, request: Request, db: DbSession, principal: Planner, work: OwnWork):
     """Plan (or re-plan) the day; started, done and passed visits stay as they are."""
     settings = _settings(request)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=planner.Budget.of(settings, replan=False),
-                     osrm_url=settings.osrm_url)
-    return _plan(planner.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
+    service.plan_day(work, principal.subject, day,
+                     budget=planner.Budget.of(settings, replan=False), osrm_url=settings.osrm_url)
+    return _plan(views.day_plan(db, principal.subject.unit_id, day, subject=principal.subject))
 
 
 @router.post("/planning/today/urgent-visits", status_code=201, response_model=UrgentOut)
-def urgent_visit(body: UrgentVisitCreate, request: Request, db: DbSession, principal: Planner):
+def urgent_visit(body: UrgentVisitCreate, request: Request, db: DbSession, principal: Planner,
+                 work: OwnWork):
     """Add an urgent visit today and re-plan around it (answers in well under a second)."""
     settings, now, day = _settings(request), utcnow(), local_today()
-    visit = service.add_urgent_visit(db, principal.subject, body, day, now)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=planner.Budget.of(settings, replan=True), reason="urgent visit",
-                     now=now, osrm_url=settings.osrm_url)
+    visit, _plan_row = service.add_urgent_visit(
+        work, principal.subject, body, day, now, budget=planner.Budget.of(settings, replan=True),
+        osrm_url=settings.osrm_url)
     return UrgentOut(visit_id=visit.id,
-                     plan=_plan(planner.day_plan(db, principal.subject.unit_id, day, now=now,
-                                                 subject=principal.subject)))
+                     plan=_plan(views.day_plan(db, principal.subject.unit_id, day, now=now,
+                                               subject=principal.subject)))
 
 
 @router.post("/planning/visits/{visit_id}/move", response_model=PlanOut)
 def move_visit(visit_id: uuid.UUID, body: VisitMove, request: Request, db: DbSession,
-               principal: Planner):
+               principal: Planner, work: OwnWork):
     """Give a visit to another staff member by hand (locked to them) and re-plan the rest."""
     settings = _settings(request)
-    plan = planner.move_visit(db, principal.subject, visit_id, body.part, body.shift_id,
+    plan = service.move_visit(work, principal.subject, visit_id, body.part, body.shift_id,
                               budget=planner.Budget.of(settings, replan=True),
                               osrm_url=settings.osrm_url)
-    return _plan(planner.day_plan(db, principal.subject.unit_id, plan.day,
-                                  subject=principal.subject))
+    return _plan(views.day_plan(db, principal.subject.unit_id, plan.day,
+                                subject=principal.subject))
 
 
 @router.get("/my-route", response_model=list[RouteOut])
-def my_route(db: DbSession, principal: Visitor, day: date | None = None):
+def my_route(db: DbSession, principal: Visitor, day: Day | None = None):
     """The signed-in staff member's route(s) of the day."""
-    _view, routes = planner.my_route(db, principal.subject, day or local_today())
+    _view, routes = views.my_route(db, principal.subject, day or local_today())
     return [_route(r) for r in routes]
 
 

@@ -14,7 +14,8 @@ matplotlib.use("Agg")  # no display on a server
 from matplotlib.figure import Figure  # noqa: E402  (no pyplot: its global state is not thread-safe)
 
 from hemma.models import Unit  # noqa: E402
-from hemma.planning.day import DayPlan  # noqa: E402
+from hemma.planning.day import has_position  # noqa: E402
+from hemma.planning.views import DayPlan  # noqa: E402
 
 # Distinguishable colours (Okabe-Ito, for colour-blind readers too), then a few more.
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
@@ -42,9 +43,9 @@ def routes_svg(view: DayPlan, unit: Unit | None, close_up_title: str = "") -> by
     for route in view.routes:
         points.append((route.shift.start_latitude, route.shift.start_longitude))
         points += [(s.patient.latitude, s.patient.longitude) for s in route.stops
-                   if s.patient.latitude is not None]
-    points += [(p.latitude, p.longitude) for _v, p, _r, _d in view.unplanned
-               if p.latitude is not None]
+                   if has_position(s.patient)]
+    points += [(u.patient.latitude, u.patient.longitude) for u in view.unplanned
+               if has_position(u.patient)]
     if not points:
         fig = Figure(figsize=(7.2, 5.4))
         ax = fig.add_subplot()
@@ -60,7 +61,8 @@ def routes_svg(view: DayPlan, unit: Unit | None, close_up_title: str = "") -> by
 
     # Rural days reach 50 km out while most patients live in town: a second panel shows
     # the town up close.
-    office = xy(unit.latitude, unit.longitude) if unit is not None and unit.latitude else None
+    office = (xy(unit.latitude, unit.longitude) if unit is not None and has_position(unit)
+              else None)
     near = far = 0
     if office is not None:
         for lat, lon in points:
@@ -98,25 +100,25 @@ def _draw(ax, view: DayPlan, xy, unit, office, *, legend: bool) -> None:
         home = xy(route.shift.start_latitude, route.shift.start_longitude)
         end = xy(route.shift.end_latitude, route.shift.end_longitude)
         path = [home] + [xy(s.patient.latitude, s.patient.longitude) for s in route.stops
-                         if s.patient.latitude is not None] + [end]
+                         if has_position(s.patient)] + [end]
         if len(path) > 2:
             xs, ys = zip(*path, strict=True)
             ax.plot(xs, ys, color=c, linewidth=1.4, alpha=0.85, zorder=2,
                     label=route.staff.full_name)
         for n, stop in enumerate(route.stops, start=1):
-            if stop.patient.latitude is None:
-                continue
+            if not has_position(stop.patient):
+                continue  # no place on the map (a latitude alone is none)
             x, y = xy(stop.patient.latitude, stop.patient.longitude)
             ax.plot(x, y, "o", color=c, markersize=9, zorder=3, markeredgecolor="white")
             ax.annotate(str(n), (x, y), ha="center", va="center", fontsize=6, color="white",
                         zorder=4, fontweight="bold", annotation_clip=True)
         ax.plot(*home, "s", color="#222222", markersize=8, zorder=5)
-    for _v, p, _r, _d in view.unplanned:
-        if p.latitude is not None:
-            ax.plot(*xy(p.latitude, p.longitude), "x", color="#7f7f7f", markersize=9,
+    for u in view.unplanned:
+        if has_position(u.patient):
+            ax.plot(*xy(u.patient.latitude, u.patient.longitude), "x", color="#7f7f7f", markersize=9,
                     markeredgewidth=2, zorder=3)
     ax.set_aspect("equal", adjustable="datalim")
-    if legend and view.routes:
+    if legend and ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper right", fontsize=7, frameon=True, framealpha=0.9)
     if office is not None:
         ax.annotate(unit.name, office, xytext=(6, -10), textcoords="offset points",

@@ -1,37 +1,41 @@
-"""A unit's day of home visits: from the database to the solver and back.
+"""A unit's day of home visits, from the database to the solver and back: no access checks,
+no audit, no decisions of its own — the named actions in `planning.service` do those.
 
-`plan_day` reads the unit's visits and staff shifts of one day, turns them into the solver's
-plain `Problem` (minutes from local midnight, places as indices into travel matrices), solves,
-and saves the result as a new `VisitPlan` (the newest plan of a unit's day is the plan; the
-older ones are its history). Every change to the day goes through it:
+`read` turns the unit's visits and staff shifts of one day into the solver's plain `Problem`
+(minutes from Swedish midnight, places as indices into travel matrices), with a `stamp` of
+everything it read. `solve` asks the travel source and searches, with no database at all, so
+it runs outside any transaction. `claim` locks the unit's day and checks the stamp: if the
+day changed while the solver thought (another plan saved, a visit reported or cancelled, a
+lock set, a shift added), it raises `DayChanged` and the caller reads again. `write` saves the
+result as a new `VisitPlan` (the newest plan of a unit's day is the plan; the older ones are
+its history). `plan_in` does all four in one transaction, for the demo and the CLI.
 
+The rules every plan keeps:
 - re-planning starts from the current plan, so a small change moves little;
 - a visit that is started, done or not done, or whose planned start has passed, stays where
   it is (`fixed`): the nurse is there or has been there;
-- a visit a planner locked stays with its staff member (`pinned`), wherever in the route;
+- a visit a planner locked or moved by hand stays with its staff member (`pinned`), wherever
+  in the route; its lock holds even through a plan that could not fit it;
 - nothing is planned to start before `now`, and a hard window that has passed is reported,
   not squeezed in late;
-- a visit that does not fit comes back unplanned with its reason.
-
-`changes` compares a plan with the one before it: what the last re-plan moved."""
+- a visit that does not fit comes back unplanned with its reason."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hemma.access.policy import Action, Subject
-from hemma.access.service import decisions_for, log_listed, require
-from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import at_local, utcnow
 from hemma.models import (
     REPORTED_STATES,
@@ -46,7 +50,7 @@ from hemma.models import (
 )
 from hemma.planning import travel
 from hemma.planning.solver import model as m
-from hemma.planning.solver.plan import solve
+from hemma.planning.solver import plan as solver
 from hemma.planning.solver.schedule import BREAK
 
 log = logging.getLogger("hemma.planning")
@@ -63,7 +67,10 @@ MOVED = 20.0
 # Its window is soft, so that a travel estimate saying it could not have started then breaks
 # nothing; being late on it costs much, so that nothing is put in front of it.
 FIXED_LATENESS = 100.0
-MOVED_MINUTES = 10  # a start moved by less than this is not reported as moved
+
+
+class DayChanged(Exception):
+    """The day changed between reading it and saving its plan: read it again."""
 
 
 @dataclass(frozen=True)
@@ -90,18 +97,26 @@ def _minutes(at: datetime, base: datetime) -> float:
     return (at - base) / MINUTE
 
 
-def is_fixed(visit: Visit, planned_start: datetime | None, now: datetime) -> bool:
+def is_fixed(visit, planned_start: datetime | None, now: datetime) -> bool:
     """A visit stays where it is in a re-plan, and cannot be moved by hand, once it is
     reported, or once its planned start has passed: the nurse is there or on her way."""
     return visit.status in REPORTED_STATES or (planned_start is not None
                                               and planned_start <= now)
 
 
-@dataclass
-class _Day:
-    """One unit's day as the solver sees it, and the way back to rows."""
+def has_position(place) -> bool:
+    """Both coordinates, or none: a latitude without its longitude is no place on the map."""
+    return place.latitude is not None and place.longitude is not None
 
-    problem: m.Problem
+
+@dataclass
+class DayInput:
+    """One unit's day as the solver sees it, the way back to rows, and what it was read from."""
+
+    unit_id: int
+    day: date
+    now: datetime
+    problem: m.Problem  # without travel times until `solve` asks for them
     visits: list[Visit]  # aligned with problem.visits
     shifts: list[StaffShift]  # aligned with problem.shifts
     base: datetime  # local midnight, in UTC
@@ -109,14 +124,89 @@ class _Day:
     locked: set[tuple[int, int]]
     initial: list[list[tuple[int, int]]] | None
     unplanned: list[dict]  # known before solving: no address, the time has passed
-    source: str
     break_index: list[list[int]]  # per shift: the solver's break b is the shift's break [b]
+    points: list[travel.Point]
+    profiles: list[str]
+    previous: VisitPlan | None
+    stamp: str  # what the day was when read (`claim` compares)
 
 
-def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPlan | None,
-          move: tuple[uuid.UUID, int, int] | None, osrm_url: str | None) -> _Day:
+@dataclass
+class Solved:
+    """The solver's plan for a `DayInput`, and the problem with its travel times."""
+
+    problem: m.Problem
+    result: solver.Plan
+    source: str  # "osrm" or "crow-flies"
+    seconds: float
+
+    def placed(self, d: DayInput, visit_id: uuid.UUID) -> dict[int, int]:
+        """Part → the shift id it is planned on, for one visit."""
+        out = {}
+        for k, route in enumerate(self.result.routes):
+            for v, p in route:
+                if v != BREAK and d.visits[v].id == visit_id:
+                    out[p] = d.shifts[k].id
+        return out
+
+    def unplanned_ids(self) -> set[str]:
+        return {u.visit for u in self.result.unplanned}
+
+
+def current_plan(db: Session, unit_id: int, day: date) -> VisitPlan | None:
+    q = (select(VisitPlan).where(VisitPlan.unit_id == unit_id, VisitPlan.day == day)
+         .order_by(VisitPlan.version.desc()).limit(1))
+    return db.scalar(q)
+
+
+def stamp(db: Session, unit_id: int, day: date) -> str:
+    """A digest of everything a plan of the day is made from: the current plan and its locks,
+    the day's visits as they stand, their patients' places, the shifts and their staff's
+    skills. Two reads give the same stamp exactly when nothing a plan depends on changed."""
+    plan = current_plan(db, unit_id, day)
+    parts: list = [str(plan.id) if plan else None]
+    if plan is not None:
+        parts.append(sorted((str(v), p, s) for v, p, s in db.execute(
+            select(VisitAssignment.visit_id, VisitAssignment.part, VisitAssignment.shift_id)
+            .where(VisitAssignment.plan_id == plan.id, VisitAssignment.locked))))
+    parts.append([tuple(str(x) for x in row) for row in db.execute(
+        select(Visit.id, Visit.status, Visit.earliest, Visit.latest, Visit.started_at,
+               Visit.duration_minutes, Visit.skills, Visit.staff_count, Visit.sync,
+               Visit.gap_min, Visit.gap_max, Visit.hard, Visit.priority, Visit.urgent,
+               Patient.latitude, Patient.longitude)
+        .join(Patient, Patient.id == Visit.patient_id)
+        .where(Visit.unit_id == unit_id, Visit.day == day).order_by(Visit.id))])
+    parts.append([tuple(str(x) for x in row) for row in db.execute(
+        select(StaffShift.id, StaffShift.staff_id, StaffShift.starts_at, StaffShift.ends_at,
+               StaffShift.breaks, StaffShift.start_latitude, StaffShift.start_longitude,
+               StaffShift.end_latitude, StaffShift.end_longitude, StaffShift.profile,
+               Staff.skills)
+        .join(Staff, Staff.id == StaffShift.staff_id)
+        .where(StaffShift.unit_id == unit_id, StaffShift.day == day).order_by(StaffShift.id))])
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _locks(previous: VisitPlan | None, before: dict) -> dict[tuple[uuid.UUID, int], int]:
+    """(visit, part) → the shift a planner locked it to: in the current plan's rows, or, for a
+    locked visit that plan could not fit, in its list of visits left out (so that a lock
+    holds until a planner lifts it, even through a day that did not go as planned)."""
+    locks = {key: a.shift_id for key, a in before.items() if a.locked}
+    for entry in (previous.unplanned if previous is not None else ()) or ():
+        for part, shift_id in (entry.get("locked") or {}).items():
+            locks.setdefault((uuid.UUID(entry["visit_id"]), int(part)), int(shift_id))
+    return locks
+
+
+def read(db: Session, unit_id: int, day: date, now: datetime, *,
+         move: tuple[uuid.UUID, int, int] | None = None,
+         new: Sequence[tuple[Visit, Patient]] = ()) -> DayInput:
+    """The unit's day as the solver's problem. `move` = (visit, part, shift): a planner gives
+    that part to that shift by hand. `new`: visits (with their patients) not in the database
+    yet, planned as if they were (an urgent visit being added)."""
     base = at_local(day, "00:00")
     now_min = _minutes(now, base)
+    day_stamp = stamp(db, unit_id, day)
+    previous = current_plan(db, unit_id, day)
     shifts = list(db.scalars(select(StaffShift).where(
         StaffShift.unit_id == unit_id, StaffShift.day == day)
         .order_by(StaffShift.starts_at, StaffShift.staff_id)))
@@ -124,14 +214,16 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         Staff.id.in_([sh.staff_id for sh in shifts])))}
     rows = db.execute(select(Visit, Patient).join(Patient, Patient.id == Visit.patient_id)
                       .where(Visit.unit_id == unit_id, Visit.day == day,
-                             Visit.status != VisitStatus.CANCELLED)
-                      # The same day gives the same plan: no random ids in the order.
-                      .order_by(Visit.earliest, Visit.latest, Patient.personnummer,
-                                Visit.kind, Visit.id)).all()
+                             Visit.status != VisitStatus.CANCELLED)).all()
+    rows = list(rows) + list(new)
+    # The same day gives the same plan: no random ids in the order.
+    rows.sort(key=lambda r: (r[0].earliest, r[0].latest, r[1].personnummer, r[0].kind,
+                             str(r[0].id)))
     before: dict[tuple[uuid.UUID, int], VisitAssignment] = {}
     if previous is not None:
         for a in db.scalars(select(VisitAssignment).where(VisitAssignment.plan_id == previous.id)):
             before[(a.visit_id, a.part)] = a
+    locks = _locks(previous, before)
     shift_index = {sh.id: k for k, sh in enumerate(shifts)}
 
     points: list[travel.Point] = []
@@ -157,9 +249,13 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
         placed = all(a is not None and a.shift_id in shift_index for a in prior)
         if visit.status in REPORTED_STATES and not placed:
             continue  # done outside the plan: nothing left to plan
-        if patient.latitude is None or patient.longitude is None:
+        held = {p: locks[(visit.id, p)] for p in range(parts)
+                if (visit.id, p) in locks and locks[(visit.id, p)] in shift_index}
+        if not has_position(patient):
             unplanned.append({"visit_id": str(visit.id), "reason": "address",
-                              "detail": "the address has no coordinates"})
+                              "detail": "the address has no coordinates",
+                              **({"locked": {str(p): s for p, s in held.items()}}
+                                 if held else {})})
             continue
         earliest, latest = _minutes(visit.earliest, base), _minutes(visit.latest, base)
         hard, lateness_cost = visit.hard, 1.0
@@ -181,10 +277,9 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
                     unplanned.append({"visit_id": str(visit.id), "reason": "window",
                                       "detail": "the time has passed"})
                     continue
-            for p, a in enumerate(prior):
-                if a is not None and a.locked and a.shift_id in shift_index:
-                    pinned[p] = str(a.shift_id)
-                    locked.add((v, p))
+            for p, shift_id in held.items():
+                pinned[p] = str(shift_id)
+                locked.add((v, p))
             if move is not None and move[0] == visit.id:
                 pinned[move[1]] = str(move[2])
                 locked.add((v, move[1]))
@@ -241,22 +336,17 @@ def _load(db: Session, unit_id: int, day: date, now: datetime, previous: VisitPl
             skills=frozenset(staff[sh.staff_id].skills or ()), breaks=tuple(breaks),
             profile=profiles.index(sh.profile)))
 
-    source = travel_source(osrm_url)
-    matrices = [source.matrices(points, p) for p in profiles] if points else [([], [])]
     problem = m.Problem(
-        visits=tuple(solver_visits), shifts=tuple(solver_shifts),
-        travel=tuple(tuple(tuple(row) for row in minutes) for minutes, _km in matrices),
-        distance=tuple(tuple(row) for row in matrices[0][1]),
+        visits=tuple(solver_visits), shifts=tuple(solver_shifts), travel=(), distance=(),
         met=_met(db, unit_id, day, [v.patient_id for v in visits]),
         before={(str(visit_id), part): str(a.shift_id) for (visit_id, part), a in before.items()
                 if a.shift_id in shift_index},
         weights=replace(WEIGHTS, moved=MOVED if previous is not None else 0.0))
-
     initial = None
     if previous is not None:
         initial = _initial(visits, shifts, break_index, before, previous, keep)
-    return _Day(problem, visits, shifts, base, fixed, locked, initial, unplanned,
-                "osrm" if osrm_url else "crow-flies", break_index)
+    return DayInput(unit_id, day, now, problem, visits, shifts, base, fixed, locked, initial,
+                    unplanned, break_index, points, profiles, previous, day_stamp)
 
 
 def _initial(visits, shifts, break_index, before, previous, keep: set[int]):
@@ -300,39 +390,39 @@ def _met(db: Session, unit_id: int, day: date, patients: list[uuid.UUID]) -> dic
     return {p: frozenset(s) for p, s in met.items()}
 
 
-def current_plan(db: Session, unit_id: int, day: date) -> VisitPlan | None:
-    q = (select(VisitPlan).where(VisitPlan.unit_id == unit_id, VisitPlan.day == day)
-         .order_by(VisitPlan.version.desc()).limit(1))
-    return db.scalar(q)
-
-
-def plan_day(db: Session, staff_id: int | None, unit_id: int, day: date, *, budget: Budget,
-             reason: str = "planned", now: datetime | None = None, osrm_url: str | None = None,
-             move: tuple[uuid.UUID, int, int] | None = None, seed: int = 1) -> VisitPlan:
-    """Plan (or re-plan) the unit's day and save it as the new current plan."""
-    now = now or utcnow()
-    # One planner at a time per unit: the second waits and starts from the first's plan.
-    db.get(Unit, unit_id, with_for_update=True)
-    previous = current_plan(db, unit_id, day)
+def solve(d: DayInput, budget: Budget, osrm_url: str | None = None, *, seed: int = 1) -> Solved:
+    """The day's plan. Touches no database: run it with no transaction open (the search takes
+    seconds, the routing service up to its timeout)."""
     started = time.perf_counter()
-    d = _load(db, unit_id, day, now, previous, move, osrm_url)
-    loaded = time.perf_counter()
-    result = solve(d.problem, seconds=budget.seconds, iterations=budget.iterations, seed=seed,
-                   initial=d.initial, fixed=d.fixed)
-    solved = time.perf_counter()
-    version = previous.version + 1 if previous else 1
-    plan = _save(db, d, result, staff_id, unit_id, day, reason, version)
-    # A new dict: the JSON column notices assignment, not changes inside it.
-    plan.figures = {**plan.figures, "load_seconds": round(loaded - started, 3),
-                    "solve_seconds": round(solved - loaded, 3), "iterations": result.iterations}
-    return plan
+    source = travel_source(osrm_url)
+    matrices = ([source.matrices(d.points, p) for p in d.profiles] if d.points
+                else [([], [])])
+    problem = replace(
+        d.problem, travel=tuple(tuple(tuple(row) for row in minutes) for minutes, _km in matrices),
+        distance=tuple(tuple(row) for row in matrices[0][1]))
+    result = solver.solve(problem, seconds=budget.seconds, iterations=budget.iterations,
+                          seed=seed, initial=d.initial, fixed=d.fixed)
+    return Solved(problem, result, "osrm" if osrm_url else "crow-flies",
+                  time.perf_counter() - started)
 
 
-def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version) -> VisitPlan:
-    problem, schedule = d.problem, result.schedule
-    plan = VisitPlan(id=uuid.uuid4(), unit_id=unit_id, day=day, version=version,
-                     created_at=utcnow(),
-                     created_by_id=staff_id, reason=reason, figures={}, unplanned=[], breaks=[])
+def claim(db: Session, d: DayInput) -> None:
+    """Take the unit's day for writing (one planner at a time: the second waits here), and
+    check that it is still the day that was read."""
+    db.get(Unit, d.unit_id, with_for_update=True)
+    if stamp(db, d.unit_id, d.day) != d.stamp:
+        raise DayChanged()
+
+
+def write(db: Session, d: DayInput, solved: Solved, staff_id: int | None,
+          reason: str) -> VisitPlan:
+    """Save the solved day as the unit's new current plan (after `claim`)."""
+    problem, result = solved.problem, solved.result
+    schedule = result.schedule
+    version = d.previous.version + 1 if d.previous is not None else 1
+    plan = VisitPlan(id=uuid.uuid4(), unit_id=d.unit_id, day=d.day, version=version,
+                     created_at=utcnow(), created_by_id=staff_id, reason=reason, figures={},
+                     unplanned=[], breaks=[])
     rows = []
     drive = 0.0
     for k, route in enumerate(result.routes):
@@ -357,10 +447,20 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
                              locked=(v, p) in d.locked))
         if route:
             drive += problem.travel[sh.profile][prev][sh.end_location]
-    by_id = {str(v.id): v for v in d.visits}
-    plan.unplanned = d.unplanned + [
-        {"visit_id": u.visit, "reason": u.reason, "detail": u.detail}
-        for u in result.unplanned if u.visit in by_id]
+    index = {str(v.id): i for i, v in enumerate(d.visits)}
+    left_out = []
+    for u in result.unplanned:
+        if u.visit not in index:
+            continue
+        entry = {"visit_id": u.visit, "reason": u.reason, "detail": u.detail}
+        # A locked visit that could not be fitted keeps its lock for the next plan.
+        v = index[u.visit]
+        held = {str(p): int(problem.visits[v].pinned[p])
+                for p in range(len(problem.visits[v].parts)) if (v, p) in d.locked}
+        if held:
+            entry["locked"] = held
+        left_out.append(entry)
+    plan.unplanned = d.unplanned + left_out
     late = sum(minutes for (v, _p), minutes in schedule.lateness.items()
                if (v, _p) not in d.fixed)
     staff_per_patient = result.staff_per_patient(problem)
@@ -375,13 +475,15 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
         "max_staff_per_patient": max(staff_per_patient.values(), default=0),
         "mean_staff_per_patient": round(sum(staff_per_patient.values())
                                         / max(1, len(staff_per_patient)), 2),
-        "travel": d.source,
+        "travel": solved.source,
         # The solver keeps every hard rule it can; a rule it could not keep (a break whose
         # window passed in a day that did not go as planned) is said, not hidden.
         "violations": len(schedule.violations),
+        "solve_seconds": round(solved.seconds, 3),
+        "iterations": result.iterations,
     }
     if schedule.violations:
-        log.warning("plan of unit %s on %s breaks %s", unit_id, day, schedule.violations[:5])
+        log.warning("plan of unit %s on %s breaks %s", d.unit_id, d.day, schedule.violations[:5])
     db.add(plan)
     db.flush()
     if rows:
@@ -389,257 +491,13 @@ def _save(db: Session, d: _Day, result, staff_id, unit_id, day, reason, version)
     return plan
 
 
-# --- Reading a plan ---------------------------------------------------------------------------
-
-
-@dataclass
-class Stop:
-    assignment: VisitAssignment
-    visit: Visit
-    patient: Patient
-    others: list[Staff]  # who else comes to this visit
-    fixed: bool
-
-
-@dataclass
-class Route:
-    shift: StaffShift
-    staff: Staff
-    stops: list[Stop] = field(default_factory=list)
-    breaks: list[dict] = field(default_factory=list)  # {"start": datetime, "minutes": int}
-
-
-@dataclass
-class Change:
-    visit: Visit
-    patient: Patient
-    kind: str  # "added", "moved", "retimed", "unplanned", "planned"
-    before: tuple[Staff | None, datetime | None]
-    after: tuple[Staff | None, datetime | None]
-
-
-@dataclass
-class DayPlan:
-    unit_id: int
-    day: date
-    plan: VisitPlan | None
-    routes: list[Route]
-    unplanned: list[tuple[Visit, Patient, str, str]]
-    waiting: list[tuple[Visit, Patient]]  # visits not in any plan yet
-    changes: list[Change]
-
-
-def _assignments(db: Session, plan: VisitPlan | None,
-                 visit_id: uuid.UUID | None = None) -> list[VisitAssignment]:
-    """A plan's assignments (of one visit, with `visit_id`)."""
-    if plan is None:
-        return []
-    q = select(VisitAssignment).where(VisitAssignment.plan_id == plan.id)
-    if visit_id is not None:
-        q = q.where(VisitAssignment.visit_id == visit_id)
-    return list(db.scalars(q.order_by(VisitAssignment.shift_id, VisitAssignment.position)))
-
-
-@dataclass(frozen=True)
-class Hidden:
-    """A patient the user may not read (their unit's care relationship has ended, say): the
-    visit is shown as a visit, not as a person or a place."""
-
-    id: uuid.UUID
-    given_name: str = ""
-    family_name: str = "–"
-    full_name: str = "–"
-    personnummer: str = ""
-    street: str | None = None
-    postal_code: str | None = None
-    city: str | None = None
-    phone: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-
-def day_plan(db: Session, unit_id: int, day: date, *, now: datetime | None = None,
-             subject: Subject | None = None) -> DayPlan:
-    """The unit's day as planned: a route per staff member, what is left out and why, and what
-    the last re-plan moved. With `subject`, patients the user may not read are hidden and those
-    shown are logged (a list that shows N patients logs N patient identities)."""
+def plan_in(db: Session, staff_id: int | None, unit_id: int, day: date, *, budget: Budget,
+            reason: str = "planned", now: datetime | None = None, osrm_url: str | None = None,
+            move: tuple[uuid.UUID, int, int] | None = None, seed: int = 1) -> VisitPlan:
+    """Read, solve and save the day in the caller's one transaction: for the demo and the
+    command line, where nobody else waits. Requests plan through `planning.service`, which
+    solves with no transaction open."""
     now = now or utcnow()
-    plans = list(db.scalars(select(VisitPlan).where(VisitPlan.unit_id == unit_id,
-                                                    VisitPlan.day == day)
-                            .order_by(VisitPlan.version.desc()).limit(2)))
-    plan = plans[0] if plans else None
-    previous = plans[1] if len(plans) > 1 else None
-    shifts = list(db.scalars(select(StaffShift).where(StaffShift.unit_id == unit_id,
-                                                      StaffShift.day == day)
-                             .order_by(StaffShift.starts_at, StaffShift.staff_id)))
-    rows = db.execute(select(Visit, Patient).join(Patient, Patient.id == Visit.patient_id)
-                      .where(Visit.unit_id == unit_id, Visit.day == day)
-                      .order_by(Visit.earliest)).all()
-    if subject is not None:
-        decisions = decisions_for(db, subject, {p.id for _v, p in rows})
-        log_listed(db, decisions, "visitplan.read")
-        rows = [(v, p if decisions[p.id] else Hidden(p.id)) for v, p in rows]
-    visits = {v.id: (v, p) for v, p in rows}
-    assignments = _assignments(db, plan)
-    staff_ids = {sh.staff_id for sh in shifts}
-    staff = {s.id: s for s in db.scalars(select(Staff).where(Staff.id.in_(staff_ids)))}
-    shift_staff = {sh.id: staff[sh.staff_id] for sh in shifts}
-    on_visit: dict[uuid.UUID, list[int]] = defaultdict(list)
-    first_start: dict[uuid.UUID, datetime] = {}
-    for a in assignments:
-        on_visit[a.visit_id].append(a.shift_id)
-        first_start[a.visit_id] = min(a.planned_start, first_start.get(a.visit_id,
-                                                                       a.planned_start))
-    routes = {sh.id: Route(sh, staff[sh.staff_id]) for sh in shifts}
-    for a in assignments:
-        if a.shift_id not in routes or a.visit_id not in visits:
-            continue
-        visit, patient = visits[a.visit_id]
-        others = [shift_staff[s] for s in on_visit[a.visit_id] if s != a.shift_id
-                  and s in shift_staff]
-        routes[a.shift_id].stops.append(Stop(a, visit, patient, others,
-                                             is_fixed(visit, first_start[a.visit_id], now)))
-    for entry in (plan.breaks if plan else ()):
-        if entry["shift_id"] in routes:
-            routes[entry["shift_id"]].breaks.append(
-                {"start": datetime.fromisoformat(entry["start"]), "minutes": entry["minutes"],
-                 "position": entry["position"]})
-    unplanned = []
-    for u in (plan.unplanned if plan else ()):
-        key = uuid.UUID(u["visit_id"])
-        if key in visits:
-            unplanned.append((*visits[key], u["reason"], u.get("detail", "")))
-    known = set(on_visit) | {u[0].id for u in unplanned}
-    waiting = [(v, p) for v, p in visits.values()
-               if v.id not in known and v.status != VisitStatus.CANCELLED]
-    return DayPlan(unit_id, day, plan, list(routes.values()), unplanned, waiting,
-                   changes(db, previous, assignments, visits, shift_staff) if previous else [])
-
-
-def changes(db: Session, before: VisitPlan, after: list[VisitAssignment], visits: dict,
-            shift_staff: dict) -> list[Change]:
-    """What the plan with the assignments `after` did differently from `before`, visit by
-    visit (the first part of each)."""
-    old = {a.visit_id: a for a in _assignments(db, before) if a.part == 0}
-    new = {a.visit_id: a for a in after if a.part == 0}
-    old_visits = set(old) | {uuid.UUID(u["visit_id"]) for u in before.unplanned}
-    out = []
-    for visit_id in sorted(set(old) | set(new), key=lambda i: visits[i][0].earliest
-                           if i in visits else datetime.max):
-        if visit_id not in visits:
-            continue
-        visit, patient = visits[visit_id]
-        a, b = old.get(visit_id), new.get(visit_id)
-        was = (shift_staff.get(a.shift_id), a.planned_start) if a else (None, None)
-        now_ = (shift_staff.get(b.shift_id), b.planned_start) if b else (None, None)
-        if a is None and b is not None:
-            kind = "planned" if visit_id in old_visits else "added"
-        elif b is None:
-            kind = "unplanned"
-        elif a.shift_id != b.shift_id:
-            kind = "moved"
-        elif abs((a.planned_start - b.planned_start) / MINUTE) >= MOVED_MINUTES:
-            kind = "retimed"
-        else:
-            continue
-        out.append(Change(visit, patient, kind, was, now_))
-    return out
-
-
-def my_route(db: Session, subject: Subject, day: date) -> tuple[DayPlan | None, list[Route]]:
-    """The staff member's own route(s) of the day, in the newest plan of their unit."""
-    units = set(db.scalars(select(StaffShift.unit_id).where(
-        StaffShift.staff_id == subject.staff_id, StaffShift.day == day)))
-    views = [day_plan(db, unit_id, day, subject=subject) for unit_id in sorted(units)]
-    routes = [r for view in views for r in view.routes if r.staff.id == subject.staff_id]
-    # The newest plan among them (what `route_version` reports).
-    newest = max(views, key=lambda v: v.plan.created_at if v.plan else datetime.min.replace(
-        tzinfo=UTC), default=None)
-    return newest, routes
-
-
-def planned_staff(db: Session, visits: list[Visit]) -> dict[uuid.UUID, list[tuple[Staff,
-                                                                              datetime]]]:
-    """Who comes to each of these visits, and when, by the current plan of its unit's day."""
-    out: dict[uuid.UUID, list[tuple[Staff, datetime]]] = defaultdict(list)
-    for unit_id, day in {(v.unit_id, v.day) for v in visits}:
-        plan = current_plan(db, unit_id, day)
-        if plan is None:
-            continue
-        rows = db.execute(
-            select(VisitAssignment, Staff).join(StaffShift,
-                                                StaffShift.id == VisitAssignment.shift_id)
-            .join(Staff, Staff.id == StaffShift.staff_id)
-            .where(VisitAssignment.plan_id == plan.id,
-                   VisitAssignment.visit_id.in_([v.id for v in visits]))
-            .order_by(VisitAssignment.part))
-        for a, staff in rows:
-            out[a.visit_id].append((staff, a.planned_start))
-    return out
-
-
-def route_version(db: Session, staff_id: int, day: date) -> str | None:
-    """The newest plan of the day of the units the staff member works for (cheap: a route
-    page asks every few seconds whether its plan is still the plan)."""
-    units = select(StaffShift.unit_id).where(StaffShift.staff_id == staff_id,
-                                             StaffShift.day == day).scalar_subquery()
-    newest = db.scalar(select(VisitPlan.id).where(VisitPlan.unit_id.in_(units),
-                                                  VisitPlan.day == day)
-                       .order_by(VisitPlan.created_at.desc(), VisitPlan.version.desc())
-                       .limit(1))
-    return str(newest) if newest else None
-
-
-# --- Changing the day ----------------------------------------------------------------------
-
-
-def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID) -> Visit:
-    visit = db.get(Visit, visit_id)
-    if visit is None or visit.unit_id != unit_id:
-        raise NotFound()
-    return visit
-
-
-def _planned_visit(db: Session, subject: Subject, visit_id: uuid.UUID) -> Visit:
-    """A visit of the planner's unit, to change by hand: planning it is an action on the
-    patient (checked and logged like any other)."""
-    visit = visit_of_unit(db, subject.unit_id, visit_id)
-    require(db, subject, Action.VISIT_PLAN, visit.patient_id)
-    return visit
-
-
-def move_visit(db: Session, subject: Subject, visit_id: uuid.UUID, part: int, shift_id: int,
-               *, budget: Budget, now: datetime | None = None,
-               osrm_url: str | None = None) -> VisitPlan:
-    """A planner gives a visit to another staff member by hand: it is locked to them, and the
-    rest of the day is re-planned around it."""
-    now = now or utcnow()
-    unit_id = subject.unit_id
-    visit = _planned_visit(db, subject, visit_id)
-    if not 0 <= part < visit.staff_count:
-        raise Invalid("Unknown part of the visit", field="part")
-    shift = db.get(StaffShift, shift_id)
-    if shift is None or shift.unit_id != unit_id or shift.day != visit.day:
-        raise Invalid("Choose a staff member working that day", field="shift_id")
-    planned = _assignments(db, current_plan(db, unit_id, visit.day), visit.id)
-    if is_fixed(visit, min((a.planned_start for a in planned), default=None), now):
-        raise Conflict("The visit has already started", field="shift_id")
-    staff = db.get(Staff, shift.staff_id)
-    if part == 0 and not set(visit.skills or ()) <= set(staff.skills or ()):
-        raise Invalid("%(name)s does not have the skills the visit needs", field="shift_id",
-                      name=staff.full_name)
-    return plan_day(db, subject.staff_id, unit_id, visit.day, budget=budget, reason="moved",
-                    now=now, osrm_url=osrm_url, move=(visit.id, part, shift.id))
-
-
-def set_locked(db: Session, subject: Subject, visit_id: uuid.UUID, locked: bool) -> VisitPlan:
-    """Lock a visit to the staff member it is planned with (or unlock it), in the current
-    plan: re-planning keeps it with them."""
-    visit = _planned_visit(db, subject, visit_id)
-    plan = current_plan(db, subject.unit_id, visit.day)
-    found = _assignments(db, plan, visit.id)
-    if not found:
-        raise Conflict("The visit is not in the plan", field="visit_id")
-    for a in found:
-        a.locked = locked
-    return plan
+    db.get(Unit, unit_id, with_for_update=True)
+    d = read(db, unit_id, day, now, move=move)
+    return write(db, d, solve(d, budget, osrm_url, seed=seed), staff_id, reason)

@@ -264,7 +264,7 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
     settings = get_settings()
     for back in range(HISTORY_DAYS, 0, -1):
         past = day - timedelta(days=back)
-        plan = planner.plan_day(session, None, unit_id, past,
+        plan = planner.plan_in(session, None, unit_id, past,
                                 budget=planner.Budget(iterations=HISTORY_MOVES),
                                 now=at_local(past, "06:30"), osrm_url=settings.osrm_url)
         _report(session, plan, at_local(past + timedelta(days=1), "00:00"))
@@ -272,7 +272,7 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
         for visit in session.scalars(select(Visit).where(
                 Visit.unit_id == unit_id, Visit.day == past, Visit.status == "planned")):
             visit.status, visit.not_done_reason = "cancelled", "Gjordes av jourpatrullen"
-    plan = planner.plan_day(session, None, unit_id, day,
+    plan = planner.plan_in(session, None, unit_id, day,
                             budget=planner.Budget.of(settings, replan=False),
                             now=min(now, at_local(day, "06:30")), osrm_url=settings.osrm_url)
     _report(session, plan, now)

@@ -6,22 +6,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from hemma.access.policy import Action
-from hemma.access.service import accessible_patients, decisions_for, log_listed
+from hemma.access.service import decisions_for, log_listed
 from hemma.access.sharing import organisations_without_consent
+from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
-from hemma.kit.validation import parse
+from hemma.kit.validation import Day, DbId, Schema, parse
 from hemma.models import CareRequest, Patient, Staff, Unit
 from hemma.monitoring import service as monitoring
 from hemma.monitoring.schemas import VALUE_FIELDS, ObservationCreate
 from hemma.patients.service import get_patient
-from hemma.planning import charts, service
+from hemma.planning import charts, service, views
 from hemma.planning import day as planner
 from hemma.planning.schemas import (
     CareRequestCreate,
@@ -31,7 +32,14 @@ from hemma.planning.schemas import (
     VisitMove,
     VisitReport,
 )
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import (
+    DbSession,
+    OwnWork,
+    PatientAccess,
+    PatientContext,
+    Principal,
+    StaffAccess,
+)
 from hemma.web.forms import attempt, error_messages, form_data
 from hemma.web.i18n import gettext
 from hemma.web.templating import render
@@ -75,12 +83,12 @@ def _units(db, exclude: int) -> list[tuple[int, str]]:
 
 
 def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
-                   status_code=200):
+                   status_code=200, shortfalls=None, accepted=None):
     subject = ctx.subject
     today = local_today()
     visits = service.visits_for(db, ctx.patient_id, today, today + timedelta(days=1))
     return render(request, "planning/requests.html", {
-        "visits": visits, "planned": planner.planned_staff(db, visits),
+        "visits": visits, "planned": views.planned_staff(db, visits),
         "patient": get_patient(db, ctx.patient_id),
         "requests": service.requests_for(db, ctx.patient_id),
         "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all()),
@@ -93,7 +101,8 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
                              "times": "08:00 14:00 20:00", "tolerance_minutes": 30,
                              "duration_minutes": 30, "staff_count": 1, "hard": "true",
                              "priority": 2},
-        "errors": errors or {}}, status_code=status_code)
+        "errors": errors or {}, "shortfalls": shortfalls or [], "accepted": accepted},
+        status_code=status_code)
 
 
 @router.get("/patients/{patient_id}/care-requests")
@@ -117,35 +126,67 @@ def request_care(request: Request, db: DbSession, form: FormData, ctx: PatientRe
 
 @router.post("/patients/{patient_id}/care-requests/{request_id}/decision")
 def decide_request(request: Request, db: DbSession, request_id: uuid.UUID, form: FormData,
-                   ctx: PatientRequester):
-    """The receiving unit accepts the request (its visits are created) or declines it."""
+                   ctx: PatientRequester, work: OwnWork):
+    """The receiving unit accepts the request (its visits are created) or declines it; an
+    acceptance the unit has no capacity for says so at once."""
     data = {k: v for k, v in form.items() if k in ("accept", "reason")}
     if "accept" in data:
         data["accept"] = data["accept"] == "true"
-    _result, err = attempt(db, lambda: service.decide(
-        db, ctx.subject, ctx.patient_id, request_id, parse(CareRequestDecision, data)))
-    if err:
+    inbox = form.get("back") == "inbox"
+    try:
+        decision = parse(CareRequestDecision, data)
+        with work() as s:
+            answered = service.decide(s, ctx.subject, ctx.patient_id, request_id, decision)
+        shortfalls = (service.capacity(work, ctx.subject, answered.id,
+                                       budget=_budget(request, replan=True),
+                                       osrm_url=_osrm(request))
+                      if decision.accept else [])
+    except (Invalid, Conflict) as err:
+        if inbox:
+            return _incoming_page(request, db, ctx.principal, errors=error_messages(err),
+                                  status_code=err.status_code)
         return _requests_page(request, db, ctx, errors=error_messages(err),
                               status_code=err.status_code)
-    done = "request_accepted" if data.get("accept") is True else "request_declined"
-    back = form.get("back")
-    target = "/care-requests" if back == "inbox" else f"/patients/{ctx.patient_id}/care-requests"
+    if shortfalls:
+        # Accepted, but the visits will not happen as things stand: say so, loudly, here.
+        if inbox:
+            return _incoming_page(request, db, ctx.principal, shortfalls=shortfalls,
+                                  accepted=answered)
+        return _requests_page(request, db, ctx, shortfalls=shortfalls, accepted=answered)
+    done = "request_accepted" if decision.accept else "request_declined"
+    target = "/care-requests" if inbox else f"/patients/{ctx.patient_id}/care-requests"
     return RedirectResponse(f"{target}?done={done}", 303)
 
 
-@router.get("/care-requests")
-def incoming(request: Request, db: DbSession, principal: Requests):
-    """Care requests to the user's unit that await an answer, and the latest answered."""
+INCOMING_STATUSES = ("requested", "accepted", "declined", "cancelled")
+
+
+def _incoming_page(request, db, principal: Principal, *, status: str | None = None,
+                   errors=None, shortfalls=None, accepted=None, status_code=200):
     subject = principal.subject
-    rows = db.execute(select(CareRequest, Patient).join(Patient, Patient.id == CareRequest.patient_id)
-                      .where(CareRequest.to_unit_id == subject.unit_id)
-                      .order_by(CareRequest.status != "requested", CareRequest.created_at.desc())
-                      .limit(100)).all()
+    q = (select(CareRequest, Patient).join(Patient, Patient.id == CareRequest.patient_id)
+         .where(CareRequest.to_unit_id == subject.unit_id))
+    if status:
+        q = q.where(CareRequest.status == status)
+    rows = db.execute(q.order_by(CareRequest.status != "requested",
+                                 CareRequest.created_at.desc()).limit(100)).all()
     decisions = decisions_for(db, subject, {p.id for _r, p in rows})
     log_listed(db, decisions, "carerequest.manage")
     return render(request, "planning/incoming.html", {
         "rows": [(r, p) for r, p in rows if decisions[p.id]],
-        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all())})
+        "pending": service.pending_care_requests(db, subject),
+        "status": status or "", "statuses": INCOMING_STATUSES,
+        "errors": errors or {}, "shortfalls": shortfalls or [], "accepted": accepted,
+        "unit_names": dict(db.execute(select(Unit.id, Unit.name)).all())},
+        status_code=status_code)
+
+
+@router.get("/care-requests")
+def incoming(request: Request, db: DbSession, principal: Requests,
+             status: Literal["requested", "accepted", "declined", "cancelled", ""] = ""):
+    """Care requests to the user's unit: those awaiting an answer first, filtered by status,
+    with how many await an answer."""
+    return _incoming_page(request, db, principal, status=status or None)
 
 
 # --- The unit's day plan -------------------------------------------------------------------
@@ -155,7 +196,11 @@ def _day(day: date | None) -> date:
     return day or local_today()
 
 
-def _timeline(view: planner.DayPlan) -> dict:
+TIMELINE_PX = 0.74 * 1100  # the visits' part of the timeline on a laptop, in pixels
+NAME_PX = 6.0  # a character of a 10 px label, about
+
+
+def _timeline(view: views.DayPlan) -> dict:
     """Where each visit and break sits on a timeline of the day (as % of its width)."""
     shifts = [r.shift for r in view.routes]
     if not shifts:
@@ -173,9 +218,13 @@ def _timeline(view: planner.DayPlan) -> dict:
         blocks = []
         for stop in route.stops:
             a = stop.assignment
-            blocks.append({"left": pct(a.planned_start), "width": max(0.6, pct(a.planned_end)
-                                                                      - pct(a.planned_start)),
-                           "stop": stop})
+            width = max(0.6, pct(a.planned_end) - pct(a.planned_start))
+            name = stop.patient.family_name
+            blocks.append({"left": pct(a.planned_start), "width": width, "stop": stop,
+                           "name": name,
+                           # The name along the tile when it fits (on a screen ~1366 px
+                           # wide), else up it: a 15-minute visit is a narrow tile.
+                           "across": width * TIMELINE_PX / 100 >= NAME_PX * len(name) + 6})
         breaks = [{"left": pct(b["start"]), "width": pct(b["start"] + timedelta(minutes=b["minutes"]))
                    - pct(b["start"]), "start": b["start"], "minutes": b["minutes"]}
                   for b in route.breaks]
@@ -188,40 +237,50 @@ def _timeline(view: planner.DayPlan) -> dict:
 
 
 def _plan_page(request, db, principal: Principal, day: date, values=None, errors=None,
-               status_code=200):
+               status_code=200, patient_id: uuid.UUID | None = None):
     subject = principal.subject
-    view = planner.day_plan(db, subject.unit_id, day, subject=subject)
+    view = views.day_plan(db, subject.unit_id, day, subject=subject)
     may_plan = subject.role_allows(Action.VISIT_PLAN)
-    patients = []
-    if may_plan:
-        readable = accessible_patients(subject)
-        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})") for p in
-                    db.scalars(select(Patient).where(Patient.id.in_(readable))
-                               .order_by(Patient.family_name, Patient.given_name))]
+    patients, news2, window = [], {}, None
+    now = utcnow()
+    if may_plan and day == local_today():  # the urgent-visit form is today's
+        shown = service.urgent_patients(db, subject)
+        news2 = service.latest_news2(db, subject, [p.id for p in shown], now)
+        patients = [(p.id, f"{p.family_name}, {p.given_name} ({p.city or '–'})"
+                     + (f" · NEWS2 {news2[p.id].news2_total}"
+                        if p.id in news2 and news2[p.id].news2_total >= service.NEWS2_HIGH
+                        else "")) for p in shown]
+        if patient_id is not None and patient_id in {p.id for p in shown}:
+            window = service.default_window(db, subject, patient_id, now)
+    if values is None:
+        values = {"kind": "assessment", "duration_minutes": 30, "staff_count": 1}
+        if window is not None:
+            values |= {"patient_id": str(patient_id),
+                       "earliest": local(window.earliest).strftime("%H:%M"),
+                       "latest": local(window.latest).strftime("%H:%M")}
     return render(request, "planning/day.html", {
         "view": view, "day": day, "timeline": _timeline(view), "may_plan": may_plan,
         "route_colour": charts.colour, "kind_colour": charts.kind_colour,
-        "unit": db.get(Unit, subject.unit_id), "patients": patients,
+        "unit": db.get(Unit, subject.unit_id), "patients": patients, "window": window,
+        "news2_high": service.NEWS2_HIGH,
         "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
         "shifts": [(r.shift.id, r.staff.full_name) for r in view.routes],
-        "values": values or {"kind": "assessment", "duration_minutes": 30,
-                             "earliest": local(utcnow() + timedelta(minutes=15)).strftime("%H:%M"),
-                             "latest": local(utcnow() + timedelta(hours=2)).strftime("%H:%M"),
-                             "staff_count": 1},
-        "errors": errors or {}}, status_code=status_code)
+        "values": values, "errors": errors or {}}, status_code=status_code)
 
 
 @router.get("/planning")
-def plan_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+def plan_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None,
+              patient_id: uuid.UUID | None = None):
     """The unit's day: a timeline per staff member, the routes on a map, what is left out,
-    what the last re-plan moved; for planners, re-plan, urgent visit, lock and move."""
-    return _plan_page(request, db, principal, _day(day))
+    what the last re-plan moved; for planners, re-plan, urgent visit (for `patient_id`, with
+    the window its NEWS2 calls for), lock and move."""
+    return _plan_page(request, db, principal, _day(day), patient_id=patient_id)
 
 
 @router.get("/planning/routes.svg")
-def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
+def routes_svg(db: DbSession, principal: Reader, day: Day | None = None):
     """The day's routes drawn from coordinates (SVG, no map tiles)."""
-    view = planner.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
+    view = views.day_plan(db, principal.subject.unit_id, _day(day), subject=principal.subject)
     unit = db.get(Unit, principal.subject.unit_id)
     title = gettext("Within %(km)s km of the office", km=int(charts.TOWN_KM))
     return Response(charts.routes_svg(view, unit, title), media_type="image/svg+xml",
@@ -229,59 +288,75 @@ def routes_svg(db: DbSession, principal: Reader, day: date | None = None):
 
 
 @router.post("/planning/solve")
-def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner):
+def solve_day(request: Request, db: DbSession, form: FormData, principal: Planner,
+              work: OwnWork):
     """Plan (or re-plan) the whole day; started and passed visits stay as they are."""
-    day = _form_day(form)
-    planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                     budget=_budget(request, replan=False), osrm_url=_osrm(request))
-    return RedirectResponse(f"/planning?day={day.isoformat()}&done=planned", 303)
+    try:
+        day = _form_day(form)
+        plan = service.plan_day(work, principal.subject, day,
+                                budget=_budget(request, replan=False), osrm_url=_osrm(request))
+    except (Invalid, Conflict) as err:
+        return _plan_page(request, db, principal, _shown_day(form), errors=error_messages(err),
+                          status_code=err.status_code)
+    return _planned(plan, "planned")
+
+
+def _planned(plan, done: str, anchor: str = "") -> RedirectResponse:
+    """Back to the day. A plan that leaves a visit out is not "done": no green message, the
+    page opens on the visits nobody goes to, with what to do about them."""
+    if plan.unplanned:
+        return RedirectResponse(f"/planning?day={plan.day.isoformat()}#unplanned", 303)
+    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done={done}{anchor}", 303)
 
 
 def _form_day(form: dict) -> date:
+    """The form's day, or Invalid naming the field."""
+    return parse(_DayForm, {"day": form.get("day")}).day
+
+
+def _shown_day(form: dict) -> date:
+    """The day a form was about, to show its page again (today if it cannot be read)."""
     try:
-        return date.fromisoformat(form.get("day", ""))
-    except ValueError:
+        return _form_day(form)
+    except Invalid:
         return local_today()
 
 
+class _DayForm(Schema):
+    day: Day
+
+
 @router.post("/planning/urgent")
-def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner):
+def urgent_visit(request: Request, db: DbSession, form: FormData, principal: Planner,
+                 work: OwnWork):
     """Add an urgent visit today and re-plan around it at once."""
     day = local_today()
-    data = _staffing(form)
-    now = utcnow()
-
-    def act():
-        service.add_urgent_visit(db, principal.subject, parse(UrgentVisitCreate, data), day, now)
-        return planner.plan_day(db, principal.subject.staff_id, principal.subject.unit_id, day,
-                                budget=_budget(request, replan=True), reason="urgent visit",
-                                now=now, osrm_url=_osrm(request))
-
-    _plan, err = attempt(db, act)
-    if err:
+    try:
+        _visit, plan = service.add_urgent_visit(
+            work, principal.subject, parse(UrgentVisitCreate, _staffing(form)), day, utcnow(),
+            budget=_budget(request, replan=True), osrm_url=_osrm(request))
+    except (Invalid, Conflict) as err:
         return _plan_page(request, db, principal, day, values=form, errors=error_messages(err),
                           status_code=err.status_code)
-    return RedirectResponse(f"/planning?day={day.isoformat()}&done=urgent#changes", 303)
+    return _planned(plan, "urgent", "#changes")
 
 
 @router.post("/planning/visits/{visit_id}/move")
 def move_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormData,
-               principal: Planner):
+               principal: Planner, work: OwnWork):
     """Give a visit to another staff member by hand (it is locked to them) and re-plan."""
-    def act():
+    try:
         data = parse(VisitMove, form)
-        return planner.move_visit(db, principal.subject, visit_id, data.part, data.shift_id,
+        plan = service.move_visit(work, principal.subject, visit_id, data.part, data.shift_id,
                                   budget=_budget(request, replan=True), osrm_url=_osrm(request))
-
-    plan, err = attempt(db, act)
-    if err:
+    except (Invalid, Conflict) as err:
         return _visit_error(request, db, principal, visit_id, err)
-    return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=moved#changes", 303)
+    return _planned(plan, "moved", "#changes")
 
 
 def _visit_error(request, db, principal: Principal, visit_id: uuid.UUID, err):
     """The day's page again, with the error beside the visit it is about."""
-    visit = planner.visit_of_unit(db, principal.subject.unit_id, visit_id)
+    visit = service.visit_of_unit(db, principal.subject.unit_id, visit_id)
     return _plan_page(request, db, principal, visit.day,
                       errors={f"move-{visit_id}": error_messages(err).popitem()[1]},
                       status_code=err.status_code)
@@ -292,7 +367,7 @@ def lock_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: FormD
                principal: Planner):
     """Lock a visit to the staff member it is planned with (or unlock it)."""
     locked = form.get("locked") == "true"
-    plan, err = attempt(db, lambda: planner.set_locked(db, principal.subject, visit_id, locked))
+    plan, err = attempt(db, lambda: service.set_locked(db, principal.subject, visit_id, locked))
     if err:
         return _visit_error(request, db, principal, visit_id, err)
     return RedirectResponse(f"/planning?day={plan.day.isoformat()}&done=locked", 303)
@@ -320,7 +395,7 @@ def _shifts_page(request, db, principal: Principal, day: date, values=None, erro
 
 
 @router.get("/planning/shifts")
-def shifts_page(request: Request, db: DbSession, principal: Reader, day: date | None = None):
+def shifts_page(request: Request, db: DbSession, principal: Reader, day: Day | None = None):
     """Who works the day, from where, with which break and skills."""
     return _shifts_page(request, db, principal, _day(day))
 
@@ -332,13 +407,13 @@ def add_shift(request: Request, db: DbSession, form: FormData, principal: Planne
                                                        parse(ShiftCreate, form),
                                                        geocoder=request.app.state.geocoder))
     if err:
-        return _shifts_page(request, db, principal, _form_day(form), values=form,
+        return _shifts_page(request, db, principal, _shown_day(form), values=form,
                             errors=error_messages(err), status_code=err.status_code)
     return RedirectResponse(f"/planning/shifts?day={shift.day.isoformat()}&done=shift", 303)
 
 
 @router.post("/planning/shifts/{shift_id}/remove")
-def remove_shift(request: Request, db: DbSession, shift_id: int, principal: Planner):
+def remove_shift(request: Request, db: DbSession, shift_id: DbId, principal: Planner):
     """Remove a shift (sick leave); its visits go to others at the next re-plan."""
     shift, err = attempt(db, lambda: service.remove_shift(db, principal.subject, shift_id))
     if err:
@@ -354,7 +429,7 @@ def remove_shift(request: Request, db: DbSession, shift_id: int, principal: Plan
 
 def _route_page(request, db, principal: Principal, day: date, errors=None, values=None,
                 status_code=200):
-    view, routes = planner.my_route(db, principal.subject, day)
+    view, routes = views.my_route(db, principal.subject, day)
     return render(request, "planning/my_route.html", {
         "day": day, "routes": routes, "plan": view.plan if view else None,
         "prev_day": day - timedelta(days=1), "next_day": day + timedelta(days=1),
@@ -363,16 +438,16 @@ def _route_page(request, db, principal: Principal, day: date, errors=None, value
 
 
 @router.get("/my-route")
-def my_route(request: Request, db: DbSession, principal: Visitor, day: date | None = None):
+def my_route(request: Request, db: DbSession, principal: Visitor, day: Day | None = None):
     """The signed-in staff member's visits of the day, in order, on the phone."""
     return _route_page(request, db, principal, _day(day))
 
 
 @router.get("/my-route/version")
-def my_route_version(db: DbSession, principal: Visitor, day: date | None = None):
+def my_route_version(db: DbSession, principal: Visitor, day: Day | None = None):
     """Which plan the route page shows: the page asks now and then, and offers the new
     route when the plan changed."""
-    return {"plan_id": planner.route_version(db, principal.subject.staff_id, _day(day))}
+    return {"plan_id": views.route_version(db, principal.subject.staff_id, _day(day))}
 
 
 @router.post("/patients/{patient_id}/visits/{visit_id}/report")

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from hemma.access.sharing import SharingAnswer
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import Day, DbId, Schema, Text
 from hemma.models import CareKind
 
 
@@ -38,14 +38,14 @@ class Staffing(Schema):
 
 
 class CareRequestCreate(Staffing, SharingAnswer):
-    to_unit_id: int
+    to_unit_id: DbId
     # Fixed times each day (e.g. 08:00, 14:00, 20:00) ± tolerance, or one window a day.
     times: list[Clock] | None = Field(default=None, max_length=12)
     tolerance_minutes: int = Field(default=30, ge=0, le=180)
     window_start: Clock | None = None
     window_end: Clock | None = None
-    first_date: date
-    last_date: date
+    first_date: Day
+    last_date: Day
     duration_minutes: int = Field(ge=5, le=480)
     hard: bool = True
     priority: int = Field(default=2, ge=1, le=3)
@@ -87,13 +87,15 @@ class UrgentVisitCreate(Staffing):
     """A visit today that no care request foresaw (the patient called, a value alerted)."""
 
     patient_id: uuid.UUID
-    earliest: Clock  # Swedish time, on the day planned
-    latest: Clock  # the latest start
-    duration_minutes: int = Field(ge=5, le=240)
+    # Swedish time, on the day planned. Left out: from now within the hour when the
+    # patient's latest NEWS2 is 7 or more, else from a quarter of an hour on within two hours.
+    earliest: Clock | None = None
+    latest: Clock | None = None  # the latest start
+    duration_minutes: int = Field(default=30, ge=5, le=240)
 
 
 class VisitMove(Schema):
-    shift_id: int
+    shift_id: DbId
     part: int = Field(default=0, ge=0, le=1)
 
 
@@ -106,8 +108,8 @@ class VisitReport(Schema):
 
 
 class ShiftCreate(Schema):
-    staff_id: int
-    day: date
+    staff_id: DbId
+    day: Day
     start: Clock
     end: Clock
     start_place: Literal["office", "home"] = "office"

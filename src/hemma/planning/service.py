@@ -9,36 +9,53 @@ in absolute time computed in Swedish time (08:00 stays 08:00 across daylight-sav
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import origin, relation_active, require
+from hemma.access.service import (
+    accessible_patients,
+    can,
+    decisions_for,
+    log_listed,
+    origin,
+    relation_active,
+    require,
+)
 from hemma.access.sharing import settle_sharing
+from hemma.access.work import Work
 from hemma.db import insert_ignoring_conflict
 from hemma.geo import geocoding
 from hemma.geo.geocoding import Geocoder
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
-from hemma.kit.time import at_local, end_of_local_day, local_date, local_today, utcnow
+from hemma.kit.time import at_local, end_of_local_day, local, local_date, local_today, utcnow
 from hemma.models import (
     ACTIVE_STATES,
     REPORTED_STATES,
     CareRelation,
     CareRequest,
     Episode,
+    Observation,
+    Patient,
     RequestStatus,
     Staff,
     StaffShift,
     Unit,
     Visit,
     VisitAssignment,
+    VisitPlan,
     VisitStatus,
 )
+from hemma.planning import day, views
 from hemma.planning.schemas import (
     CareRequestCreate,
     CareRequestDecision,
@@ -48,6 +65,8 @@ from hemma.planning.schemas import (
     VisitReport,
 )
 
+log = logging.getLogger("hemma.planning")
+T = TypeVar("T")
 MAX_DAYS = 90  # a request longer than a quarter is a new request, looked at again
 REQUEST_ROLE = "Vårdbegäran"
 
@@ -227,13 +246,6 @@ def end_with_episode(db: Session, episode_id: uuid.UUID, at: datetime, reason: s
     return result.rowcount
 
 
-def pending_care_requests(db: Session, subject: Subject) -> int:
-    """How many care requests to the user's unit await an answer (the menu's badge)."""
-    return db.scalar(select(func.count()).select_from(CareRequest).where(
-        CareRequest.to_unit_id == subject.unit_id,
-        CareRequest.status == RequestStatus.REQUESTED)) or 0
-
-
 def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, int]]:
     """The patient's care requests, newest first, with how many visits each has."""
     counts = dict(db.execute(select(Visit.care_request_id, func.count())
@@ -244,30 +256,362 @@ def requests_for(db: Session, patient_id: uuid.UUID) -> list[tuple[CareRequest, 
         .order_by(CareRequest.created_at.desc()))]
 
 
-# --- Visits of the day --------------------------------------------------------------------
+# --- Whether the receiving unit can do what it accepted -------------------------------------
 
 
-def add_urgent_visit(db: Session, subject: Subject, data: UrgentVisitCreate, day: date,
-                     now: datetime) -> Visit:
-    """A visit today that no care request foresaw, for the user's unit: it goes first when
-    not everything fits (priority 3). The caller re-plans the day around it."""
-    require(db, subject, Action.VISIT_PLAN, data.patient_id)
+@dataclass(frozen=True)
+class Shortfall:
+    """Days on which the unit that accepted a request cannot do its visits as things stand:
+    nobody works ("no_shift"), nobody working has the skills ("skills"), the day's plan has no
+    room for them ("capacity", "window"), or the patient has no place on the map ("address")."""
+
+    reason: str
+    days: tuple[date, ...]
+    skills: tuple[str, ...] = ()
+
+
+def capacity(work: Work, subject: Subject, request_id: uuid.UUID, *, budget: day.Budget,
+             osrm_url: str | None = None, now: datetime | None = None,
+             solver: Solver | None = None) -> list[Shortfall]:
+    """What stands in the way of an accepted request's visits, day by day: shifts and skills
+    on every day; on a day that already has a plan, a trial plan (solved with no transaction
+    open, not saved) says whether the day can fit them."""
+    now = now or utcnow()
+    solver = solver or day.solve
+    with work() as s:
+        request = s.get(CareRequest, request_id)
+        if request is None:
+            raise NotFound()
+        if not can(s, subject, Action.CARE_REQUEST, request.patient_id):
+            require(s, subject, Action.CARE_REQUEST, request.patient_id)
+        unit = request.to_unit_id
+        visits = list(s.scalars(select(Visit).where(
+            Visit.care_request_id == request.id, Visit.status == VisitStatus.PLANNED)
+            .order_by(Visit.earliest)))
+        days = sorted({v.day for v in visits})
+        patient = s.get(Patient, request.patient_id)
+        staffed: dict[date, list[set[str]]] = defaultdict(list)
+        for shift_day, skills in s.execute(
+                select(StaffShift.day, Staff.skills).join(Staff, Staff.id == StaffShift.staff_id)
+                .where(StaffShift.unit_id == unit, StaffShift.day.in_(days))):
+            staffed[shift_day].append(set(skills or ()))
+        planned_days = set(s.scalars(select(VisitPlan.day).where(
+            VisitPlan.unit_id == unit, VisitPlan.day.in_(days))))
+        needs = set(request.skills or ())
+        out: dict[str, list[date]] = defaultdict(list)
+        trials = []
+        for d in days:
+            if not staffed[d]:
+                out["no_shift"].append(d)
+            elif not any(needs <= have for have in staffed[d]):
+                out["skills"].append(d)
+            elif d in planned_days and day.has_position(patient):
+                trials.append(day.read(s, unit, d, now))
+        if not day.has_position(patient):
+            out["address"] = days
+    ours = {str(v.id) for v in visits}
+    for d_input in trials:
+        solved = solver(d_input, budget, osrm_url)
+        left = [u for u in solved.result.unplanned if u.visit in ours]
+        if left:
+            out["window" if all(u.reason == "window" for u in left) else "capacity"].append(
+                d_input.day)
+    return [Shortfall(reason, tuple(sorted(found)), tuple(sorted(needs)) if reason == "skills"
+                      else ()) for reason, found in out.items() if found]
+
+
+def pending_care_requests(db: Session, subject: Subject) -> int:
+    """How many care requests to the user's unit await an answer (the menu's badge): only
+    those about patients the user may read, and none for a role that does not answer them."""
+    if not subject.role_allows(Action.CARE_REQUEST):
+        return 0
+    return db.scalar(select(func.count()).select_from(CareRequest).where(
+        CareRequest.to_unit_id == subject.unit_id,
+        CareRequest.status == RequestStatus.REQUESTED,
+        CareRequest.patient_id.in_(accessible_patients(subject)))) or 0
+
+
+# --- Planning the day ---------------------------------------------------------------------
+#
+# Planning a day thinks for seconds. These actions never think inside a transaction: each reads
+# the day in a short unit of work (`Work`), solves with none open, and writes the plan in a
+# second one that first checks the day is still the day it read (`day.claim`). If it changed
+# meanwhile (another plan saved, a visit reported, a lock set), the action reads and solves
+# again; after ATTEMPTS changes in a row it says so instead.
+
+ATTEMPTS = 3
+Solver = Callable[[day.DayInput, day.Budget, str | None], day.Solved]
+
+
+def _replan(work: Work, read: Callable[[Session], day.DayInput],
+            save: Callable[[Session, day.DayInput, day.Solved], T], *, budget: day.Budget,
+            osrm_url: str | None, solver: Solver | None) -> T:
+    solver = solver or day.solve
+    for _attempt in range(ATTEMPTS):
+        with work() as s:
+            d = read(s)
+        solved = solver(d, budget, osrm_url)
+        try:
+            with work() as s:
+                day.claim(s, d)
+                return save(s, d, solved)
+        except day.DayChanged:
+            log.info("the day of unit %s on %s changed while it was planned; again",
+                     d.unit_id, d.day)
+    raise Conflict("The day changed while it was being planned; try again", field="day")
+
+
+def _check_patient(db: Session, subject: Subject, patient_id: uuid.UUID) -> None:
+    """May the planner plan this patient's visits? Checked when the day is read; logged when
+    the plan is written, with the action (a refusal is logged at once)."""
+    if not can(db, subject, Action.VISIT_PLAN, patient_id):
+        require(db, subject, Action.VISIT_PLAN, patient_id)  # logs the refusal, raises
+
+
+def plan_day(work: Work, subject: Subject, on: date, *, budget: day.Budget,
+             osrm_url: str | None = None, now: datetime | None = None,
+             reason: str = "planned", solver: Solver | None = None) -> VisitPlan:
+    """Plan (or re-plan) the user's unit's day; started, done and passed visits stay as they
+    are, locked ones with their staff member."""
+    now = now or utcnow()
+
+    def read(s: Session) -> day.DayInput:
+        require(s, subject, Action.VISIT_PLAN)
+        return day.read(s, subject.unit_id, on, now)
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN)
+        plan = day.write(s, d, solved, subject.staff_id, reason)
+        audit.record(s, None, "visitplan.plan", basis="role",
+                     detail=f"{on.isoformat()} v{plan.version}")
+        return plan
+
+    return _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+
+
+# NEWS2 7 or more is a high clinical risk (RCP): an urgent visit for such a patient is asked
+# for now, within the hour, unless the planner says otherwise.
+NEWS2_HIGH = 7
+NEWS2_RECENT = timedelta(hours=24)  # an older score says little about today
+
+
+def latest_news2(db: Session, subject: Subject, patient_ids: list[uuid.UUID],
+                 now: datetime) -> dict[uuid.UUID, Observation]:
+    """Each patient's latest NEWS2 of the last day that the user may see (values from
+    another organisation need the patient's consent, as on every page)."""
+    if not patient_ids:
+        return {}
+    decisions = decisions_for(db, subject, patient_ids)
+    out: dict[uuid.UUID, Observation] = {}
+    for o in db.scalars(select(Observation).where(
+            Observation.patient_id.in_(patient_ids), Observation.news2_total.is_not(None),
+            Observation.measured_at >= now - NEWS2_RECENT, Observation.measured_at <= now)
+            .order_by(Observation.measured_at.desc())):
+        if o.patient_id not in out and decisions[o.patient_id] and decisions[
+                o.patient_id].sees(origin(db, o.documented_by_unit_id)):
+            out[o.patient_id] = o
+    return out
+
+
+@dataclass(frozen=True)
+class Window:
+    earliest: datetime
+    latest: datetime
+    news2: Observation | None  # the score that made it urgent now
+
+
+def default_window(db: Session, subject: Subject, patient_id: uuid.UUID | None,
+                   now: datetime) -> Window:
+    """An urgent visit's window when the planner gives none: from now, within the hour, for a
+    patient whose latest NEWS2 is 7 or more; otherwise from a quarter of an hour on, within
+    two hours."""
+    news2 = latest_news2(db, subject, [patient_id], now).get(patient_id) if patient_id else None
+    if news2 is not None and news2.news2_total >= NEWS2_HIGH:
+        return Window(now, now + timedelta(hours=1), news2)
+    return Window(now + timedelta(minutes=15), now + timedelta(hours=2), news2)
+
+
+def _urgent(db: Session, subject: Subject, data: UrgentVisitCreate, on: date,
+            now: datetime) -> tuple[Visit, Patient]:
+    """The urgent visit as asked for (not saved yet), with its patient."""
     _check_staffing(data)
-    earliest, latest = at_local(day, data.earliest), at_local(day, data.latest)
+    window = default_window(db, subject, data.patient_id, now)
+    earliest = at_local(on, data.earliest) if data.earliest else window.earliest
+    if data.latest:
+        latest = at_local(on, data.latest)
+    else:
+        latest = max(window.latest, earliest + (window.latest - window.earliest))
+        latest = min(latest, at_local(on, "23:59"))  # the day planned, not the next
     if latest < earliest:
         raise Invalid("The latest start is before the earliest", field="latest")
     if latest < now:
         raise Invalid("The time has passed", field="latest")
-    visit = Visit(id=uuid.uuid4(), patient_id=data.patient_id, unit_id=subject.unit_id, day=day,
+    patient = db.get(Patient, data.patient_id)
+    visit = Visit(id=uuid.uuid4(), patient_id=data.patient_id, unit_id=subject.unit_id, day=on,
                   kind=data.kind, earliest=max(earliest, now), latest=latest,
                   duration_minutes=data.duration_minutes, skills=sorted(set(data.skills)),
                   staff_count=data.staff_count, sync=data.sync, gap_min=data.gap_min,
                   gap_max=data.gap_max if data.sync == "sequential" else 0, hard=True,
                   priority=3, urgent=True, notes=data.notes, status=VisitStatus.PLANNED,
                   updated_by_id=subject.staff_id, created_at=now)
+    return visit, patient
+
+
+def add_urgent_visit(work: Work, subject: Subject, data: UrgentVisitCreate, on: date,
+                     now: datetime, *, budget: day.Budget, osrm_url: str | None = None,
+                     solver: Solver | None = None) -> tuple[Visit, VisitPlan]:
+    """A visit today that no care request foresaw (the patient called, a value alerted), for
+    the user's unit, planned at once into the day: it goes first when not everything fits
+    (priority 3). The visit and the plan that has it are saved together."""
+    made: list[Visit] = []
+
+    def read(s: Session) -> day.DayInput:
+        _check_patient(s, subject, data.patient_id)
+        visit, patient = _urgent(s, subject, data, on, now)
+        made[:] = [visit]
+        return day.read(s, subject.unit_id, on, now, new=[(visit, patient)])
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN, data.patient_id)
+        s.add(made[0])
+        s.flush()
+        plan = day.write(s, d, solved, subject.staff_id, "urgent visit")
+        audit.record(s, data.patient_id, "visit.add_urgent")
+        return plan
+
+    plan = _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+    return made[0], plan
+
+
+def urgent_patients(db: Session, subject: Subject) -> list[Patient]:
+    """The patients a planner may choose for an urgent visit: every patient they may read,
+    by name. A list of patients: each one shown is logged, as the home-ward list is."""
+    patients = list(db.scalars(select(Patient).where(
+        Patient.id.in_(accessible_patients(subject)))
+        .order_by(Patient.family_name, Patient.given_name)))
+    decisions = decisions_for(db, subject, [p.id for p in patients])
+    shown = [p for p in patients if decisions[p.id]]
+    log_listed(db, {p.id: decisions[p.id] for p in shown}, "visitplan.list")
+    return shown
+
+
+def visit_of_unit(db: Session, unit_id: int, visit_id: uuid.UUID) -> Visit:
+    visit = db.get(Visit, visit_id)
+    if visit is None or visit.unit_id != unit_id:
+        raise NotFound()
+    return visit
+
+
+def _clock(at: datetime) -> str:
+    return local(at).strftime("%H:%M")
+
+
+def move_visit(work: Work, subject: Subject, visit_id: uuid.UUID, part: int, shift_id: int,
+               *, budget: day.Budget, osrm_url: str | None = None,
+               now: datetime | None = None, solver: Solver | None = None) -> VisitPlan:
+    """A planner gives a visit to another staff member by hand: it is locked to them, and the
+    rest of the day is re-planned around it. If it cannot stay there (the staff member does
+    not work then, lacks the skills, cannot reach it in its window), or moving it would leave
+    out another visit, nothing is saved and the planner is told why."""
+    now = now or utcnow()
+    unit_id = subject.unit_id
+    facts: dict = {}
+
+    def read(s: Session) -> day.DayInput:
+        visit = visit_of_unit(s, unit_id, visit_id)
+        _check_patient(s, subject, visit.patient_id)
+        if not 0 <= part < visit.staff_count:
+            raise Invalid("Unknown part of the visit", field="part")
+        shift = s.get(StaffShift, shift_id)
+        if shift is None or shift.unit_id != unit_id or shift.day != visit.day:
+            raise Invalid("Choose a staff member working that day", field="shift_id")
+        staff = s.get(Staff, shift.staff_id)
+        plan = day.current_plan(s, unit_id, visit.day)
+        planned = views.plan_rows(s, plan, visit.id)
+        if day.is_fixed(visit, min((a.planned_start for a in planned), default=None), now):
+            raise Conflict("The visit has already started", field="shift_id")
+        if part == 0 and not set(visit.skills or ()) <= set(staff.skills or ()):
+            raise Invalid("%(name)s does not have the skills the visit needs", field="shift_id",
+                          name=staff.full_name)
+        if any(a.shift_id == shift.id and a.part != part for a in planned):
+            raise Invalid("%(name)s already comes to this visit; it needs two staff",
+                          field="shift_id", name=staff.full_name)
+        first = max(visit.earliest, shift.starts_at, now)
+        last = min(visit.latest, shift.ends_at - timedelta(minutes=visit.duration_minutes))
+        if first > last:
+            raise Invalid("%(name)s works %(start)s–%(end)s, and the visit must start between "
+                          "%(earliest)s and %(latest)s", field="shift_id", name=staff.full_name,
+                          start=_clock(shift.starts_at), end=_clock(shift.ends_at),
+                          earliest=_clock(visit.earliest), latest=_clock(visit.latest))
+        facts.update(patient_id=visit.patient_id, name=staff.full_name,
+                     window=(_clock(visit.earliest), _clock(visit.latest)),
+                     before={a.visit_id for a in views.plan_rows(s, plan)})
+        return day.read(s, unit_id, visit.day, now, move=(visit.id, part, shift.id))
+
+    def save(s: Session, d: day.DayInput, solved: day.Solved) -> VisitPlan:
+        require(s, subject, Action.VISIT_PLAN, facts["patient_id"])
+        if solved.placed(d, visit_id).get(part) != shift_id:
+            why = next((u for u in solved.result.unplanned if u.visit == str(visit_id)), None)
+            if why is not None and why.reason == "window":
+                raise Conflict("%(name)s cannot reach the visit within its window "
+                               "(%(earliest)s–%(latest)s) around the visits that stay on the "
+                               "route", field="shift_id", name=facts["name"],
+                               earliest=facts["window"][0], latest=facts["window"][1])
+            raise Conflict("The visit does not fit in the day of %(name)s with the visits and "
+                           "breaks that stay there", field="shift_id", name=facts["name"])
+        dropped = sorted(v.earliest for v in d.visits
+                         if v.id in facts["before"] and str(v.id) in solved.unplanned_ids())
+        if dropped:
+            raise Conflict("Moving it would leave out other visits (at %(times)s); choose "
+                           "someone else", field="shift_id",
+                           times=", ".join(_clock(t) for t in dropped))
+        plan = day.write(s, d, solved, subject.staff_id, "moved")
+        audit.record(s, facts["patient_id"], "visitplan.move", detail=facts["name"])
+        return plan
+
+    return _replan(work, read, save, budget=budget, osrm_url=osrm_url, solver=solver)
+
+
+def set_locked(db: Session, subject: Subject, visit_id: uuid.UUID, locked: bool) -> VisitPlan:
+    """Lock a visit to the staff member it is planned with (or unlock it), in the current
+    plan: re-planning keeps it with them. (No solving: it runs in the caller's transaction.)"""
+    visit = visit_of_unit(db, subject.unit_id, visit_id)
+    require(db, subject, Action.VISIT_PLAN, visit.patient_id)
+    db.get(Unit, subject.unit_id, with_for_update=True)  # not while a plan is being written
+    plan = day.current_plan(db, subject.unit_id, visit.day)
+    found = views.plan_rows(db, plan, visit.id)
+    if not found:
+        if not locked and plan is not None and any(
+                u["visit_id"] == str(visit.id) and u.get("locked") for u in plan.unplanned):
+            # A lock the last plan could not keep: lifted, the next plan may put it anywhere.
+            plan.unplanned = [{k: v for k, v in u.items() if k != "locked"}
+                              if u["visit_id"] == str(visit.id) else u for u in plan.unplanned]
+            audit.record(db, visit.patient_id, "visitplan.unlock")
+            return plan
+        raise Conflict("The visit is not in the plan", field="visit_id")
+    for a in found:
+        a.locked = locked
+    audit.record(db, visit.patient_id, "visitplan.lock" if locked else "visitplan.unlock")
+    return plan
+
+
+def book_visit(db: Session, subject: Subject, patient_id: uuid.UUID, *, on: date, kind: str,
+               duration_minutes: int, earliest: datetime, latest: datetime, urgent: bool,
+               notes: str | None, now: datetime) -> Visit:
+    """A visit of the user's own unit on `on`, booked outside any care request (a round's
+    decision to visit): it waits in that day's plan for the next planning. Urgent visits go
+    first when not everything fits."""
+    require(db, subject, Action.VISIT_PLAN, patient_id)
+    if latest < now:
+        raise Invalid("The time has passed", field="visit.when")
+    visit = Visit(id=uuid.uuid4(), patient_id=patient_id, unit_id=subject.unit_id, day=on,
+                  kind=kind, earliest=max(earliest, now), latest=latest,
+                  duration_minutes=duration_minutes, skills=[], staff_count=1, sync=None,
+                  gap_min=0, gap_max=0, hard=urgent, priority=3, urgent=urgent, notes=notes,
+                  status=VisitStatus.PLANNED, updated_by_id=subject.staff_id, created_at=now)
     db.add(visit)
     db.flush()
-    audit.record(db, data.patient_id, "visit.add_urgent")
+    audit.record(db, patient_id, "visit.add_urgent" if urgent else "visit.book")
     return visit
 
 

@@ -6,12 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access.policy import Action
+from hemma.kit.errors import Conflict
+from hemma.kit.time import local_today
+from hemma.planning import service as planning
+from hemma.planning.day import Budget
 from hemma.rounds import service
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.deps import DbSession, OwnWork, PatientAccess, PatientContext, Principal, StaffAccess
 
 router = APIRouter(prefix="/api/v1", tags=["rounds"])
 
@@ -38,6 +42,11 @@ class NoteOut(BaseModel):
     decision: str
     note: str
     at: datetime
+    # What "visit" booked: a care request to the unit that makes the visit, or a visit of
+    # the physician's own unit (planned at once when it is today).
+    care_request_id: uuid.UUID | None = None
+    visit_id: uuid.UUID | None = None
+    visit_planned: bool | None = None
 
 
 @router.get("/rounds", response_model=list[WorklistOut])
@@ -58,8 +67,23 @@ def worklist(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(
 
 
 @router.post("/patients/{patient_id}/round", status_code=201, response_model=NoteOut)
-def decide(body: service.RoundDecision, db: DbSession,
-           ctx: Annotated[PatientContext, Depends(PatientAccess(Action.ROUND))]):
-    """Record the physician's round decision; `return` and `discharge` end the episode."""
-    note = service.decide(db, ctx.subject, ctx.patient_id, body)
-    return NoteOut(id=note.id, decision=note.decision, note=note.note, at=note.at)
+def decide(body: service.RoundDecision, request: Request,
+           ctx: Annotated[PatientContext, Depends(PatientAccess(Action.ROUND))], work: OwnWork):
+    """Record the physician's round decision; `return` and `discharge` end the episode;
+    `visit` books what `visit` describes (a care request to another unit, or a visit of the
+    own unit, planned at once when it is today: `visit_planned` says whether it fitted)."""
+    with work() as s:
+        note = service.decide(s, ctx.subject, ctx.patient_id, body)
+    planned = None
+    if note.visit_id is not None and body.visit.when == "today":
+        settings = request.app.state.settings
+        try:
+            plan = planning.plan_day(work, ctx.subject, local_today(),
+                                     budget=Budget.of(settings, replan=True),
+                                     osrm_url=settings.osrm_url, reason="urgent visit")
+            planned = not any(u["visit_id"] == str(note.visit_id) for u in plan.unplanned)
+        except Conflict:
+            planned = False
+    return NoteOut(id=note.id, decision=note.decision, note=note.note, at=note.at,
+                   care_request_id=note.care_request_id, visit_id=note.visit_id,
+                   visit_planned=planned)

@@ -7,16 +7,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy import select
 
 from hemma.access.policy import Action
-from hemma.kit.time import utcnow
+from hemma.access.sharing import organisations_without_consent
+from hemma.kit.errors import Conflict, Invalid
+from hemma.kit.time import local_today, utcnow
 from hemma.kit.validation import parse
+from hemma.models import Unit
 from hemma.monitoring import service as monitoring
 from hemma.monitoring import views
 from hemma.patients.service import get_patient
+from hemma.planning import service as planning
+from hemma.planning.day import Budget
 from hemma.rounds import service
-from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
-from hemma.web.forms import attempt, error_messages, form_data
+from hemma.web.deps import DbSession, OwnWork, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.forms import error_messages, form_data
+from hemma.web.i18n import gettext
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -33,18 +40,42 @@ def worklist(request: Request, db: DbSession,
         "may_decide": principal.subject.role_allows(Action.ROUND)})
 
 
+BOOKING_FIELDS = {"visit_unit_id": "unit_id", "visit_when": "when", "visit_date": "date",
+                  "visit_kind": "kind", "visit_minutes": "duration_minutes",
+                  # Another organisation asked to visit: the patient's consent to sharing.
+                  "sharing": "sharing", "sharing_method": "sharing_method",
+                  "sharing_reason": "sharing_reason"}
+# Errors about the booking name its form fields.
+BOOKING_NAMES = {f"visit.{v}": k for k, v in BOOKING_FIELDS.items()}
+
+
+def _units(db, subject) -> list[tuple[int, str]]:
+    """The units that may make the visit: the physician's own first."""
+    units = db.scalars(select(Unit).where(Unit.active).order_by(Unit.name))
+    own = [(u.id, gettext("%(name)s (your unit)", name=u.name)) for u in units
+           if u.id == subject.unit_id]
+    return own + [(u.id, u.name) for u in db.scalars(
+        select(Unit).where(Unit.active, Unit.id != subject.unit_id).order_by(Unit.name))]
+
+
 def _round_page(request, db, ctx, values=None, errors=None, status_code=200):
     now = utcnow()
     episode = monitoring.active_episode(db, ctx.patient_id)
     observations = views.visible_observations(db, ctx.decision, ctx.patient_id,
                                               now - timedelta(hours=72))
+    notes = service.round_notes(db, ctx.decision, ctx.patient_id)
     return render(request, "rounds/decide.html", {
         "patient": get_patient(db, ctx.patient_id), "episode": episode,
         "latest": observations[-1] if observations else None,
         "observations": list(reversed(observations))[:12],
         "alerts": views.patient_alerts(db, ctx.decision, ctx.patient_id, unresolved_only=True),
-        "notes": service.round_notes(db, ctx.decision, ctx.patient_id),
-        "values": values or {"decision": "continue"}, "errors": errors or {}},
+        "notes": notes, "bookings": service.bookings(db, [n for n, _who in notes]),
+        "units": _units(db, ctx.subject), "today": local_today(),
+        "sharing_missing": organisations_without_consent(db, ctx.patient_id),
+        "values": values or {"decision": "continue", "visit_when": "today",
+                             "visit_kind": "assessment", "visit_minutes": 30,
+                             "visit_unit_id": ctx.subject.unit_id},
+        "errors": {BOOKING_NAMES.get(k, k): v for k, v in (errors or {}).items()}},
         status_code=status_code)
 
 
@@ -54,17 +85,51 @@ def decide_form(request: Request, db: DbSession, ctx: Decider):
     return _round_page(request, db, ctx)
 
 
-@router.post("/patients/{patient_id}/round")
-def decide(request: Request, db: DbSession, form: FormData, ctx: Decider):
-    """Record the round decision; return and discharge end the episode."""
-    data = dict(form)
+def round_decision(form: dict) -> dict:
+    """The decision as its schema takes it: the booking's fields only with "book a visit"."""
+    data = {k: v for k, v in form.items() if k not in BOOKING_FIELDS}
     if "ambulance_informed" in data:
         data["ambulance_informed"] = data["ambulance_informed"] in ("true", "on")
-    note, err = attempt(db, lambda: service.decide(
-        db, ctx.subject, ctx.patient_id, parse(service.RoundDecision, data)))
-    if err:
+    if data.get("decision") == "visit":
+        data["visit"] = {v: form[k] for k, v in BOOKING_FIELDS.items() if form.get(k)}
+        if data["visit"].get("when") != "date":
+            data["visit"].pop("date", None)
+    return data
+
+
+@router.post("/patients/{patient_id}/round")
+def decide(request: Request, db: DbSession, form: FormData, ctx: Decider, work: OwnWork):
+    """Record the round decision; return and discharge end the episode; "book a visit" books
+    it (a care request to the unit that makes it, or a visit of the physician's own unit,
+    planned at once when it is today)."""
+    try:
+        data = parse(service.RoundDecision, round_decision(form))
+        with work() as s:
+            note = service.decide(s, ctx.subject, ctx.patient_id, data)
+    except (Invalid, Conflict) as err:
         return _round_page(request, db, ctx, values=form, errors=error_messages(err),
                            status_code=err.status_code)
     if note.decision == "adjust":
         return RedirectResponse(f"/patients/{ctx.patient_id}/plan", 303)
+    if note.decision == "visit":
+        if note.visit_id is not None and data.visit.when == "today":
+            plan = _plan_today(request, work, ctx.subject)
+            if plan is None or any(u["visit_id"] == str(note.visit_id) for u in plan.unplanned):
+                # Booked, but nobody goes yet: to the day plan, where the planner can act.
+                return RedirectResponse(f"/planning?day={local_today().isoformat()}#unplanned",
+                                        303)
+        return RedirectResponse(f"/patients/{ctx.patient_id}/round?done=round_booked#notes",
+                                303)
     return RedirectResponse("/rounds?done=round", 303)
+
+
+def _plan_today(request, work, subject):
+    """Plan today's day of the physician's unit around the urgent visit just booked (outside
+    the decision's transaction: the search takes its time). None if the day kept changing."""
+    try:
+        return planning.plan_day(work, subject, local_today(),
+                                 budget=Budget.of(request.app.state.settings, replan=True),
+                                 osrm_url=request.app.state.settings.osrm_url,
+                                 reason="urgent visit")
+    except Conflict:
+        return None

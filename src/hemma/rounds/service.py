@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from pydantic import Field
@@ -16,13 +16,16 @@ from sqlalchemy.orm import Session
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
 from hemma.access.service import accessible_patients, decisions_for, log_listed, origin, require
+from hemma.access.sharing import SharingAnswer
 from hemma.episodes import service as episodes
 from hemma.episodes.schemas import EpisodeEnd, ReturnToHospital
-from hemma.kit.errors import Conflict, NotFound
-from hemma.kit.time import utcnow
-from hemma.kit.validation import Schema, Text
+from hemma.kit.errors import Conflict, Invalid, NotFound
+from hemma.kit.time import at_local, local, local_today, utcnow
+from hemma.kit.validation import Day, DbId, Schema, Text
 from hemma.models import (
     Alert,
+    CareKind,
+    CareRequest,
     Episode,
     EpisodeState,
     Observation,
@@ -30,10 +33,27 @@ from hemma.models import (
     Patient,
     RoundNote,
     Staff,
+    Unit,
+    Visit,
 )
 from hemma.monitoring import visible
 from hemma.monitoring.news2 import BANDS
 from hemma.monitoring.rules import SEVERITIES
+from hemma.planning import service as planning
+from hemma.planning.schemas import CareRequestCreate
+
+
+class VisitBooking(SharingAnswer):
+    """What "book a visit" books: which unit makes the visit, today (urgent) or on a date,
+    what kind, how long. Another unit gets a care request (it answers it); the physician's
+    own unit gets the visit in its day plan."""
+
+    unit_id: DbId
+    when: Literal["today", "date"] = "today"
+    date: Day | None = None
+    kind: CareKind = CareKind.ASSESSMENT
+    duration_minutes: int = Field(default=30, ge=5, le=240)
+
 
 # The worklist shows the latest value of the last month (older is no longer "latest").
 LOOK_BACK = timedelta(days=30)
@@ -43,6 +63,7 @@ class RoundDecision(Schema):
     decision: Literal["continue", "adjust", "visit", "return", "discharge"]
     note: Text = Field(min_length=1, max_length=4000)
     ambulance_informed: bool = False
+    visit: VisitBooking | None = None  # with the decision "visit" (and only then)
 
 
 @dataclass
@@ -142,9 +163,16 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID,
     require(db, subject, Action.ROUND, patient_id, on=origin(db, episode.responsible_unit_id))
     if data.decision in ("return", "discharge") and not subject.role_allows(Action.EPISODE):
         raise Conflict("You may not end the episode", field="decision")
+    if data.decision == "visit" and data.visit is None:
+        raise Invalid("Say which unit makes the visit, and when", field="visit.unit_id")
+    if data.decision != "visit" and data.visit is not None:
+        raise Invalid("Only with the decision to book a visit", field="visit.unit_id")
+    now = utcnow()
     note = RoundNote(patient_id=patient_id, episode_id=episode.id, staff_id=subject.staff_id,
-                     documented_by_unit_id=subject.unit_id, at=utcnow(),
+                     documented_by_unit_id=subject.unit_id, at=now,
                      decision=data.decision, note=data.note)
+    if data.visit is not None:
+        _book(db, subject, patient_id, data, note, now)
     db.add(note)
     db.flush()
     if data.decision == "discharge":
@@ -154,3 +182,76 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID,
             note=data.note, ambulance_informed=data.ambulance_informed))
     audit.record(db, patient_id, "round.decide", detail=data.decision)
     return note
+
+
+# A visit on a later date is asked for in the daytime; a soft window (it may be late).
+DAYTIME = ("08:00", "16:00")
+
+
+def _book(db: Session, subject: Subject, patient_id: uuid.UUID, data: RoundDecision,
+          note: RoundNote, now: datetime) -> None:
+    """What the decision "book a visit" promises, booked in the decision's transaction:
+    a care request to the unit that makes the visit, or a visit of the physician's own unit.
+    Today it is urgent, in the window the patient's NEWS2 calls for."""
+    booking = data.visit
+    unit = db.get(Unit, booking.unit_id)
+    if unit is None or not unit.active:
+        raise Invalid("Unknown unit", field="visit.unit_id")
+    today = local_today()
+    if booking.when == "date":
+        if booking.date is None:
+            raise Invalid("Choose the day of the visit", field="visit.date")
+        if booking.date < today:
+            raise Invalid("The date has passed", field="visit.date")
+        on = booking.date
+        earliest, latest = at_local(on, DAYTIME[0]), at_local(on, DAYTIME[1])
+        urgent = False
+    else:
+        on, urgent = today, True
+        window = planning.default_window(db, subject, patient_id, now)
+        earliest, latest = window.earliest, min(window.latest, at_local(today, "23:59"))
+    if unit.id == subject.unit_id:
+        visit = planning.book_visit(
+            db, subject, patient_id, on=on, kind=booking.kind,
+            duration_minutes=booking.duration_minutes, earliest=earliest,
+            latest=latest - timedelta(minutes=0 if urgent else booking.duration_minutes),
+            urgent=urgent, notes=data.note, now=now)
+        note.visit_id = visit.id
+        return
+    start = local(max(earliest, now))
+    end = min(local(latest) + timedelta(minutes=booking.duration_minutes)
+              if urgent else local(latest), local(at_local(on, "23:59")))
+    request = planning.request_care(db, subject, patient_id, CareRequestCreate(
+        to_unit_id=unit.id, kind=booking.kind, window_start=start.strftime("%H:%M"),
+        window_end=end.strftime("%H:%M"), first_date=on, last_date=on,
+        duration_minutes=booking.duration_minutes, hard=urgent, priority=3 if urgent else 2,
+        notes=data.note, sharing=booking.sharing, sharing_method=booking.sharing_method,
+        sharing_reason=booking.sharing_reason))
+    note.care_request_id = request.id
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What a round note's decision booked, as the note shows it."""
+
+    what: str  # "care_request" or "visit"
+    unit_name: str
+    kind: str
+    day: date
+    urgent: bool
+    status: str
+
+
+def bookings(db: Session, notes: list[RoundNote]) -> dict[uuid.UUID, Booking]:
+    """Round note id → what its decision booked."""
+    out = {}
+    for n in notes:
+        if n.care_request_id is not None:
+            r = db.get(CareRequest, n.care_request_id)
+            out[n.id] = Booking("care_request", db.get(Unit, r.to_unit_id).name, r.kind,
+                                r.first_date, r.priority == 3, r.status)
+        elif n.visit_id is not None:
+            v = db.get(Visit, n.visit_id)
+            out[n.id] = Booking("visit", db.get(Unit, v.unit_id).name, v.kind, v.day,
+                                v.urgent, v.status)
+    return out

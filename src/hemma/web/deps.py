@@ -21,6 +21,7 @@ from hemma.access import audit
 from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
+from hemma.access.work import Work
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.web import menu
 
@@ -127,6 +128,35 @@ def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def own_work(request: Request, db: DbSession, principal: CurrentPrincipal) -> Iterator[Work]:
+    """For an action that opens short units of work of its own (the visit planner: it must
+    not hold the database while its search thinks): the request's own transaction ends here,
+    and the action gets a `Work` acting as the same user, carrying the accesses logged so far
+    into its first unit of work (so one request still logs one entry per patient). The
+    request's session stays usable, to read and render in short transactions: each of the
+    action's units of work first ends one the request's session has open."""
+    trail = audit.trail(db)
+    carried = list(trail.entries)
+    trail.clear()
+    db.commit()
+
+    def release() -> None:
+        if db.in_transaction():
+            audit.flush(db)
+            db.commit()
+
+    work = Work(request.app.state.db, trail.actor, carried, release)
+    yield work
+    # The action never began (its input was refused first): what the route's access check
+    # logged is written with the request's own transaction.
+    for p in work.carried:
+        trail.record(p.patient_id, p.action, basis=p.basis, emergency=p.emergency,
+                     outcome=p.outcome, generic=p.generic, detail="; ".join(p.details) or None)
+
+
+OwnWork = Annotated[Work, Depends(own_work, scope="function")]
 
 
 LOGIN_CSRF_COOKIE = "hemma_login_csrf"

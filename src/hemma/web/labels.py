@@ -270,6 +270,7 @@ FLASH = {
     "request_sent": N_("The care request has been sent."),
     "request_accepted": N_("The care request has been accepted; its visits are created."),
     "request_declined": N_("The care request has been declined."),
+    "round_booked": N_("The decision is recorded and the visit booked; the note says what."),
 }
 
 AUDIT_ACTIONS = {
@@ -315,12 +316,18 @@ AUDIT_ACTIONS = {
     "carerequest.accept": N_("Accepted a care request"),
     "carerequest.decline": N_("Declined a care request"),
     "visitplan.manage": N_("Planned visits"),
+    "visitplan.plan": N_("Planned the day"),
+    "visitplan.move": N_("Moved a visit by hand"),
+    "visitplan.lock": N_("Locked a visit to a staff member"),
+    "visitplan.unlock": N_("Unlocked a visit"),
     "visit.add_urgent": N_("Added an urgent visit"),
+    "visit.book": N_("Booked a visit"),
     "visit.record": N_("Opened a visit"),
     "visit.started": N_("Started a visit"),
     "visit.done": N_("Reported a visit done"),
     "visit.not_done": N_("Reported a visit not done"),
     "visitplan.read": N_("Shown in the day plan"),
+    "visitplan.list": N_("Shown in the patient list for urgent visits"),
 }
 
 

@@ -118,8 +118,12 @@ class _Packed:
         self.s_sloc = np.array([s.start_location for s in shifts], dtype=np.int64)
         self.s_eloc = np.array([s.end_location for s in shifts], dtype=np.int64)
         self.s_prof = np.array([s.profile for s in shifts], dtype=np.int64)
-        self.travel = np.array(problem.travel, dtype=np.float64)
-        self.dist = np.array(problem.distance, dtype=np.float64)
+        # Always (profiles, places, places), also for a day with no places at all (no visits,
+        # nobody working): an empty day is a normal day.
+        n_loc = len(problem.distance)
+        self.travel = np.array(problem.travel, dtype=np.float64).reshape(
+            max(1, len(problem.travel)), n_loc, n_loc)
+        self.dist = np.array(problem.distance, dtype=np.float64).reshape(n_loc, n_loc)
         self.w = np.array([w.distance, 1.0, w.max_lateness, 0.0])
         # Each visit part's nearest other parts (by distance, then by time), for the moves.
         self.near = np.full((max(1, n), NEAR), -1, dtype=np.int64)
@@ -239,7 +243,7 @@ def solve(problem: Problem, *, seconds: float | None = None, iterations: int | N
                 for kk in range(len(length)):
                     route_of[r[kk, :length[kk]]] = kk
     routes = packed.lists(best_r, best_len)
-    routes, dropped = _repair(problem, routes)
+    routes, dropped = _repair(problem, routes, fixed)
     unplanned += dropped
     schedule = evaluate(problem, routes)
     planned = {v for route in routes for v, _p in route if v != BREAK}
@@ -265,26 +269,75 @@ def _unplannable(problem: Problem) -> list[Unplanned]:
     return out
 
 
-def _repair(problem: Problem, routes) -> tuple[list[list[Task]], list[Unplanned]]:
-    """Take out, one by one, the visits that still break a hard rule (the latest first),
-    until the plan keeps every rule."""
+def _repair(problem: Problem, routes,
+            fixed: set[tuple[int, int]] | frozenset = frozenset()
+            ) -> tuple[list[list[Task]], list[Unplanned]]:
+    """Take out, one by one, the visits that still break a hard rule, until the plan keeps
+    every rule it can. A visit that starts after its hard window goes first (the latest
+    first); then, for a shift that runs over its end or misses a break, the visit of that
+    shift's own route whose removal helps it most (the latest among equals). A fixed visit
+    (started, done, its time passed) is never taken out: the nurse is there. What only
+    taking out a fixed visit could mend stays in the plan, counted as a broken rule."""
     dropped = []
+    fixed_visits = {v for v, _p in fixed}
+    stuck: set[int] = set()  # routes no removal can mend (their trouble is a fixed visit)
     for _ in range(len(problem.visits) + 1):
         s = evaluate(problem, routes)
         if s.feasible:
             break
         late = [(s.starts[t] - problem.visits[t[0]].latest, t[0]) for t in s.starts
-                if problem.visits[t[0]].hard and s.starts[t] > problem.visits[t[0]].latest + 1e-9]
+                if problem.visits[t[0]].hard and t[0] not in fixed_visits
+                and s.starts[t] > problem.visits[t[0]].latest + 1e-9]
         if late:
             minutes, v = max(late)
             reason = ("window", f"would start {minutes:.0f} min after its window")
         else:
-            # A shift running over, or a circle of waits: take out the last visit of the
-            # first route in trouble.
-            v = next((t[0] for route in routes for t in reversed(route) if t[0] != BREAK), None)
+            v = _relief(problem, routes, s, fixed_visits, stuck)
             if v is None:
                 break
             reason = ("capacity", "does not fit in the shifts")
         routes = [[t for t in route if t[0] != v] for route in routes]
         dropped.append(Unplanned(problem.visits[v].id, *reason))
     return routes, dropped
+
+
+def _overrun(problem: Problem, routes, s: Schedule, k: int) -> float:
+    """How far route k breaks its shift's rules: minutes past the shift's end, breaks
+    started after their latest start, and a break missing counts as a whole shift over."""
+    shift = problem.shifts[k]
+    total = max(0.0, s.route_end[k] - shift.end)
+    for b, start in s.break_starts[k].items():
+        total += max(0.0, start - shift.breaks[b].latest)
+    if any(v != BREAK for v, _p in routes[k]):
+        missing = len(set(range(len(shift.breaks))) - set(s.break_starts[k]))
+        total += missing * (shift.end - shift.start + 1)
+    return total
+
+
+def _relief(problem: Problem, routes, s: Schedule, fixed_visits: set[int],
+            stuck: set[int]) -> int | None:
+    """The visit to take out of a route in trouble: of the first route that runs over (or
+    misses a break) and that a removal can mend, the visit whose removal mends it most. With
+    no route in trouble the trouble is between routes (two-staff visits waiting on each
+    other in a circle): the last two-staff visit not fixed."""
+    troubled = [k for k in range(len(routes))
+                if k not in stuck and _overrun(problem, routes, s, k) > 1e-9]
+    for k in troubled:
+        now = _overrun(problem, routes, s, k)
+        best = None
+        for i, (v, _p) in enumerate(routes[k]):
+            if v == BREAK or v in fixed_visits:
+                continue
+            trial = [[t for t in route if t[0] != v] for route in routes]
+            after = _overrun(problem, trial, evaluate(problem, trial), k)
+            if after < now - 1e-9 and (best is None or (after, -i) <= best[0]):
+                best = ((after, -i), v)
+        if best is not None:
+            return best[1]
+        stuck.add(k)  # only a fixed visit is in the way: nothing to take out here
+    if any("circle" in v or "two staff is missing" in v or "both parts" in v
+           for v in s.violations):
+        pairs = [v for route in routes for v, _p in reversed(route)
+                 if v != BREAK and v not in fixed_visits and len(problem.visits[v].parts) == 2]
+        return pairs[0] if pairs else None
+    return None
