@@ -55,6 +55,7 @@ from hemma.models import (
     VisitPlan,
     VisitStatus,
 )
+from hemma.monitoring import visible
 from hemma.planning import day, views
 from hemma.planning.schemas import (
     CareRequestCreate,
@@ -397,20 +398,14 @@ NEWS2_RECENT = timedelta(hours=24)  # an older score says little about today
 
 def latest_news2(db: Session, subject: Subject, patient_ids: list[uuid.UUID],
                  now: datetime) -> dict[uuid.UUID, Observation]:
-    """Each patient's latest NEWS2 of the last day that the user may see (values from
-    another organisation need the patient's consent, as on every page)."""
+    """Each patient's latest NEWS2 of the last day as the user may see it: of their visible
+    values, and scored only from those (monitoring.visible), as on every page."""
     if not patient_ids:
         return {}
     decisions = decisions_for(db, subject, patient_ids)
-    out: dict[uuid.UUID, Observation] = {}
-    for o in db.scalars(select(Observation).where(
-            Observation.patient_id.in_(patient_ids), Observation.news2_total.is_not(None),
-            Observation.measured_at >= now - NEWS2_RECENT, Observation.measured_at <= now)
-            .order_by(Observation.measured_at.desc())):
-        if o.patient_id not in out and decisions[o.patient_id] and decisions[
-                o.patient_id].sees(origin(db, o.documented_by_unit_id)):
-            out[o.patient_id] = o
-    return out
+    latest = visible.latest(db, decisions, now - NEWS2_RECENT)
+    return {pid: o for pid, o in latest.items()
+            if o.news2_total is not None and o.measured_at <= now}
 
 
 @dataclass(frozen=True)
