@@ -74,10 +74,17 @@ class LoginResult:
     throttled: bool = False
 
 
-def _recent_failures(session: Session, column, value: str, since: datetime) -> int:
+# Patient-code attempts are logged under this name, which no staff username can have (they
+# are lower-case letters, digits and ._-). Each kind of login has its own per-address counter:
+# a patient mistyping codes on a shared network must not lock the nurses out, nor the other
+# way round.
+PATIENT_CODE_LOGIN = "(patient code)"
+
+
+def _recent_failures(session: Session, column, value: str, since: datetime, *where) -> int:
     return session.scalar(
         select(func.count()).select_from(LoginAttempt).where(
-            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False), *where
         )
     ) or 0
 
@@ -101,7 +108,8 @@ def login(
         >= settings.login_max_failures_per_user
         or (
             client_addr is not None
-            and _recent_failures(session, LoginAttempt.client_addr, client_addr, since)
+            and _recent_failures(session, LoginAttempt.client_addr, client_addr, since,
+                                 LoginAttempt.username != PATIENT_CODE_LOGIN)
             >= settings.login_max_failures_per_address
         )
     )
@@ -300,14 +308,15 @@ def patient_login(session: Session, code: str, *, client_addr: str | None,
     now = utcnow()
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
     throttled = client_addr is not None and _recent_failures(
-        session, LoginAttempt.client_addr, client_addr, since) >= settings.login_max_failures_per_address
+        session, LoginAttempt.client_addr, client_addr, since,
+        LoginAttempt.username == PATIENT_CODE_LOGIN) >= settings.login_max_failures_per_address
     row = None
     digits = "".join(ch for ch in code or "" if ch.isdigit())
     if not throttled and len(digits) == PATIENT_CODE_DIGITS:
         row = session.scalar(select(PatientAccessCode).where(
             PatientAccessCode.code_hash == _code_hash(digits),
             PatientAccessCode.revoked_at.is_(None), PatientAccessCode.expires_at > now))
-    session.add(LoginAttempt(username="(patient code)", client_addr=client_addr, at=now,
+    session.add(LoginAttempt(username=PATIENT_CODE_LOGIN, client_addr=client_addr, at=now,
                              success=row is not None))
     trail = audit.trail(session)
     trail.actor = audit.Actor(username="(patient)", client_addr=client_addr)
