@@ -24,8 +24,9 @@ from hemma.planning.schemas import (
     VisitReport,
 )
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["planning"])
+router = APIRouter(prefix="/api/v1", tags=["planning"], route_class=JsonRoute)
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
 Planner = Annotated[Principal, Depends(StaffAccess(Action.VISIT_PLAN))]
 Visitor = Annotated[Principal, Depends(StaffAccess(Action.VISIT))]

@@ -12,8 +12,9 @@ from pydantic import BaseModel
 from hemma.access.policy import Action
 from hemma.rounds import service
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["rounds"])
+router = APIRouter(prefix="/api/v1", tags=["rounds"], route_class=JsonRoute)
 
 
 class WorklistOut(BaseModel):
