@@ -361,3 +361,21 @@ def test_form_times_at_the_edges_name_their_field(moment, world, database, as_us
         "responsible_physician_id": world.staff["lisa"], "admitted_at": moment})
     assert page.status_code == 422 and 'id="admitted_at-error"' in page.text
     assert _count(database, Observation) == 0
+
+
+def test_text_with_nul_never_reaches_the_database(world, app, as_user):
+    """PostgreSQL keeps no NUL in text: a search or a login name with one is refused before
+    any query (it was a 500 on PostgreSQL)."""
+    import re
+
+    world.patient(unit="med", name="Anna")
+    sara = as_user("sara")
+    r = sara.get("/api/v1/patients", params={"q": "an\x00na"})
+    assert r.status_code == 422 and "q" in _fields(r)
+    page = sara.get("/patients/search", params={"q": "an\x00na"})
+    assert page.status_code == 200 and 'id="q-error"' in page.text
+    browser = TestClient(app, base_url="https://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', browser.get("/login").text).group(1)
+    r = browser.post("/login", data={"username": "sa\x00ra", "password": "correct horse battery",
+                                     "csrf_token": token}, follow_redirects=False)
+    assert r.status_code == 401 and "Inloggningen misslyckades" in r.text

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from hemma.access import audit
 from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.kit.time import utcnow
+from hemma.kit.validation import has_control_characters
 from hemma.models import ApiToken, LoginAttempt, Staff, WebSession
 
 _hasher = PasswordHasher()
@@ -101,7 +103,11 @@ def login(
     for every failure, throttled or not."""
     settings = get_settings()
     now = utcnow()
-    username = (credentials.get("username") or "").strip().lower()[:64]
+    typed = (credentials.get("username") or "").strip().lower()[:64]
+    # No account is named with control characters: such a login fails like any other, and
+    # is counted under the name without them (the database keeps no NUL in text).
+    garbled = has_control_characters(typed)
+    username = re.sub(r"[\x00-\x1f\x7f]", "", typed)
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
     throttled = (
         _recent_failures(session, LoginAttempt.username, username, since)
@@ -113,7 +119,7 @@ def login(
             >= settings.login_max_failures_per_address
         )
     )
-    staff = None if throttled else provider.authenticate(session, credentials)
+    staff = None if throttled or garbled else provider.authenticate(session, credentials)
     session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
                              success=staff is not None))
     trail = audit.trail(session)

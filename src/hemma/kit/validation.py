@@ -146,8 +146,13 @@ def load_json(body: bytes | str, field: str = "body") -> Any:
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+def has_control_characters(value: str) -> bool:
+    """Control characters are never typed on purpose, and PostgreSQL refuses NUL in text."""
+    return _CONTROL.search(value) is not None
+
+
 def _clean_text(value: str) -> str:
-    if _CONTROL.search(value):
+    if has_control_characters(value):
         raise ValueError("Contains characters that are not allowed")
     return unicodedata.normalize("NFC", value)
 
