@@ -16,10 +16,12 @@ from hemma.config import Settings, get_settings
 from hemma.db import Database
 from hemma.geo.geocoding import geocoder_for
 from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
+from hemma.kit.text import N_
 from hemma.kit.validation import field_errors
-from hemma.web.deps import SESSION_COOKIE, check_routes_declare_access
+from hemma.web.deps import SESSION_COOKIE, UNSAFE_METHODS, api_routes, check_routes_declare_access
 from hemma.web.i18n import gettext as _
-from hemma.web.middleware import BodySizeLimit, Language, SecurityHeaders
+from hemma.web.middleware import Language, SecurityHeaders
+from hemma.web.routing import check_json_routes
 from hemma.web.templating import render
 
 log = logging.getLogger("hemma")
@@ -40,10 +42,10 @@ def _error_response(request: Request, status: int, title: str, message: str,
     if _is_api(request):
         return JSONResponse({"detail": message, "errors": _translate(errors or [])},
                             status_code=status)
+    # A page names the fields too (a link or a bookmark with a bad parameter).
+    named = [e for e in _translate(errors or []) if e["field"]]
     return render(request, "error.html", {"title": title, "message": message,
-                                          "errors": [e for e in _translate(errors or [])
-                                                     if e["field"]]},
-                  status_code=status)
+                                          "field_errors": named}, status_code=status)
 
 
 def _not_found(request: Request):
@@ -53,42 +55,131 @@ def _not_found(request: Request):
                            [FieldError("", "Not found")])
 
 
+async def hemma_error(request: Request, exc: HemmaError):
+    if isinstance(exc, Unauthenticated):
+        if _is_api(request):
+            return JSONResponse({"detail": _(exc.message), "errors": []}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        if request.url.path.startswith("/p/") or request.url.path == "/p":
+            return RedirectResponse("/p/login", 303)
+        done = "&done=timeout" if request.cookies.get(SESSION_COOKIE) else ""
+        return RedirectResponse(f"/login?next={request.url.path}{done}", 303)
+    if exc.status_code == 404:
+        return _not_found(request)
+    message = _(exc.message, **exc.params) if exc.params else _(exc.message)
+    title = {403: _("Not allowed"), 503: _("Try again soon")}.get(exc.status_code,
+                                                                  _("Something is wrong"))
+    headers = {"Retry-After": "5"} if exc.status_code == 503 else None
+    response = _error_response(request, exc.status_code, title, message, exc.errors)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def validation_error(request: Request, exc: RequestValidationError):
+    errors = field_errors(list(exc.errors()))
+    return _error_response(request, 422, _("Something is wrong"),
+                           _("Invalid input. Nothing was changed."), errors)
+
+
+async def http_error(request: Request, exc: StarletteHTTPException):
+    if isinstance(exc.__cause__, HemmaError):
+        # A request body our JSON reader refused (web.routing.JsonRoute): FastAPI wraps the
+        # reason in a bare 400; answer with the reason, which names the field.
+        return await hemma_error(request, exc.__cause__)
+    if exc.status_code == 404:
+        return _not_found(request)
+    if exc.status_code == 413:
+        message = _("The request is too large. Nothing was changed.")
+        return _error_response(request, 413, _("Something is wrong"), message,
+                               [FieldError("body", N_("The request is too large"))])
+    if exc.status_code == 400:
+        message = _("The request could not be read. Nothing was changed.")
+        return _error_response(request, 400, _("Something is wrong"), message,
+                               [FieldError("body", N_("The request could not be read"))])
+    return _error_response(request, exc.status_code, _("Something is wrong"),
+                           str(exc.detail))
+
+
+async def unexpected(request: Request, exc: Exception):
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if request.method in UNSAFE_METHODS:
+        # The request's transaction is rolled back when the route raises: what it was
+        # asked to change is not changed.
+        message = _("An error occurred and what you sent was not saved. Try again, and "
+                    "tell your administrator if it happens again.")
+    else:
+        # Showing a page changes nothing: what was saved before (a round note, say, saved
+        # by the form that led here) is still saved.
+        message = _("An error occurred and the page could not be shown. Opening a page "
+                    "changes nothing, so what was saved before is still saved. Try again, "
+                    "and tell your administrator if it happens again.")
+    return _error_response(request, 500, _("Something went wrong"), message)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(HemmaError)
-    async def hemma_error(request: Request, exc: HemmaError):
-        if isinstance(exc, Unauthenticated):
-            if _is_api(request):
-                return JSONResponse({"detail": _(exc.message), "errors": []}, status_code=401,
-                                    headers={"WWW-Authenticate": "Bearer"})
-            if request.url.path.startswith("/p/") or request.url.path == "/p":
-                return RedirectResponse("/p/login", 303)
-            done = "&done=timeout" if request.cookies.get(SESSION_COOKIE) else ""
-            return RedirectResponse(f"/login?next={request.url.path}{done}", 303)
-        if exc.status_code == 404:
-            return _not_found(request)
-        message = _(exc.message, **exc.params) if exc.params else _(exc.message)
-        title = _("Not allowed") if exc.status_code == 403 else _("Something is wrong")
-        return _error_response(request, exc.status_code, title, message, exc.errors)
+    app.add_exception_handler(HemmaError, hemma_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    # Runs in Starlette's outermost error middleware; HemmaApp keeps the security headers
+    # and the language around even that one.
+    app.add_exception_handler(Exception, unexpected)
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        errors = field_errors(list(exc.errors()))
-        return _error_response(request, 422, _("Something is wrong"),
-                               _("Invalid input. Nothing was changed."), errors)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        if exc.status_code == 404:
-            return _not_found(request)
-        return _error_response(request, exc.status_code, _("Something is wrong"),
-                               str(exc.detail))
+class HemmaApp(FastAPI):
+    """FastAPI with the security headers and the request's language outermost, around
+    Starlette's own error and body-limit middleware: a 500 page or a 413 carries the same
+    headers as every other answer, in the user's language."""
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error_response(request, 500, _("Something went wrong"),
-                               _("An error occurred and nothing was saved. Try again, "
-                                 "and tell your administrator if it happens again."))
+    def __init__(self, *args, default_language: str, **kwargs):
+        self.default_language = default_language
+        super().__init__(*args, **kwargs)
+
+    def build_middleware_stack(self):
+        return SecurityHeaders(Language(super().build_middleware_stack(),
+                                        default=self.default_language))
+
+
+# What every 4xx of the JSON API looks like (not FastAPI's default validation error).
+ERROR_SCHEMA = {
+    "title": "Error",
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail"},
+        "errors": {"type": "array", "title": "Errors", "items": {
+            "type": "object", "required": ["field", "message"],
+            "properties": {"field": {"type": "string", "title": "Field"},
+                           "message": {"type": "string", "title": "Message"}}}},
+    },
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document tells the truth about invalid input: a 422 carries our Error
+    (a message, and one message per field) as JSON from the API and as a page elsewhere."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        spec = generate()
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        schemas["Error"] = ERROR_SCHEMA
+        for path, operations in spec.get("paths", {}).items():
+            content = ({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+                       if path.startswith("/api/") else {"text/html": {}})
+            for operation in operations.values():
+                if "422" in operation.get("responses", {}):
+                    operation["responses"]["422"] = {
+                        "description": "Invalid input: nothing was changed; each error names "
+                                       "its field", "content": content}
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi
 
 
 @asynccontextmanager
@@ -125,7 +216,11 @@ async def _background(app: FastAPI):
 def create_app(settings: Settings | None = None, database: Database | None = None, *,
                background: bool = False) -> FastAPI:
     settings = settings or get_settings()
-    app = FastAPI(
+    app = HemmaApp(
+        default_language=settings.default_language,
+        # Bodies beyond this are refused with 413 before anything parses them, whether the
+        # client said their length or sent them in chunks.
+        max_body_size=settings.max_body_bytes,
         lifespan=_background,
         title="Hemma",
         version="0.1.0",
@@ -143,7 +238,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.geocoder = geocoder_for(settings.geocoder_url)
     from hemma.monitoring.ingest import Ingest
 
-    app.state.ingest = Ingest(app.state.db)  # single observations, recorded together
+    # single observations, recorded together
+    app.state.ingest = Ingest(app.state.db, timeout=settings.ingest_timeout_seconds)
 
     from hemma.access import api as access_api
     from hemma.access import pages as access_pages
@@ -169,11 +265,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     check_routes_declare_access(app)
+    check_json_routes(api_routes(app))
 
     install_error_handlers(app)
-    app.add_middleware(Language, default=settings.default_language)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(SecurityHeaders)
+    _document_errors(app)
     return app
 
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     trust_forwarded_for: bool = False
     # Requests with bodies larger than this are refused before parsing.
     max_body_bytes: int = 1_000_000
+    # A single observation waits this many seconds at most for the ingest thread to record
+    # it; then the sender gets a 503 and sends it again (a resend is never stored twice).
+    ingest_timeout_seconds: float = 10.0
 
     # NEWS2 combines values measured within this many minutes into one score.
     news2_window_minutes: int = 60

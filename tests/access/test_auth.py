@@ -190,3 +190,31 @@ def test_deactivated_accounts_are_logged_out_at_once(world, database, as_user):
                 "profession": staff.profession, "unit_id": staff.unit_id, "active": False}
     assert adam.put(f"/api/v1/admin/staff/{world.staff['sara']}", json=body).status_code == 200
     assert sara.get("/api/v1/me").status_code == 401
+
+
+def _code_login(client: TestClient, code: str):
+    page = client.get("/p/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    return client.post("/p/login", data={"code": code, "csrf_token": token},
+                       follow_redirects=False)
+
+
+def test_patient_code_guessing_has_its_own_counter(app, client, world, database):
+    """25 wrong patient codes from one address (a ward's shared network, or someone guessing)
+    lock out code logins from it, but not the nurses' staff logins; and the other way round."""
+    from hemma.access.auth import create_patient_code
+
+    pid = world.patient(unit="med")
+    with database.session() as s:
+        code, _row = create_patient_code(s, pid, world.staff["sara"])
+    phone = TestClient(app, base_url="https://testserver")
+    for _ in range(25):
+        assert _code_login(phone, "000 000 0000").status_code == 401
+    assert _code_login(phone, code).status_code == 401  # throttled, with the same words
+    assert _login(client, "sara").status_code == 303  # the nurse on the same network
+
+    with frozen_clock(utcnow() + timedelta(hours=1)):  # after the window: a fresh start
+        for i in range(25):
+            assert _login(client, f"nobody{i}", "wrong password").status_code == 401
+        assert _login(client, "lisa").status_code == 401  # throttled per address
+        assert _code_login(phone, code).status_code == 303  # the patient still gets in

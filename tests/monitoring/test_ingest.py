@@ -149,3 +149,61 @@ def test_an_answer_nobody_waits_for_is_dropped_and_the_rest_still_answered(world
     assert waiting.result(timeout=0).client_id == "next-0002"
     with database.session() as s:
         assert sorted(s.scalars(select(Observation.client_id))) == ["gone-0002", "next-0002"]
+
+
+def test_every_submission_is_answered_when_recording_fails(world, database, tmp_path):
+    """The database cannot be reached (here: a SQLite file in a folder that does not exist):
+    the shared transaction fails, and so does each submission alone. Each request still gets
+    an answer, a 503 that says to send again, and the thread lives on."""
+    import asyncio
+
+    from hemma.db import Database
+    from hemma.kit.errors import Unavailable
+    from hemma.monitoring.ingest import Ingest
+
+    pid = _admitted(world)
+    token = _token(database, world, "sara")
+    gone = Database(f"sqlite:///{tmp_path / 'no-such-folder' / 'hemma.sqlite3'}")
+    ingest = Ingest(gone, timeout=30)
+
+    async def scenario():
+        return await asyncio.gather(*(
+            ingest.submit(Caller(token, None, None, None), pid, _body(f"down-{i:04d}", pulse=70))
+            for i in range(3)), return_exceptions=True)
+
+    try:
+        answers = asyncio.run(scenario())
+        assert all(isinstance(a, Unavailable) and a.status_code == 503 for a in answers), answers
+        assert "client_id" in answers[0].message
+        assert ingest._thread.is_alive()
+    finally:
+        ingest.stop()
+        gone.dispose()
+
+
+def test_an_answer_that_takes_too_long_is_a_503(world, database, app, as_user):
+    """Another transaction holds the audit chain's head (on SQLite, the write lock) longer
+    than the ingest timeout: the request gets a 503 saying to send again. Once the lock is
+    released the submission is recorded, and a resend with the same client id finds it."""
+    from sqlalchemy import text
+
+    from hemma.models import AuditHead
+
+    pid = _admitted(world)
+    sara = as_user("sara")
+    app.state.ingest.timeout = 0.5
+    body = {"client_id": "slow-00001", "measured_at": utcnow().isoformat(), "pulse": 72}
+    with database.engine.connect() as blocker:
+        if database.engine.dialect.name == "postgresql":
+            blocker.execute(select(AuditHead).with_for_update())
+        else:
+            blocker.execute(text("UPDATE audit_head SET last_seq = last_seq"))
+        r = sara.post(f"/api/v1/patients/{pid}/observations", json=body)
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert "client_id" in r.json()["detail"]
+        blocker.rollback()
+    app.state.ingest.timeout = 30
+    again = sara.post(f"/api/v1/patients/{pid}/observations", json=body)
+    assert again.status_code == 201
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(Observation)) == 1

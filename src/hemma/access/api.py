@@ -7,14 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from hemma.access import directory, logreview, sharing
 from hemma.access.policy import Action
 from hemma.episodes.service import pathways
-from hemma.kit.validation import parse
+from hemma.kit.validation import DbId
 from hemma.web.deps import (
     DbSession,
     PatientAccess,
@@ -24,8 +24,9 @@ from hemma.web.deps import (
     StaffAccess,
     client_addr,
 )
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 
 
 class Me(BaseModel):
@@ -273,11 +274,10 @@ Reviewer = Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]
 
 
 @router.get("/audit/entries", response_model=list[AuditEntryOut], tags=["log review"])
-def audit_entries(request: Request, db: DbSession, principal: Reviewer):
-    """Your organisation's access log, newest first, with review flags. Query parameters as
-    the log review page: personnummer, username, unit_id, date_from, date_to, flagged_only,
-    page."""
-    f = parse(logreview.LogFilter, dict(request.query_params))
+def audit_entries(db: DbSession, principal: Reviewer,
+                  f: Annotated[logreview.LogFilter, Query()]):
+    """Your organisation's access log, newest first, with review flags, filtered as on the
+    log review page."""
     entries, _more = logreview.search(db, principal.subject, f)
     return [AuditEntryOut(
         flags=v.flags, reviewed=bool(v.reviews),
@@ -320,7 +320,7 @@ def create_unit(body: directory.UnitCreate, db: DbSession, principal: Admin):
 
 
 @router.put("/admin/units/{unit_id}", response_model=UnitOut, tags=["administration"])
-def update_unit(unit_id: int, body: directory.UnitUpdate, db: DbSession, principal: Admin):
+def update_unit(unit_id: DbId, body: directory.UnitUpdate, db: DbSession, principal: Admin):
     """Update a unit of your organisation."""
     unit = directory.update_unit(db, principal.subject, unit_id, body)
     return _unit_out(unit, "")
@@ -341,7 +341,7 @@ def create_staff(body: directory.StaffCreate, db: DbSession, principal: Admin):
 
 
 @router.put("/admin/staff/{staff_id}", response_model=StaffOut, tags=["administration"])
-def update_staff(staff_id: int, body: directory.StaffUpdate, db: DbSession, principal: Admin):
+def update_staff(staff_id: DbId, body: directory.StaffUpdate, db: DbSession, principal: Admin):
     """Update a staff account; deactivating or setting a password ends its sessions."""
     return StaffOut.model_validate(directory.update_staff(db, principal.subject, staff_id, body),
                                    from_attributes=True)

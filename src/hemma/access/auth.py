@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from hemma.access import audit
 from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.kit.time import utcnow
+from hemma.kit.validation import has_control_characters
 from hemma.models import ApiToken, LoginAttempt, Staff, WebSession
 
 _hasher = PasswordHasher()
@@ -74,10 +76,17 @@ class LoginResult:
     throttled: bool = False
 
 
-def _recent_failures(session: Session, column, value: str, since: datetime) -> int:
+# Patient-code attempts are logged under this name, which no staff username can have (they
+# are lower-case letters, digits and ._-). Each kind of login has its own per-address counter:
+# a patient mistyping codes on a shared network must not lock the nurses out, nor the other
+# way round.
+PATIENT_CODE_LOGIN = "(patient code)"
+
+
+def _recent_failures(session: Session, column, value: str, since: datetime, *where) -> int:
     return session.scalar(
         select(func.count()).select_from(LoginAttempt).where(
-            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False)
+            column == value, LoginAttempt.at >= since, LoginAttempt.success.is_(False), *where
         )
     ) or 0
 
@@ -94,18 +103,23 @@ def login(
     for every failure, throttled or not."""
     settings = get_settings()
     now = utcnow()
-    username = (credentials.get("username") or "").strip().lower()[:64]
+    typed = (credentials.get("username") or "").strip().lower()[:64]
+    # No account is named with control characters: such a login fails like any other, and
+    # is counted under the name without them (the database keeps no NUL in text).
+    garbled = has_control_characters(typed)
+    username = re.sub(r"[\x00-\x1f\x7f]", "", typed)
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
     throttled = (
         _recent_failures(session, LoginAttempt.username, username, since)
         >= settings.login_max_failures_per_user
         or (
             client_addr is not None
-            and _recent_failures(session, LoginAttempt.client_addr, client_addr, since)
+            and _recent_failures(session, LoginAttempt.client_addr, client_addr, since,
+                                 LoginAttempt.username != PATIENT_CODE_LOGIN)
             >= settings.login_max_failures_per_address
         )
     )
-    staff = None if throttled else provider.authenticate(session, credentials)
+    staff = None if throttled or garbled else provider.authenticate(session, credentials)
     session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
                              success=staff is not None))
     trail = audit.trail(session)
@@ -300,14 +314,15 @@ def patient_login(session: Session, code: str, *, client_addr: str | None,
     now = utcnow()
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
     throttled = client_addr is not None and _recent_failures(
-        session, LoginAttempt.client_addr, client_addr, since) >= settings.login_max_failures_per_address
+        session, LoginAttempt.client_addr, client_addr, since,
+        LoginAttempt.username == PATIENT_CODE_LOGIN) >= settings.login_max_failures_per_address
     row = None
     digits = "".join(ch for ch in code or "" if ch.isdigit())
     if not throttled and len(digits) == PATIENT_CODE_DIGITS:
         row = session.scalar(select(PatientAccessCode).where(
             PatientAccessCode.code_hash == _code_hash(digits),
             PatientAccessCode.revoked_at.is_(None), PatientAccessCode.expires_at > now))
-    session.add(LoginAttempt(username="(patient code)", client_addr=client_addr, at=now,
+    session.add(LoginAttempt(username=PATIENT_CODE_LOGIN, client_addr=client_addr, at=now,
                              success=row is not None))
     trail = audit.trail(session)
     trail.actor = audit.Actor(username="(patient)", client_addr=client_addr)

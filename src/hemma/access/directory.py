@@ -16,7 +16,7 @@ from hemma.access.policy import Action, Subject
 from hemma.access.service import require
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
-from hemma.kit.validation import Phone, Schema, Text
+from hemma.kit.validation import DbId, Phone, Schema, Text
 from hemma.models import Organisation, Profession, Staff, Unit, UnitKind
 
 
@@ -37,6 +37,8 @@ def _skills(value) -> list[str]:
         return []
     if isinstance(value, str):
         value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(s, str) for s in value):
+        raise ValueError("Skills are short words separated by commas")
     cleaned = sorted({s.strip().lower() for s in value if s and s.strip()})
     for s in cleaned:
         if not re.fullmatch(r"[a-zåäö0-9_\- ]{2,40}", s):
@@ -48,7 +50,7 @@ class StaffFields(Schema):
     given_name: Text = Field(min_length=1, max_length=100)
     family_name: Text = Field(min_length=1, max_length=100)
     profession: Profession
-    unit_id: int
+    unit_id: DbId
     skills: list[str] = []
     phone: Phone | None = None
     hsa_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")

@@ -17,7 +17,7 @@ from hemma.access.policy import Action, Subject
 from hemma.access.service import require
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.time import STOCKHOLM, local, utcnow
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import BigDbId, Day, DbId, Schema, Text
 from hemma.models import AuditEntry, AuditReview, Organisation, Patient, Staff, Unit
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 
@@ -27,11 +27,11 @@ NIGHT_START, NIGHT_END = 22, 6
 
 
 class LogFilter(Schema):
-    personnummer: str | None = Field(default=None, max_length=20)
-    username: str | None = Field(default=None, max_length=64)
-    unit_id: int | None = None
-    date_from: date | None = None
-    date_to: date | None = None
+    personnummer: Text | None = Field(default=None, max_length=20)
+    username: Text | None = Field(default=None, max_length=64)
+    unit_id: DbId | None = None
+    date_from: Day | None = None
+    date_to: Day | None = None
     flagged_only: bool = False
     # The reviewers' own reads (log.review, log.extract) are in the log like any access, but
     # would bury everything else on the page that causes them.
@@ -40,7 +40,7 @@ class LogFilter(Schema):
 
 
 class ReviewCreate(Schema):
-    entry_ids: list[int] = Field(min_length=1, max_length=500)
+    entry_ids: list[BigDbId] = Field(min_length=1, max_length=500)
     outcome: str = Field(pattern="^(justified|follow_up|incident)$")
     note: Text | None = Field(default=None, max_length=2000)
 

@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse
 from hemma.access import audit, auth, directory, logreview, sharing
 from hemma.access.policy import Action
 from hemma.kit.errors import Invalid, NotFound
-from hemma.kit.validation import blank_to_none, parse
+from hemma.kit.validation import DbId, blank_to_none, parse
 from hemma.models import Organisation, Profession, UnitKind
 from hemma.patients.service import get_patient
 from hemma.web.deps import (
@@ -368,13 +368,13 @@ def _unit_page(request, db, principal, unit_id: int, values=None, errors=None, s
 
 
 @router.get("/admin/units/{unit_id}")
-def unit_form(request: Request, db: DbSession, unit_id: int, principal: AdminPrincipal):
+def unit_form(request: Request, db: DbSession, unit_id: DbId, principal: AdminPrincipal):
     """Form: edit a unit."""
     return _unit_page(request, db, principal, unit_id)
 
 
 @router.post("/admin/units/{unit_id}")
-def update_unit(request: Request, db: DbSession, unit_id: int, form: FormData,
+def update_unit(request: Request, db: DbSession, unit_id: DbId, form: FormData,
                 principal: AdminPrincipal):
     """Save a unit."""
     form.setdefault("active", False)
@@ -412,13 +412,13 @@ def _staff_page(request, db, principal, staff_id: int, values=None, errors=None,
 
 
 @router.get("/admin/staff/{staff_id}")
-def staff_form(request: Request, db: DbSession, staff_id: int, principal: AdminPrincipal):
+def staff_form(request: Request, db: DbSession, staff_id: DbId, principal: AdminPrincipal):
     """Form: edit a staff account."""
     return _staff_page(request, db, principal, staff_id)
 
 
 @router.post("/admin/staff/{staff_id}")
-def update_staff(request: Request, db: DbSession, staff_id: int, form: FormData,
+def update_staff(request: Request, db: DbSession, staff_id: DbId, form: FormData,
                  principal: AdminPrincipal):
     """Save a staff account (deactivating or a new password logs the user out everywhere)."""
     for flag in ("active", "is_admin", "is_log_reviewer"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -18,7 +18,7 @@ from hemma.access.service import emergency_active, origin, relation_active, requ
 from hemma.config import get_settings
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import end_of_local_day, utcnow
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import Day, DbId, Schema, Text
 from hemma.models import (
     ACTIVE_STATES,
     Block,
@@ -48,12 +48,12 @@ class SharingAnswer(Schema):
 
 
 class CareRelationCreate(SharingAnswer):
-    unit_id: int | None = None
-    staff_id: int | None = None
+    unit_id: DbId | None = None
+    staff_id: DbId | None = None
     role: Text | None = Field(default=None, max_length=200)
     # A planned end (e.g. a consultant for one week): the relationship ends at the end of
     # this day, Swedish time. Without it, it lasts until ended by hand or by discharge.
-    until: date | None = None
+    until: Day | None = None
 
     @model_validator(mode="after")
     def _one_member(self):
@@ -63,19 +63,19 @@ class CareRelationCreate(SharingAnswer):
 
 
 class ConsentCreate(Schema):
-    organisation_id: int
+    organisation_id: DbId
     method: Literal["oral", "written"] = "oral"
     given_by: Literal["patient", "representative"] = "patient"
     note: Text | None = Field(default=None, max_length=1000)
 
 
 class BlockCreate(Schema):
-    unit_id: int
+    unit_id: DbId
     note: Text | None = Field(default=None, max_length=1000)
 
 
 class EmergencyCreate(Schema):
-    personnummer: str = Field(max_length=20)
+    personnummer: Text = Field(max_length=20)
     # A reason someone reviewing the log later can judge: not a tick box.
     reason: Text = Field(min_length=10, max_length=1000)
 

@@ -18,8 +18,9 @@ from hemma.episodes.schemas import (
     ReturnToHospital,
 )
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["episodes"])
+router = APIRouter(prefix="/api/v1", tags=["episodes"], route_class=JsonRoute)
 EpisodeManager = Annotated[PatientContext, Depends(PatientAccess(Action.EPISODE))]
 
 

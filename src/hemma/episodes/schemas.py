@@ -8,21 +8,21 @@ from datetime import datetime
 from pydantic import BaseModel, Field, model_validator
 
 from hemma.access.sharing import SharingAnswer
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import DbId, Moment, Schema, Text
 
 
 class AssessmentCreate(Schema):
-    pathway_id: int
-    responsible_unit_id: int | None = None  # default: the user's own unit
+    pathway_id: DbId
+    responsible_unit_id: DbId | None = None  # default: the user's own unit
     assessment_note: Text | None = Field(default=None, max_length=4000)
 
 
 class AdmissionCreate(SharingAnswer):
-    responsible_physician_id: int
-    coordinator_id: int | None = None
+    responsible_physician_id: DbId
+    coordinator_id: DbId | None = None
     held_bed: bool = False
     held_bed_location: Text | None = Field(default=None, max_length=200)
-    admitted_at: datetime | None = None  # default: now
+    admitted_at: Moment | None = None  # default: now
 
     @model_validator(mode="after")
     def _held_bed_needs_place(self):
@@ -33,7 +33,7 @@ class AdmissionCreate(SharingAnswer):
 
 class EpisodeEnd(Schema):
     note: Text = Field(min_length=1, max_length=4000)
-    ended_at: datetime | None = None  # default: now
+    ended_at: Moment | None = None  # default: now
 
 
 class ReturnToHospital(EpisodeEnd):

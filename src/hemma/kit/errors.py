@@ -59,6 +59,12 @@ class Conflict(HemmaError):
     status_code = 409
 
 
+class Unavailable(HemmaError):
+    """The request could not be carried out just now (the database, a queue): try again."""
+
+    status_code = 503
+
+
 class Invalid(HemmaError):
     """One or more inputs are wrong; nothing was changed."""
 

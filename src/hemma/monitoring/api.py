@@ -15,6 +15,7 @@ from hemma.access.policy import Action
 from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import utcnow
+from hemma.kit.validation import Moment
 from hemma.models import Pathway, Patient
 from hemma.monitoring import alerts, service, views, visible
 from hemma.monitoring.rules import effective_rules
@@ -35,8 +36,9 @@ from hemma.web.deps import (
     Principal,
     StaffAccess,
 )
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["monitoring"])
+router = APIRouter(prefix="/api/v1", tags=["monitoring"], route_class=JsonRoute)
 Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 Handler = Annotated[PatientContext, Depends(PatientAccess(Action.ALERT))]
 
@@ -84,7 +86,7 @@ def batch(body: ObservationBatch, db: DbSession,
 
 
 @router.get("/patients/{patient_id}/observations", response_model=list[ObservationRead])
-def list_observations(db: DbSession, ctx: Reader, since: datetime | None = None):
+def list_observations(db: DbSession, ctx: Reader, since: Moment | None = None):
     """The patient's values you may see, oldest first (default: the last 72 hours)."""
     since = since or utcnow() - timedelta(hours=72)
     rows = views.visible_observations(db, ctx.decision, ctx.patient_id, since)

@@ -14,13 +14,15 @@ falls.
 
 Each submission still gets its own answer: a refused patient is a 404, a bad value names its
 field, and neither changes anything for the others. If the shared transaction fails, each
-submission is tried again alone, so one cannot take the others down with it.
+submission is tried again alone, so one cannot take the others down with it. Every
+submission is answered, whatever happens: if recording fails even alone, or takes longer
+than the timeout, the request gets a 503 that says to send it again (a resend with the same
+client id is never recorded twice), and the thread goes on with the next batch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import queue
 import threading
@@ -36,14 +38,19 @@ from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action
 from hemma.access.service import decisions_for, subject_for
 from hemma.db import Database
-from hemma.kit.errors import HemmaError, Invalid, NotFound
+from hemma.kit.errors import HemmaError, NotFound, Unavailable
+from hemma.kit.text import N_
 from hemma.kit.time import utcnow
-from hemma.kit.validation import parse
+from hemma.kit.validation import load_json, parse
 from hemma.monitoring import service, visible
 from hemma.monitoring.schemas import ObservationCreate, ObservationRead
 
 log = logging.getLogger("hemma.ingest")
 MAX_BATCH = 200  # submissions in one transaction at most
+FAILED = N_("The values could not be recorded just now. Send them again with the same "
+            "client_id: a resend is never recorded twice.")
+TOO_SLOW = N_("Recording the values took too long. Send them again with the same client_id: "
+              "a resend is never recorded twice.")
 
 
 @dataclass
@@ -57,24 +64,32 @@ class _Item:
 class Ingest:
     """The process's group-commit thread for single observations."""
 
-    def __init__(self, database: Database):
+    def __init__(self, database: Database, timeout: float = 10.0):
         self.database = database
+        self.timeout = timeout  # seconds a request waits for its answer at most
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     async def submit(self, caller: Caller, patient_id: uuid.UUID, body: bytes) -> ObservationRead:
-        """Record one submission; raises what a route would (NotFound, Invalid, ...)."""
+        """Record one submission; raises what a route would (NotFound, Invalid, ...), and
+        Unavailable (503) if it could not be recorded or the answer took too long."""
         self._start()
         future: Future = Future()
         self._queue.put(_Item(caller, patient_id, body, future))
-        return await asyncio.wrap_future(future)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
+            # The submission may still be recorded when its turn comes; its answer is then
+            # dropped (the future is cancelled), and a resend finds the stored row.
+            raise Unavailable(TOO_SLOW) from None
 
     def _start(self) -> None:
-        if self._thread is not None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
             return
         with self._lock:
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="hemma-ingest",
                                                 daemon=True)
                 self._thread.start()
@@ -102,8 +117,11 @@ class Ingest:
                 batch.append(more)
             try:
                 self._process(batch)
-            except Exception:  # never let the thread die: every later request would wait
-                log.exception("ingest: a batch of %s could not be answered", len(batch))
+            except BaseException:  # never let the thread die: every later request would wait
+                log.exception("ingest: a batch of %s could not be recorded", len(batch))
+            finally:
+                for item in batch:  # whatever happened, nobody waits for ever
+                    _answer(item, Unavailable(FAILED))
 
     def _process(self, batch: list[_Item]) -> None:
         try:
@@ -115,17 +133,24 @@ class Ingest:
                 for item in batch:
                     self._process([item])
                 return
-            outcomes = [exc]
+            log.exception("ingest: a submission could not be recorded")
+            outcomes = [Unavailable(FAILED)]
         for item, outcome in zip(batch, outcomes, strict=True):
-            if item.future.done():
-                continue  # the client went away (cancelled): what was recorded stays
-            try:
-                if isinstance(outcome, BaseException):
-                    item.future.set_exception(outcome)
-                else:
-                    item.future.set_result(outcome)
-            except InvalidStateError:  # cancelled just now
-                pass
+            _answer(item, outcome)
+
+
+def _answer(item: _Item, outcome) -> None:
+    """Give the waiting request its answer, unless it has one or went away (cancelled: what
+    was recorded stays)."""
+    if item.future.done():
+        return
+    try:
+        if isinstance(outcome, BaseException):
+            item.future.set_exception(outcome)
+        else:
+            item.future.set_result(outcome)
+    except InvalidStateError:  # cancelled just now
+        pass
 
 
 def _resolve(session: Session, callers: set[Caller]) -> dict[Caller, tuple | HemmaError]:
@@ -174,11 +199,8 @@ def record_batch(session: Session, batch: list[_Item]) -> list[ObservationRead |
             outcomes[i] = NotFound()
             continue
         try:
-            data = parse(ObservationCreate, json.loads(item.body or b"null"))
+            data = parse(ObservationCreate, load_json(item.body or b"null"))
             service.check_time(data, now)
-        except ValueError:
-            outcomes[i] = Invalid("Send the values as JSON")
-            continue
         except HemmaError as exc:
             outcomes[i] = exc
             continue

@@ -9,8 +9,9 @@ import uuid
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from hemma.access import audit
@@ -18,9 +19,10 @@ from hemma.access.auth import format_code
 from hemma.access.policy import Action
 from hemma.access.service import origin, require
 from hemma.coordination.live import broadcaster
-from hemma.kit.errors import Invalid, NotFound
+from hemma.kit.errors import FieldError, Invalid, NotFound
+from hemma.kit.text import N_
 from hemma.kit.time import utcnow
-from hemma.kit.validation import parse
+from hemma.kit.validation import DB_BIGINT_MAX, DbId, load_json, parse
 from hemma.models import Pathway
 from hemma.monitoring import alerts, charts, service, views
 from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve, Snooze
@@ -28,6 +30,7 @@ from hemma.patients.service import get_patient
 from hemma.portal import service as portal
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
+from hemma.web.i18n import gettext
 from hemma.web.labels import PARAMETERS, UNITS, label
 from hemma.web.templating import render
 
@@ -142,18 +145,18 @@ def plan_save(request: Request, db: DbSession, form: FormData,
         raise NotFound()
 
     def act():
-        try:
-            overrides = json.loads(form.get("rules") or "[]")
-        except json.JSONDecodeError:
-            raise Invalid("Rules must be a JSON list", field="rules") from None
+        overrides = load_json(form.get("rules") or "[]", field="rules")
         schedule = [t.strip() for t in (form.get("schedule") or "").split(",") if t.strip()]
         scale = str(form.get("spo2_scale", "1"))
-        data = parse(PlanUpdate, {
-            "spo2_scale": int(scale) if scale.isdigit() else scale,
-            "schedule": schedule or None,
-            "tolerance_minutes": form.get("tolerance_minutes"),
-            "rule_overrides": overrides if isinstance(overrides, list) else [overrides],
-            "contact_phone": form.get("contact_phone")})
+        try:
+            data = parse(PlanUpdate, {
+                "spo2_scale": int(scale) if scale.isdigit() else scale,
+                "schedule": schedule or None,
+                "tolerance_minutes": form.get("tolerance_minutes"),
+                "rule_overrides": overrides if isinstance(overrides, list) else [overrides],
+                "contact_phone": form.get("contact_phone")})
+        except Invalid as exc:
+            raise Invalid(errors=[_in_rules(e) for e in exc.errors]) from None
         require(db, ctx.subject, Action.PLAN, ctx.patient_id,
                 on=origin(db, episode.responsible_unit_id))
         return service.update_plan(db, ctx.subject.staff_id, episode, data)
@@ -164,6 +167,18 @@ def plan_save(request: Request, db: DbSession, form: FormData,
                           status_code=err.status_code)
     audit.record(db, ctx.patient_id, "plan.update")
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
+
+
+def _in_rules(error: FieldError) -> FieldError:
+    """The form has one text field for all rules: an error in one of them is shown there,
+    saying which rule and which of its fields."""
+    parts = error.field.split(".")
+    if parts[0] != "rule_overrides":
+        return error
+    problem = gettext(error.message, **error.params) if error.params else gettext(error.message)
+    number = int(parts[1]) + 1 if len(parts) > 1 and parts[1].isdigit() else ""
+    return FieldError("rules", N_("Rule %(number)s, %(field)s: %(problem)s"),
+                      {"number": number, "field": ".".join(parts[2:]) or "–", "problem": problem})
 
 
 # --- The patient's login code ---------------------------------------------------------------
@@ -179,7 +194,7 @@ def new_code(request: Request, db: DbSession,
 
 
 @router.post("/patients/{patient_id}/access-codes/{code_id}/revoke")
-def revoke_code(db: DbSession, code_id: int,
+def revoke_code(db: DbSession, code_id: DbId,
                 ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
     """Revoke a login code (a lost phone): its sessions end at once."""
     portal.revoke_code(db, ctx.subject, ctx.patient_id, code_id)
@@ -212,17 +227,22 @@ def inbox(request: Request, db: DbSession,
         "items": items, "last_event": views.latest_event_id(db, principal.subject)})
 
 
+# Alert events are numbered by a 64-bit database sequence: a larger number names no event, and
+# the database would refuse to compare with it (after the stream had already answered 200).
+EventId = Annotated[int, Field(ge=0, le=DB_BIGINT_MAX)]
+
+
 @router.get("/alerts/stream")
 async def stream(request: Request,
                  principal: Annotated[Principal, Depends(StaffAccess(Action.READ))],
-                 after: int = 0, once: bool = False):
+                 after: Annotated[EventId, Query()] = 0, once: bool = False,
+                 last_event_id: Annotated[EventId | None, Header(alias="Last-Event-ID")] = None):
     """Server-sent events: every inbox event after the last one the page saw (the
     Last-Event-ID header, else `after`). `once=true` answers what is there and closes, for
     clients that poll instead of holding a connection."""
     database = request.app.state.db
     subject = principal.subject
-    header = request.headers.get("last-event-id", "")
-    last = int(header) if header.isdigit() else max(after, 0)
+    last = last_event_id if last_event_id is not None else after
 
     def fetch(since: int):
         with database.session() as s:

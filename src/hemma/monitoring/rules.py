@@ -7,6 +7,8 @@ deploy. Times are passed in: no clock here.
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -20,6 +22,14 @@ VALUE_PARAMETERS = ("respiration_rate", "spo2", "temperature", "systolic_bp", "d
                     "pulse", "weight", "blood_glucose", "pain")
 OPERATORS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b,
              ">": lambda a, b: a > b, "<": lambda a, b: a < b}
+
+log = logging.getLogger("hemma.rules")
+
+# Bounds of every rule: a limit or change beyond a thousand units of any parameter, or a change
+# looked for over more than a month of values, is a typo (or a probe), never a clinical rule.
+MAX_RULE_VALUE = 1000.0
+MAX_WITHIN_HOURS = 24 * 31
+MAX_KEY_LENGTH = 60
 
 # The RCP's clinical response to each NEWS2 band, as alert severities: low-medium (a 3 in one
 # parameter) needs an urgent ward-based response, medium an urgent response, high an
@@ -49,6 +59,13 @@ class Rule:
     within_hours: float | None = None
 
     def __post_init__(self):
+        if not self.key or len(self.key) > MAX_KEY_LENGTH:
+            raise RuleError("a rule needs a short key")
+        if not (math.isfinite(self.value) and abs(self.value) <= MAX_RULE_VALUE):
+            raise RuleError(f"value {self.value} out of bounds")
+        if self.within_hours is not None and not (
+                math.isfinite(self.within_hours) and 0 < self.within_hours <= MAX_WITHIN_HOURS):
+            raise RuleError(f"within_hours {self.within_hours} out of bounds")
         if self.parameter not in VALUE_PARAMETERS:
             raise RuleError(f"unknown parameter {self.parameter}")
         if self.op not in OPERATORS:
@@ -72,14 +89,27 @@ class Rule:
 
 def effective_rules(pathway_rules: list[dict], overrides: list[dict]) -> list[Rule]:
     """The pathway's rules with the patient's overrides: same key replaces, a new key adds, an
-    override with `"disabled": true` removes."""
-    merged: dict[str, dict] = {r["key"]: r for r in pathway_rules}
-    for o in overrides:
-        if o.get("disabled"):
-            merged.pop(o["key"], None)
+    override with `"disabled": true` removes.
+
+    Rules are checked on the way in, but one stored before the bounds existed (or edited in
+    the database) must not stop every later value of the patient from being recorded: such a
+    rule is left out and logged, and the others still hold."""
+    merged: dict[str, Any] = {}
+    for r in [*(pathway_rules or []), *(overrides or [])]:
+        key = r.get("key") if isinstance(r, dict) else None
+        if not isinstance(key, str):
+            log.error("an alert rule without a key is ignored: %r", r)
+        elif r.get("disabled"):
+            merged.pop(key, None)
         else:
-            merged[o["key"]] = o
-    return [Rule.from_dict(r) for r in merged.values()]
+            merged[key] = r
+    rules = []
+    for r in merged.values():
+        try:
+            rules.append(Rule.from_dict(r))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            log.error("alert rule %r cannot be evaluated and is ignored: %s", r.get("key"), exc)
+    return rules
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,19 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
-from hemma.kit.validation import Schema, Text, local_float
+from hemma.kit.validation import Moment, Phone, Schema, Text, local_float
 from hemma.monitoring.news2 import CONSCIOUSNESS
+from hemma.monitoring.rules import (
+    MAX_KEY_LENGTH,
+    MAX_RULE_VALUE,
+    MAX_WITHIN_HOURS,
+    OPERATORS,
+    SEVERITIES,
+    VALUE_PARAMETERS,
+    Rule,
+)
 
 # Values are optional one by one; a submission needs at least one of them.
 VALUE_FIELDS = ("respiration_rate", "spo2", "on_oxygen", "temperature", "systolic_bp",
@@ -30,7 +39,7 @@ class ObservationValues(Schema):
     weight: local_float(20.0, 350.0) | None = None
     blood_glucose: local_float(0.5, 50.0) | None = None
     pain: int | None = Field(default=None, ge=0, le=10)
-    symptoms: dict[str, str | int | bool] = Field(default_factory=dict, max_length=30)
+    symptoms: dict[Text, Text | int | bool] = Field(default_factory=dict, max_length=30)
     feeling_worse: bool = False
     note: Text | None = Field(default=None, max_length=2000)
 
@@ -63,8 +72,8 @@ class ObservationValues(Schema):
 class ObservationCreate(ObservationValues):
     # Made by the sending phone, form or device; resending it is harmless.
     client_id: str = Field(min_length=8, max_length=80, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    measured_at: AwareDatetime
-    device_id: str | None = Field(default=None, max_length=100)
+    measured_at: Moment
+    device_id: Text | None = Field(default=None, max_length=100)
 
 
 class BatchItem(ObservationCreate):
@@ -104,12 +113,38 @@ class ObservationRead(BaseModel):
             duplicate=duplicate, alert_id=alert.id if alert else None)
 
 
+class RuleOverride(Schema):
+    """One alert rule of a patient's plan: the same key replaces the pathway's rule, a new key
+    adds one, `disabled` removes one. Every field is bounded (see monitoring.rules)."""
+
+    key: Text = Field(min_length=1, max_length=MAX_KEY_LENGTH)
+    disabled: bool = False
+    parameter: Literal[VALUE_PARAMETERS] | None = None
+    op: Literal[tuple(OPERATORS)] | None = None
+    value: float | None = Field(default=None, ge=-MAX_RULE_VALUE, le=MAX_RULE_VALUE)
+    severity: Literal[SEVERITIES] | None = None
+    within_hours: float | None = Field(default=None, gt=0, le=MAX_WITHIN_HOURS)
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if not self.disabled and None in (self.parameter, self.op, self.value, self.severity):
+            raise ValueError("Each rule needs key, parameter, op, value and severity")
+        return self
+
+    def stored(self) -> dict:
+        """As kept in the plan (and read by `rules.effective_rules`)."""
+        if self.disabled:
+            return {"key": self.key, "disabled": True}
+        return Rule(key=self.key, parameter=self.parameter, op=self.op, value=self.value,
+                    severity=self.severity, within_hours=self.within_hours).to_dict()
+
+
 class PlanUpdate(Schema):
     spo2_scale: Literal[1, 2] = 1
     schedule: list[str] | None = Field(default=None, max_length=12)
     tolerance_minutes: int | None = Field(default=None, ge=10, le=240)
-    rule_overrides: list[dict] = Field(default_factory=list, max_length=30)
-    contact_phone: str | None = Field(default=None, max_length=40)
+    rule_overrides: list[RuleOverride] = Field(default_factory=list, max_length=30)
+    contact_phone: Phone | None = Field(default=None, max_length=40)
 
     @field_validator("schedule")
     @classmethod
@@ -122,22 +157,6 @@ class PlanUpdate(Schema):
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", t):
                 raise ValueError("Times as HH:MM, e.g. 08:00")
         return sorted(set(value))
-
-    @field_validator("rule_overrides")
-    @classmethod
-    def _rules(cls, value):
-        from hemma.monitoring.rules import Rule
-
-        for r in value:
-            if r.get("disabled"):
-                if not r.get("key"):
-                    raise ValueError("A rule needs a key")
-                continue
-            try:
-                Rule.from_dict(r)
-            except (KeyError, ValueError, TypeError):
-                raise ValueError("Each rule needs key, parameter, op, value and severity") from None
-        return value
 
 
 class Acknowledge(Schema):

@@ -383,7 +383,7 @@ def update_plan(db: Session, staff_id: int, episode: Episode, data: PlanUpdate) 
     plan.spo2_scale = data.spo2_scale
     plan.schedule = data.schedule
     plan.tolerance_minutes = data.tolerance_minutes
-    plan.rule_overrides = data.rule_overrides
+    plan.rule_overrides = [r.stored() for r in data.rule_overrides]
     plan.contact_phone = data.contact_phone
     plan.updated_at = utcnow()
     plan.updated_by_id = staff_id

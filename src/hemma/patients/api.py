@@ -19,8 +19,9 @@ from hemma.patients.schemas import (
     RelativeRead,
 )
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["patients"])
+router = APIRouter(prefix="/api/v1", tags=["patients"], route_class=JsonRoute)
 
 
 def _read(db, patient_id: uuid.UUID) -> PatientRead:

@@ -80,7 +80,7 @@ class RelativeCreate(Schema):
     name: Text = Field(min_length=1, max_length=200)
     relation: Text = Field(min_length=1, max_length=100)
     phone: Phone | None = None
-    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Text | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     is_primary_contact: bool = False
     may_receive_information: bool = False
     note: Text | None = Field(default=None, max_length=1000)

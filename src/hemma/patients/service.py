@@ -25,6 +25,7 @@ from hemma.geo import geocoding
 from hemma.geo.geocoding import Address, Geocoder, Position
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
+from hemma.kit.validation import has_control_characters
 from hemma.models import CareRelation, Patient, Relative
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 from hemma.patients.schemas import (
@@ -260,6 +261,8 @@ def search(db: Session, subject: Subject, query: str, limit: int = 50) -> list[P
     query = (query or "").strip()
     if len(query) < 2:
         raise Invalid("Enter at least two characters", field="q")
+    if has_control_characters(query):
+        raise Invalid("Contains characters that are not allowed", field="q")
     require(db, subject, Action.READ)  # role
     stmt = select(Patient).where(Patient.id.in_(accessible_patients(subject)))
     try:

@@ -34,8 +34,9 @@ from hemma.web.deps import (
     StaffAccess,
 )
 from hemma.web.i18n import gettext
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["planning"])
+router = APIRouter(prefix="/api/v1", tags=["planning"], route_class=JsonRoute)
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
 Planner = Annotated[Principal, Depends(StaffAccess(Action.VISIT_PLAN))]
 Visitor = Annotated[Principal, Depends(StaffAccess(Action.VISIT))]

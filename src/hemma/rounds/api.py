@@ -16,8 +16,9 @@ from hemma.planning import service as planning
 from hemma.planning.day import Budget
 from hemma.rounds import service
 from hemma.web.deps import DbSession, OwnWork, PatientAccess, PatientContext, Principal, StaffAccess
+from hemma.web.routing import JsonRoute
 
-router = APIRouter(prefix="/api/v1", tags=["rounds"])
+router = APIRouter(prefix="/api/v1", tags=["rounds"], route_class=JsonRoute)
 
 
 class WorklistOut(BaseModel):

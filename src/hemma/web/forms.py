@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from hemma.kit.errors import Conflict, HemmaError, Invalid
-from hemma.kit.time import from_local
+from hemma.kit.time import STOCKHOLM, from_local
 from hemma.web.i18n import gettext
 
 T = TypeVar("T")
@@ -69,7 +69,11 @@ def local_times(data: dict, *names: str) -> dict:
         value = out.get(name)
         if isinstance(value, str):
             try:
-                out[name] = from_local(datetime.fromisoformat(value))
+                parsed = datetime.fromisoformat(value)
             except ValueError:
-                pass  # left as text: the schema names the field
+                continue  # left as text: the schema names the field
+            try:
+                out[name] = from_local(parsed)
+            except OverflowError:  # year 1 or 9999 has no UTC: the schema names the field
+                out[name] = parsed if parsed.tzinfo else parsed.replace(tzinfo=STOCKHOLM)
     return out
