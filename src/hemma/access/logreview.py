@@ -167,7 +167,7 @@ def _attach_reviews(db: Session, views: list[EntryView]) -> None:
 
 
 def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
-    """Who reviewed which entries, when, with what outcome. Reviews are append-only too."""
+    """Who reviewed which entries, when, with what outcome. Reviews are chained like the log."""
     require(db, subject, Action.LOG_REVIEW)
     ids = set(data.entry_ids)
     found = set(db.scalars(select(AuditEntry.id).where(
@@ -175,9 +175,9 @@ def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
     if found != ids:
         raise Invalid("Unknown log entry", field="entry_ids")
     now = utcnow()
-    for entry_id in sorted(ids):
-        db.add(AuditReview(entry_id=entry_id, reviewer_id=subject.staff_id, reviewed_at=now,
-                           outcome=data.outcome, note=data.note))
+    audit.append_reviews(db, [
+        {"entry_id": entry_id, "reviewer_id": subject.staff_id, "reviewed_at": now,
+         "outcome": data.outcome, "note": data.note} for entry_id in sorted(ids)])
     audit.record(db, None, "log.review.record", basis="role",
                  detail=f"{len(ids)} entries: {data.outcome}")
     return len(ids)
