@@ -422,13 +422,12 @@ def verify(session: Session, checkpoints: Path | None = None,
            max_problems: int = 20) -> VerifyReport:
     """Recompute both chains (the access log and the log reviews) and hold them to the
     signed checkpoints: any row edited, deleted, reordered or forged breaks a chain, and a
-    chain cut off at the end falls short of a checkpoint. `checkpoints` defaults to the
-    installation's file (`HEMMA_AUDIT_CHECKPOINT_FILE`)."""
-    path = checkpoints or get_settings().resolved_checkpoint_file()
+    chain cut off at the end falls short of a checkpoint. Without `checkpoints` (the file,
+    `hemma audit verify` passes `HEMMA_AUDIT_CHECKPOINT_FILE`) only the chains are checked."""
     problems: list[str] = []
     found: list[tuple[int, Checkpoint]] = []
-    if path.exists():
-        found, problems = read_checkpoints(path)
+    if checkpoints is not None and checkpoints.exists():
+        found, problems = read_checkpoints(checkpoints)
     entries = _Chain("seq", AuditEntry, ENTRY_FIELDS, _digest, _chain_key(), ENTRIES,
                      wanted={c.entries[0] for _n, c in found})
     reviews = _Chain("review seq", AuditReview, REVIEW_FIELDS, _review_digest, _review_key(),
@@ -438,9 +437,9 @@ def verify(session: Session, checkpoints: Path | None = None,
     for number, checkpoint in found:
         _held_to(entries, number, checkpoint, *checkpoint.entries, problems)
         _held_to(reviews, number, checkpoint, *checkpoint.reviews, problems)
-    if not found and (entries.checked or reviews.checked):
+    if checkpoints is not None and not found and (entries.checked or reviews.checked):
         problems.append(
-            f"no checkpoint in {path}: the end of the chain cannot be checked (the worker "
+            f"no checkpoint in {checkpoints}: the end of the chain cannot be checked (the worker "
             "writes them; `hemma audit checkpoint` writes one now)")
     newest = max((c for _n, c in found), key=lambda c: (c.entries[0], c.at), default=None)
     return VerifyReport(ok=not problems, checked=entries.checked, problems=problems[:max_problems],
