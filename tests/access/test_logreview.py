@@ -3,11 +3,11 @@ flagged, reviews are recorded; the patient's log extract lists units and times."
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
-from hemma.kit.time import STOCKHOLM, frozen_clock, utcnow
+from hemma.kit.time import at_local, frozen_clock, local_today, utcnow
 from hemma.models import AuditEntry, AuditReview, Patient
 
 
@@ -24,11 +24,10 @@ def test_flags_and_review(world, database, as_user):
     stranger = world.patient(unit="hsv", registered_by="hsv")
     # Sara reads her own unit's patient in daytime: nothing to flag.
     ordinary = world.patient(unit="med")
-    # The latest 23:30 Swedish time: night, and after the relationships began (a day ago).
-    now = utcnow().astimezone(STOCKHOLM)
-    night = datetime.combine(now.date(), time(23, 30), tzinfo=STOCKHOLM)
-    if night > now:
-        night -= timedelta(days=1)
+    # The coming night (the relationships above start now: the clock may not go back).
+    night = at_local(local_today(), "23:30")
+    if night <= utcnow():
+        night = at_local(local_today() + timedelta(days=1), "23:30")
     with frozen_clock(night):
         world.emergency(stranger, "lisa")
         lisa = as_user("lisa")
