@@ -472,3 +472,96 @@ def test_refused_attempts_are_logged_without_revealing_anything(world, database,
     with database.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)).all()
     assert [(e.outcome, e.username) for e in entries] == [("denied", "sara")]
+
+
+# --- Monitoring actions log themselves, under one name each -------------------------------
+
+ALERT_ACTIONS = [
+    ("acknowledge", {}, {}),
+    ("snooze", {"reason": "Ringer upp patienten", "minutes": "20"},
+     {"reason": "Ringer upp patienten", "minutes": 20}),
+    ("resolve", {"note": "Ringt, mår bra"}, {"note": "Ringt, mår bra"}),
+]
+
+
+def _new_entries(database, before: int) -> list[AuditEntry]:
+    with database.session() as s:
+        return s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
+                         .order_by(AuditEntry.seq)).all()
+
+
+def _last_seq(database) -> int:
+    with database.session() as s:
+        return s.scalar(select(func.max(AuditEntry.seq))) or 0
+
+
+@pytest.mark.parametrize("verb,form,body", ALERT_ACTIONS, ids=[a[0] for a in ALERT_ACTIONS])
+def test_an_alert_action_is_logged_under_the_same_name_from_the_page_and_the_api(
+        verb, form, body, world, database, as_user):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    by_page, by_api = world.alert(pid), world.alert(pid)
+    sara = as_user("sara")
+    before = _last_seq(database)
+    r = sara.post(f"/patients/{pid}/alerts/{by_page}/{verb}", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{by_api}/{verb}", json=body)
+    assert r.status_code == 200, r.text
+    assert [e.action for e in _new_entries(database, before)] == [f"alert.{verb}"] * 2
+
+
+def test_monitoring_actions_write_their_own_log_entries(world, database):
+    """Called as services, the way the page, the API and any later caller do: each action
+    checks access and writes its entry under its one name, with no route's help."""
+    from hemma.access.service import subject_for
+    from hemma.models import Staff
+    from hemma.monitoring import alerts, service
+    from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve
+
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    first, second = world.alert(pid), world.alert(pid)
+    codes = []
+    actions = [
+        ("sara", "alert.acknowledge",
+         lambda s, who: alerts.acknowledge_alert(s, who, pid, first, Acknowledge())),
+        ("sara", "alert.resolve",
+         lambda s, who: alerts.resolve_alert(s, who, pid, second, Resolve(note="Ringt"))),
+        ("sara", "observation.record", lambda s, who: service.enter_observation(
+            s, who, pid, ObservationCreate(client_id="staff-own-entry-1", measured_at=utcnow(),
+                                           pulse=80))),
+        ("lisa", "plan.update",
+         lambda s, who: service.update_plan(s, who, pid, PlanUpdate(spo2_scale=1))),
+        ("sara", "patientcode.create",
+         lambda s, who: codes.append(service.issue_patient_code(s, who, pid)[1].id)),
+        ("sara", "patientcode.revoke",
+         lambda s, who: service.revoke_patient_code(s, who, pid, codes[0])),
+    ]
+    for username, name, act in actions:
+        before = _last_seq(database)
+        with database.session() as s:
+            staff = s.get(Staff, world.staff[username])
+            audit.trail(s).actor = audit.Actor(user_id=staff.id, username=staff.username,
+                                               unit_id=staff.unit_id)
+            act(s, subject_for(s, staff))
+            audit.flush(s)
+        assert [(e.username, e.patient_id, e.action, e.basis) for e in
+                _new_entries(database, before)] == [(username, pid, name, "unit")], name
+
+
+def test_an_alert_the_user_may_not_handle_is_refused_and_logged_as_refused(world, database,
+                                                                           as_user):
+    """Kim (the municipality) shares the care of a region patient who has not consented to
+    sharing: the region's alert does not exist for her, and her attempt is logged."""
+    pid = world.patient(unit="med")
+    world.relation(pid, unit="hsv", documented_by="med")
+    world.episode(pid, state="admitted")
+    alert_id = world.alert(pid)
+    kim = as_user("kim")
+    before = _last_seq(database)
+    assert kim.post(f"/patients/{pid}/alerts/{alert_id}/acknowledge", data={},
+                    follow_redirects=False).status_code == 404
+    assert kim.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/acknowledge",
+                    json={}).status_code == 404
+    assert [(e.username, e.outcome) for e in _new_entries(database, before)] == [
+        ("kim", "denied"), ("kim", "denied")]

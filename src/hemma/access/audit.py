@@ -97,6 +97,10 @@ class Trail:
             elif action not in existing.action.split("+"):
                 existing.action = f"{existing.action}+{action}"
         existing.emergency = existing.emergency or emergency
+        if outcome == "denied":
+            # Refused further in (the patient, but not this alert): the request was refused,
+            # and the refusal is what the log must keep.
+            existing.outcome = "denied"
         if basis != "none" and existing.basis in ("none", "role"):
             existing.basis = basis
         if detail:

@@ -13,15 +13,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hemma.access import audit
-from hemma.access.auth import create_patient_code, format_code, revoke_patient_code
+from hemma.access.auth import format_code
 from hemma.access.policy import Action
-from hemma.access.service import origin, require
+from hemma.access.service import origin
 from hemma.coordination.live import broadcaster
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
-from hemma.models import Pathway, PatientAccessCode
+from hemma.models import Pathway
 from hemma.monitoring import alerts, charts, service, views
 from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve, Snooze
 from hemma.patients.service import get_patient
@@ -65,17 +64,11 @@ def enter(request: Request, db: DbSession, form: FormData,
         if flag in data:
             data[flag] = data[flag] in ("true", "on", "1")
 
-    def act():
-        return service.record_observation(
-            db, ctx.patient_id, parse(ObservationCreate, data), performer="staff",
-            source="staff_form", documented_by_unit_id=ctx.subject.unit_id,
-            staff_id=ctx.subject.staff_id)
-
-    recorded, err = attempt(db, act)
+    recorded, err = attempt(db, lambda: service.enter_observation(
+        db, ctx.subject, ctx.patient_id, parse(ObservationCreate, data)))
     if err:
         return _values_page(request, db, ctx, values=form, errors=error_messages(err),
                             status_code=err.status_code)
-    audit.record(db, ctx.patient_id, "observation.record")
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=values", 303)
 
 
@@ -136,10 +129,6 @@ def plan_form(request: Request, db: DbSession,
 def plan_save(request: Request, db: DbSession, form: FormData,
               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
     """Save the monitoring plan."""
-    episode = service.active_episode(db, ctx.patient_id)
-    if episode is None:
-        raise NotFound()
-
     def act():
         try:
             overrides = json.loads(form.get("rules") or "[]")
@@ -153,15 +142,12 @@ def plan_save(request: Request, db: DbSession, form: FormData,
             "tolerance_minutes": form.get("tolerance_minutes"),
             "rule_overrides": overrides if isinstance(overrides, list) else [overrides],
             "contact_phone": form.get("contact_phone")})
-        require(db, ctx.subject, Action.PLAN, ctx.patient_id,
-                on=origin(db, episode.responsible_unit_id))
-        return service.update_plan(db, ctx.subject.staff_id, episode, data)
+        return service.update_plan(db, ctx.subject, ctx.patient_id, data)
 
     _, err = attempt(db, act)
     if err:
         return _plan_page(request, db, ctx, values=form, errors=error_messages(err),
                           status_code=err.status_code)
-    audit.record(db, ctx.patient_id, "plan.update")
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
 
 
@@ -172,8 +158,7 @@ def plan_save(request: Request, db: DbSession, form: FormData,
 def new_code(request: Request, db: DbSession,
              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
     """Make a login code for the patient's own page; it is shown this once."""
-    code, row = create_patient_code(db, ctx.patient_id, ctx.subject.staff_id)
-    audit.record(db, ctx.patient_id, "patientcode.create")
+    code, row = service.issue_patient_code(db, ctx.subject, ctx.patient_id)
     return render(request, "monitoring/code.html", {
         "patient": get_patient(db, ctx.patient_id), "code": format_code(code), "row": row})
 
@@ -182,11 +167,7 @@ def new_code(request: Request, db: DbSession,
 def revoke_code(db: DbSession, code_id: int,
                 ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
     """Revoke a login code (a lost phone): its sessions end at once."""
-    row = db.get(PatientAccessCode, code_id)
-    if row is None or row.patient_id != ctx.patient_id:
-        raise NotFound()
-    revoke_patient_code(db, row)
-    audit.record(db, ctx.patient_id, "patientcode.revoke")
+    service.revoke_patient_code(db, ctx.subject, ctx.patient_id, code_id)
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
 
 
@@ -254,45 +235,42 @@ async def stream(request: Request,
                              headers={"X-Accel-Buffering": "no"})
 
 
-def _alert_action(request, db, ctx, alert_id, form, fn, schema):
-    alert = alerts.get_alert(db, ctx.patient_id, alert_id)
-    if not ctx.decision.sees(origin(db, alert.unit_id)):
-        raise NotFound()
-    _, err = attempt(db, lambda: fn(alert, parse(schema, form)))
+def _alert_form(request, db, ctx, alert_id, form, schema, act, done: str):
+    """An alert action taken on a page (the inbox, the patient's page): its form parsed, the
+    named action run, and back to the page it was taken on. An alert the user may not
+    handle is not found before its form is read (a form error would tell that it exists)."""
+    alerts.find_alert(db, ctx.subject, ctx.patient_id, alert_id)
+    _, err = attempt(db, lambda: act(parse(schema, form)))
     back = form.get("back", "")
     back = back if back.startswith("/") and not back.startswith("//") else "/alerts"
     if err:
         return render(request, "monitoring/inbox.html", {
-            "items": views.inbox(db, ctx.subject), "failed": str(alert_id),
-            "errors": error_messages(err),
+            "items": views.inbox(db, ctx.subject), "errors": error_messages(err),
             "last_event": views.latest_event_id(db, ctx.subject)},
             status_code=err.status_code)
-    audit.record(db, ctx.patient_id, f"alert.{fn.__name__}")
-    return RedirectResponse(f"{back}?done=alert_{fn.__name__}", 303)
+    return RedirectResponse(f"{back}?done={done}", 303)
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge")
 def acknowledge(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData,
                 ctx: Handler):
     """Acknowledge an alert: it stops escalating."""
-    def acknowledged(alert, data):
-        return alerts.acknowledge(db, ctx.subject.staff_id, alert, data.note)
-    return _alert_action(request, db, ctx, alert_id, form, acknowledged,
-                         AcknowledgeForm)
+    return _alert_form(request, db, ctx, alert_id, form, AcknowledgeForm, lambda data: (
+        alerts.acknowledge_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_acknowledged")
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/snooze")
 def snooze(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
     """Snooze an alert, with a reason, until a given time."""
-    def snoozed(alert, data):
-        return alerts.snooze(db, ctx.subject.staff_id, alert, data.reason, data.minutes)
-    return _alert_action(request, db, ctx, alert_id, form, snoozed, SnoozeForm)
+    return _alert_form(request, db, ctx, alert_id, form, SnoozeForm, lambda data: (
+        alerts.snooze_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_snoozed")
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/resolve")
 def resolve(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
     """Resolve an alert with a note."""
-    def resolved(alert, data):
-        return alerts.resolve(db, ctx.subject.staff_id, alert, data.note)
-    return _alert_action(request, db, ctx, alert_id, form, resolved, ResolveForm)
-
+    return _alert_form(request, db, ctx, alert_id, form, ResolveForm, lambda data: (
+        alerts.resolve_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_resolved")

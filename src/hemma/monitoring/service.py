@@ -17,9 +17,13 @@ from sqlalchemy import and_, any_, bindparam, func, or_, select, union_all, upda
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from hemma.access.auth import create_patient_code
+from hemma.access.auth import revoke_patient_code as end_code_sessions
+from hemma.access.policy import Action, Subject
+from hemma.access.service import origin, require
 from hemma.config import get_settings
 from hemma.db import any_of, insert_ignoring_conflict, matching_pairs
-from hemma.kit.errors import FieldError, Invalid
+from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
     ACTIVE_STATES,
@@ -30,6 +34,7 @@ from hemma.models import (
     MonitoringPlan,
     Observation,
     Pathway,
+    PatientAccessCode,
 )
 from hemma.monitoring import alerts
 from hemma.monitoring.news2 import News2, score
@@ -105,6 +110,15 @@ def record_observation(
     """One submission (the patient's page, a staff form, the single-value API)."""
     return record_many(db, [(patient_id, data)], performer=performer, source=source,
                        documented_by_unit_id=documented_by_unit_id, staff_id=staff_id)[0]
+
+
+def enter_observation(db: Session, subject: Subject, patient_id: uuid.UUID,
+                      data: ObservationCreate) -> Recorded:
+    """Values a staff member entered (measured at a visit, read out on the phone): their
+    unit documents them."""
+    require(db, subject, Action.OBSERVE, patient_id, audit_action="observation.record")
+    return record_observation(db, patient_id, data, performer="staff", source="staff_form",
+                              documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id)
 
 
 def _refuse(message: str, field: str, index: int | None):
@@ -225,7 +239,8 @@ def record_many(
         o = results[i].observation
         results[i].alert = alerts.raise_alert(
             db, episode=episode, kind=kind, severity=severity, reasons=reasons,
-            observation_id=o.id, dedupe_key=f"obs:{o.id}")
+            observation_id=o.id, dedupe_key=f"obs:{o.id}", measured_at=o.measured_at,
+            origin_unit_id=o.documented_by_unit_id)
     # Resends (earlier, within this batch, or by a concurrent request) return the first.
     for i, (pid, data) in enumerate(entries):
         if results[i] is not None:
@@ -358,16 +373,41 @@ def ensure_plan(db: Session, episode: Episode) -> MonitoringPlan:
     return plan
 
 
-def update_plan(db: Session, staff_id: int, episode: Episode, data: PlanUpdate) -> MonitoringPlan:
-    """Set by a physician: SpO2 scale 2 only for confirmed hypercapnic respiratory failure."""
+def update_plan(db: Session, subject: Subject, patient_id: uuid.UUID,
+                data: PlanUpdate) -> MonitoringPlan:
+    """Set by a physician of the organisation that runs the episode: SpO2 scale 2 only for
+    confirmed hypercapnic respiratory failure."""
+    episode = active_episode(db, patient_id)
+    if episode is None:
+        raise NotFound()
+    require(db, subject, Action.PLAN, patient_id, on=origin(db, episode.responsible_unit_id),
+            audit_action="plan.update")
     plan = ensure_plan(db, episode)
     if data.spo2_scale != plan.spo2_scale:
-        plan.spo2_scale_set_by_id = staff_id
+        plan.spo2_scale_set_by_id = subject.staff_id
     plan.spo2_scale = data.spo2_scale
     plan.schedule = data.schedule
     plan.tolerance_minutes = data.tolerance_minutes
     plan.rule_overrides = data.rule_overrides
     plan.contact_phone = data.contact_phone
     plan.updated_at = utcnow()
-    plan.updated_by_id = staff_id
+    plan.updated_by_id = subject.staff_id
     return plan
+
+
+def issue_patient_code(db: Session, subject: Subject, patient_id: uuid.UUID
+                       ) -> tuple[str, PatientAccessCode]:
+    """A login code for the patient's own page, made by a staff member (logged by name)."""
+    require(db, subject, Action.PATIENT_CODE, patient_id, audit_action="patientcode.create")
+    return create_patient_code(db, patient_id, subject.staff_id)
+
+
+def revoke_patient_code(db: Session, subject: Subject, patient_id: uuid.UUID,
+                        code_id: int) -> PatientAccessCode:
+    """Revoke a login code (a lost phone): its sessions end at once."""
+    require(db, subject, Action.PATIENT_CODE, patient_id, audit_action="patientcode.revoke")
+    row = db.get(PatientAccessCode, code_id)
+    if row is None or row.patient_id != patient_id:
+        raise NotFound()
+    end_code_sessions(db, row)
+    return row
