@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hemma.kit.text import N_
 from hemma.web.i18n import gettext
 
@@ -283,7 +285,7 @@ AUDIT_ACTIONS = {
     "alert.resolve": N_("Resolved an alert"),
     "alert.inbox": N_("Shown in the alert inbox"),
     "alert.live": N_("Shown live in the alert inbox"),
-    "round.decide": N_("Made a round decision"),
+    "round.decide": N_("Remote round"),
     "round.worklist": N_("Shown on the round worklist"),
     "patient.login": N_("The patient logged in"),
     "patient.self": N_("The patient opened their own page"),
@@ -295,3 +297,22 @@ AUDIT_ACTIONS = {
 def audit_action(code: str) -> str:
     """A readable name for a logged action; combined actions are joined with '+'."""
     return ", ".join(label(AUDIT_ACTIONS, part) for part in code.split("+"))
+
+
+LOGIN_METHODS = {"password": N_("with a password")}
+_REVIEW_DETAIL = re.compile(r"^(\d+) entries: (\w+)$")
+
+
+def audit_detail(action: str, detail: str | None) -> str:
+    """An entry's detail as the log review shows it: codes the system wrote, in words (what
+    people typed, such as an emergency access reason, as typed)."""
+    if not detail:
+        return ""
+    if action == "round.decide":
+        return label(DECISIONS, detail)
+    if action == "auth.login":
+        return label(LOGIN_METHODS, detail)
+    if action == "log.review.record" and (m := _REVIEW_DETAIL.match(detail)):
+        return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
+                       outcome=label(REVIEW_OUTCOMES, m.group(2)))
+    return detail
