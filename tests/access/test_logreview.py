@@ -163,7 +163,8 @@ def test_repeated_list_views_are_one_row_per_minute_showing_every_patient(world,
         r = rita.post("/logs/review", data={"entry_ids": [",".join(ids)],
                                             "outcome": "justified"}, follow_redirects=False)
         assert r.status_code == 303
-        page = rita.get("/logs").text
+        page = rita.get(r.headers["location"]).text  # back on the log, with the confirmation
+    assert "Granskningen är registrerad." in page and "Okänt fält" not in page
     with database.session() as s:
         assert s.scalar(select(func.count()).select_from(AuditReview)) == 35
     assert "(35 av 35)" in [r for r in _rows(page) if "Visades i vårdlistan" in r][1]

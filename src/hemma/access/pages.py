@@ -240,7 +240,8 @@ def logs(request: Request, db: DbSession,
          principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]):
     """Log review: filter the organisation's access log, flag what needs a second look."""
     values = blank_to_none(dict(request.query_params))
-    values = {k: v for k, v in values.items() if v is not None}
+    # `done` is the confirmation a form came back with (shown by the layout), not a filter.
+    values = {k: v for k, v in values.items() if v is not None and k != "done"}
     groups, has_more, errors = [], False, {}
     try:
         f = parse(logreview.LogFilter, values)
