@@ -194,7 +194,8 @@ async def _background(app: FastAPI):
     started = []
     if app.state.background:
         if app.state.settings.run_worker:
-            worker = Worker(app.state.db)
+            worker = Worker(app.state.db, checkpoint_file=app.state.settings
+                            .resolved_checkpoint_file())
             worker.start()
             started.append(worker)
         if app.state.db.engine.dialect.name == "postgresql":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -96,25 +97,55 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain of the access log; exit 1 if anything was tampered with."""
+@click.option("--checkpoints", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The checkpoint file (default: HEMMA_AUDIT_CHECKPOINT_FILE).")
+def audit_verify(checkpoints: Path | None) -> None:
+    """Recompute the hash chains of the access log and the log reviews and hold them to the
+    signed checkpoints; exit 1 if anything was tampered with."""
     from hemma.access.audit import verify
     from hemma.db import Database
 
-    database = Database(get_settings().resolved_database_url())
+    settings = get_settings()
+    path = checkpoints or settings.resolved_checkpoint_file()
+    database = Database(settings.resolved_database_url())
     try:
         with database.session() as session:
-            report = verify(session)
+            report = verify(session, path)
     finally:
         database.dispose()
+    newest = report.newest_checkpoint
+    against = (f"{report.checkpoints_checked} checkpoint(s) in {path}, the newest of "
+               f"{newest.at.isoformat(timespec='seconds')} at seq {newest.entries[0]}"
+               if newest else f"no checkpoints in {path}")
     if report.ok:
-        click.echo(f"audit log intact: {report.checked} entries verified")
+        click.echo(f"audit log intact: {report.checked} entries and {report.reviews_checked} "
+                   f"reviews verified, against {against}")
         return
     click.echo(f"AUDIT LOG TAMPERED: {len(report.problems)} problem(s) in "
-               f"{report.checked} entries", err=True)
+               f"{report.checked} entries and {report.reviews_checked} reviews, "
+               f"against {against}", err=True)
     for problem in report.problems:
         click.echo(f"  {problem}", err=True)
     sys.exit(1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Append a signed checkpoint of where the audit chains end now (the worker writes one
+    every HEMMA_AUDIT_CHECKPOINT_SECONDS while the log grows)."""
+    from hemma.access.audit import write_checkpoint
+    from hemma.db import Database
+
+    settings = get_settings()
+    path = settings.resolved_checkpoint_file()
+    database = Database(settings.resolved_database_url())
+    try:
+        with database.session() as session:
+            checkpoint = write_checkpoint(session, path)
+    finally:
+        database.dispose()
+    click.echo(f"checkpoint written to {path}: entries up to seq {checkpoint.entries[0]}, "
+               f"reviews up to seq {checkpoint.reviews[0]}")
 
 
 @main.group()

@@ -75,6 +75,13 @@ class Settings(BaseSettings):
     # Run the outbox worker inside `hemma serve` (and `make demo`).
     run_worker: bool = True
 
+    # Where the worker (and `hemma audit checkpoint`) appends signed checkpoints of the end of
+    # the audit chains, and how often. Entries added since the newest checkpoint could be cut
+    # off the end unnoticed: the interval bounds that. Put the file where the database's
+    # administrators cannot write (another disk, an append-only mount); default: the data dir.
+    audit_checkpoint_file: Path | None = None
+    audit_checkpoint_seconds: int = Field(default=60, ge=1, le=3600)
+
     default_language: str = Field(default="sv", pattern="^(sv|en)$")
 
     def resolved_database_url(self) -> str:
@@ -82,6 +89,9 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{(self.data_dir / 'hemma.sqlite3').resolve()}"
+
+    def resolved_checkpoint_file(self) -> Path:
+        return self.audit_checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -4,6 +4,7 @@ log, and `hemma audit verify` notices anyone who does."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from hemma.access import audit
 from hemma.cli import main as cli
 from hemma.config import get_settings
+from hemma.jobs.worker import Worker
 from hemma.kit.time import local_today, utcnow
 from hemma.models import AuditEntry
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
@@ -271,11 +273,13 @@ def _entries(database):
         return s.scalar(select(func.count()).select_from(AuditEntry))
 
 
-def _verify(settings):
+def _cli(settings, *args: str):
+    """`hemma audit …` against the test's database, with the test's own checkpoint file."""
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(cli, ["audit", "verify"],
-                                    env={"HEMMA_DATABASE_URL": settings.database_url})
+        result = CliRunner().invoke(cli, ["audit", *args], env={
+            "HEMMA_DATABASE_URL": settings.database_url,
+            "HEMMA_AUDIT_CHECKPOINT_FILE": str(_checkpoints(settings))})
     finally:
         get_settings.cache_clear()
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -283,17 +287,42 @@ def _verify(settings):
     return result.exit_code, result.output
 
 
-def _tamper(database, sql: str):
+def _checkpoints(settings):
+    return settings.data_dir / "audit-checkpoints.jsonl"
+
+
+def _verify(settings):
+    return _cli(settings, "verify")
+
+
+def _tamper(database, sql: str, table: str = "audit_entries"):
     """What someone with database superuser rights could do behind the app's back."""
     with database.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             conn.execute(text(sql))
-            conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+            conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
         else:
-            conn.execute(text("DROP TRIGGER audit_entries_no_update"))
-            conn.execute(text("DROP TRIGGER audit_entries_no_delete"))
+            conn.execute(text(f"DROP TRIGGER {table}_no_update"))
+            conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
             conn.execute(text(sql))
+
+
+def _cut_off_the_end(database, table: str, chain: int, keep: int):
+    """The attack a hash chain alone cannot see: drop the append-only triggers, delete the
+    newest rows, and set the chain's head back to the row that is now last."""
+    with database.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
+            conn.execute(text(f"DROP TRIGGER {table}_no_truncate ON {table}"))
+        else:
+            conn.execute(text(f"DROP TRIGGER {table}_no_update"))
+            conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
+        conn.execute(text(f"DELETE FROM {table} WHERE seq > :keep"), {"keep": keep})
+        conn.execute(text(
+            f"UPDATE audit_head SET last_seq = :keep, last_hash = "
+            f"(SELECT hash FROM {table} WHERE seq = :keep) WHERE id = :chain"),
+            {"keep": keep, "chain": chain})
 
 
 def _some_activity(world, as_user):
@@ -306,6 +335,18 @@ def _some_activity(world, as_user):
     return pid
 
 
+def _review(as_user, database, n: int = 3):
+    """Rita reviews the newest n of Sara's entries."""
+    with database.session() as s:
+        ids = s.scalars(select(AuditEntry.id).where(AuditEntry.username == "sara")
+                        .order_by(AuditEntry.seq.desc()).limit(n)).all()
+    rita = as_user("rita")
+    for entry_id in ids:
+        r = rita.post("/api/v1/audit/reviews", json={"entry_ids": [entry_id],
+                                                     "outcome": "justified"})
+        assert r.status_code == 201, r.text
+
+
 @pytest.mark.parametrize("sql", [
     "UPDATE audit_entries SET username = 'someone' WHERE seq = 2",
     "UPDATE audit_entries SET action = 'patient.list' WHERE seq = 3",
@@ -315,6 +356,7 @@ def _some_activity(world, as_user):
 ])
 def test_tampering_makes_verify_fail(sql, settings, world, database, as_user):
     _some_activity(world, as_user)
+    assert _cli(settings, "checkpoint")[0] == 0
     code, output = _verify(settings)
     assert code == 0, output
     assert "intact" in output
@@ -324,14 +366,105 @@ def test_tampering_makes_verify_fail(sql, settings, world, database, as_user):
     assert "TAMPERED" in output
 
 
-def test_the_application_cannot_change_or_remove_log_entries(world, database, as_user):
+def test_cutting_off_the_end_of_the_log_fails_verify_against_the_workers_checkpoint(
+        settings, world, database, as_user):
+    pid = _some_activity(world, as_user)
+    # The worker writes a checkpoint of where the chain ends, to a file outside the database.
+    worker = Worker(database, checkpoint_file=_checkpoints(settings))
+    assert worker.tick().checkpoint
+    with database.session() as s:
+        end = s.scalar(select(func.max(AuditEntry.seq)))
+    assert _verify(settings)[0] == 0
+    _cut_off_the_end(database, "audit_entries", audit.ENTRIES, keep=end - 3)
+    code, output = _verify(settings)
+    assert code == 1, output
+    assert "checkpoint line 1" in output and f"records seq {end}" in output
+    assert f"the chain ends at {end - 3}" in output
+    # The application goes on writing over the cut: the chain grows past the checkpoint
+    # again, but with other entries than the checkpointed one.
+    sara = as_user("sara")
+    for _ in range(4):
+        sara.get(f"/patients/{pid}")
+    code, output = _verify(settings)
+    assert code == 1, output
+    assert f"seq {end} is not the one that was checkpointed" in output
+
+
+def test_the_worker_writes_checkpoints_regularly_while_the_log_grows(settings, world, database,
+                                                                     as_user):
+    path = _checkpoints(settings)
+    worker = Worker(database, checkpoint_file=path, checkpoint_every=timedelta(minutes=1))
+    t0 = utcnow()
     _some_activity(world, as_user)
-    for sql in ("UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries"):
+    assert worker.tick(t0).checkpoint
+    assert not worker.tick(t0 + timedelta(seconds=30)).checkpoint  # not yet due
+    assert not worker.tick(t0 + timedelta(minutes=2)).checkpoint  # due, but nothing new
+    as_user("sara").get("/home-ward")
+    assert worker.tick(t0 + timedelta(minutes=3)).checkpoint
+    with database.session() as s:
+        found, problems = audit.read_checkpoints(path)
+        assert problems == [] and len(found) == 2
+        assert found[-1][1].entries == audit.current_checkpoint(s).entries
+
+
+def test_a_checkpoint_not_signed_by_the_installation_fails_verify(settings, world, database,
+                                                                  as_user):
+    _some_activity(world, as_user)
+    assert _cli(settings, "checkpoint")[0] == 0
+    line = json.loads(_checkpoints(settings).read_text())
+    line["entries"][0] = 1  # someone moves the checkpoint back to hide a cut
+    with _checkpoints(settings).open("a") as f:
+        f.write(json.dumps(line) + "\n")
+    code, output = _verify(settings)
+    assert code == 1 and "checkpoint line 2: the signature does not match" in output
+
+
+def test_without_a_checkpoint_the_end_of_the_chain_is_reported_unchecked(settings, world,
+                                                                         database, as_user):
+    _some_activity(world, as_user)
+    code, output = _verify(settings)
+    assert code == 1 and "no checkpoint in" in output
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE audit_reviews SET outcome = 'incident' WHERE seq = 2",
+    "UPDATE audit_reviews SET note = 'Ingen anmärkning' WHERE seq = 1",
+    "DELETE FROM audit_reviews WHERE seq = 2",
+    "UPDATE audit_reviews SET reviewer_id = reviewer_id + 1 WHERE seq = 3",
+])
+def test_a_review_changed_or_removed_behind_the_apps_back_fails_verify(
+        sql, settings, world, database, as_user):
+    _some_activity(world, as_user)
+    _review(as_user, database)
+    assert _cli(settings, "checkpoint")[0] == 0
+    code, output = _verify(settings)
+    assert code == 0 and "3 reviews verified" in output, output
+    _tamper(database, sql, "audit_reviews")
+    code, output = _verify(settings)
+    assert code == 1 and "review seq" in output, output
+
+
+def test_cutting_off_the_newest_reviews_fails_verify(settings, world, database, as_user):
+    _some_activity(world, as_user)
+    _review(as_user, database)
+    assert _cli(settings, "checkpoint")[0] == 0
+    _cut_off_the_end(database, "audit_reviews", audit.REVIEWS, keep=1)
+    code, output = _verify(settings)
+    assert code == 1 and "records review seq 3, but the chain ends at 1" in output, output
+
+
+def test_the_application_cannot_change_or_remove_log_entries(settings, world, database,
+                                                             as_user):
+    _some_activity(world, as_user)
+    _review(as_user, database, 1)
+    for sql in ("UPDATE audit_entries SET action = 'x'", "DELETE FROM audit_entries",
+                "UPDATE audit_reviews SET outcome = 'x'", "DELETE FROM audit_reviews"):
         with pytest.raises(DBAPIError):
             with database.engine.begin() as conn:
                 conn.execute(text(sql))
     with database.session() as s:
-        assert audit.verify(s).ok
+        audit.write_checkpoint(s, _checkpoints(settings))
+        assert audit.verify(s, _checkpoints(settings)).ok
 
 
 def test_refused_attempts_are_logged_without_revealing_anything(world, database, as_user):
@@ -343,3 +476,97 @@ def test_refused_attempts_are_logged_without_revealing_anything(world, database,
     with database.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)).all()
     assert [(e.outcome, e.username) for e in entries] == [("denied", "sara")]
+
+
+# --- Monitoring actions log themselves, under one name each -------------------------------
+
+ALERT_ACTIONS = [
+    ("acknowledge", {}, {}),
+    ("snooze", {"reason": "Ringer upp patienten", "minutes": "20"},
+     {"reason": "Ringer upp patienten", "minutes": 20}),
+    ("resolve", {"note": "Ringt, mår bra"}, {"note": "Ringt, mår bra"}),
+]
+
+
+def _new_entries(database, before: int) -> list[AuditEntry]:
+    with database.session() as s:
+        return s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
+                         .order_by(AuditEntry.seq)).all()
+
+
+def _last_seq(database) -> int:
+    with database.session() as s:
+        return s.scalar(select(func.max(AuditEntry.seq))) or 0
+
+
+@pytest.mark.parametrize("verb,form,body", ALERT_ACTIONS, ids=[a[0] for a in ALERT_ACTIONS])
+def test_an_alert_action_is_logged_under_the_same_name_from_the_page_and_the_api(
+        verb, form, body, world, database, as_user):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    by_page, by_api = world.alert(pid), world.alert(pid)
+    sara = as_user("sara")
+    before = _last_seq(database)
+    r = sara.post(f"/patients/{pid}/alerts/{by_page}/{verb}", data=form, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    r = sara.post(f"/api/v1/patients/{pid}/alerts/{by_api}/{verb}", json=body)
+    assert r.status_code == 200, r.text
+    assert [e.action for e in _new_entries(database, before)] == [f"alert.{verb}"] * 2
+
+
+def test_monitoring_actions_write_their_own_log_entries(world, database):
+    """Called as services, the way the page, the API and any later caller do: each action
+    checks access and writes its entry under its one name, with no route's help."""
+    from hemma.access.service import subject_for
+    from hemma.models import Staff
+    from hemma.monitoring import alerts, service
+    from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve
+    from hemma.portal import service as portal
+
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    first, second = world.alert(pid), world.alert(pid)
+    codes = []
+    actions = [
+        ("sara", "alert.acknowledge",
+         lambda s, who: alerts.acknowledge_alert(s, who, pid, first, Acknowledge())),
+        ("sara", "alert.resolve",
+         lambda s, who: alerts.resolve_alert(s, who, pid, second, Resolve(note="Ringt"))),
+        ("sara", "observation.record", lambda s, who: service.enter_observation(
+            s, who, pid, ObservationCreate(client_id="staff-own-entry-1", measured_at=utcnow(),
+                                           pulse=80))),
+        ("lisa", "plan.update",
+         lambda s, who: service.update_plan(s, who, pid, PlanUpdate(spo2_scale=1))),
+        ("sara", "patientcode.create",
+         lambda s, who: codes.append(portal.issue_code(s, who, pid)[1].id)),
+        ("sara", "patientcode.revoke",
+         lambda s, who: portal.revoke_code(s, who, pid, codes[0])),
+    ]
+    for username, name, act in actions:
+        before = _last_seq(database)
+        with database.session() as s:
+            staff = s.get(Staff, world.staff[username])
+            audit.trail(s).actor = audit.Actor(user_id=staff.id, username=staff.username,
+                                               unit_id=staff.unit_id)
+            act(s, subject_for(s, staff))
+            audit.flush(s)
+        assert [(e.username, e.patient_id, e.action, e.basis) for e in
+                _new_entries(database, before)] == [(username, pid, name, "unit")], name
+
+
+def test_an_alert_the_user_may_not_handle_is_refused_and_logged_as_refused(world, database,
+                                                                           as_user):
+    """Kim (the municipality) shares the care of a region patient who has not consented to
+    sharing: the region's alert does not exist for her, and her attempt is logged."""
+    pid = world.patient(unit="med")
+    world.relation(pid, unit="hsv", documented_by="med")
+    world.episode(pid, state="admitted")
+    alert_id = world.alert(pid)
+    kim = as_user("kim")
+    before = _last_seq(database)
+    assert kim.post(f"/patients/{pid}/alerts/{alert_id}/acknowledge", data={},
+                    follow_redirects=False).status_code == 404
+    assert kim.post(f"/api/v1/patients/{pid}/alerts/{alert_id}/acknowledge",
+                    json={}).status_code == 404
+    assert [(e.username, e.outcome) for e in _new_entries(database, before)] == [
+        ("kim", "denied"), ("kim", "denied")]

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hemma.kit.time import at_local, frozen_clock, local_today, utcnow
 from hemma.models import AuditEntry, AuditReview, Patient
+from hemma.patients.personnummer import format_number
 
 
 def _number(database, pid):
@@ -111,3 +112,102 @@ def test_patient_log_extract(world, database, as_user):
     assert [u["unit"] for u in kommun["units"]] == ["Hemsjukvården"]
     r = as_user("mona").get("/api/v1/audit/extract", params={"personnummer": "19121212-1212"})
     assert r.status_code == 404
+
+
+def _ten_oclock():
+    """The coming 10:00 Swedish time: daytime (no night flags), after the relationships
+    the test makes begin (the clock may not go back)."""
+    ten = at_local(local_today(), "10:00")
+    return ten if ten > utcnow() else at_local(local_today() + timedelta(days=1), "10:00")
+
+
+def _rows(page: str) -> list[str]:
+    body = page.split('<tbody>', 1)[1].split('</tbody>', 1)[0]
+    return [row for row in body.split("<tr")[1:] if "data-entries" in row]
+
+
+def test_repeated_list_views_are_one_row_per_minute_showing_every_patient(world, database,
+                                                                         as_user):
+    # Six patients on Sara's list, and one who shares her surname (flagged for review).
+    pids = [world.patient(unit="med", name=f"Pat{k}") for k in range(6)]
+    namesake = world.patient(unit="med", name="Svea", family="Sköterska")
+    for pid in [*pids, namesake]:
+        world.episode(pid, state="admitted")
+    ten = _ten_oclock()
+    with frozen_clock(ten + timedelta(seconds=5)):
+        sara = as_user("sara")
+        for _ in range(5):  # the list, reloaded again and again within a minute
+            assert sara.get("/home-ward").status_code == 200
+    with frozen_clock(ten + timedelta(minutes=1, seconds=5)):
+        assert sara.get("/home-ward").status_code == 200
+        rita = as_user("rita")
+        page = rita.get("/logs").text
+    rows = _rows(page)
+    listed = [r for r in rows if "Visades i vårdlistan" in r]
+    assert len(listed) == 2  # one per minute, not 6 × 7 rows
+    # Nothing is hidden from the review: every patient shown is in the row.
+    for pid in [*pids, namesake]:
+        assert format_number(_number(database, pid)) in listed[1]
+    assert "5 gånger" in listed[1] and "7 patienter" in listed[1]
+    # The flag stays with the entry it is about, visible without opening the list.
+    flagged = listed[1].split("<details>")[0]
+    assert "Svea" in flagged and "Samma efternamn" in flagged and "Pat0" not in flagged
+    # Swedish labels, not codes.
+    assert "homeward.list<" not in page and "<code" not in page
+    assert "Enhetens patient" in listed[1]
+
+    # Reviewing the row reviews every entry in it.
+    ids = listed[1].split('value="', 1)[1].split('"', 1)[0].split(",")
+    assert len(ids) == 35
+    with frozen_clock(ten + timedelta(minutes=2)):
+        r = rita.post("/logs/review", data={"entry_ids": [",".join(ids)],
+                                            "outcome": "justified"}, follow_redirects=False)
+        assert r.status_code == 303
+        page = rita.get(r.headers["location"]).text  # back on the log, with the confirmation
+    assert "Granskningen är registrerad." in page and "Okänt fält" not in page
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(AuditReview)) == 35
+    assert "(35 av 35)" in [r for r in _rows(page) if "Visades i vårdlistan" in r][1]
+
+
+def test_log_review_pages_hold_whole_groups(world, database, as_user, monkeypatch):
+    from hemma.access import logreview
+
+    pid = world.patient(unit="med")
+    ten = _ten_oclock()
+    with frozen_clock(ten):
+        sara = as_user("sara")
+    for minute in range(3):
+        with frozen_clock(ten + timedelta(minutes=minute)):
+            for _ in range(minute + 1):
+                assert sara.get(f"/patients/{pid}").status_code == 200
+    monkeypatch.setattr(logreview, "PAGE_SIZE", 1)
+    with frozen_clock(ten + timedelta(minutes=5)):
+        rita = as_user("rita")
+        pages = [rita.get(f"/logs?page={n}").text for n in (1, 2, 3)]
+    assert [len(_rows(p)) for p in pages] == [1, 1, 1]
+    entries = [_rows(p)[0].split('data-entries="', 1)[1].split('"', 1)[0] for p in pages]
+    assert [len(e.split(",")) for e in entries] == [3, 2, 1]  # newest minute first
+    assert ["Fler poster" in p for p in pages] == [True, True, False]
+
+
+def test_every_logged_action_basis_outcome_and_flag_has_a_swedish_label():
+    import re
+    from pathlib import Path
+
+    import hemma
+    from hemma.access.policy import PATIENT_ACTIONS, Action, Basis
+    from hemma.web import labels
+
+    calls = re.compile(r'(?:audit\.record|\.record_for|\.record|log_listed|audit_action=|'
+                       r'_alert_to_handle)\s*\(?(?:[^()"]|\([^()]*\))*?"([a-z_]+(?:\.[a-z_]+)+)"',
+                       re.S)
+    codes = {m.group(1) for f in Path(hemma.__file__).parent.rglob("*.py")
+             for m in calls.finditer(f.read_text())}
+    codes |= {str(a) for a in PATIENT_ACTIONS | {Action.REGISTER, Action.EMERGENCY}}
+    assert {"homeward.list", "alert.acknowledge", "plan.update"} <= codes
+    assert sorted(codes - set(labels.AUDIT_ACTIONS)) == []
+    bases = {str(b) for b in Basis} | {"self"}
+    assert sorted(bases - set(labels.BASES)) == []
+    assert set(labels.OUTCOMES) == {"allowed", "denied"}
+    # (tests/test_i18n.py holds every label to a Swedish translation.)

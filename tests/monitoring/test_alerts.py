@@ -4,6 +4,7 @@ note; missed measurements; and a worker killed mid-delivery."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,8 +16,16 @@ from sqlalchemy import func, select
 
 from hemma.jobs.outbox import LEASE
 from hemma.jobs.worker import Worker
-from hemma.kit.time import STOCKHOLM, frozen_clock, utcnow
-from hemma.models import Alert, AlertEvent, DutyShift, Notification, OutboxMessage, Pathway
+from hemma.kit.time import STOCKHOLM, format_local, frozen_clock, utcnow
+from hemma.models import (
+    Alert,
+    AlertEvent,
+    DutyShift,
+    Episode,
+    Notification,
+    OutboxMessage,
+    Pathway,
+)
 
 CRITICAL = dict(respiration_rate=26, spo2=90, pulse=131, systolic_bp=95, temperature=38.5,
                 consciousness="A", on_oxygen=False)  # NEWS2 3+3+3+2+1 = 12
@@ -291,3 +300,130 @@ def test_a_batch_joins_open_alerts_like_single_submissions_do(world, database, a
         kinds = s.scalars(select(AlertEvent.kind).where(AlertEvent.alert_id == joined.id)
                           .order_by(AlertEvent.id)).all()
         assert kinds == ["created", "retriggered", "retriggered", "severity_raised"]
+
+
+# --- What an alert says -------------------------------------------------------------------
+
+NEWS2_5 = dict(respiration_rate=22, spo2=95, on_oxygen=False, temperature=38.5, systolic_bp=120,
+               pulse=95, consciousness="A")  # 2+1+0+1+0+1+0: NEWS2 5, medium risk
+
+
+def test_values_joining_an_open_alert_show_its_newest_time_and_keep_its_highest_priority(
+        world, database, as_user):
+    ann, bo, cy = _admitted(world), _admitted(world), _admitted(world)
+    t0 = utcnow()
+    sent = {}
+    for pid, hours in ((ann, 3), (bo, 2), (cy, 1)):
+        at = t0 - timedelta(hours=hours)
+        with frozen_clock(at):
+            sent[pid] = _send(as_user("sara"), pid, f"old-{hours:04d}", at=at,
+                              **CRITICAL)["alert_id"]
+    # Ann's breathing alone, five minutes ago: milder (a 3: low-medium risk), and new.
+    joined = _send(as_user("sara"), ann, "new-0001", at=t0 - timedelta(minutes=5),
+                   respiration_rate=8)
+    assert joined["alert_id"] == sent[ann]
+    sara = as_user("sara")
+    inbox = sara.get("/api/v1/alerts").json()
+    # The same priority for all three: the newest values first.
+    assert [a["id"] for a in inbox] == [sent[ann], sent[cy], sent[bo]]
+    first = inbox[0]
+    assert first["severity"] == "critical"  # the highest of its values, not the newest
+    assert abs(datetime.fromisoformat(first["latest_value_at"])
+               - (t0 - timedelta(minutes=5))) < timedelta(seconds=1)
+    # What the priority rests on comes first, and each reason says when.
+    at_3h = format_local(t0 - timedelta(hours=3), "%H:%M")
+    at_5m = format_local(t0 - timedelta(minutes=5), "%H:%M")
+    assert first["reasons"] == [f"NEWS2 12 (hög risk) · {at_3h}",
+                                f"NEWS2 minst 3 (låg–medelrisk, ofullständig) · {at_5m}"]
+    row = sara.get("/alerts").text.split(f'data-alert="{sent[ann]}"')[1].split("</tr>")[0]
+    assert format_local(t0 - timedelta(minutes=5), "%d/%m %H:%M") in row
+    assert "Prioritet: kritisk" in row and "NEWS2 12 (hög risk)" in row
+
+
+def test_the_priority_badge_and_the_news2_risk_say_different_things_in_different_words(
+        world, database, as_user):
+    pid = _admitted(world)
+    alert_id = _send(as_user("sara"), pid, "five-0001", **NEWS2_5)["alert_id"]
+    with database.session() as s:
+        assert s.get(Alert, uuid.UUID(alert_id)).severity == "high"
+    pages = {"inbox": as_user("sara").get("/alerts").text,
+             "overview": as_user("sara").get(f"/patients/{pid}").text,
+             "round": as_user("lisa").get(f"/patients/{pid}/round").text}
+    for name, page in pages.items():
+        assert ">Prioritet: hög<" in page, name
+        assert "NEWS2 5 (medelrisk)" in page, name
+        assert ">Hög<" not in page and "(medel)" not in page, name
+    assert "Prioriteten säger hur snabbt larmet ska besvaras" in pages["inbox"]
+
+
+def test_discharge_and_return_to_hospital_close_the_episodes_open_alerts(world, database,
+                                                                         as_user):
+    home, hospital = _admitted(world), _admitted(world)
+    open_alert = world.alert(home)
+    acknowledged = world.alert(home, status="acknowledged")
+    returned_alert = world.alert(hospital)
+    sara = as_user("sara")
+    with database.session() as s:
+        episodes = {pid: s.scalar(select(Episode.id).where(Episode.patient_id == pid))
+                    for pid in (home, hospital)}
+    # Seen before confirming.
+    form = sara.get(f"/patients/{home}/episodes/{episodes[home]}/discharge").text
+    assert "2 öppna larm avslutas" in form and "NEWS2 7 (hög risk)" in form
+    form = sara.get(f"/patients/{hospital}/episodes/{episodes[hospital]}/return").text
+    assert "1 öppet larm avslutas" in form and "mottagande avdelningen" in form
+    r = sara.post(f"/patients/{home}/episodes/{episodes[home]}/discharge",
+                  data={"note": "Feberfri, klar."}, follow_redirects=False)
+    assert r.status_code == 303
+    r = sara.post(f"/api/v1/patients/{hospital}/episodes/{episodes[hospital]}/return",
+                  json={"note": "Sämre, åter till avdelning 7."})
+    assert r.status_code == 200, r.text
+    with database.session() as s:
+        closed = {a.id: a for a in s.scalars(select(Alert))}
+        assert {(closed[a].status, closed[a].resolved_reason, closed[a].resolved_by_id)
+                for a in (open_alert, acknowledged)} == {
+            ("resolved", "episode_discharged", world.staff["sara"])}
+        assert closed[returned_alert].resolved_reason == "episode_returned"
+        # The alert's history says why.
+        assert s.scalars(select(AlertEvent.detail).where(
+            AlertEvent.alert_id == open_alert, AlertEvent.kind == "resolved")).all() == [
+            "episode_discharged"]
+    # Nothing left to escalate to a team that no longer has the patient at home.
+    assert Worker(database).tick(utcnow() + timedelta(hours=5)).escalated == 0
+    assert sara.get("/api/v1/alerts").json() == []
+
+
+def test_an_alert_reaches_the_responsible_unit_without_showing_values_it_may_not_read(
+        world, database, as_user):
+    """Kim, the municipality's nurse, measures a fever at a visit to the region's home-ward
+    patient, who has not consented to the region reading the municipality's notes."""
+    pid = _admitted(world)
+    world.relation(pid, unit="hsv", documented_by="med")
+    with database.session() as s:
+        s.get(Pathway, world.pathways["opat"]).rules = [
+            {"key": "fever", "parameter": "temperature", "op": ">=", "value": 38.5,
+             "severity": "high"}]
+    alert_id = _send(as_user("kim"), pid, "visit-0001", temperature=39.4)["alert_id"]
+    assert alert_id is not None
+
+    def seen_by_sara() -> dict[str, str]:
+        sara = as_user("sara")
+        return {"inbox": sara.get("/alerts").text,
+                "api": sara.get("/api/v1/alerts").text,
+                "overview": sara.get(f"/patients/{pid}").text,
+                "stream": " ".join(  # the live inbox's events, as the page reads them
+                    json.dumps(json.loads(line[6:]), ensure_ascii=False) for line in
+                    sara.get("/alerts/stream?once=true").text.splitlines()
+                    if line.startswith("data: "))}
+
+    # Safety first: the region's nurse gets the alert, with its priority, but not the value.
+    for name, page in seen_by_sara().items():
+        assert alert_id in page or name in ("overview",), name
+        assert "39.4" not in page and "39,4" not in page, name
+        assert "Värde från en annan organisation" in page, name
+    # With the patient's consent, she reads it.
+    world.consent(pid, "region")
+    assert "Temperatur 39.4" in seen_by_sara()["inbox"]
+    # A block on the municipality's unit hides it again, saying so.
+    world.block(pid, "hsv")
+    page = seen_by_sara()["inbox"]
+    assert "39.4" not in page and "spärrade för dig" in page

@@ -153,3 +153,27 @@ def test_the_overview_says_when_values_are_hidden_rather_than_none(world, as_use
     assert page.status_code == 200
     assert "39,4" not in page.text and "39.4" not in page.text
     assert "1 värde från en annan organisation visas inte" in page.text
+
+
+def test_an_alert_on_a_news2_combined_with_hidden_values_does_not_quote_the_score(world,
+                                                                                as_user):
+    """The region's own breathing values and the municipality's temperature and pulse make
+    one high NEWS2: the alert reaches the region (safety first), but a region reader without
+    the patient's consent to see the municipality's values is not shown the score either."""
+    pid = _shared_patient(world)
+    kim, sara = as_user("kim"), as_user("sara")
+    _send(kim, pid, "visit-000002", at=utcnow() - timedelta(minutes=10), temperature=39.4,
+          pulse=131, systolic_bp=88, consciousness="A")
+    mine = _send(sara, pid, "region-000009", respiration_rate=26, spo2=91,
+                 on_oxygen=False).json()
+    assert mine["alert_id"] is not None
+    # Sara is shown a NEWS2 of her own values, and the alert without the combined score.
+    assert mine["news2_partial"] is True
+    (alert,) = [a for a in sara.get("/api/v1/alerts").json() if a["patient_id"] == str(pid)]
+    news2 = [r for r in alert["reasons"] if "NEWS2" in r]
+    assert news2 == [], alert["reasons"]
+    assert any("annan organisation" in r for r in alert["reasons"]), alert["reasons"]
+    # With consent, the score is the region's to see.
+    world.consent(pid, "region")
+    (alert,) = [a for a in sara.get("/api/v1/alerts").json() if a["patient_id"] == str(pid)]
+    assert any("NEWS2" in r for r in alert["reasons"]), alert["reasons"]

@@ -5,8 +5,10 @@ entries of users of their own organisation only. Reviewing is itself logged."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from itertools import islice
 
 from pydantic import Field
 from sqlalchemy import select
@@ -40,7 +42,7 @@ class LogFilter(Schema):
 
 
 class ReviewCreate(Schema):
-    entry_ids: list[BigDbId] = Field(min_length=1, max_length=500)
+    entry_ids: list[BigDbId] = Field(min_length=1, max_length=10_000)
     outcome: str = Field(pattern="^(justified|follow_up|incident)$")
     note: Text | None = Field(default=None, max_length=2000)
 
@@ -90,13 +92,14 @@ def _patient_by_number(db: Session, value: str, field_name: str) -> Patient | No
     return db.scalar(select(Patient).where(Patient.personnummer == number))
 
 
-def search(db: Session, subject: Subject, f: LogFilter) -> tuple[list[EntryView], bool]:
-    require(db, subject, Action.LOG_REVIEW)
+def _filtered(db: Session, subject: Subject, f: LogFilter):
+    """The organisation's entries the filter asks for, newest first (None: the personnummer
+    names nobody)."""
     stmt = select(AuditEntry).where(AuditEntry.organisation_id == subject.organisation_id)
     if f.personnummer:
         patient = _patient_by_number(db, f.personnummer, "personnummer")
         if patient is None:
-            return [], False
+            return None
         stmt = stmt.where(AuditEntry.patient_id == patient.id)
     if f.username:
         stmt = stmt.where(AuditEntry.username == f.username.strip().lower())
@@ -108,26 +111,134 @@ def search(db: Session, subject: Subject, f: LogFilter) -> tuple[list[EntryView]
         stmt = stmt.where(AuditEntry.at >= _local_day_start(f.date_from))
     if f.date_to:
         stmt = stmt.where(AuditEntry.at < _local_day_start(f.date_to + timedelta(days=1)))
-    stmt = stmt.order_by(AuditEntry.seq.desc())
-    skip = (f.page - 1) * PAGE_SIZE
-    views: list[EntryView] = []
-    offset, batch = 0, 1000
-    while len(views) < skip + PAGE_SIZE + 1:
+    return stmt.order_by(AuditEntry.seq.desc())
+
+
+def _matching(db: Session, stmt, f: LogFilter, batch: int = 1000) -> Iterator[EntryView]:
+    """The filtered entries as views, newest first, read in batches as far as the caller
+    goes (`flagged_only` is decided per entry, so it may read far)."""
+    offset = 0
+    while True:
         chunk = list(db.scalars(stmt.offset(offset).limit(batch)))
         if not chunk:
-            break
+            return
         offset += batch
         for view in _views(db, chunk):
             if not f.flagged_only or view.flags:
-                views.append(view)
-        if not f.flagged_only:
-            break
-    page = views[skip:skip + PAGE_SIZE]
-    has_more = len(views) > skip + PAGE_SIZE
-    _attach_reviews(db, page)
-    for pid in {v.entry.patient_id for v in page if v.entry.patient_id}:
+                yield view
+
+
+def _shown(db: Session, views: list[EntryView]) -> None:
+    """Showing entries in the log review is itself an access to those patients."""
+    _attach_reviews(db, views)
+    for pid in {v.entry.patient_id for v in views if v.entry.patient_id}:
         audit.record(db, pid, "log.review", basis="role")
-    return page, has_more
+
+
+def search(db: Session, subject: Subject, f: LogFilter) -> tuple[list[EntryView], bool]:
+    """One page of entries, one by one (the API)."""
+    require(db, subject, Action.LOG_REVIEW)
+    stmt = _filtered(db, subject, f)
+    if stmt is None:
+        return [], False
+    skip = (f.page - 1) * PAGE_SIZE
+    views = list(islice(_matching(db, stmt, f), skip + PAGE_SIZE + 1))
+    page = views[skip:skip + PAGE_SIZE]
+    _shown(db, page)
+    return page, len(views) > skip + PAGE_SIZE
+
+
+@dataclass
+class PatientLine:
+    """One patient in a group, with each of its entries' flags (nothing is summed away)."""
+
+    patient_id: object
+    name: str | None
+    personnummer: str | None
+    entries: list[EntryView] = field(default_factory=list)
+
+    @property
+    def flags(self) -> list[str]:
+        return list(dict.fromkeys(f for v in self.entries for f in v.flags))
+
+
+@dataclass
+class EntryGroup:
+    """What one user did, the same way, within one minute (Swedish time): a list shown
+    again and again is one row of the review, with every patient it showed. A single
+    access is a group of one."""
+
+    entries: list[EntryView]  # newest first
+
+    @property
+    def first(self) -> EntryView:
+        return self.entries[0]
+
+    @property
+    def ids(self) -> str:
+        return ",".join(str(v.entry.id) for v in self.entries)
+
+    @property
+    def flags(self) -> list[str]:
+        return list(dict.fromkeys(f for v in self.entries for f in v.flags))
+
+    @property
+    def patients(self) -> list[PatientLine]:
+        lines: dict[object, PatientLine] = {}
+        for v in self.entries:
+            if v.entry.patient_id is None:
+                continue
+            line = lines.setdefault(v.entry.patient_id, PatientLine(
+                v.entry.patient_id, v.patient_name, v.personnummer))
+            line.entries.append(v)
+        return list(lines.values())
+
+    @property
+    def flagged_patients(self) -> list[PatientLine]:
+        return [p for p in self.patients if p.flags]
+
+    @property
+    def bases(self) -> list[str]:
+        return list(dict.fromkeys(v.entry.basis for v in self.entries))
+
+    @property
+    def reviews(self) -> list[tuple[AuditReview, str, int]]:
+        """Each review outcome given to entries of the group, by whom, and to how many."""
+        counted: dict[tuple, list] = {}
+        for v in self.entries:
+            for review, reviewer in v.reviews:
+                key = (review.outcome, reviewer, review.reviewed_at, review.note)
+                counted.setdefault(key, [review, reviewer, 0])[2] += 1
+        return [tuple(c) for c in counted.values()]
+
+
+def _group_key(view: EntryView) -> tuple:
+    e = view.entry
+    return (e.user_id, e.username, e.unit_id, e.action, e.outcome, e.client_addr,
+            local(e.at).replace(second=0, microsecond=0))
+
+
+def search_grouped(db: Session, subject: Subject, f: LogFilter
+                   ) -> tuple[list[EntryGroup], bool]:
+    """One page of the log review (the page): the entries grouped per user, action and
+    minute, newest first, `PAGE_SIZE` groups a page."""
+    require(db, subject, Action.LOG_REVIEW)
+    stmt = _filtered(db, subject, f)
+    if stmt is None:
+        return [], False
+    skip = (f.page - 1) * PAGE_SIZE
+    groups: dict[tuple, EntryGroup] = {}
+    for view in _matching(db, stmt, f):
+        key = _group_key(view)
+        if key not in groups and len(groups) > skip + PAGE_SIZE and \
+                key[-1] < list(groups)[skip + PAGE_SIZE][-1]:
+            # Entries come newest first: every group of a later minute is complete.
+            break
+        groups.setdefault(key, EntryGroup([])).entries.append(view)
+    ordered = list(groups.values())
+    page = ordered[skip:skip + PAGE_SIZE]
+    _shown(db, [v for g in page for v in g.entries])
+    return page, len(ordered) > skip + PAGE_SIZE
 
 
 def _views(db: Session, entries: list[AuditEntry]) -> list[EntryView]:
@@ -160,18 +271,20 @@ def _attach_reviews(db: Session, views: list[EntryView]) -> None:
     if not ids:
         return
     by_entry: dict[int, list] = {}
-    for review, given, family in db.execute(
-        select(AuditReview, Staff.given_name, Staff.family_name)
-        .join(Staff, Staff.id == AuditReview.reviewer_id)
-        .where(AuditReview.entry_id.in_(ids)).order_by(AuditReview.reviewed_at)
-    ):
-        by_entry.setdefault(review.entry_id, []).append((review, f"{given} {family}"))
+    for start in range(0, len(ids), 1000):
+        for review, given, family in db.execute(
+            select(AuditReview, Staff.given_name, Staff.family_name)
+            .join(Staff, Staff.id == AuditReview.reviewer_id)
+            .where(AuditReview.entry_id.in_(ids[start:start + 1000]))
+            .order_by(AuditReview.seq)
+        ):
+            by_entry.setdefault(review.entry_id, []).append((review, f"{given} {family}"))
     for v in views:
         v.reviews = by_entry.get(v.entry.id, [])
 
 
 def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
-    """Who reviewed which entries, when, with what outcome. Reviews are append-only too."""
+    """Who reviewed which entries, when, with what outcome. Reviews are chained like the log."""
     require(db, subject, Action.LOG_REVIEW)
     ids = set(data.entry_ids)
     found = set(db.scalars(select(AuditEntry.id).where(
@@ -179,9 +292,9 @@ def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
     if found != ids:
         raise Invalid("Unknown log entry", field="entry_ids")
     now = utcnow()
-    for entry_id in sorted(ids):
-        db.add(AuditReview(entry_id=entry_id, reviewer_id=subject.staff_id, reviewed_at=now,
-                           outcome=data.outcome, note=data.note))
+    audit.append_reviews(db, [
+        {"entry_id": entry_id, "reviewer_id": subject.staff_id, "reviewed_at": now,
+         "outcome": data.outcome, "note": data.note} for entry_id in sorted(ids)])
     audit.record(db, None, "log.review.record", basis="role",
                  detail=f"{len(ids)} entries: {data.outcome}")
     return len(ids)

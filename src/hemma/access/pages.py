@@ -247,11 +247,12 @@ def logs(request: Request, db: DbSession,
          principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]):
     """Log review: filter the organisation's access log, flag what needs a second look."""
     values = blank_to_none(dict(request.query_params))
-    values = {k: v for k, v in values.items() if v is not None}
-    entries, has_more, errors = [], False, {}
+    # `done` is the confirmation a form came back with (shown by the layout), not a filter.
+    values = {k: v for k, v in values.items() if v is not None and k != "done"}
+    groups, has_more, errors = [], False, {}
     try:
         f = parse(logreview.LogFilter, values)
-        entries, has_more = logreview.search(db, principal.subject, f)
+        groups, has_more = logreview.search_grouped(db, principal.subject, f)
     except Invalid as exc:
         errors = error_messages(exc)
         f = None
@@ -259,7 +260,7 @@ def logs(request: Request, db: DbSession,
 
     return render(request, "access/logs.html", {
         "organisation_name": _org_name(db, principal),
-        "entries": entries, "has_more": has_more, "values": values, "errors": errors,
+        "groups": groups, "has_more": has_more, "values": values, "errors": errors,
         "next_page_url": "/logs?" + urlencode(next_params),
         "unit_options": [(u.id, u.name) for u in directory.organisation_units(
             db, principal.subject.organisation_id)],
@@ -272,13 +273,16 @@ async def review(request: Request, db: DbSession,
                  principal: Annotated[Principal, Depends(StaffAccess(Action.LOG_REVIEW))]):
     """Record the outcome of reviewing the selected entries."""
     form = await form_data(request)
+    # A row of the page stands for a group of entries: its checkbox carries all their ids.
+    form["entry_ids"] = [part.strip() for value in form.get("entry_ids", [])
+                         for part in value.split(",") if part.strip()]
     try:
         data = parse(logreview.ReviewCreate, form)
         with db.begin_nested():
             logreview.record_review(db, principal.subject, data)
     except Invalid as exc:
         return render(request, "access/logs.html", {
-            "organisation_name": _org_name(db, principal), "entries": [], "has_more": False,
+            "organisation_name": _org_name(db, principal), "groups": [], "has_more": False,
             "values": {}, "errors": error_messages(exc), "next_page_url": "/logs",
             "unit_options": [], "review_options": [],
         }, status_code=exc.status_code)

@@ -16,6 +16,7 @@ from hemma.episodes import service
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
 from hemma.kit.text import N_
 from hemma.kit.validation import parse
+from hemma.monitoring import views as monitoring_views
 from hemma.patients.service import get_patient
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
@@ -145,6 +146,9 @@ def _end_context(db, ctx: PatientContext, episode_id: uuid.UUID, mode: str) -> d
         "patient": get_patient(db, ctx.patient_id),
         "view": service.get_episode_view(db, ctx.decision, ctx.patient_id, episode_id),
         "mode": mode, "heading": _(heading), "note_label": _(note_label), "submit": _(submit),
+        # The open alerts that ending the episode closes: seen before confirming.
+        "alerts": monitoring_views.patient_alerts(db, ctx.decision, ctx.patient_id,
+                                                  unresolved_only=True, episode_id=episode_id),
     }
 
 

@@ -41,7 +41,7 @@ from hemma.models import (
     Staff,
     Unit,
 )
-from hemma.monitoring import visible
+from hemma.monitoring import alerts, visible
 from hemma.monitoring.alerts import UNRESOLVED
 from hemma.monitoring.rules import SEVERITIES
 
@@ -247,12 +247,13 @@ def _end(db: Session, subject: Subject, episode: Episode, state: EpisodeState,
                                        CareRelation.ends_at > grace_end))
     ):
         relation.ends_at = grace_end
+    reason = "episode_returned" if state == EpisodeState.RETURNED else "episode_discharged"
     # The visits other units were asked to make for the episode stop with it.
     from hemma.planning.service import end_with_episode
 
-    end_with_episode(db, episode.id, ended_at,
-                     "episode_returned" if state == EpisodeState.RETURNED
-                     else "episode_discharged")
+    end_with_episode(db, episode.id, ended_at, reason)
+    # So do its open alerts: nobody at home is there to act on them any more.
+    alerts.end_with_episode(db, episode.id, subject.staff_id, reason, utcnow())
 
 
 def discharge(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,

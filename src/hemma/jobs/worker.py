@@ -1,6 +1,7 @@
-"""The worker: delivers the outbox, escalates alerts that nobody acknowledged, and raises
-alerts for missed measurements. Run it as `hemma worker`, or inside `hemma serve`; several
-can run at once (claims and escalation steps are conditional updates).
+"""The worker: delivers the outbox, escalates alerts that nobody acknowledged, raises
+alerts for missed measurements, and writes signed checkpoints of the end of the audit log.
+Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
+escalation steps are conditional updates; checkpoints are appended lines).
 
 `tick(now)` does one round of everything and is what tests call with a controlled clock."""
 
@@ -12,10 +13,13 @@ import socket
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import update
 
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
+from hemma.access import audit
+from hemma.config import get_settings
 from hemma.db import Database
 from hemma.jobs import outbox
 from hemma.kit.time import utcnow
@@ -30,15 +34,23 @@ class TickReport:
     failed: int = 0
     escalated: int = 0
     missed: int = 0
+    checkpoint: bool = False
 
 
 class Worker:
     def __init__(self, database: Database, *, name: str | None = None,
-                 missed_every: timedelta = timedelta(seconds=60)):
+                 missed_every: timedelta = timedelta(seconds=60),
+                 checkpoint_file: Path | None = None,
+                 checkpoint_every: timedelta | None = None):
+        settings = get_settings()
         self.database = database
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.missed_every = missed_every
+        self.checkpoint_file = checkpoint_file or settings.resolved_checkpoint_file()
+        self.checkpoint_every = checkpoint_every or timedelta(
+            seconds=settings.audit_checkpoint_seconds)
         self._last_missed: datetime | None = None
+        self._last_checkpoint: tuple[datetime, tuple, tuple] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -83,7 +95,29 @@ class Worker:
                 delivered, failed = self.deliver_pending(now)
                 report.delivered += delivered
                 report.failed += failed
+        report.checkpoint = self.checkpoint(now)
         return report
+
+    def checkpoint(self, now: datetime, *, force: bool = False) -> bool:
+        """Every `checkpoint_every`, if the audit log grew since this worker's last one, append
+        a signed checkpoint of its end to the checkpoint file. A failure to write is logged and
+        tried again next time: it must not stop alerts being delivered."""
+        last = self._last_checkpoint
+        if not force and last is not None and now - last[0] < self.checkpoint_every:
+            return False
+        try:
+            with self.database.session() as s:
+                current = audit.current_checkpoint(s, now)
+                if not force and last is not None and \
+                        (current.entries, current.reviews) == last[1:]:
+                    self._last_checkpoint = (now, *last[1:])  # still the end: look again later
+                    return False
+                written = audit.write_checkpoint(s, self.checkpoint_file, now)
+        except Exception:
+            log.exception("writing the audit checkpoint to %s failed", self.checkpoint_file)
+            return False
+        self._last_checkpoint = (now, written.entries, written.reviews)
+        return True
 
     def run(self, idle_seconds: float = 1.0) -> None:
         log.info("worker %s started", self.name)

@@ -47,7 +47,8 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """One row: the end of the chain. Appenders lock it, so the chain stays linear."""
+    """The end of each chain, one row per chain (1: the access log, 2: the log reviews).
+    Appenders lock it, so each chain stays linear."""
 
     __tablename__ = "audit_head"
 
@@ -57,11 +58,18 @@ class AuditHead(Base):
 
 
 class AuditReview(Base):
+    """Who reviewed which log entry, when, with what outcome: chained like the entries (a
+    review changed or removed behind the application's back must show), in a chain of its
+    own so that reviewing never waits on the access log's head."""
+
     __tablename__ = "audit_reviews"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
     entry_id: Mapped[int] = mapped_column(ForeignKey("audit_entries.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     reviewed_at: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(20))  # justified / follow_up / incident
     note: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

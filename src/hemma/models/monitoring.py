@@ -110,11 +110,17 @@ class Alert(Base):
     reasons: Mapped[list[dict]] = mapped_column(JSON, default=list)
     observation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("observations.id"))
     created_at: Mapped[datetime]
+    # When the newest of the values that raised or joined it were measured (None: it is
+    # about values that did not come, a missed measurement). Lists show and sort by it.
+    latest_value_at: Mapped[datetime | None]
     acknowledged_at: Mapped[datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     resolved_at: Mapped[datetime | None]
     resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # Why it was closed without anyone handling it: the episode ended (episode_discharged,
+    # episode_returned). None when staff resolved it, with their note.
+    resolved_reason: Mapped[str | None] = mapped_column(String(30))
     snoozed_until: Mapped[datetime | None]
     snooze_reason: Mapped[str | None] = mapped_column(Text)
     escalation_level: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,6 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hemma.access import audit
+from hemma.access.policy import Action, Decision, Subject
+from hemma.access.service import can, origin
 from hemma.config import get_settings
 from hemma.db import any_of, insert_ignoring_conflict
 from hemma.jobs import outbox
@@ -34,6 +37,7 @@ from hemma.models import (
     Staff,
 )
 from hemma.monitoring.rules import SEVERITIES, missed, windows
+from hemma.monitoring.schemas import Acknowledge, Resolve, Snooze
 
 UNRESOLVED = ("open", "acknowledged")
 TOPIC = "alert.notify"
@@ -62,17 +66,33 @@ def _notify(db: Session, alert: Alert, reason: str) -> None:
 MAX_REASONS = 8
 
 
+def _rank(reason: dict) -> int:
+    severity = reason.get("severity")
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
+
+
 def merge_reasons(old: list[dict], new: list[dict]) -> list[dict]:
     """The reasons an open alert shows after new values joined it: the new ones first, then
     older ones about something else. A reason about the same thing (its topic: NEWS2, one
     rule, one symptom question) is replaced by the latest, so a patient whose device
     retriggers an alert every minute shows one line per problem, not one per minute (each
-    retrigger is still an event of the alert)."""
+    retrigger is still an event of the alert). But the most severe reason of a topic stays
+    beside the latest when the latest is milder: the alert keeps its highest severity, and
+    the reader must see what it is based on (NEWS2 7 at 08:00, though 5 at 08:40)."""
     def topic(r: dict) -> str:
         return r.get("topic") or r.get("message", "")
 
-    seen = {topic(r) for r in new}
-    return [*new, *(r for r in old if topic(r) not in seen)][:MAX_REASONS]
+    combined = [*new, *old]  # newest first
+    newest: dict[str, dict] = {}
+    worst: dict[str, dict] = {}
+    for r in combined:
+        t = topic(r)
+        newest.setdefault(t, r)
+        if t not in worst or _rank(r) > _rank(worst[t]):
+            worst[t] = r
+    kept = [r for r in combined
+            if r is newest[topic(r)] or (r is worst[topic(r)] and _rank(r) > _rank(newest[topic(r)]))]
+    return kept[:MAX_REASONS]
 
 
 _OPEN = "hemma.alerts.open"
@@ -109,18 +129,31 @@ def _open_alert(db: Session, episode, kind: str) -> Alert | None:
 
 def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list[dict],
                 dedupe_key: str, observation_id: uuid.UUID | None = None,
+                measured_at: datetime | None = None, origin_unit_id: int | None = None,
                 now: datetime | None = None) -> Alert | None:
     """One alert per triggering event. A new worrying value while the same kind of alert is
     still open (nobody has acknowledged it yet) joins that alert, and re-notifies if it is
     more severe, instead of paging the same people again for the same deterioration. Once
     someone has acknowledged an alert, new values make a new one: they are news.
-    `episode` is an Episode or a row with its id, patient_id and responsible_unit_id."""
+    `episode` is an Episode or a row with its id, patient_id and responsible_unit_id.
+
+    Values carry their origin: each reason records the unit that documented the values it
+    quotes (`origin_unit_id`) and when they were measured, so a reader who may not see that
+    unit's information is shown the reason without the value. The alert itself still goes to
+    the responsible unit, whoever measured: safety first."""
     now = now or utcnow()
     detail = f"observation {observation_id}" if observation_id else None
+    if measured_at is not None or origin_unit_id is not None:
+        stamp = {"at": measured_at.isoformat() if measured_at else None,
+                 "unit_id": origin_unit_id}
+        reasons = [{**r, **stamp} for r in reasons]
     if kind != "missed":
         current = _open_alert(db, episode, kind)
         if current is not None:
             current.reasons = merge_reasons(current.reasons, reasons)
+            if measured_at is not None and (current.latest_value_at is None
+                                            or measured_at > current.latest_value_at):
+                current.latest_value_at = measured_at
             _event(db, current, "retriggered", now, detail=detail)
             if SEVERITIES.index(severity) > SEVERITIES.index(current.severity):
                 current.severity = severity
@@ -134,7 +167,8 @@ def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list
         id=uuid.uuid4(), patient_id=episode.patient_id, episode_id=episode.id,
         unit_id=episode.responsible_unit_id, kind=kind, severity=severity, status="open",
         dedupe_key=dedupe_key, reasons=reasons, observation_id=observation_id, created_at=now,
-        escalation_level=0, next_escalation_at=_next_escalation(severity, 0, now))
+        latest_value_at=measured_at, escalation_level=0,
+        next_escalation_at=_next_escalation(severity, 0, now))
     if observation_id is not None:
         # Only the transaction that inserted the observation gets here (its insert ignores
         # a resend), so its alert cannot exist yet: no savepoint needed.
@@ -154,11 +188,53 @@ def raise_alert(db: Session, *, episode, kind: str, severity: str, reasons: list
     return alert
 
 
-def get_alert(db: Session, patient_id: uuid.UUID, alert_id: uuid.UUID) -> Alert:
+def find_alert(db: Session, subject: Subject, patient_id: uuid.UUID, alert_id: uuid.UUID,
+               name: str = str(Action.ALERT)) -> tuple[Alert, Decision]:
+    """The alert, locked, if the user may handle alerts for its patient and sees the
+    information of the unit it is routed to; else it does not exist for them (404, and a
+    refused attempt on an existing patient is logged)."""
     alert = db.get(Alert, alert_id, with_for_update=True)
-    if alert is None or alert.patient_id != patient_id:
+    decision = can(db, subject, Action.ALERT, patient_id)
+    if alert is None or alert.patient_id != patient_id or not decision or \
+            not decision.sees(origin(db, alert.unit_id)):
+        if decision.facts is not None and decision.facts.exists:
+            audit.record(db, patient_id, name, outcome="denied")
         raise NotFound()
+    return alert, decision
+
+
+def _alert_to_handle(db: Session, subject: Subject, patient_id: uuid.UUID,
+                     alert_id: uuid.UUID, name: str) -> Alert:
+    """`find_alert`, and the action logged under its one name."""
+    alert, decision = find_alert(db, subject, patient_id, alert_id, name)
+    audit.record(db, patient_id, name, basis=str(decision.basis),
+                 emergency=decision.emergency)
     return alert
+
+
+def acknowledge_alert(db: Session, subject: Subject, patient_id: uuid.UUID,
+                      alert_id: uuid.UUID, data: Acknowledge) -> Alert:
+    """Someone has seen it and is acting: escalation stops."""
+    alert = _alert_to_handle(db, subject, patient_id, alert_id, "alert.acknowledge")
+    return acknowledge(db, subject.staff_id, alert, data.note)
+
+
+def snooze_alert(db: Session, subject: Subject, patient_id: uuid.UUID, alert_id: uuid.UUID,
+                 data: Snooze) -> Alert:
+    """Postpone an open alert, with a reason: it comes back when the snooze runs out."""
+    alert = _alert_to_handle(db, subject, patient_id, alert_id, "alert.snooze")
+    return snooze(db, subject.staff_id, alert, data.reason, data.minutes)
+
+
+def resolve_alert(db: Session, subject: Subject, patient_id: uuid.UUID, alert_id: uuid.UUID,
+                  data: Resolve) -> Alert:
+    """Close an alert with a note of what was done."""
+    alert = _alert_to_handle(db, subject, patient_id, alert_id, "alert.resolve")
+    return resolve(db, subject.staff_id, alert, data.note)
+
+
+# The transitions themselves (the named actions above check access and log them; the demo's
+# history uses them directly).
 
 
 def acknowledge(db: Session, staff_id: int, alert: Alert, note: str | None = None) -> Alert:
@@ -188,19 +264,36 @@ def snooze(db: Session, staff_id: int, alert: Alert, reason: str, minutes: int) 
     return alert
 
 
-def resolve(db: Session, staff_id: int, alert: Alert, note: str) -> Alert:
+def resolve(db: Session, staff_id: int, alert: Alert, note: str | None,
+            reason: str | None = None, now: datetime | None = None) -> Alert:
     if alert.status == "resolved":
         raise Conflict("The alert is already resolved", field="status")
-    now = utcnow()
+    now = now or utcnow()
     alert.status = "resolved"
     alert.resolved_at = now
     alert.resolved_by_id = staff_id
     alert.resolution_note = note
+    alert.resolved_reason = reason
     alert.next_escalation_at = None
     alert.snoozed_until = None
-    _event(db, alert, "resolved", now, staff_id=staff_id, detail=note)
+    _event(db, alert, "resolved", now, staff_id=staff_id, detail=note or reason)
     outbox.enqueue(db, "alert.changed", {"alert_id": str(alert.id)})
     return alert
+
+
+def end_with_episode(db: Session, episode_id: uuid.UUID, staff_id: int, reason: str,
+                     now: datetime) -> int:
+    """The home-ward episode ended (discharge, return to hospital): its open alerts close
+    with it, saying why, instead of escalating to a team that no longer cares for the
+    patient at home. Whoever ended the episode saw them listed before confirming, and on a
+    return to hospital hands them over with the patient."""
+    closed = 0
+    for alert in db.scalars(select(Alert).where(Alert.episode_id == episode_id,
+                                                Alert.status.in_(UNRESOLVED))
+                            .order_by(Alert.id).with_for_update()):
+        resolve(db, staff_id, alert, None, reason, now)
+        closed += 1
+    return closed
 
 
 def escalate_due(db: Session, now: datetime) -> int:

@@ -12,11 +12,11 @@ from pydantic import BaseModel
 from hemma.access import audit
 from hemma.access.auth import Caller
 from hemma.access.policy import Action
-from hemma.access.service import decisions_for, log_listed, origin, require
+from hemma.access.service import decisions_for, log_listed, origin
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import Moment
-from hemma.models import Pathway, Patient
+from hemma.models import Episode, Pathway
 from hemma.monitoring import alerts, service, views, visible
 from hemma.monitoring.rules import effective_rules
 from hemma.monitoring.schemas import (
@@ -102,17 +102,22 @@ class AlertOut(BaseModel):
     status: str
     reasons: list[str]
     created_at: datetime
+    # When its newest values were measured (those that raised it or joined it later).
+    latest_value_at: datetime | None
     escalation_level: int
     acknowledged_at: datetime | None
     resolved_at: datetime | None
+    # Closed because the episode ended (episode_discharged, episode_returned), not by hand.
+    resolved_reason: str | None
 
 
 def _alert_out(view: views.AlertView) -> AlertOut:
     a = view.alert
     return AlertOut(id=a.id, patient_id=a.patient_id, patient=view.patient.full_name,
                     kind=a.kind, severity=a.severity, status=a.status, reasons=view.reasons,
-                    created_at=a.created_at, escalation_level=a.escalation_level,
-                    acknowledged_at=a.acknowledged_at, resolved_at=a.resolved_at)
+                    created_at=a.created_at, latest_value_at=a.latest_value_at,
+                    escalation_level=a.escalation_level, acknowledged_at=a.acknowledged_at,
+                    resolved_at=a.resolved_at, resolved_reason=a.resolved_reason)
 
 
 @router.get("/alerts", response_model=list[AlertOut])
@@ -121,37 +126,29 @@ def inbox(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Act
     return [_alert_out(v) for v in views.inbox(db, principal.subject)]
 
 
-def _act(db, ctx, alert_id, fn, action_name):
-    alert = alerts.get_alert(db, ctx.patient_id, alert_id)
-    if not ctx.decision.sees(origin(db, alert.unit_id)):
-        raise NotFound()
-    fn(alert)
-    audit.record(db, ctx.patient_id, action_name)
-    return _alert_out(views.AlertView(alert, db.get(Patient, alert.patient_id)))
+def _handled(db, ctx: PatientContext, alert) -> AlertOut:
+    return _alert_out(views.alert_view(db, ctx.decision, alert))
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge", response_model=AlertOut)
 def acknowledge(alert_id: uuid.UUID, body: Acknowledge, db: DbSession, ctx: Handler):
     """Acknowledge: escalation stops."""
-    return _act(db, ctx, alert_id,
-                lambda a: alerts.acknowledge(db, ctx.subject.staff_id, a, body.note),
-                "alert.acknowledge")
+    return _handled(db, ctx, alerts.acknowledge_alert(db, ctx.subject, ctx.patient_id,
+                                                      alert_id, body))
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/snooze", response_model=AlertOut)
 def snooze(alert_id: uuid.UUID, body: Snooze, db: DbSession, ctx: Handler):
     """Snooze with a reason; the alert comes back after `minutes`."""
-    return _act(db, ctx, alert_id,
-                lambda a: alerts.snooze(db, ctx.subject.staff_id, a, body.reason, body.minutes),
-                "alert.snooze")
+    return _handled(db, ctx, alerts.snooze_alert(db, ctx.subject, ctx.patient_id, alert_id,
+                                                 body))
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/resolve", response_model=AlertOut)
 def resolve(alert_id: uuid.UUID, body: Resolve, db: DbSession, ctx: Handler):
     """Resolve with a note."""
-    return _act(db, ctx, alert_id,
-                lambda a: alerts.resolve(db, ctx.subject.staff_id, a, body.note),
-                "alert.resolve")
+    return _handled(db, ctx, alerts.resolve_alert(db, ctx.subject, ctx.patient_id, alert_id,
+                                                  body))
 
 
 class PlanOut(BaseModel):
@@ -197,9 +194,5 @@ def get_plan(db: DbSession, ctx: Reader):
 def put_plan(body: PlanUpdate, db: DbSession,
              ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
     """Set the SpO2 scale, schedule and rule overrides (physician)."""
-    episode = _episode(db, ctx.patient_id)
-    require(db, ctx.subject, Action.PLAN, ctx.patient_id,
-            on=origin(db, episode.responsible_unit_id))
-    service.update_plan(db, ctx.subject.staff_id, episode, body)
-    audit.record(db, ctx.patient_id, "plan.update")
-    return _plan_out(db, episode)
+    plan = service.update_plan(db, ctx.subject, ctx.patient_id, body)
+    return _plan_out(db, db.get(Episode, plan.episode_id))

@@ -12,15 +12,20 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display on a server
 import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402  (no pyplot: its global state is not thread-safe)
 
 from hemma.kit.time import STOCKHOLM  # noqa: E402
 from hemma.models import Observation  # noqa: E402
 
-matplotlib.rcParams.update({
-    "svg.fonttype": "none", "font.size": 8, "axes.spines.top": False,
-    "axes.spines.right": False, "axes.titlesize": 8, "axes.titleweight": "bold",
-})
+# Text stays text in the SVG (the browser's font, searchable, small), and element ids come
+# from the content rather than a random salt, so the same values give the same bytes. The
+# SVG backend reads both at drawing time from the process-wide settings: they are set once,
+# at import, and never changed while requests draw; everything else is styled on each figure.
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "hemma"
+FONT_SIZE = 8
+TICK_SIZE = 7
 
 # (field, title, normal range shaded, y-limits)
 PANELS = [
@@ -67,11 +72,15 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
     # Compact (the round's worklist): four panels in a 2×2 grid, readable at a glance.
     rows, cols = (2, 2) if compact else (len(panels), 1)
     width, height = (5.6, 2.8) if compact else (7.2, 1.45 * len(panels))
-    fig, axes = plt.subplots(rows, cols, figsize=(width, height), sharex=True, squeeze=False)
-    axes = axes.flatten()
+    # A Figure of its own with its own canvas: pyplot keeps a process-wide list of figures
+    # that threaded routes drawing at once would share.
+    fig = Figure(figsize=(width, height))
+    FigureCanvasSVG(fig)
+    axes = fig.subplots(rows, cols, sharex=True, squeeze=False).flatten()
     for ax, (field, title, normal, limits) in zip(axes, panels, strict=True):
         points = [(o.measured_at.astimezone(STOCKHOLM), getattr(o, field))
                   for o in observations if getattr(o, field) is not None]
+        ax.spines[["top", "right"]].set_visible(False)
         ax.axhspan(*normal, color="#e6f4ea", zorder=0)
         if points:
             xs, ys = zip(*points, strict=True)
@@ -88,8 +97,9 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
         else:
             ax.set_ylim(*limits)
             ax.text(0.5, 0.5, "–", transform=ax.transAxes, ha="center", va="center",
-                    color="#5a6675")
-        ax.set_title((titles or {}).get(field, title), loc="left")
+                    color="#5a6675", fontsize=FONT_SIZE)
+        ax.set_title((titles or {}).get(field, title), loc="left", fontsize=FONT_SIZE,
+                     fontweight="bold")
         ax.set_xlim(start.astimezone(STOCKHOLM), now.astimezone(STOCKHOLM))
         ax.grid(axis="y", color="#d5dbe3", linewidth=0.5)
         if compact:
@@ -98,9 +108,9 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
         else:
             ax.xaxis.set_major_locator(mdates.HourLocator(byhour=[0, 12], tz=STOCKHOLM))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%d/%m %H", tz=STOCKHOLM))
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=TICK_SIZE)
     fig.tight_layout(pad=0.4)
     buf = io.BytesIO()
-    fig.savefig(buf, format="svg")
-    plt.close(fig)
+    # No creation date in the file: the same values give the same bytes.
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     return buf.getvalue()

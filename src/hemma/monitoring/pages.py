@@ -14,10 +14,9 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from hemma.access import audit
 from hemma.access.auth import format_code
 from hemma.access.policy import Action
-from hemma.access.service import origin, require
+from hemma.access.service import origin
 from hemma.coordination.live import broadcaster
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.text import N_
@@ -69,17 +68,11 @@ def enter(request: Request, db: DbSession, form: FormData,
         if flag in data:
             data[flag] = data[flag] in ("true", "on", "1")
 
-    def act():
-        return service.record_observation(
-            db, ctx.patient_id, parse(ObservationCreate, data), performer="staff",
-            source="staff_form", documented_by_unit_id=ctx.subject.unit_id,
-            staff_id=ctx.subject.staff_id)
-
-    recorded, err = attempt(db, act)
+    recorded, err = attempt(db, lambda: service.enter_observation(
+        db, ctx.subject, ctx.patient_id, parse(ObservationCreate, data)))
     if err:
         return _values_page(request, db, ctx, values=form, errors=error_messages(err),
                             status_code=err.status_code)
-    audit.record(db, ctx.patient_id, "observation.record")
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=values", 303)
 
 
@@ -140,10 +133,6 @@ def plan_form(request: Request, db: DbSession,
 def plan_save(request: Request, db: DbSession, form: FormData,
               ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PLAN))]):
     """Save the monitoring plan."""
-    episode = service.active_episode(db, ctx.patient_id)
-    if episode is None:
-        raise NotFound()
-
     def act():
         overrides = load_json(form.get("rules") or "[]", field="rules")
         schedule = [t.strip() for t in (form.get("schedule") or "").split(",") if t.strip()]
@@ -157,15 +146,12 @@ def plan_save(request: Request, db: DbSession, form: FormData,
                 "contact_phone": form.get("contact_phone")})
         except Invalid as exc:
             raise Invalid(errors=[_in_rules(e) for e in exc.errors]) from None
-        require(db, ctx.subject, Action.PLAN, ctx.patient_id,
-                on=origin(db, episode.responsible_unit_id))
-        return service.update_plan(db, ctx.subject.staff_id, episode, data)
+        return service.update_plan(db, ctx.subject, ctx.patient_id, data)
 
     _, err = attempt(db, act)
     if err:
         return _plan_page(request, db, ctx, values=form, errors=error_messages(err),
                           status_code=err.status_code)
-    audit.record(db, ctx.patient_id, "plan.update")
     return RedirectResponse(f"/patients/{ctx.patient_id}?done=saved", 303)
 
 
@@ -270,45 +256,42 @@ async def stream(request: Request,
                              headers={"X-Accel-Buffering": "no"})
 
 
-def _alert_action(request, db, ctx, alert_id, form, fn, schema):
-    alert = alerts.get_alert(db, ctx.patient_id, alert_id)
-    if not ctx.decision.sees(origin(db, alert.unit_id)):
-        raise NotFound()
-    _, err = attempt(db, lambda: fn(alert, parse(schema, form)))
+def _alert_form(request, db, ctx, alert_id, form, schema, act, done: str):
+    """An alert action taken on a page (the inbox, the patient's page): its form parsed, the
+    named action run, and back to the page it was taken on. An alert the user may not
+    handle is not found before its form is read (a form error would tell that it exists)."""
+    alerts.find_alert(db, ctx.subject, ctx.patient_id, alert_id)
+    _, err = attempt(db, lambda: act(parse(schema, form)))
     back = form.get("back", "")
     back = back if back.startswith("/") and not back.startswith("//") else "/alerts"
     if err:
         return render(request, "monitoring/inbox.html", {
-            "items": views.inbox(db, ctx.subject), "failed": str(alert_id),
-            "errors": error_messages(err),
+            "items": views.inbox(db, ctx.subject), "errors": error_messages(err),
             "last_event": views.latest_event_id(db, ctx.subject)},
             status_code=err.status_code)
-    audit.record(db, ctx.patient_id, f"alert.{fn.__name__}")
-    return RedirectResponse(f"{back}?done=alert_{fn.__name__}", 303)
+    return RedirectResponse(f"{back}?done={done}", 303)
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/acknowledge")
 def acknowledge(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData,
                 ctx: Handler):
     """Acknowledge an alert: it stops escalating."""
-    def acknowledged(alert, data):
-        return alerts.acknowledge(db, ctx.subject.staff_id, alert, data.note)
-    return _alert_action(request, db, ctx, alert_id, form, acknowledged,
-                         AcknowledgeForm)
+    return _alert_form(request, db, ctx, alert_id, form, AcknowledgeForm, lambda data: (
+        alerts.acknowledge_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_acknowledged")
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/snooze")
 def snooze(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
     """Snooze an alert, with a reason, until a given time."""
-    def snoozed(alert, data):
-        return alerts.snooze(db, ctx.subject.staff_id, alert, data.reason, data.minutes)
-    return _alert_action(request, db, ctx, alert_id, form, snoozed, SnoozeForm)
+    return _alert_form(request, db, ctx, alert_id, form, SnoozeForm, lambda data: (
+        alerts.snooze_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_snoozed")
 
 
 @router.post("/patients/{patient_id}/alerts/{alert_id}/resolve")
 def resolve(request: Request, db: DbSession, alert_id: uuid.UUID, form: FormData, ctx: Handler):
     """Resolve an alert with a note."""
-    def resolved(alert, data):
-        return alerts.resolve(db, ctx.subject.staff_id, alert, data.note)
-    return _alert_action(request, db, ctx, alert_id, form, resolved, ResolveForm)
-
+    return _alert_form(request, db, ctx, alert_id, form, ResolveForm, lambda data: (
+        alerts.resolve_alert(db, ctx.subject, ctx.patient_id, alert_id, data)),
+        "alert_resolved")

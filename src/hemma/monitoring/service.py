@@ -17,9 +17,11 @@ from sqlalchemy import and_, any_, bindparam, func, or_, select, union_all, upda
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from hemma.access.policy import Action, Subject
+from hemma.access.service import origin, require
 from hemma.config import get_settings
 from hemma.db import any_of, insert_ignoring_conflict, matching_rows
-from hemma.kit.errors import FieldError, Invalid
+from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.time import ensure_utc, utcnow
 from hemma.models import (
     ACTIVE_STATES,
@@ -112,6 +114,15 @@ def record_observation(
     """One submission (the patient's page, a staff form, the single-value API)."""
     return record_many(db, [(patient_id, data)], performer=performer, source=source,
                        documented_by_unit_id=documented_by_unit_id, staff_id=staff_id)[0]
+
+
+def enter_observation(db: Session, subject: Subject, patient_id: uuid.UUID,
+                      data: ObservationCreate) -> Recorded:
+    """Values a staff member entered (measured at a visit, read out on the phone): their
+    unit documents them."""
+    require(db, subject, Action.OBSERVE, patient_id, audit_action="observation.record")
+    return record_observation(db, patient_id, data, performer="staff", source="staff_form",
+                              documented_by_unit_id=subject.unit_id, staff_id=subject.staff_id)
 
 
 def _refuse(message: str, field: str, index: int | None):
@@ -234,14 +245,20 @@ def record_many(
                 o.measured_at >= recent:
             judged = _judge(db, plan, pathway, o, scores[o.id])
             if judged is not None:
-                worrying.append((i, episode, judged))
+                kind, severity, reasons = judged
+                # A NEWS2 quotes every value it combined: its reason names all their units,
+                # so a reader who may not see one of them is not shown the score either.
+                reasons = [{**r, "units": sorted(score_units[o.id])}
+                           if r.get("topic") == "news2" else r for r in reasons]
+                worrying.append((i, episode, (kind, severity, reasons)))
     if len(worrying) > 1:
         alerts.lock_open_alerts(db, [episode.id for _i, episode, _j in worrying])
     for i, episode, (kind, severity, reasons) in worrying:
         o = results[i].observation
         results[i].alert = alerts.raise_alert(
             db, episode=episode, kind=kind, severity=severity, reasons=reasons,
-            observation_id=o.id, dedupe_key=f"obs:{o.id}")
+            observation_id=o.id, dedupe_key=f"obs:{o.id}", measured_at=o.measured_at,
+            origin_unit_id=o.documented_by_unit_id)
     # Resends (earlier, within this batch, or by a concurrent request) return the first.
     for i, (pid, data) in enumerate(entries):
         if results[i] is not None:
@@ -375,16 +392,24 @@ def ensure_plan(db: Session, episode: Episode) -> MonitoringPlan:
     return plan
 
 
-def update_plan(db: Session, staff_id: int, episode: Episode, data: PlanUpdate) -> MonitoringPlan:
-    """Set by a physician: SpO2 scale 2 only for confirmed hypercapnic respiratory failure."""
+def update_plan(db: Session, subject: Subject, patient_id: uuid.UUID,
+                data: PlanUpdate) -> MonitoringPlan:
+    """Set by a physician of the organisation that runs the episode: SpO2 scale 2 only for
+    confirmed hypercapnic respiratory failure."""
+    episode = active_episode(db, patient_id)
+    if episode is None:
+        raise NotFound()
+    require(db, subject, Action.PLAN, patient_id, on=origin(db, episode.responsible_unit_id),
+            audit_action="plan.update")
     plan = ensure_plan(db, episode)
     if data.spo2_scale != plan.spo2_scale:
-        plan.spo2_scale_set_by_id = staff_id
+        plan.spo2_scale_set_by_id = subject.staff_id
     plan.spo2_scale = data.spo2_scale
     plan.schedule = data.schedule
     plan.tolerance_minutes = data.tolerance_minutes
     plan.rule_overrides = [r.stored() for r in data.rule_overrides]
     plan.contact_phone = data.contact_phone
     plan.updated_at = utcnow()
-    plan.updated_by_id = staff_id
+    plan.updated_by_id = subject.staff_id
     return plan
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from hemma.kit.text import N_
 from hemma.web.i18n import gettext
 
@@ -44,6 +46,7 @@ BASES = {
     "personal": N_("Named in care team"),
     "emergency": N_("Emergency access"),
     "role": N_("Role"),
+    "self": N_("The patient's own page"),
     "none": N_("No access"),
 }
 OUTCOMES = {"allowed": N_("Allowed"), "denied": N_("Denied")}
@@ -130,17 +133,20 @@ FIELD_LABELS = {
 UNITS = {"respiration_rate": "/min", "spo2": "%", "temperature": "°C", "systolic_bp": "mmHg",
          "diastolic_bp": "mmHg", "pulse": "/min", "weight": "kg", "blood_glucose": "mmol/l",
          "pain": "/10"}
+# NEWS2's clinical risk bands (RCP), said as risk: an alert's priority is another scale
+# (how soon to respond), and "NEWS2 5 (medium)" beside "High" read as a contradiction.
 NEWS2_BANDS = {
-    "low": N_("low"),
-    "low-medium": N_("low-medium"),
-    "medium": N_("medium"),
-    "high": N_("high"),
+    "low": N_("low risk"),
+    "low-medium": N_("low-medium risk"),
+    "medium": N_("medium risk"),
+    "high": N_("high risk"),
 }
-SEVERITY_LABELS = {
-    "low": N_("Low"),
-    "medium": N_("Medium"),
-    "high": N_("High"),
-    "critical": N_("Critical"),
+# An alert's severity, shown as what it is: the priority of the response.
+PRIORITY_LABELS = {
+    "low": N_("Priority: low"),
+    "medium": N_("Priority: medium"),
+    "high": N_("Priority: high"),
+    "critical": N_("Priority: critical"),
 }
 ALERT_KINDS = {
     "vitals": N_("Values"),
@@ -256,6 +262,9 @@ FLASH = {
     "block_lifted": N_("The block has been lifted."),
     "emergency": N_("Emergency access is open. It is logged and will be reviewed."),
     "reviewed": N_("The review has been recorded."),
+    "alert_acknowledged": N_("The alert is acknowledged: it no longer escalates."),
+    "alert_snoozed": N_("The alert is snoozed. It comes back when the time is up."),
+    "alert_resolved": N_("The alert is resolved."),
     "logged_out": N_("You have been logged out."),
     "timeout": N_("You were logged out after a period of inactivity."),
     "planned": N_("The day has been planned."),
@@ -328,9 +337,46 @@ AUDIT_ACTIONS = {
     "visit.not_done": N_("Reported a visit not done"),
     "visitplan.read": N_("Shown in the day plan"),
     "visitplan.list": N_("Shown in the patient list for urgent visits"),
+    "observation.record": N_("Recorded values"),
+    "plan.manage": N_("Opened the monitoring plan"),
+    "plan.update": N_("Changed the monitoring plan"),
+    "patientcode.manage": N_("Opened the patient's login codes"),
+    "patientcode.create": N_("Made a login code for the patient"),
+    "patientcode.revoke": N_("Revoked the patient's login code"),
+    "alert.handle": N_("Opened an alert"),
+    "alert.acknowledge": N_("Acknowledged an alert"),
+    "alert.snooze": N_("Snoozed an alert"),
+    "alert.resolve": N_("Resolved an alert"),
+    "alert.inbox": N_("Shown in the alert inbox"),
+    "alert.live": N_("Shown live in the alert inbox"),
+    "round.decide": N_("Remote round"),
+    "round.worklist": N_("Shown on the round worklist"),
+    "patient.login": N_("The patient logged in"),
+    "patient.self": N_("The patient opened their own page"),
+    "patient.observation": N_("The patient reported values"),
+    "patient.worse": N_("The patient reported feeling worse"),
 }
 
 
 def audit_action(code: str) -> str:
     """A readable name for a logged action; combined actions are joined with '+'."""
     return ", ".join(label(AUDIT_ACTIONS, part) for part in code.split("+"))
+
+
+LOGIN_METHODS = {"password": N_("with a password")}
+_REVIEW_DETAIL = re.compile(r"^(\d+) entries: (\w+)$")
+
+
+def audit_detail(action: str, detail: str | None) -> str:
+    """An entry's detail as the log review shows it: codes the system wrote, in words (what
+    people typed, such as an emergency access reason, as typed)."""
+    if not detail:
+        return ""
+    if action == "round.decide":
+        return label(DECISIONS, detail)
+    if action == "auth.login":
+        return label(LOGIN_METHODS, detail)
+    if action == "log.review.record" and (m := _REVIEW_DETAIL.match(detail)):
+        return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
+                       outcome=label(REVIEW_OUTCOMES, m.group(2)))
+    return detail

@@ -49,7 +49,7 @@
     const actions = document.createElement("td");
     actions.dataset.label = "";
     if (table.dataset.mayHandle === "yes" && event.status === "open") actions.append(acknowledgeForm(event));
-    row.append(cell("", sev), cell("", link), cell("", event.kind, reasons), cell("", event.created),
+    row.append(cell("", sev), cell("", link), cell("", event.kind, reasons), cell("", event.time),
       cell("", t(event.status)), actions);
     row.querySelectorAll("td")[4].className = "status";
     return row;
