@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hemma.access.auth import start_session
     from hemma.app import create_app
-    from hemma.config import get_settings
+    from hemma.config import configure, get_settings
     from hemma.db import Database
     from hemma.demo import load_demo
     from hemma.kit.time import at_local, frozen_clock, local_today
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     from hemma.models import Patient, Staff, Visit, VisitPlan
     from hemma.web.deps import SESSION_COOKIE
 
-    get_settings.cache_clear()
+    configure(None)
     settings = get_settings()
     rng = random.Random(args.seed)
     print(f"preparing {safe_url(url)} …", flush=True)

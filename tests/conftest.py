@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from hemma.app import create_app
-from hemma.config import Settings, get_settings
+from hemma.config import Settings, configure
 from hemma.db import Database
 from hemma.migrations.runner import upgrade
 from tests.factories import World, build_world
@@ -39,9 +39,9 @@ def _settings_env(tmp_path_factory):
     os.environ["HEMMA_DATA_DIR"] = str(tmp_path_factory.mktemp("data"))
     # The visit planner searches a fixed number of moves: the same plans on any machine.
     os.environ["HEMMA_PLANNING_ITERATIONS"] = "300000"
-    get_settings.cache_clear()
+    configure(None)
     yield
-    get_settings.cache_clear()
+    configure(None)
 
 
 class _Templates:
@@ -109,8 +109,12 @@ def db_url(templates) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(db_url, tmp_path) -> Settings:
-    return Settings(database_url=db_url, secret_key=TEST_SECRET, data_dir=tmp_path)
+def settings(db_url, tmp_path) -> Iterator[Settings]:
+    """The test's settings, as the process's (what create_app makes them): one way to them."""
+    settings = Settings(database_url=db_url, secret_key=TEST_SECRET, data_dir=tmp_path)
+    configure(settings)
+    yield settings
+    configure(None)
 
 
 @pytest.fixture

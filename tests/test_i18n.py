@@ -3,7 +3,7 @@ one click away."""
 
 from __future__ import annotations
 
-from hemma.web.catalogs import extract, load
+from hemma.i18n.catalogs import extract, load
 
 
 def test_every_msgid_has_a_swedish_translation():
@@ -52,8 +52,8 @@ def test_api_messages_follow_accept_language(client, world):
 
 
 def test_every_language_code_has_a_name():
+    from hemma.i18n.labels import LANGUAGE_NAMES
     from hemma.models.patients import LANGUAGES
-    from hemma.web.labels import LANGUAGE_NAMES
 
     assert set(LANGUAGES) == set(LANGUAGE_NAMES)
 

@@ -145,7 +145,7 @@ def _build(world, database) -> FuzzWorld:
         request = planning.request_care(s, sara, pid, CareRequestCreate(
             to_unit_id=world.units["hsv"], kind="iv_antibiotic", times=["08:00", "14:00", "20:00"],
             tolerance_minutes=60, first_date=today, last_date=today + timedelta(days=2),
-            duration_minutes=30, skills=["iv"]))
+            duration_minutes=30, skills=["iv"], sharing="consent"))
         request_id = request.id
     with database.session() as s:
         kim = subject_for(s, s.get(Staff, world.staff["kim"]))

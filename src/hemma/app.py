@@ -12,14 +12,14 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from hemma.config import Settings, get_settings
+from hemma.config import Settings, configure, get_settings
 from hemma.db import Database
 from hemma.geo.geocoding import geocoder_for
+from hemma.i18n import gettext as _
 from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
 from hemma.kit.text import N_
 from hemma.kit.validation import field_errors
 from hemma.web.deps import SESSION_COOKIE, UNSAFE_METHODS, api_routes, check_routes_declare_access
-from hemma.web.i18n import gettext as _
 from hemma.web.middleware import Language, SecurityHeaders
 from hemma.web.routing import check_json_routes
 from hemma.web.templating import render
@@ -193,8 +193,8 @@ async def _background(app: FastAPI):
 
     started = []
     if app.state.background:
-        if app.state.settings.run_worker:
-            worker = Worker(app.state.db, checkpoint_file=app.state.settings
+        if get_settings().run_worker:
+            worker = Worker(app.state.db, checkpoint_file=get_settings()
                             .resolved_checkpoint_file())
             worker.start()
             started.append(worker)
@@ -217,6 +217,8 @@ async def _background(app: FastAPI):
 def create_app(settings: Settings | None = None, database: Database | None = None, *,
                background: bool = False) -> FastAPI:
     settings = settings or get_settings()
+    # One way to the settings: everything reads get_settings(), which is now these.
+    configure(settings)
     app = HemmaApp(
         default_language=settings.default_language,
         # Bodies beyond this are refused with 413 before anything parses them, whether the
@@ -232,7 +234,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         docs_url=None,
         redoc_url=None,
     )
-    app.state.settings = settings
     app.state.db = database or Database(settings.resolved_database_url())
     app.state.background = background
     # One per app: a geocoding service that failed is left alone for a while by all requests.

@@ -13,6 +13,9 @@ from hemma.config import get_settings
 @click.group()
 def main() -> None:
     """Hemma: hospital-level care at home."""
+    from hemma.config import configure
+
+    configure(None)  # a command's settings are the environment's, read afresh
 
 
 @main.group()
@@ -225,7 +228,7 @@ def i18n() -> None:
 @i18n.command("update")
 def i18n_update() -> None:
     """Extract msgids from code and templates into sv.po and en.po; list what lacks Swedish."""
-    from hemma.web.catalogs import update
+    from hemma.i18n.catalogs import update
 
     report = update()
     click.echo(f"catalogs updated; untranslated in sv: {report['sv']}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -104,6 +103,19 @@ class Settings(BaseSettings):
         return path.read_text().strip()
 
 
-@lru_cache
+_current: Settings | None = None
+
+
+def configure(settings: Settings | None) -> None:
+    """Make `settings` this process's settings: `create_app` does, with the app's own (a
+    test's). None: read them afresh from the environment when next asked."""
+    global _current
+    _current = settings
+
+
 def get_settings() -> Settings:
-    return Settings()
+    """The one way every layer reads its settings (routes, services, jobs, commands)."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current

@@ -57,13 +57,11 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work for CLI commands and jobs: commit on success, roll back on error."""
-        from hemma.access import audit  # audit entries are flushed inside the same transaction
-
+        """A unit of work for CLI commands and jobs: commit on success, roll back on error.
+        (Its audit entries are written right before the commit: hemma.access.audit.)"""
         session = self.sessionmaker()
         try:
             yield session
-            audit.flush(session)
             session.commit()
         except BaseException:
             session.rollback()

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hemma.access import audit
 from hemma.cli import main as cli
-from hemma.config import get_settings
+from hemma.config import configure
 from hemma.jobs.worker import Worker
 from hemma.kit.time import local_today, utcnow
 from hemma.models import AuditEntry
@@ -275,13 +275,13 @@ def _entries(database):
 
 def _cli(settings, *args: str):
     """`hemma audit …` against the test's database, with the test's own checkpoint file."""
-    get_settings.cache_clear()
+    configure(None)
     try:
         result = CliRunner().invoke(cli, ["audit", *args], env={
             "HEMMA_DATABASE_URL": settings.database_url,
             "HEMMA_AUDIT_CHECKPOINT_FILE": str(_checkpoints(settings))})
     finally:
-        get_settings.cache_clear()
+        configure(None)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.output

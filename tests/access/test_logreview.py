@@ -197,7 +197,7 @@ def test_every_logged_action_basis_outcome_and_flag_has_a_swedish_label():
 
     import hemma
     from hemma.access.policy import PATIENT_ACTIONS, Action, Basis
-    from hemma.web import labels
+    from hemma.i18n import labels
 
     calls = re.compile(r'(?:audit\.record|\.record_for|\.record|log_listed|audit_action=|'
                        r'_alert_to_handle)\s*\(?(?:[^()"]|\([^()]*\))*?"([a-z_]+(?:\.[a-z_]+)+)"',

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
@@ -199,6 +199,15 @@ def _lock_head(session: Session, chain: int) -> tuple[int, str]:
         select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == chain)
         .with_for_update()).one()
     return head.last_seq, head.last_hash
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    """An action and its log entries commit together: whoever commits a session (a request,
+    a job, a command, the planner's unit of work) writes its trail first. A savepoint's
+    release is not the commit: its accesses are written with the transaction's."""
+    if not session.in_nested_transaction():
+        flush(session)
 
 
 def flush(session: Session, at: datetime | None = None) -> int:

@@ -22,11 +22,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
+from hemma.access.service import origin
 from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
-from hemma.models import ApiToken, LoginAttempt, Staff, WebSession
+from hemma.models import ApiToken, LoginAttempt, PatientAccessCode, Staff, WebSession
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so that a wrong username takes as long as a
@@ -263,8 +264,6 @@ def resolve_api_token(session: Session, token: str) -> Staff | None:
 
 
 def actor_for(session: Session, staff: Staff, client_addr: str | None) -> audit.Actor:
-    from hemma.access.service import origin
-
     return audit.Actor(
         user_id=staff.id,
         username=staff.username,
@@ -293,8 +292,6 @@ def format_code(code: str) -> str:
 
 def create_patient_code(session: Session, patient_id, staff_id: int) -> tuple[str, object]:
     """A new code for the patient's own page; shown once, stored only as a keyed hash."""
-    from hemma.models import PatientAccessCode
-
     code = "".join(secrets.choice("0123456789") for _ in range(PATIENT_CODE_DIGITS))
     now = utcnow()
     row = PatientAccessCode(patient_id=patient_id, code_hash=_code_hash(code), created_at=now,
@@ -308,8 +305,6 @@ def create_patient_code(session: Session, patient_id, staff_id: int) -> tuple[st
 def patient_login(session: Session, code: str, *, client_addr: str | None,
                   user_agent: str | None):
     """Returns (session token, patient id), or None. Failures are throttled per address."""
-    from hemma.models import PatientAccessCode
-
     settings = get_settings()
     now = utcnow()
     since = now - timedelta(minutes=settings.login_failure_window_minutes)

@@ -12,6 +12,10 @@ from fastapi.responses import RedirectResponse
 
 from hemma.access import audit, auth, directory, logreview, sharing
 from hemma.access.policy import Action
+from hemma.config import get_settings
+from hemma.i18n import LANGUAGES
+from hemma.i18n import gettext as _
+from hemma.i18n.labels import PROFESSIONS, REVIEW_OUTCOMES, UNIT_KINDS, label
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.validation import DbId, blank_to_none, parse
 from hemma.models import Organisation, Profession, UnitKind
@@ -32,9 +36,6 @@ from hemma.web.deps import (
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.i18n import LANGUAGES
-from hemma.web.i18n import gettext as _
-from hemma.web.labels import PROFESSIONS, REVIEW_OUTCOMES, UNIT_KINDS, label
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -83,7 +84,7 @@ def login(request: Request, db: DbSession, form: FormData,
         return _login_page(request, error=generic, username=form.get("username", ""),
                            next_path=form.get("next"), status_code=401)
     response = RedirectResponse(safe_next(form.get("next")), 303)
-    settings = request.app.state.settings
+    settings = get_settings()
     response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax",
                         secure=settings.cookie_secure, path="/")
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
@@ -217,7 +218,7 @@ def emergency_form(request: Request,
                    principal: Annotated[Principal, Depends(StaffAccess(Action.EMERGENCY))]):
     """Form: open emergency access."""
     return render(request, "access/emergency.html",
-                  {"minutes": request.app.state.settings.emergency_access_minutes})
+                  {"minutes": get_settings().emergency_access_minutes})
 
 
 @router.post("/emergency")
@@ -230,7 +231,7 @@ def emergency(request: Request, db: DbSession, form: FormData,
             patient_id = sharing.open_emergency(db, principal.subject, data, client_addr(request))
     except Invalid as exc:
         return render(request, "access/emergency.html", {
-            "minutes": request.app.state.settings.emergency_access_minutes,
+            "minutes": get_settings().emergency_access_minutes,
             "values": form, "errors": error_messages(exc)}, status_code=exc.status_code)
     return RedirectResponse(f"/patients/{patient_id}?done=emergency", 303)
 

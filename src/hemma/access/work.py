@@ -50,8 +50,7 @@ class Work:
                          detail="; ".join(p.details) or None)
         try:
             yield session
-            audit.flush(session)
-            session.commit()
+            session.commit()  # with its audit entries
         except BaseException:
             session.rollback()
             kept = carried + trail.denied_only().entries

@@ -14,14 +14,14 @@ from hemma.access.service import origin
 from hemma.access.sharing import organisations_without_consent
 from hemma.episodes import service
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
+from hemma.i18n import gettext as _
+from hemma.i18n.labels import PROFESSIONS, label
 from hemma.kit.text import N_
 from hemma.kit.validation import parse
 from hemma.monitoring import views as monitoring_views
 from hemma.patients.service import get_patient
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
-from hemma.web.i18n import gettext as _
-from hemma.web.labels import PROFESSIONS, label
 from hemma.web.templating import render
 
 router = APIRouter()

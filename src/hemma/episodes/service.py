@@ -44,6 +44,7 @@ from hemma.models import (
 from hemma.monitoring import alerts, visible
 from hemma.monitoring.alerts import UNRESOLVED
 from hemma.monitoring.rules import SEVERITIES
+from hemma.planning import service as planning
 
 # Who may be a patient's fast vårdkontakt (HSL 6 kap 2 §): someone of the care staff, not an
 # administrator or a device account.
@@ -249,9 +250,7 @@ def _end(db: Session, subject: Subject, episode: Episode, state: EpisodeState,
         relation.ends_at = grace_end
     reason = "episode_returned" if state == EpisodeState.RETURNED else "episode_discharged"
     # The visits other units were asked to make for the episode stop with it.
-    from hemma.planning.service import end_with_episode
-
-    end_with_episode(db, episode.id, ended_at, reason)
+    planning.end_with_episode(db, episode.id, ended_at, reason)
     # So do its open alerts: nobody at home is there to act on them any more.
     alerts.end_with_episode(db, episode.id, subject.staff_id, reason, utcnow())
 

@@ -17,6 +17,7 @@ from hemma.access import audit
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import can, origin
 from hemma.config import get_settings
+from hemma.coordination import live
 from hemma.db import any_of, insert_ignoring_conflict
 from hemma.jobs import outbox
 from hemma.kit.errors import Conflict, NotFound
@@ -427,14 +428,10 @@ def _deliver_alert(db: Session, message: OutboxMessage, now: datetime) -> None:
          "created_at": now} for staff_id in people], ["outbox_id", "staff_id"], report=False)
     _event(db, alert, "delivered", now, level=level,
            detail=f"{len(people)} recipient(s): " + ",".join(map(str, people)))
-    from hemma.coordination import live
-
     live.announce(db)
 
 
 @outbox.handler("alert.changed")
 def _deliver_change(db: Session, message: OutboxMessage, now: datetime) -> None:
     """Acknowledged, snoozed or resolved: open inboxes, in every process, look again."""
-    from hemma.coordination import live
-
     live.announce(db)

@@ -18,6 +18,8 @@ from hemma.access.auth import format_code
 from hemma.access.policy import Action
 from hemma.access.service import origin
 from hemma.coordination.live import broadcaster
+from hemma.i18n import gettext
+from hemma.i18n.labels import PARAMETERS, UNITS, label
 from hemma.kit.errors import FieldError, Invalid, NotFound
 from hemma.kit.text import N_
 from hemma.kit.time import utcnow
@@ -29,8 +31,6 @@ from hemma.patients.service import get_patient
 from hemma.portal import service as portal
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
-from hemma.web.i18n import gettext
-from hemma.web.labels import PARAMETERS, UNITS, label
 from hemma.web.templating import render
 
 router = APIRouter()

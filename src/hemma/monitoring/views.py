@@ -13,12 +13,13 @@ from sqlalchemy.orm import Session
 
 from hemma.access.policy import Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
+from hemma.i18n import gettext
+from hemma.i18n.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, PRIORITY_LABELS, label
 from hemma.kit.text import N_
 from hemma.kit.time import format_local
 from hemma.models import Alert, AlertEvent, Notification, Patient
+from hemma.monitoring import visible
 from hemma.monitoring.rules import SEVERITIES
-from hemma.web.i18n import gettext
-from hemma.web.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, PRIORITY_LABELS, label
 
 
 def reason_text(reason: dict) -> str:
@@ -208,6 +209,4 @@ def visible_observations(db: Session, decision: Decision, patient_id: uuid.UUID,
     """The patient's values the user may see (their own organisation's, and others' with
     consent; values a municipal nurse took at a visit are the municipality's), each with the
     NEWS2 the user may be shown (`hemma.monitoring.visible`)."""
-    from hemma.monitoring import visible
-
     return visible.observations(db, decision, patient_id, since, until).observations

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from hemma.access.policy import Action
+from hemma.i18n.labels import DIGITAL_ABILITY, JOIN_REASONS, LANGUAGE_NAMES, label
 from hemma.kit.errors import Invalid
 from hemma.kit.validation import parse
 from hemma.patients import service
@@ -21,7 +22,6 @@ from hemma.patients.schemas import (
 )
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.labels import DIGITAL_ABILITY, JOIN_REASONS, LANGUAGE_NAMES, label
 from hemma.web.templating import render
 
 router = APIRouter()

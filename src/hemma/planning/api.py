@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access.policy import Action
+from hemma.config import get_settings
+from hemma.i18n import gettext
 from hemma.kit.text import N_
 from hemma.kit.time import local_today, utcnow
 from hemma.kit.validation import Day
@@ -33,7 +35,6 @@ from hemma.web.deps import (
     Principal,
     StaffAccess,
 )
-from hemma.web.i18n import gettext
 from hemma.web.routing import JsonRoute
 
 router = APIRouter(prefix="/api/v1", tags=["planning"], route_class=JsonRoute)
@@ -174,7 +175,7 @@ def _plan(view: views.DayPlan) -> PlanOut:
 
 
 def _settings(request: Request):
-    return request.app.state.settings
+    return get_settings()
 
 
 # --- Care requests --------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from sqlalchemy import select
 from hemma.access.policy import Action
 from hemma.access.service import decisions_for, log_listed
 from hemma.access.sharing import organisations_without_consent
+from hemma.config import get_settings
+from hemma.i18n import gettext
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
 from hemma.kit.validation import Day, DbId, Schema, parse
@@ -41,7 +43,6 @@ from hemma.web.deps import (
     StaffAccess,
 )
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.i18n import gettext
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -67,11 +68,11 @@ def _staffing(form: dict) -> dict:
 
 
 def _budget(request: Request, *, replan: bool) -> planner.Budget:
-    return planner.Budget.of(request.app.state.settings, replan=replan)
+    return planner.Budget.of(get_settings(), replan=replan)
 
 
 def _osrm(request: Request) -> str | None:
-    return request.app.state.settings.osrm_url
+    return get_settings().osrm_url
 
 
 # --- Care requests -------------------------------------------------------------------------

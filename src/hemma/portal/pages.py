@@ -14,6 +14,8 @@ from sqlalchemy import select
 
 from hemma.access import audit
 from hemma.access.auth import end_session, patient_login
+from hemma.config import get_settings
+from hemma.i18n import gettext as _
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
 from hemma.models import Observation, Pathway, Unit
@@ -33,7 +35,6 @@ from hemma.web.deps import (
     submitted_csrf,
 )
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.i18n import gettext as _
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -89,8 +90,8 @@ def login(request: Request, db: DbSession, form: FormData,
     response = RedirectResponse("/p", 303)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/p/login")
     response.set_cookie(PATIENT_SESSION_COOKIE, token, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure, path="/p",
-                        max_age=request.app.state.settings.patient_session_days * 86400)
+                        secure=get_settings().cookie_secure, path="/p",
+                        max_age=get_settings().patient_session_days * 86400)
     return response
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from hemma.access.policy import Action
+from hemma.config import get_settings
 from hemma.kit.errors import Conflict
 from hemma.kit.time import local_today
 from hemma.planning import service as planning
@@ -77,7 +78,7 @@ def decide(body: service.RoundDecision, request: Request,
         note = service.decide(s, ctx.subject, ctx.patient_id, body)
     planned = None
     if note.visit_id is not None and body.visit.when == "today":
-        settings = request.app.state.settings
+        settings = get_settings()
         try:
             plan = planning.plan_day(work, ctx.subject, local_today(),
                                      budget=Budget.of(settings, replan=True),

@@ -11,6 +11,8 @@ from sqlalchemy import select
 
 from hemma.access.policy import Action
 from hemma.access.sharing import organisations_without_consent
+from hemma.config import get_settings
+from hemma.i18n import gettext
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local_today, utcnow
 from hemma.kit.validation import parse
@@ -23,7 +25,6 @@ from hemma.planning.day import Budget
 from hemma.rounds import service
 from hemma.web.deps import DbSession, OwnWork, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import error_messages, form_data
-from hemma.web.i18n import gettext
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -128,8 +129,8 @@ def _plan_today(request, work, subject):
     the decision's transaction: the search takes its time). None if the day kept changing."""
     try:
         return planning.plan_day(work, subject, local_today(),
-                                 budget=Budget.of(request.app.state.settings, replan=True),
-                                 osrm_url=request.app.state.settings.osrm_url,
+                                 budget=Budget.of(get_settings(), replan=True),
+                                 osrm_url=get_settings().osrm_url,
                                  reason="urgent visit")
     except Conflict:
         return None

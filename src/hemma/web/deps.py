@@ -22,6 +22,7 @@ from hemma.access.auth import Caller, actor_for, authenticate
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.access.work import Work
+from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.web import menu
 
@@ -31,7 +32,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def client_addr(request: Request) -> str | None:
-    if request.app.state.settings.trust_forwarded_for:
+    if get_settings().trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
             return forwarded.split(",")[0].strip()[:64]
@@ -55,8 +56,7 @@ def get_db(request: Request) -> Iterator[Session]:
     session: Session = request.app.state.db.sessionmaker()
     try:
         yield session
-        audit.flush(session)
-        session.commit()
+        session.commit()  # with its audit entries (hemma.access.audit)
     except BaseException:
         session.rollback()
         try:
@@ -144,7 +144,6 @@ def own_work(request: Request, db: DbSession, principal: CurrentPrincipal) -> It
 
     def release() -> None:
         if db.in_transaction():
-            audit.flush(db)
             db.commit()
 
     work = Work(request.app.state.db, trail.actor, carried, release)
@@ -172,7 +171,7 @@ def render_login(request: Request, template: str, path: str, context: dict,
     response = render(request, template, {**context, "login_csrf": token},
                       status_code=status_code)
     response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                        secure=request.app.state.settings.cookie_secure, path=path)
+                        secure=get_settings().cookie_secure, path=path)
     return response
 
 

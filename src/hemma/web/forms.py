@@ -11,9 +11,9 @@ from fastapi import Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from hemma.i18n import gettext
 from hemma.kit.errors import Conflict, HemmaError, Invalid
 from hemma.kit.time import STOCKHOLM, from_local
-from hemma.web.i18n import gettext
 
 T = TypeVar("T")
 

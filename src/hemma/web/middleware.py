@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hemma.web.i18n import LANGUAGES, current_language
+from hemma.i18n import LANGUAGES, current_language
 
 # Scripts and styles only from our own origin: whatever text reaches a page cannot run.
 CSP = (

@@ -10,10 +10,9 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
+from hemma.i18n import LANGUAGES, current_language, gettext, labels, ngettext
 from hemma.kit.time import age, format_local, local_date, local_today
 from hemma.patients.personnummer import format_number
-from hemma.web import labels
-from hemma.web.i18n import LANGUAGES, current_language, gettext, ngettext
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 

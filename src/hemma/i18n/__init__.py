@@ -1,5 +1,8 @@
 """Translations with Babel: English msgids in code and templates, Swedish the default
-language. Catalogs are the .po files beside this module, compiled in memory at start."""
+language. Catalogs are the .po files in this package, compiled in memory at start.
+
+This package is vocabulary, not presentation: the bottom layer (with `kit`), so that any
+layer may put a code into words in the user's language."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from hemma.kit.text import N_
 
 LANGUAGES = {"sv": "Svenska", "en": "English"}
 DEFAULT_LANGUAGE = "sv"
-CATALOG_DIR = Path(__file__).resolve().parent / "i18n"
+CATALOG_DIR = Path(__file__).resolve().parent
 
 current_language: ContextVar[str] = ContextVar("hemma_language", default=DEFAULT_LANGUAGE)
 

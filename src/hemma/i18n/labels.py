@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from hemma.i18n import gettext
 from hemma.kit.text import N_
-from hemma.web.i18n import gettext
 
 PROFESSIONS = {
     "physician": N_("Physician"),

@@ -10,7 +10,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po, write_po
 
-from hemma.web.i18n import CATALOG_DIR
+from hemma.i18n import CATALOG_DIR
 
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 METHOD_MAP = [("**.py", "python"), ("web/templates/**.html", "jinja2")]
