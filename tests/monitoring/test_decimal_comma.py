@@ -77,3 +77,17 @@ def test_values_at_a_visit_take_a_decimal_comma_and_the_oxygen_question(world, d
     assert row.temperature == 38.9 and row.on_oxygen is False
     # Every NEWS2 parameter was asked, so the score is complete.
     assert row.news2_partial is False and row.news2_total is not None
+
+
+def test_values_quoted_in_an_alert_are_written_the_swedish_way():
+    from hemma.i18n import current_language
+    from hemma.monitoring.views import reason_text
+
+    reason = {"message": "%(parameter)s %(value)s (limit %(op)s %(limit)s)",
+              "params": {"parameter": "temperature", "value": 38.9, "op": ">=", "limit": 38.5}}
+    assert reason_text(reason) == "Temperatur 38,9 (gräns ≥ 38,5)"
+    token = current_language.set("en")
+    try:
+        assert reason_text(reason) == "Temperature 38.9 (limit ≥ 38.5)"
+    finally:
+        current_language.reset(token)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 from hemma.kit.text import N_
@@ -50,4 +51,16 @@ def ngettext(singular: str, plural: str, n: int, **params) -> str:
 
 _ = gettext
 
-__all__ = ["LANGUAGES", "N_", "current_language", "gettext", "ngettext", "translations"]
+def number(value) -> str:
+    """A number as the reader writes it: 38,9 in Swedish, 38.9 in English (whole numbers
+    without decimals)."""
+    if isinstance(value, float):
+        if value.is_integer():
+            value = int(value)
+        else:
+            return format_decimal(value, locale=current_language.get(), group_separator=False)
+    return str(value)
+
+
+__all__ = ["LANGUAGES", "N_", "current_language", "gettext", "ngettext", "number",
+           "translations"]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from hemma.access.policy import Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
-from hemma.i18n import gettext
+from hemma.i18n import gettext, number
 from hemma.i18n.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, PRIORITY_LABELS, label
 from hemma.kit.text import N_
 from hemma.kit.time import format_local
@@ -30,6 +30,9 @@ def reason_text(reason: dict) -> str:
         params["band"] = label(NEWS2_BANDS, params["band"])
     if "op" in params:
         params["op"] = {">=": "≥", "<=": "≤"}.get(params["op"], params["op"])
+    for key, value in params.items():
+        if isinstance(value, float):
+            params[key] = number(value)
     return gettext(reason["message"], **params) if params else gettext(reason["message"])
 
 

@@ -90,6 +90,7 @@ def register_patient(db: Session, subject: Subject, data: PatientCreate, *,
         **data.model_dump(exclude={"personnummer", "given_name", "family_name", "join_reason",
                                    "join_note", *_POSITION_FIELDS}),
     )
+    _split_address(patient)
     if given is not None:
         _place(patient, given, now)
     else:
@@ -147,6 +148,7 @@ def update_patient(db: Session, subject: Subject, patient_id: uuid.UUID,
     before = _address(patient)
     for key, value in data.model_dump(exclude=_POSITION_FIELDS).items():
         setattr(patient, key, value)
+    _split_address(patient)
     if given is not None and (given.latitude, given.longitude) != (patient.latitude,
                                                                    patient.longitude):
         _place(patient, given, now)
@@ -202,6 +204,17 @@ def _given_position(data: GivenPosition) -> Position | None:
 
 def _address(patient: Patient) -> Address:
     return Address(patient.street, patient.postal_code, patient.city)
+
+
+def _split_address(patient: Patient) -> None:
+    """A whole address typed into the street field ("Skolgatan 12, 921 31 Lycksele") is
+    kept as its parts: the postal code and the city are what lists, routes and letters
+    show on their own."""
+    if patient.street and not patient.postal_code and not patient.city:
+        parts = geocoding.parse_address(patient.street)
+        if parts.postal_code or parts.city:
+            patient.street, patient.city = parts.street, parts.city
+            patient.postal_code = parts.postal_code
 
 
 def _place(patient: Patient, position: Position | None, now, accuracy_m: int | None = None):

@@ -184,9 +184,12 @@ def _incoming_page(request, db, principal: Principal, *, status: str | None = No
 
 @router.get("/care-requests")
 def incoming(request: Request, db: DbSession, principal: Requests,
-             status: Literal["requested", "accepted", "declined", "cancelled", ""] = ""):
-    """Care requests to the user's unit: those awaiting an answer first, filtered by status,
-    with how many await an answer."""
+             status: Literal["requested", "accepted", "declined", "cancelled", ""] | None = None):
+    """Care requests to the user's unit, filtered by status, with how many await an answer.
+    Opened from the menu, it shows those awaiting an answer when there are any (the rest is
+    one choice away: "All")."""
+    if status is None:
+        status = "requested" if service.pending_care_requests(db, principal.subject) else ""
     return _incoming_page(request, db, principal, status=status or None)
 
 

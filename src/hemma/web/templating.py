@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
-from hemma.i18n import LANGUAGES, current_language, gettext, labels, ngettext
+from hemma.i18n import LANGUAGES, current_language, gettext, labels, ngettext, number
 from hemma.kit.time import age, format_local, local_date, local_today
 from hemma.patients.personnummer import format_number
 
@@ -29,6 +29,7 @@ def _make_env() -> jinja2.Environment:
     env.install_gettext_callables(gettext, ngettext, newstyle=True)
     env.globals.update(
         age=age,
+        number=number,
         format_local=format_local,
         local_date=local_date,
         local_today=local_today,
