@@ -185,7 +185,7 @@ def test_staff_form_and_charts(world, database, as_user):
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
     assert b"<svg" in svg.content
     values = sara.get(f"/patients/{pid}/observations").text
-    assert "88" in values and "37.9" in values
+    assert "88" in values and "37,9" in values  # written the Swedish way
     # Reading the overview shows the latest NEWS2.
     assert "Senaste NEWS2" in sara.get(f"/patients/{pid}").text
 
