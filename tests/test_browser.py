@@ -278,6 +278,6 @@ def test_a_nurse_at_the_door_gives_a_new_patient_a_map_position(live_server, bro
     page.get_by_role("button", name="Använd min position nu").click()
     expect(page.get_by_role("status")).to_contain_text("Kartpositionen är uppdaterad")
     expect(page.locator("#position")).to_contain_text("Uppmätt vid dörren (± 15 m)")
-    expect(page.locator("#position")).to_contain_text("64.64210, 19.10830")
+    expect(page.locator("#position")).to_contain_text("latitud 64,64210, longitud 19,10830")
     page.screenshot(path=ARTIFACTS / "position-at-the-door.png", full_page=True)
     phone.close()

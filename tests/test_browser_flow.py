@@ -210,7 +210,9 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     first.get_by_role("link", name=re.compile("Rond|Beslut")).click()
     page.get_by_label("Beslut", exact=True).select_option(label="Boka hembesök")
     page.get_by_label("Rondanteckning").fill("Feber och takykardi. Bedömning i hemmet i dag.")
-    page.get_by_label("Vem gör besöket").select_option(label="Mobila teamet Södra Lappland")
+    # The options say which units are in the care team and which make home visits.
+    team = page.locator("#visit_unit_id option", has_text="Mobila teamet Södra Lappland")
+    page.get_by_label("Vem gör besöket").select_option(team.get_attribute("value"))
     _shot(page, "11-round-booking")
     page.get_by_role("button", name="Registrera beslut").click()
     expect(page.get_by_role("status")).to_be_visible()
@@ -226,11 +228,11 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     _login(page, base, "sara.nilsson")
     page.get_by_role("link", name="Vård i hemmet", exact=True).click()
     page.get_by_role("link", name=re.compile("Flödesson")).click()
-    page.get_by_role("link", name="Skriv ut", exact=True).click()
+    page.get_by_role("link", name="Skriv ut patienten", exact=True).click()
     page.get_by_label("Utskrivningsanteckning").fill("Feberfri efter byte av antibiotika. "
                                                    "Åter till vårdcentralen.")
     _shot(page, "13-discharge")
-    page.get_by_role("button", name="Skriv ut", exact=True).click()
+    page.get_by_role("button", name="Skriv ut patienten", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text("utskriven")
     _shot(page, "14-discharged")
     with database.session() as s:

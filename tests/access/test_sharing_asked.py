@@ -127,3 +127,12 @@ def test_a_fast_vardkontakt_from_another_organisation_asks_and_is_care_staff(wor
     assert "Admin, Adam" not in form and "Kommunsköterska, Kim" in form
     assert sara.post(url, json={**body, "sharing": "consent"}).status_code == 200
     assert _count(database, Consent) == 2
+
+
+def test_a_unit_sees_its_own_membership_of_the_team_without_consent(world, as_user):
+    """Hemsjukvården was added by the hospital (no consent): it still sees that it is in the
+    team, and is not offered to join it again."""
+    pid = _home_ward_patient(world)
+    world.relation(pid, unit="hsv", documented_by="med")
+    team = as_user("kim").get(f"/api/v1/patients/{pid}/care-team").json()
+    assert any(m["unit_id"] == world.units["hsv"] for m in team["members"])

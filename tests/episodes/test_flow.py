@@ -75,3 +75,31 @@ def test_the_home_ward_list_shows_who_is_getting_worse(world, as_user):
     assert 'class="attention"' in row and "1 öppet larm" in row
     calm_row = page.text.split(f'data-patient="{calm}"')[1].split("</tr>")[0]
     assert "attention" not in calm_row
+
+
+def test_a_temperature_sent_alone_does_not_look_like_getting_better(world, as_user):
+    """A NEWS2 of 5 or more from a complete set, then only a temperature: the list shows the
+    complete score (a lone temperature scores 1 at most)."""
+    from datetime import timedelta
+
+    from hemma.kit.time import utcnow
+
+    pid = world.patient(unit="med", family="Ensam")
+    world.episode(pid, state="admitted")
+    sara = as_user("sara")
+    sent = [(utcnow() - timedelta(hours=2), dict(respiration_rate=22, spo2=95, temperature=38.2,
+                                                 systolic_bp=105, pulse=96, consciousness="A",
+                                                 on_oxygen=False)),
+            (utcnow(), dict(temperature=38.9))]
+    answers = []
+    for i, (at, values) in enumerate(sent):
+        r = sara.post(f"/api/v1/patients/{pid}/observations", json={
+            "client_id": f"alone-{i:06d}", "measured_at": at.isoformat(), **values})
+        assert r.status_code == 201, r.text
+        answers.append(r.json())
+    complete, alone = answers
+    assert complete["news2_total"] >= 5 and complete["news2_partial"] is False
+    assert alone["news2_partial"] is True and alone["news2_total"] <= 1
+    (row,) = [x for x in sara.get("/api/v1/home-ward?scope=unit").json()
+              if x["patient_id"] == str(pid)]
+    assert row["news2_total"] == complete["news2_total"] and row["news2_partial"] is False

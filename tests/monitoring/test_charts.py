@@ -21,7 +21,8 @@ def _patient(seed: int) -> list:
         id=k, measured_at=NOW - timedelta(hours=3 * k), news2_total=(seed + k) % 9,
         news2_band=("high", "medium", "low-medium", "low")[(seed + k) % 4],
         spo2=88 + (seed + k) % 12, pulse=60 + 7 * seed + k, respiration_rate=12 + seed % 10,
-        temperature=36.0 + (seed % 5) / 2, systolic_bp=100 + 5 * seed) for k in range(24)]
+        temperature=36.0 + (seed % 5) / 2, systolic_bp=100 + 5 * seed,
+        news2_partial=k % 5 == 0) for k in range(24)]
 
 
 def test_charts_drawn_from_several_threads_at_once_are_each_their_own():

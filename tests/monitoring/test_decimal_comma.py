@@ -85,9 +85,18 @@ def test_values_quoted_in_an_alert_are_written_the_swedish_way():
 
     reason = {"message": "%(parameter)s %(value)s (limit %(op)s %(limit)s)",
               "params": {"parameter": "temperature", "value": 38.9, "op": ">=", "limit": 38.5}}
-    assert reason_text(reason) == "Temperatur 38,9 (gräns ≥ 38,5)"
+    assert reason_text(reason) == "Temperatur 38,9\u00a0°C (gräns ≥ 38,5\u00a0°C)"
+    # Reasons are stored with their values as text ("38.9"): written the same way.
+    stored = {**reason, "params": {**reason["params"], "value": "38.9", "limit": "38.5"}}
+    assert reason_text(stored) == reason_text(reason)
+    change = {"message": "%(parameter)s changed by %(change)s in %(hours)s hours",
+              "params": {"parameter": "weight", "change": "+2.4", "hours": "72"}}
+    assert reason_text(change) == "Vikt har ändrats med +2,4\u00a0kg på 72 timmar"
+    pulse = {**reason, "params": {"parameter": "pulse", "value": "131", "op": ">=", "limit": "130"}}
+    assert reason_text(pulse) == "Puls 131/min (gräns ≥ 130/min)"
     token = current_language.set("en")
     try:
-        assert reason_text(reason) == "Temperature 38.9 (limit ≥ 38.5)"
+        assert reason_text(reason) == "Temperature 38.9\u00a0°C (limit ≥ 38.5\u00a0°C)"
+        assert reason_text(change) == "Weight changed by +2.4\u00a0kg in 72 hours"
     finally:
         current_language.reset(token)

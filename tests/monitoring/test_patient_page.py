@@ -45,14 +45,20 @@ def test_patient_logs_in_sends_values_and_is_told_what_to_do(app, world, databas
     calm = phone.post("/p/observations", data={**fields, "temperature": "37.1", "pulse": "72",
                                                "spo2": "97"})
     assert calm.status_code == 200 and "Tack, det har kommit fram" in calm.text
-    assert "ser ut som väntat" in calm.text
+    # Three of the five values the page asks for: seen by the team, but not "as expected".
+    assert "ser ut som väntat" not in calm.text and "Ditt vårdteam ser dina värden" in calm.text
+    fields = _form_fields(phone.get("/p").text)
+    whole = phone.post("/p/observations", data={
+        **fields, "temperature": "37,1", "pulse": "72", "spo2": "97", "respiration_rate": "14",
+        "systolic_bp": "128", "diastolic_bp": "78"})
+    assert "ser ut som väntat" in whole.text
     # Tapping send twice on the same form does not store twice.
     again = phone.post("/p/observations", data={**fields, "temperature": "37.1", "pulse": "72",
                                                 "spo2": "97"})
     assert again.status_code == 200
     with database.session() as s:
         rows = s.scalars(select(Observation).where(Observation.patient_id == pid)).all()
-        assert len(rows) == 1 and rows[0].performer == "patient"
+        assert len(rows) == 2 and {r.performer for r in rows} == {"patient"}
     fields = _form_fields(phone.get("/p").text)
     bad = phone.post("/p/observations", data={**fields, "respiration_rate": "26", "spo2": "90",
                                               "pulse": "131"})
@@ -180,3 +186,23 @@ def test_symptom_questions_on_the_patient_page(app, world, database, as_user):
     with database.session() as s:
         assert s.scalar(select(Observation)).symptoms == {"chills": True}
         assert s.scalar(select(Alert)).severity == "high"
+
+
+def test_sent_lately_lists_what_the_patient_sent(app, world, as_user):
+    """The patient's list of what arrived holds their own values (temperature with its
+    decimal, 37,0 not 37), not what staff measured at a visit."""
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    sara = as_user("sara")
+    form = sara.get(f"/patients/{pid}/observations/new").text
+    client_id = re.search(r'name="client_id" value="([^"]+)"', form).group(1)
+    r = sara.post(f"/patients/{pid}/observations/new", follow_redirects=False, data={
+        "client_id": client_id, "pulse": "101", "temperature": "38,4"})
+    assert r.status_code == 303, r.text
+    phone = _patient_login(app, _code_for(sara, pid))
+    fields = _form_fields(phone.get("/p").text)
+    sent = phone.post("/p/observations", data={**fields, "temperature": "37", "pulse": "72"})
+    assert sent.status_code == 200
+    listed = phone.get("/p").text.split("sent-list")[1]
+    assert "37,0 °C" in listed and "72" in listed
+    assert "38,4" not in listed and "101" not in listed

@@ -203,3 +203,20 @@ def test_book_a_visit_of_the_own_unit_today_is_planned_at_once(world, database, 
     r = _round(lisa, pid, decision="visit", visit_unit_id=world.units["hsv"],
                visit_when="today", visit_kind="assessment", visit_minutes="30")
     assert r.status_code == 303 and r.headers["location"].endswith("#unplanned")
+
+
+def test_the_round_offers_the_care_team_unit_that_makes_home_visits(world, database, as_user,
+                                                                    clock):
+    """The physician's clinic has no home-visit shifts: "Who makes the visit" starts on the
+    unit of the care team that does (else a booked visit waits in a day plan nobody works)."""
+    pid = world.patient(unit="med", family="Rondad")
+    world.episode(pid)
+    world.relation(pid, unit="hsv", documented_by="med")
+    Day(world, database, local_today())  # Hemsjukvården works today
+    page = as_user("lisa").get(f"/patients/{pid}/round").text
+    select_html = page.split('name="visit_unit_id"')[1].split("</select>")[0]
+    chosen = re.search(r'<option value="(\d+)"[^>]*selected[^>]*>([^<]*)<', select_html)
+    assert chosen and int(chosen.group(1)) == world.units["hsv"], select_html
+    assert "i vårdteamet" in chosen.group(2)
+    own = re.search(rf'<option value="{world.units["med"]}"[^>]*>([^<]*)<', select_html)
+    assert "din enhet" in own.group(1) and "inga pass för hembesök" in own.group(1)

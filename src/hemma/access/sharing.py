@@ -260,7 +260,10 @@ def team(db: Session, decision: Decision, patient_id: uuid.UUID,
     subject = decision.subject
     for r in relations:
         doc_unit = units[r.documented_by_unit_id]
-        if not decision.sees(Origin(doc_unit.id, doc_unit.organisation_id)):
+        # The user's own membership is theirs to know, whoever recorded it (else a unit
+        # without consent would be offered to join a team it is in).
+        mine = r.unit_id == decision.subject.unit_id or r.staff_id == decision.subject.staff_id
+        if not mine and not decision.sees(Origin(doc_unit.id, doc_unit.organisation_id)):
             hidden += 1
             continue
         if r.unit_id is not None:

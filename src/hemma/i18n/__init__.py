@@ -51,9 +51,13 @@ def ngettext(singular: str, plural: str, n: int, **params) -> str:
 
 _ = gettext
 
-def number(value) -> str:
+def number(value, decimals: int | None = None) -> str:
     """A number as the reader writes it: 38,9 in Swedish, 38.9 in English (whole numbers
-    without decimals)."""
+    without decimals, unless `decimals` asks for a fixed count: 37,0)."""
+    if decimals is not None and isinstance(value, int | float) and not isinstance(value, bool):
+        pattern = "0." + "0" * decimals if decimals > 0 else "0"
+        return format_decimal(value, format=pattern, locale=current_language.get(),
+                              group_separator=False)
     if isinstance(value, float):
         if value.is_integer():
             value = int(value)

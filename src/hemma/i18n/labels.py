@@ -108,7 +108,6 @@ FIELD_LABELS = {
     "measured_at": N_("Measured at"),
     "note": N_("Note"),
     "notes": N_("Notes"),
-    "reason": N_("Reason"),
     "personnummer": N_("Personnummer or samordningsnummer"),
     "given_name": N_("Given name"),
     "family_name": N_("Family name"),
@@ -129,6 +128,11 @@ FIELD_LABELS = {
     "latest": N_("Latest start"),
     "responsible_physician_id": N_("Responsible physician"),
     "coordinator_id": N_("Coordinator (fast vårdkontakt)"),
+    "kind": N_("What"),
+    "day": N_("Day"),
+    "patient_id": N_("Patient"),
+    "status": N_("Status"),
+    "reason": N_("Reason"),
 }
 UNITS = {"respiration_rate": "/min", "spo2": "%", "temperature": "°C", "systolic_bp": "mmHg",
          "diastolic_bp": "mmHg", "pulse": "/min", "weight": "kg", "blood_glucose": "mmol/l",
@@ -279,6 +283,8 @@ FLASH = {
     "request_sent": N_("The care request has been sent."),
     "request_accepted": N_("The care request has been accepted; its visits are created."),
     "request_declined": N_("The care request has been declined."),
+    "values": N_("The values have been saved."),
+    "round": N_("The round decision has been saved."),
     "round_booked": N_("The decision is recorded and the visit booked; the note says what."),
 }
 

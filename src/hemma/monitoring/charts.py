@@ -51,7 +51,8 @@ def cached_vitals_svg(observations: list[Observation], now: datetime, hours: int
     same values, in the same 5-minute slot of time, give the same picture."""
     slot = int(now.timestamp() // 300)
     key = (slot, hours, compact, tuple(sorted((titles or {}).items())),
-           tuple((o.id, o.measured_at, o.news2_total) for o in observations))
+           tuple((o.id, o.measured_at, o.news2_total, o.news2_band, o.news2_partial)
+                 for o in observations))
     with _cache_lock:
         if key in _CACHE:
             _CACHE.move_to_end(key)
@@ -84,13 +85,22 @@ def vitals_svg(observations: list[Observation], now: datetime, hours: int = 72,
         ax.axhspan(*normal, color="#e6f4ea", zorder=0)
         if points:
             xs, ys = zip(*points, strict=True)
-            ax.plot(xs, ys, color="#0b5f7a", linewidth=1.2, marker="o", markersize=2.5)
             if field == "news2_total":
+                # The trend line joins complete scores only: a score of one temperature is
+                # not a patient getting better. Incomplete ones are hollow rings.
+                whole = [(o.measured_at.astimezone(STOCKHOLM), o.news2_total)
+                         for o in observations
+                         if o.news2_total is not None and not o.news2_partial]
+                if whole:
+                    ax.plot(*zip(*whole, strict=True), color="#0b5f7a", linewidth=1.2)
                 for o in observations:
-                    colour = BAND_COLOURS.get(o.news2_band or "")
-                    if colour and o.news2_total is not None:
+                    colour = BAND_COLOURS.get(o.news2_band or "") or "#5a6675"
+                    if o.news2_total is not None:
                         ax.plot(o.measured_at.astimezone(STOCKHOLM), o.news2_total, "o",
-                                color=colour, markersize=4)
+                                markersize=4, color=colour,
+                                markerfacecolor="none" if o.news2_partial else colour)
+            else:
+                ax.plot(xs, ys, color="#0b5f7a", linewidth=1.2, marker="o", markersize=2.5)
             low = min(limits[0], min(ys))
             high = max(limits[1], max(ys))
             ax.set_ylim(low, high)

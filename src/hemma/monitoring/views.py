@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from hemma.access.policy import Decision, Subject
 from hemma.access.service import decisions_for, log_listed, origin
 from hemma.i18n import gettext, number
-from hemma.i18n.labels import ALERT_KINDS, NEWS2_BANDS, PARAMETERS, PRIORITY_LABELS, label
+from hemma.i18n.labels import (
+    ALERT_KINDS,
+    NEWS2_BANDS,
+    PARAMETERS,
+    PRIORITY_LABELS,
+    UNITS,
+    label,
+)
 from hemma.kit.text import N_
 from hemma.kit.time import format_local
 from hemma.models import Alert, AlertEvent, Notification, Patient
@@ -22,8 +29,27 @@ from hemma.monitoring import visible
 from hemma.monitoring.rules import SEVERITIES
 
 
+def _measured(text, unit: str, signed: bool = False) -> str:
+    """A value quoted in a reason ("38.9", "+2.4", stored as text) written the reader's way
+    with its unit: 38,9 °C, +2,4 kg."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return str(text)
+    shown = number(value)
+    if signed and value > 0:
+        shown = "+" + shown
+    if not unit:
+        return shown
+    return shown + unit if unit.startswith("/") else f"{shown}\u00a0{unit}"
+
+
 def reason_text(reason: dict) -> str:
     params = dict(reason.get("params") or {})
+    unit = UNITS.get(params.get("parameter"), "")
+    for key in ("value", "limit", "change"):
+        if key in params:
+            params[key] = _measured(params[key], unit, signed=key == "change")
     if "parameter" in params:
         params["parameter"] = label(PARAMETERS, params["parameter"])
     if "band" in params:

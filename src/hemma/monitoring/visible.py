@@ -22,6 +22,7 @@ from hemma.access.service import origin
 from hemma.config import get_settings
 from hemma.models import Observation, Patient
 from hemma.monitoring import service
+from hemma.monitoring.news2 import BANDS
 
 
 class Shown:
@@ -121,27 +122,59 @@ def answer(db: Session, decision: Decision, observation, units: frozenset[int] |
     return observation  # not visible to the sender at all: cannot happen for their own unit
 
 
+# The NEWS2 bands, least worrying first (a band the reader should not miss ranks higher).
+_BANDS = (None, *BANDS)
+
+
+def _pick(newest, complete):
+    """What a list shows as a patient's latest NEWS2: the newest complete score, unless a
+    newer incomplete one is worse. A temperature sent alone scores 1 at most: shown as the
+    latest, it would look as if a patient with a NEWS2 of 5 had got better."""
+    if complete is None or newest is None:
+        return newest or complete
+    if newest.id != getattr(complete, "id", None) and \
+            _BANDS.index(newest.news2_band) > _BANDS.index(complete.news2_band):
+        return newest
+    return complete
+
+
 def latest(db: Session, decisions: dict[uuid.UUID, Decision], since: datetime
            ) -> dict[uuid.UUID, Shown]:
-    """Each patient's newest value the reader may see since `since`, with its NEWS2 as the
-    reader may see it (worklists, the home-ward list). One index probe per patient whose
-    information is all open to the reader; the rest read their values of the period."""
+    """Each patient's latest NEWS2 the reader may see since `since` (see `_pick`), as the
+    reader may see it (worklists, the home-ward list, the urgent window). Two index probes
+    per patient whose information is all open to the reader; the rest read their values of
+    the period."""
     open_ = [pid for pid, d in decisions.items() if d and sees_everything(d)]
     out: dict[uuid.UUID, Shown] = {}
     if open_:
-        newest = (select(Observation.id).where(Observation.patient_id == Patient.id)
-                  .order_by(Observation.measured_at.desc(), Observation.received_at.desc())
-                  .limit(1).correlate(Patient).scalar_subquery())
-        ids = [i for i in db.scalars(select(newest).where(Patient.id.in_(open_)))
-               if i is not None]
-        if ids:
-            for o in db.scalars(select(Observation).where(Observation.id.in_(ids))):
-                if o.measured_at >= since:
-                    out[o.patient_id] = Shown(o)
+        newest_first = (Observation.measured_at.desc(), Observation.received_at.desc())
+        newest = (select(Observation.id).where(Observation.patient_id == Patient.id,
+                                               Observation.measured_at >= since)
+                  .order_by(*newest_first).limit(1).correlate(Patient).scalar_subquery())
+        complete = (select(Observation.id).where(Observation.patient_id == Patient.id,
+                                                 Observation.measured_at >= since,
+                                                 Observation.news2_partial.is_(False))
+                    .order_by(*newest_first).limit(1).correlate(Patient).scalar_subquery())
+        pairs = db.execute(select(Patient.id, newest, complete)
+                           .where(Patient.id.in_(open_))).all()
+        ids = {i for _pid, a, b in pairs for i in (a, b) if i is not None}
+        rows = {o.id: o for o in db.scalars(select(Observation).where(Observation.id.in_(ids)))
+                } if ids else {}
+        for pid, a, b in pairs:
+            chosen = _pick(rows.get(a), rows.get(b))
+            if chosen is not None:
+                out[pid] = Shown(chosen)
     for pid, d in decisions.items():
         if d and pid not in out and pid not in open_:
             seen = observations(db, d, pid, since).observations
             if seen:
-                out[pid] = seen[-1]
+                out[pid] = latest_of(seen)
     return out
 
+
+def latest_of(seen: list) -> object | None:
+    """The latest NEWS2 to show of values oldest first (see `_pick`)."""
+    if not seen:
+        return None
+    whole = [o for o in seen if not o.news2_partial]
+    return _pick(seen[-1], whole[-1] if whole else None)

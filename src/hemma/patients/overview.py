@@ -77,7 +77,7 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         own = decision.basis != "emergency" and decision.may_change(
             origin(db, active.episode.responsible_unit_id))
         mon = MonitoringSummary(
-            latest=values[-1] if values else None,
+            latest=visible_values.latest_of(values),
             hidden_values=seen.hidden,
             alerts=monitoring_views.patient_alerts(db, decision, patient_id,
                                                    unresolved_only=True),

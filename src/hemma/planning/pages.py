@@ -97,11 +97,11 @@ def _requests_page(request, db, ctx: PatientContext, values=None, errors=None,
         "may_request": subject.role_allows(Action.CARE_REQUEST),
         "sharing_missing": organisations_without_consent(db, ctx.patient_id),
         "own_unit": subject.unit_id,
-        "values": values or {"first_date": today.isoformat(),
-                             "last_date": (today + timedelta(days=6)).isoformat(),
-                             "times": "08:00 14:00 20:00", "tolerance_minutes": 30,
-                             "duration_minutes": 30, "staff_count": 1, "hard": "true",
-                             "priority": 2},
+        # Nothing chosen for the nurse: what, when and for how long are hers to say (a
+        # form pre-filled for IV antibiotics sent 21 of them when a sample was meant).
+        "values": values or {"first_date": today.isoformat(), "last_date": today.isoformat(),
+                             "tolerance_minutes": 30, "duration_minutes": 30,
+                             "staff_count": 1, "hard": "true", "priority": 2},
         "errors": errors or {}, "shortfalls": shortfalls or [], "accepted": accepted},
         status_code=status_code)
 
@@ -144,8 +144,8 @@ def decide_request(request: Request, db: DbSession, request_id: uuid.UUID, form:
                       if decision.accept else [])
     except (Invalid, Conflict) as err:
         if inbox:
-            return _incoming_page(request, db, ctx.principal, errors=error_messages(err),
-                                  status_code=err.status_code)
+            return _incoming_page(request, db, ctx.principal, status="requested",
+                                  errors=error_messages(err), status_code=err.status_code)
         return _requests_page(request, db, ctx, errors=error_messages(err),
                               status_code=err.status_code)
     if shortfalls:

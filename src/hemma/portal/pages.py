@@ -53,8 +53,10 @@ def _context(db, me: PatientSelf) -> dict:
     pathway = db.get(Pathway, episode.pathway_id) if episode else None
     if phone is None and episode is not None:
         phone = db.get(Unit, episode.responsible_unit_id).phone
+    # What the patient (or their device) sent: values staff measured at a visit are the
+    # care team's record, not the patient's list of what arrived.
     recent = list(db.scalars(select(Observation).where(
-        Observation.patient_id == me.patient_id,
+        Observation.patient_id == me.patient_id, Observation.performer != "staff",
         Observation.measured_at >= utcnow() - timedelta(days=3))
         .order_by(Observation.measured_at.desc()).limit(10)))
     return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
@@ -103,6 +105,11 @@ def home(request: Request, db: DbSession, me: Me):
                                                  "errors": {}})
 
 
+# What the page asks every patient to measure (consciousness and oxygen are staff's to judge).
+SELF_MEASURED = ("respiration_rate", "spo2", "temperature", "pulse", "systolic_bp")
+NEWS2_LOW_MAX = 4  # an aggregate of 0-4 is low risk
+
+
 def _levels(recorded) -> str:
     """What the patient is told after sending: all well, call the team now, or call 112."""
     alert = recorded.alert
@@ -111,7 +118,14 @@ def _levels(recorded) -> str:
         return "emergency"
     if alert is not None or band in ("medium", "low-medium"):
         return "call"
-    return "ok"
+    # "As expected" only when everything the page asks for was sent and scored low: a
+    # temperature sent alone says nothing of the patient's breathing or blood pressure.
+    # (Without consciousness and oxygen, which the patient is not asked, the score is
+    # incomplete and has no band: its total is what the values sent add up to.)
+    o = recorded.observation
+    complete = all(getattr(o, f) is not None for f in SELF_MEASURED)
+    low = o.news2_total is not None and o.news2_total <= NEWS2_LOW_MAX
+    return "ok" if complete and low else "seen"
 
 
 @router.post("/p/observations")

@@ -10,13 +10,13 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 
 from hemma.access.policy import Action
-from hemma.access.sharing import organisations_without_consent
+from hemma.access.sharing import organisations_without_consent, team
 from hemma.config import get_settings
 from hemma.i18n import gettext
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local_today, utcnow
 from hemma.kit.validation import parse
-from hemma.models import Unit
+from hemma.models import Staff, StaffShift, Unit
 from hemma.monitoring import service as monitoring
 from hemma.monitoring import views
 from hemma.patients.service import get_patient
@@ -50,17 +50,41 @@ BOOKING_FIELDS = {"visit_unit_id": "unit_id", "visit_when": "when", "visit_date"
 BOOKING_NAMES = {f"visit.{v}": k for k, v in BOOKING_FIELDS.items()}
 
 
-def _units(db, subject) -> list[tuple[int, str]]:
-    """The units that may make the visit: the physician's own first."""
-    units = db.scalars(select(Unit).where(Unit.active).order_by(Unit.name))
-    own = [(u.id, gettext("%(name)s (your unit)", name=u.name)) for u in units
-           if u.id == subject.unit_id]
-    return own + [(u.id, u.name) for u in db.scalars(
-        select(Unit).where(Unit.active, Unit.id != subject.unit_id).order_by(Unit.name))]
+def _units(db, ctx) -> tuple[list[tuple[int, str]], int]:
+    """The units a visit can be booked with, and the one offered first: the units of the
+    patient's care team that make home visits (they have shifts these weeks) before the
+    others, the physician's own unit first among equals. A clinic that makes no home visits
+    is not offered by default: its day plan has nobody to send."""
+    today = local_today()
+    visiting = set(db.scalars(select(StaffShift.unit_id).where(
+        StaffShift.day.between(today - timedelta(days=14), today + timedelta(days=14)))
+        .distinct()))
+    subject = ctx.subject
+    members, _hidden = team(db, ctx.decision, ctx.patient_id)
+    in_team = {m.relation.unit_id for m in members if m.relation.unit_id} | {
+        s for s in db.scalars(select(Staff.unit_id).where(
+            Staff.id.in_([m.relation.staff_id for m in members if m.relation.staff_id])))}
+    units = list(db.scalars(select(Unit).where(Unit.active).order_by(Unit.name)))
+
+    def rank(u: Unit) -> tuple:
+        return (u.id not in visiting, u.id not in in_team, u.id != subject.unit_id, u.name)
+
+    options = []
+    for u in sorted(units, key=rank):
+        notes = []
+        if u.id == subject.unit_id:
+            notes.append(gettext("your unit"))
+        if u.id in in_team:
+            notes.append(gettext("in the care team"))
+        if u.id not in visiting:
+            notes.append(gettext("no home-visit shifts"))
+        options.append((u.id, f"{u.name} ({', '.join(notes)})" if notes else u.name))
+    return options, (options[0][0] if options else subject.unit_id)
 
 
 def _round_page(request, db, ctx, values=None, errors=None, status_code=200):
     now = utcnow()
+    units, default_unit = _units(db, ctx)
     episode = monitoring.active_episode(db, ctx.patient_id)
     observations = views.visible_observations(db, ctx.decision, ctx.patient_id,
                                               now - timedelta(hours=72))
@@ -71,11 +95,11 @@ def _round_page(request, db, ctx, values=None, errors=None, status_code=200):
         "observations": list(reversed(observations))[:12],
         "alerts": views.patient_alerts(db, ctx.decision, ctx.patient_id, unresolved_only=True),
         "notes": notes, "bookings": service.bookings(db, [n for n, _who in notes]),
-        "units": _units(db, ctx.subject), "today": local_today(),
+        "units": units, "today": local_today(),
         "sharing_missing": organisations_without_consent(db, ctx.patient_id),
         "values": values or {"decision": "continue", "visit_when": "today",
                              "visit_kind": "assessment", "visit_minutes": 30,
-                             "visit_unit_id": ctx.subject.unit_id},
+                             "visit_unit_id": default_unit},
         "errors": {BOOKING_NAMES.get(k, k): v for k, v in (errors or {}).items()}},
         status_code=status_code)
 

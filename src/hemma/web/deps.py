@@ -120,8 +120,9 @@ def current_principal(
         subject=subject, username=staff.username, full_name=staff.full_name,
         profession=staff.profession, skills=tuple(staff.skills or ()),
         csrf_token=web.csrf_token if web is not None else None,
-        # A page shows the menu's counts; an API call or a script's request has no menu.
-        badges=menu.badges(db, subject) if web is not None and request.method == "GET"
+        # A page shows the menu's counts (a form shown again with its errors too); an API
+        # call has no menu.
+        badges=menu.badges(db, subject) if web is not None
         and not request.url.path.startswith("/api/") else {})
     request.state.principal = principal
     return principal

@@ -3,6 +3,7 @@ its errors into per-field messages for the template."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -57,7 +58,9 @@ def error_messages(exc: HemmaError | None) -> dict[str, str]:
         return {}
     out: dict[str, str] = {}
     for err in exc.errors:
-        key = err.field or "_form"
+        # A list typed into one input ("08:00 14:00") is one field on the page: an error about
+        # its second item (times.1) belongs beside that input.
+        key = re.sub(r"(\.\d+)+$", "", err.field or "") or "_form"
         out.setdefault(key, gettext(err.message, **err.params) if err.params else gettext(err.message))
     return out
 

@@ -27,6 +27,21 @@ document.addEventListener("DOMContentLoaded", () => {
     held.addEventListener("change", sync);
     sync();
   }
+  // The round: what a booked visit needs only matters with "book a visit", and its date
+  // only when it is not today.
+  const decision = document.querySelector("#round-form select[name=decision]");
+  const booking = document.getElementById("visit-booking");
+  if (decision && booking) {
+    const when = booking.querySelector("select[name=visit_when]");
+    const date = booking.querySelector("[name=visit_date]");
+    const sync = () => {
+      booking.hidden = decision.value !== "visit";
+      if (when && date) date.closest(".field").hidden = when.value !== "date";
+    };
+    decision.addEventListener("change", sync);
+    if (when) when.addEventListener("change", sync);
+    sync();
+  }
   // Visits by two staff: how the two go together only matters when there are two.
   document.querySelectorAll("select[name=staff_count]").forEach((count) => {
     const form = count.form;
