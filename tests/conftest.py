@@ -32,6 +32,19 @@ def pytest_report_header(config):
                                                    if BACKEND == "postgres" else "")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The PostgreSQL leg runs the tests that use a database; the rest (the solver, NEWS2,
+    charts, parsing) do the same on either leg and run once, on SQLite."""
+    if BACKEND != "postgres":
+        return
+    keep = [item for item in items
+            if {"db_url", "templates"} & set(getattr(item, "fixturenames", ()))]
+    dropped = [item for item in items if item not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _settings_env(tmp_path_factory):
     """Code that reads the global settings (the audit chain key) sees the test's secret."""

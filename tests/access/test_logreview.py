@@ -3,6 +3,7 @@ flagged, reviews are recorded; the patient's log extract lists units and times."
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -108,6 +109,12 @@ def test_patient_log_extract(world, database, as_user):
     assert {u["unit"] for u in extract["units"]} == {"Medicinkliniken", "Hälsocentralen"}
     page = as_user("rita").get(f"/logs/extract?personnummer={number}")
     assert "Medicinkliniken" in page.text and "Hälsocentralen" in page.text
+    # One line a day per unit, with how many and between which times: not one per page view.
+    for _ in range(3):
+        as_user("sara").get(f"/patients/{pid}")
+    page = as_user("rita").get(f"/logs/extract?personnummer={number}").text
+    med = page.split("<h3>Medicinkliniken")[1].split("</section>")[0]
+    assert med.count("<tr><td") == 1 and re.search(r"<td>([4-9]|\d\d)</td>", med), med
     kommun = as_user("mona").get("/api/v1/audit/extract", params={"personnummer": number}).json()
     assert [u["unit"] for u in kommun["units"]] == ["Hemsjukvården"]
     r = as_user("mona").get("/api/v1/audit/extract", params={"personnummer": "19121212-1212"})

@@ -307,6 +307,16 @@ class ExtractUnit:
     accesses: list[datetime]
     emergency_count: int
 
+    @property
+    def days(self) -> list[tuple[date, int, datetime, datetime]]:
+        """The accesses by local day, newest first: (day, how many, first, last) — one line
+        a day, not one per page opened."""
+        by_day: dict[date, list[datetime]] = {}
+        for at in self.accesses:
+            by_day.setdefault(local(at).date(), []).append(at)
+        return [(day, len(times), min(times), max(times))
+                for day, times in sorted(by_day.items(), reverse=True)]
+
 
 def patient_extract(db: Session, subject: Subject, personnummer: str) -> tuple[Patient, list[ExtractUnit]]:
     """Which of the organisation's units accessed the patient's information, and when (the
