@@ -220,3 +220,11 @@ def test_the_round_offers_the_care_team_unit_that_makes_home_visits(world, datab
     assert "i vårdteamet" in chosen.group(2)
     own = re.search(rf'<option value="{world.units["med"]}"[^>]*>([^<]*)<', select_html)
     assert "din enhet" in own.group(1) and "inga pass för hembesök" in own.group(1)
+    # Without a visiting unit in the care team, the physician's own unit comes first (not a
+    # unit outside the team that happens to have shifts).
+    alone = world.patient(unit="med", family="Ensam")
+    world.episode(alone)
+    page = as_user("lisa").get(f"/patients/{alone}/round").text
+    select_html = page.split('name="visit_unit_id"')[1].split("</select>")[0]
+    chosen = re.search(r'<option value="(\d+)"[^>]*selected', select_html)
+    assert int(chosen.group(1)) == world.units["med"], select_html

@@ -51,10 +51,10 @@ BOOKING_NAMES = {f"visit.{v}": k for k, v in BOOKING_FIELDS.items()}
 
 
 def _units(db, ctx) -> tuple[list[tuple[int, str]], int]:
-    """The units a visit can be booked with, and the one offered first: the units of the
-    patient's care team that make home visits (they have shifts these weeks) before the
-    others, the physician's own unit first among equals. A clinic that makes no home visits
-    is not offered by default: its day plan has nobody to send."""
+    """The units a visit can be booked with, and the one offered first: a unit of the
+    patient's care team that makes home visits (it has shifts these weeks), else the
+    physician's own unit, then other units that make home visits, then the rest. Each option
+    says which it is: a clinic without home-visit shifts has nobody in its day plan to send."""
     today = local_today()
     visiting = set(db.scalars(select(StaffShift.unit_id).where(
         StaffShift.day.between(today - timedelta(days=14), today + timedelta(days=14)))
@@ -67,7 +67,11 @@ def _units(db, ctx) -> tuple[list[tuple[int, str]], int]:
     units = list(db.scalars(select(Unit).where(Unit.active).order_by(Unit.name)))
 
     def rank(u: Unit) -> tuple:
-        return (u.id not in visiting, u.id not in in_team, u.id != subject.unit_id, u.name)
+        if u.id in visiting and u.id in in_team:
+            return (0, u.name)
+        if u.id == subject.unit_id:
+            return (1, u.name)
+        return (2 if u.id in visiting else 3, u.name)
 
     options = []
     for u in sorted(units, key=rank):
