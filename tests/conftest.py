@@ -72,6 +72,10 @@ class _Templates:
             with self.admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}"'))
                 conn.execute(text(f'CREATE DATABASE "{self.template}"'))
+                # PostgreSQL 15 copies a template through the WAL by default: for a small
+                # database copied hundreds of times, copying its files is five times faster.
+                version = conn.execute(text("SHOW server_version_num")).scalar()
+            self.strategy = " STRATEGY FILE_COPY" if int(version) >= 150000 else ""
             upgrade(self._pg_url(self.template))
         else:
             self.template_file = workdir / "template.sqlite3"
@@ -86,7 +90,8 @@ class _Templates:
             name = f"{self.prefix}_{n}"
             with self.admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'))
+                conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"'
+                                  f'{self.strategy}'))
             return self._pg_url(name)
         path = self.workdir / f"db{n}.sqlite3"
         shutil.copy(self.template_file, path)
