@@ -8,6 +8,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,13 @@ def _free_port() -> int:
 def live_server(settings, database):
     """The demo, served as `hemma serve` does: with the outbox worker in the process."""
     load_demo(database)
-    app = create_app(settings, database, background=True)
+    with serving(create_app(settings, database, background=True)) as base:
+        yield base
+
+
+@contextmanager
+def serving(app):
+    """Serve `app` on a free loopback port in a thread, until the block ends."""
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -49,9 +56,11 @@ def live_server(settings, database):
         if time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture

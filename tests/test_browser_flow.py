@@ -12,12 +12,9 @@ the test runs."""
 from __future__ import annotations
 
 import re
-import threading
-import time
 from datetime import date
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from hemma.app import create_app
@@ -37,7 +34,7 @@ from hemma.models import (
 )
 from hemma.patients.personnummer import format_number, make
 from hemma.planning.day import current_plan
-from tests.test_browser import ARTIFACTS, _free_port, _login, browser  # noqa: F401
+from tests.test_browser import ARTIFACTS, _login, browser, serving  # noqa: F401
 
 pytestmark = pytest.mark.browser
 
@@ -52,20 +49,8 @@ def morning_server(settings, database):
     """The demo at 09:40 this morning, served with the outbox worker in the process."""
     with frozen_clock(at_local(local_today(), MORNING)):
         load_demo(database)
-        app = create_app(settings, database, background=True)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                               log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serving(create_app(settings, database, background=True)) as base:
+            yield base
 
 
 def _shot(page, name: str) -> None:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from hemma.config import get_settings
+
+
+@contextmanager
+def _session():
+    """One unit of work on the configured database, committed when the block ends."""
+    from hemma.db import Database
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        with database.session() as session:
+            yield session
+    finally:
+        database.dispose()
 
 
 @click.group()
@@ -106,16 +120,10 @@ def audit_verify(checkpoints: Path | None) -> None:
     """Recompute the hash chains of the access log and the log reviews and hold them to the
     signed checkpoints; exit 1 if anything was tampered with."""
     from hemma.access.audit import verify
-    from hemma.db import Database
 
-    settings = get_settings()
-    path = checkpoints or settings.resolved_checkpoint_file()
-    database = Database(settings.resolved_database_url())
-    try:
-        with database.session() as session:
-            report = verify(session, path)
-    finally:
-        database.dispose()
+    path = checkpoints or get_settings().resolved_checkpoint_file()
+    with _session() as session:
+        report = verify(session, path)
     newest = report.newest_checkpoint
     against = (f"{report.checkpoints_checked} checkpoint(s) in {path}, the newest of "
                f"{newest.at.isoformat(timespec='seconds')} at seq {newest.entries[0]}"
@@ -137,16 +145,10 @@ def audit_checkpoint() -> None:
     """Append a signed checkpoint of where the audit chains end now (the worker writes one
     every HEMMA_AUDIT_CHECKPOINT_SECONDS while the log grows)."""
     from hemma.access.audit import write_checkpoint
-    from hemma.db import Database
 
-    settings = get_settings()
-    path = settings.resolved_checkpoint_file()
-    database = Database(settings.resolved_database_url())
-    try:
-        with database.session() as session:
-            checkpoint = write_checkpoint(session, path)
-    finally:
-        database.dispose()
+    path = get_settings().resolved_checkpoint_file()
+    with _session() as session:
+        checkpoint = write_checkpoint(session, path)
     click.echo(f"checkpoint written to {path}: entries up to seq {checkpoint.entries[0]}, "
                f"reviews up to seq {checkpoint.reviews[0]}")
 
@@ -171,7 +173,6 @@ def users_create(username, given_name, family_name, profession, unit_name, admin
     from sqlalchemy import select
 
     from hemma.access.auth import MIN_PASSWORD_LENGTH, hash_password
-    from hemma.db import Database
     from hemma.kit.time import utcnow
     from hemma.models import Profession, Staff, Unit
 
@@ -181,18 +182,14 @@ def users_create(username, given_name, family_name, profession, unit_name, admin
     if len(password) < MIN_PASSWORD_LENGTH:
         raise click.BadParameter(f"at least {MIN_PASSWORD_LENGTH} characters",
                                  param_hint="--password")
-    database = Database(get_settings().resolved_database_url())
-    try:
-        with database.session() as session:
-            unit = session.scalar(select(Unit).where(Unit.name == unit_name))
-            if unit is None:
-                raise click.BadParameter(f"no unit named {unit_name!r}", param_hint="--unit")
-            session.add(Staff(username=username.lower(), given_name=given_name,
-                              family_name=family_name, profession=profession, unit_id=unit.id,
-                              is_admin=admin, is_log_reviewer=log_reviewer, skills=[],
-                              password_hash=hash_password(password), created_at=utcnow()))
-    finally:
-        database.dispose()
+    with _session() as session:
+        unit = session.scalar(select(Unit).where(Unit.name == unit_name))
+        if unit is None:
+            raise click.BadParameter(f"no unit named {unit_name!r}", param_hint="--unit")
+        session.add(Staff(username=username.lower(), given_name=given_name,
+                          family_name=family_name, profession=profession, unit_id=unit.id,
+                          is_admin=admin, is_log_reviewer=log_reviewer, skills=[],
+                          password_hash=hash_password(password), created_at=utcnow()))
     click.echo(f"created {username}")
 
 
@@ -205,18 +202,13 @@ def users_token(username: str, name: str, days: int) -> None:
     from sqlalchemy import select
 
     from hemma.access.auth import create_api_token
-    from hemma.db import Database
     from hemma.models import Staff
 
-    database = Database(get_settings().resolved_database_url())
-    try:
-        with database.session() as session:
-            staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
-            if staff is None:
-                raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
-            token = create_api_token(session, staff, name, days)
-    finally:
-        database.dispose()
+    with _session() as session:
+        staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
+        if staff is None:
+            raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+        token = create_api_token(session, staff, name, days)
     click.echo(token)
 
 
