@@ -117,6 +117,10 @@ def test_patient_log_extract(world, database, as_user):
     assert med.count("<tr><td") == 1 and re.search(r"<td>([4-9]|\d\d)</td>", med), med
     kommun = as_user("mona").get("/api/v1/audit/extract", params={"personnummer": number}).json()
     assert [u["unit"] for u in kommun["units"]] == ["Hemsjukvården"]
+    # A mistyped number is named as such: nothing was looked up, so no "no accesses".
+    bad = as_user("rita").get("/logs/extract?personnummer=hej").text
+    assert 'id="personnummer-error"' in bad and "Inga åtkomster" not in bad
+    assert "Ingenting sparades" not in bad
     r = as_user("mona").get("/api/v1/audit/extract", params={"personnummer": "19121212-1212"})
     assert r.status_code == 404
 
