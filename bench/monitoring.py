@@ -84,7 +84,6 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from hemma.access.auth import create_api_token, hash_password, start_session  # noqa: E402
 from hemma.db import Database  # noqa: E402
-from hemma.demo import PATHWAYS as DEMO_PATHWAYS  # noqa: E402
 from hemma.kit.time import STOCKHOLM  # noqa: E402
 from hemma.migrations.runner import upgrade  # noqa: E402
 from hemma.models import (  # noqa: E402
@@ -105,6 +104,7 @@ from hemma.models import (  # noqa: E402
     Unit,
 )
 from hemma.monitoring.news2 import score  # noqa: E402
+from hemma.pathways.service import builtin_documents  # noqa: E402
 from hemma.patients.personnummer import make  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://hemma:hemma@127.0.0.1:5432/hemma_bench_mon"
@@ -119,7 +119,8 @@ WARD, ROUND_UNIT, HSV_UMEA, HSV_LYCKSELE = 1, 2, 3, 4
 
 # The demo's pathways: schedule and rules matter (fever and NEWS2 raise alerts, heart
 # failure's weight rule reads three days of history whenever a weight arrives).
-PATHWAYS = DEMO_PATHWAYS
+PATHWAYS = [(d.code, d.name, d.monitoring.schedule, [r.stored() for r in d.monitoring.rules])
+            for d in builtin_documents()]
 UNITS = [  # (id, organisation, name, kind, virtual beds)
     (WARD, REGION_ID, "Hemsjukhuset, Norrlands universitetssjukhus", "hospital_clinic", 1200),
     (ROUND_UNIT, REGION_ID, "Medicinkliniken, Lycksele lasarett", "hospital_clinic", 200),

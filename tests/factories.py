@@ -52,6 +52,9 @@ PEOPLE = {
     "kurt": ("Kurt", "Admin", "administrative", "hsv", True, False),
 }
 
+# Who holds the medical lead's responsibility (edits pathways): a role, no patient data.
+MEDICAL_LEADS = frozenset({"lisa"})
+
 _serials = itertools.count(1)
 
 
@@ -210,6 +213,17 @@ World.alert = _alert
 World.code = _code
 
 
+@lru_cache
+def _builtin_documents() -> dict:
+    from hemma.pathways.service import builtin_documents
+
+    return {d.code: d for d in builtin_documents()}
+
+
+def _builtin(code: str) -> dict:
+    return _builtin_documents()[code].columns()
+
+
 def build_world(database: Database) -> World:
     world = World(database)
     with database.session() as s:
@@ -227,13 +241,17 @@ def build_world(database: Database) -> World:
         s.add_all(units.values())
         for code, name in (("opat", "Antibiotika i hemmet"), ("hf", "Hjärtsvikt")):
             s.add(Pathway(code=code, name=name))
+        # A pathway with everything the road home reads: criteria, visits, the agreement's
+        # template, the checklist and the homecoming call (Hemma's own OPAT, by another code).
+        s.add(Pathway(**{**_builtin("opat"), "code": "snabbspar"}, version=1, active=True))
         s.flush()
         world.units = {k: u.id for k, u in units.items()}
         world.pathways = {p.code: p.id for p in s.scalars(select(Pathway))}
         for username, (given, family, prof, unit, admin, reviewer) in PEOPLE.items():
             staff = Staff(username=username, given_name=given, family_name=family,
                           profession=prof, unit_id=units[unit].id, skills=[], is_admin=admin,
-                          is_log_reviewer=reviewer, password_hash=_password_hash(),
+                          is_log_reviewer=reviewer, is_medical_lead=username in MEDICAL_LEADS,
+                          password_hash=_password_hash(),
                           created_at=utcnow())
             s.add(staff)
             s.flush()

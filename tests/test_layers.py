@@ -15,7 +15,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.db", "hemma.models", "hemma.migrations"),  # the database and its tables
     ("hemma.coordination", "hemma.jobs"),  # waking other processes, the outbox
     ("hemma.access",),  # who may do what, the audit log, sessions
-    ("hemma.geo", "hemma.patients"),  # where patients live; patients' identity and contact
+    # where patients live; patients' identity and contact; pathways (vårdprogram) as data
+    ("hemma.geo", "hemma.patients", "hemma.pathways"),
     ("hemma.monitoring",),  # values, NEWS2, alerts
     ("hemma.planning",),  # care requests, visits, the day plan
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)

@@ -249,6 +249,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import pages as episodes_pages
     from hemma.monitoring import api as monitoring_api
     from hemma.monitoring import pages as monitoring_pages
+    from hemma.pathways import api as pathways_api
+    from hemma.pathways import pages as pathways_pages
     from hemma.patients import api as patients_api
     from hemma.patients import pages as patients_pages
     from hemma.planning import api as planning_api
@@ -260,9 +262,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
                          monitoring_pages.router, portal_pages.router, rounds_pages.router,
-                         planning_pages.router, access_api.router, episodes_api.router,
+                         planning_pages.router, pathways_pages.router, access_api.router, episodes_api.router,
                          patients_api.router, monitoring_api.router, rounds_api.router,
-                         planning_api.router, docs.router]
+                         planning_api.router, pathways_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

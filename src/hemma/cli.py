@@ -44,6 +44,13 @@ def db_upgrade(revision: str) -> None:
     from hemma.migrations.runner import upgrade
 
     upgrade(get_settings().resolved_database_url(), revision)
+    if revision == "head":
+        from hemma.pathways.service import install_builtin
+
+        with _session() as session:
+            added = install_builtin(session)
+        if added:
+            click.echo(f"Pathways added: {', '.join(added)}")
     click.echo("database is up to date")
 
 

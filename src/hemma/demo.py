@@ -30,40 +30,13 @@ from hemma.models import (
     Staff,
     Unit,
 )
+from hemma.pathways.service import install_builtin
 from hemma.patients.personnummer import format_number, make
 from hemma.planning.demo_day import load_visit_day, plan_visit_day
 
 DEMO_PASSWORD = "hemma-demo"
 REGION = "Region Västerbotten"
 KOMMUN = "Lycksele kommun"
-
-FEVER = {"key": "fever", "parameter": "temperature", "op": ">=", "value": 38.5,
-         "severity": "high"}
-QUESTIONS = {
-    "opat": [{"key": "chills", "text": "Har du haft frossa?", "alert": "high"},
-             {"key": "picc", "text": "Är det rött, svullet eller ont vid infarten (PICC)?",
-              "alert": "medium"}],
-    "heart_failure": [{"key": "breathless", "text": "Är du mer andfådd än igår?",
-                       "alert": "medium"},
-                      {"key": "legs", "text": "Är benen mer svullna än igår?"}],
-    "copd": [{"key": "breathless", "text": "Är du mer andfådd än igår?", "alert": "medium"},
-             {"key": "sputum", "text": "Har slemmet ändrat färg?"}],
-    "palliative": [{"key": "anxiety", "text": "Känner du dig orolig eller ängslig?"}],
-    "general": [],
-}
-# (code, name, measurement times, alert rules beyond NEWS2)
-PATHWAYS = [
-    ("opat", "Intravenös antibiotika i hemmet (OPAT)", ["08:00", "14:00", "20:00"], [FEVER]),
-    ("heart_failure", "Hjärtsvikt", ["08:00", "20:00"],
-     [{"key": "weight_gain", "parameter": "weight", "op": ">=", "value": 2, "within_hours": 72,
-       "severity": "medium"},
-      {"key": "low_bp", "parameter": "systolic_bp", "op": "<", "value": 95,
-       "severity": "high"}]),
-    ("copd", "KOL med exacerbation", ["08:00", "14:00", "20:00"], [FEVER]),
-    ("palliative", "Palliativ vård i livets slutskede", ["09:00", "19:00"],
-     [{"key": "pain", "parameter": "pain", "op": ">=", "value": 7, "severity": "medium"}]),
-    ("general", "Allmän sjukhusvård i hemmet", ["08:00", "20:00"], [FEVER]),
-]
 
 # (key, organisation, name, kind, virtual beds, phone)
 UNITS = [
@@ -74,6 +47,8 @@ UNITS = [
     ("rehab", KOMMUN, "Rehab Lycksele kommun", "rehab", 0, "0980-319 240"),
 ]
 
+# Maria Holm has the medical lead's responsibility for the home ward: she edits pathways.
+MEDICAL_LEADS = {"maria.holm"}
 # (username, given, family, profession, unit key, skills, admin, log reviewer). Skills are
 # what a visit may ask for: "ssk" a registered nurse's tasks (assessments, catheters,
 # subcutaneous pumps), "iv" intravenous treatment, "sår" wound care, "bil" has a car.
@@ -222,10 +197,7 @@ def load_demo(database: Database) -> bool:
             KOMMUN: Organisation(name=KOMMUN, kind="kommun", org_number="212000-2551"),
         }
         session.add_all(orgs.values())
-        for code, name, schedule, rules in PATHWAYS:
-            session.add(Pathway(code=code, name=name, schedule=schedule, tolerance_minutes=60,
-                                rules=rules, symptom_questions=QUESTIONS[code]))
-        session.flush()
+        install_builtin(session)
         units = {}
         for key, org, name, kind, beds, phone in UNITS:
             units[key] = Unit(organisation_id=orgs[org].id, name=name, kind=kind,
@@ -238,6 +210,7 @@ def load_demo(database: Database) -> bool:
             staff[user] = Staff(username=user, given_name=given, family_name=family,
                                 profession=prof, unit_id=units[unit].id, skills=skills,
                                 is_admin=admin, is_log_reviewer=reviewer,
+                                is_medical_lead=user in MEDICAL_LEADS,
                                 phone=f"0980-319 {250 + i}", password_hash=password_hash,
                                 created_at=now)
         session.add_all(staff.values())

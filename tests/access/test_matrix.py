@@ -28,7 +28,7 @@ from hemma.web.deps import (
     api_routes,
 )
 from tests.access.test_policy import ORACLE_ROLES
-from tests.factories import PEOPLE
+from tests.factories import MEDICAL_LEADS, PEOPLE
 
 ORG_OF_UNIT = {"med": "region", "hc": "region", "hsv": "kommun", "lab": "region",
                "xray": "region", "kdag": "kommun"}
@@ -55,6 +55,8 @@ def role_allows(username: str, action: str) -> bool:
         return admin
     if action == "log.review":
         return reviewer
+    if action == "pathway.manage":
+        return username in MEDICAL_LEADS
     return action in ORACLE_ROLES[profession]
 
 
@@ -184,6 +186,8 @@ class Scenario:
             return w.staff[username]
         if param == "code":
             return "en"
+        if param == "pathway_id":
+            return w.pathways["snabbspar"]
         if param == "day":
             return local_today().isoformat()
         if param == "shift_id":

@@ -55,6 +55,8 @@ def oracle_role(subject: Subject, action: Action) -> bool:
         return subject.is_admin
     if action == Action.LOG_REVIEW:
         return subject.is_log_reviewer
+    if action == Action.PATHWAY:
+        return subject.is_medical_lead
     return action.value in ORACLE_ROLES[subject.profession]
 
 
@@ -78,9 +80,9 @@ def oracle_sees(subject: Subject, f: PatientFacts, origin: Origin) -> bool:
 
 SUBJECTS = [
     Subject(staff_id=7, unit_id=OWN_UNIT, organisation_id=OWN_ORG, profession=p,
-            is_admin=admin, is_log_reviewer=reviewer, active=active)
+            is_admin=admin, is_log_reviewer=reviewer, is_medical_lead=lead, active=active)
     for p in ORACLE_ROLES
-    for admin, reviewer, active in itertools.product([False, True], repeat=3)
+    for admin, reviewer, lead, active in itertools.product([False, True], repeat=4)
 ]
 
 FACTS = [

@@ -13,7 +13,6 @@ from sqlalchemy import text
 
 from hemma.access import directory, logreview, sharing
 from hemma.access.policy import Action
-from hemma.episodes.service import pathways
 from hemma.kit.validation import DbId
 from hemma.web.deps import (
     DbSession,
@@ -38,6 +37,7 @@ class Me(BaseModel):
     organisation_id: int
     is_admin: bool
     is_log_reviewer: bool
+    is_medical_lead: bool
     skills: list[str]
 
 
@@ -50,12 +50,6 @@ class UnitOut(BaseModel):
     virtual_beds: int
     phone: str | None
     active: bool
-
-
-class PathwayOut(BaseModel):
-    id: int
-    code: str
-    name: str
 
 
 class TeamMemberOut(BaseModel):
@@ -130,6 +124,7 @@ class StaffOut(BaseModel):
     skills: list[str]
     is_admin: bool
     is_log_reviewer: bool
+    is_medical_lead: bool
     active: bool
 
 
@@ -146,7 +141,8 @@ def me(principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
     p, subj = principal, principal.subject
     return Me(id=subj.staff_id, username=p.username, name=p.full_name, profession=p.profession,
               unit_id=subj.unit_id, organisation_id=subj.organisation_id,
-              is_admin=subj.is_admin, is_log_reviewer=subj.is_log_reviewer, skills=list(p.skills))
+              is_admin=subj.is_admin, is_log_reviewer=subj.is_log_reviewer,
+              is_medical_lead=subj.is_medical_lead, skills=list(p.skills))
 
 
 @router.get("/units", response_model=list[UnitOut], tags=["directory"])
@@ -155,13 +151,6 @@ def units(db: DbSession, principal: Annotated[Principal, Depends(StaffAccess(Act
     return [UnitOut(id=u.id, name=u.name, kind=u.kind, organisation_id=o.id, organisation=o.name,
                     virtual_beds=u.virtual_beds, phone=u.phone, active=u.active)
             for u, o in directory.all_units(db)]
-
-
-@router.get("/pathways", response_model=list[PathwayOut], tags=["directory"])
-def list_pathways(db: DbSession,
-                  principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
-    """The pathways (vårdprogram) a home-ward episode can follow."""
-    return [PathwayOut(id=p.id, code=p.code, name=p.name) for p in pathways(db)]
 
 
 # --- Care team and sharing ----------------------------------------------------------------

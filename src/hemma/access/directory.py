@@ -56,6 +56,7 @@ class StaffFields(Schema):
     hsa_id: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9\-]+$")
     is_admin: bool = False
     is_log_reviewer: bool = False
+    is_medical_lead: bool = False
 
     @field_validator("skills", mode="before")
     @classmethod

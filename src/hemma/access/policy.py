@@ -36,6 +36,7 @@ class Action(StrEnum):
     EMERGENCY = "emergency.open"
     ADMIN = "admin.manage"  # units and staff accounts; grants no patient data
     LOG_REVIEW = "log.review"  # the organisation's own access log
+    PATHWAY = "pathway.manage"  # edit, import and retire pathways (vårdprogram); no patient data
     SIGNED_IN = "signed_in"  # any logged-in staff member (their own pages)
 
 
@@ -86,6 +87,7 @@ class Subject:
     profession: str
     is_admin: bool = False
     is_log_reviewer: bool = False
+    is_medical_lead: bool = False
     active: bool = True
     family_name: str = ""
 
@@ -98,6 +100,8 @@ class Subject:
             return self.is_admin
         if action == Action.LOG_REVIEW:
             return self.is_log_reviewer
+        if action == Action.PATHWAY:
+            return self.is_medical_lead
         return action in PROFESSION_ACTIONS.get(self.profession, frozenset())
 
 

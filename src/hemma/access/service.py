@@ -45,6 +45,7 @@ def subject_for(session: Session, staff: Staff) -> Subject:
         profession=staff.profession,
         is_admin=staff.is_admin,
         is_log_reviewer=staff.is_log_reviewer,
+        is_medical_lead=staff.is_medical_lead,
         active=staff.active,
         family_name=staff.family_name,
     )

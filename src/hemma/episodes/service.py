@@ -44,6 +44,7 @@ from hemma.models import (
 from hemma.monitoring import alerts, visible
 from hemma.monitoring.alerts import UNRESOLVED
 from hemma.monitoring.rules import SEVERITIES
+from hemma.pathways import service as pathway_service
 from hemma.planning import service as planning
 
 # Who may be a patient's fast vårdkontakt (HSL 6 kap 2 §): someone of the care staff, not an
@@ -56,7 +57,7 @@ _FUTURE_SLACK = timedelta(minutes=5)
 
 
 def pathways(db: Session) -> list[Pathway]:
-    return list(db.scalars(select(Pathway).where(Pathway.active.is_(True)).order_by(Pathway.name)))
+    return pathway_service.current(db)
 
 
 def home_ward_units(db: Session) -> list[Unit]:

@@ -246,6 +246,34 @@ POSITION_SOURCES = {
 TRAVEL_PROFILES = {"car": N_("Car"), "car-town": N_("Car, in town"), "walk": N_("On foot")}
 PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("Device")}
 
+CHECKLIST_CATEGORIES = {
+    "supplies": N_("Supplies"),
+    "medicines": N_("Medicines and pumps"),
+    "aids": N_("Aids"),
+    "devices": N_("Devices"),
+    "key": N_("Key or key box"),
+}
+IF_WORSE_ACTIONS = {
+    "call_team": N_("Call the home ward"),
+    "feeling_worse": N_("Press \"I feel worse\""),
+    "call_112": N_("Call 112"),
+}
+PART_STATUS = {"met": N_("Met"), "not_met": N_("Not met"), "not_assessed": N_("Not assessed")}
+ASSESSMENT_PARTS = {
+    "medical_stability": N_("Medical stability"),
+    "adl": N_("ADL and function"),
+    "mobility": N_("Mobility and physiotherapy"),
+    "home": N_("Home situation"),
+    "medication": N_("Medication handling"),
+    "diagnosis": N_("Diagnosis suitability"),
+}
+ASSESSMENT_DECISIONS = {"admit": N_("Admit to the home ward"),
+                        "not_admit": N_("Do not admit")}
+INFORMATION_HOW = {"oral": N_("Orally"), "written": N_("In writing"),
+                   "both": N_("Orally and in writing")}
+CONFIRMED_HOW = {"patient_page": N_("by the patient in Hemma"),
+                 "paper": N_("on paper, recorded by staff")}
+
 FLASH = {
     "registered": N_("The patient has been registered."),
     "existing": N_("The patient was already in Hemma. Your unit has been added to the care team; "
@@ -357,6 +385,8 @@ AUDIT_ACTIONS = {
     "alert.live": N_("Shown live in the alert inbox"),
     "round.decide": N_("Remote round"),
     "round.worklist": N_("Shown on the round worklist"),
+    "pathway.save": N_("Saved a pathway version"),
+    "pathway.retire": N_("Retired a pathway"),
     "patient.login": N_("The patient logged in"),
     "patient.self": N_("The patient opened their own page"),
     "patient.observation": N_("The patient reported values"),

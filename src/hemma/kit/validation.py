@@ -170,7 +170,15 @@ def _postal_code(value: str) -> str:
     return f"{digits[:3]} {digits[3:]}"
 
 
+def _clock(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("Enter a time as HH:MM, e.g. 08:00")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_clean_text)]
+# A Swedish wall-clock time of day, "08:00".
+Clock = Annotated[str, AfterValidator(_clock)]
 Phone = Annotated[str, AfterValidator(_phone)]
 PostalCode = Annotated[str, AfterValidator(_postal_code)]
 

@@ -4,6 +4,25 @@ from hemma.models.access import Block, Consent, EmergencyAccess
 from hemma.models.audit import AuditEntry, AuditHead, AuditReview
 from hemma.models.auth import ApiToken, LoginAttempt, WebSession
 from hemma.models.base import Base
+from hemma.models.careplans import (
+    ASSESSMENT_PARTS,
+    ActivityKind,
+    ActivityStatus,
+    Agreement,
+    Assessment,
+    CarePlan,
+    CarePlanVersion,
+    ChecklistCategory,
+    ChecklistItem,
+    DischargeSummary,
+    PartStatus,
+    PlanActivity,
+    SipMeeting,
+    SummaryReceipt,
+    Task,
+    TreatmentDose,
+    TreatmentOrder,
+)
 from hemma.models.directory import (
     Organisation,
     OrganisationKind,
@@ -43,6 +62,23 @@ from hemma.models.planning import (
 )
 
 __all__ = [
+    "ASSESSMENT_PARTS",
+    "ActivityKind",
+    "ActivityStatus",
+    "Agreement",
+    "Assessment",
+    "CarePlan",
+    "CarePlanVersion",
+    "ChecklistCategory",
+    "ChecklistItem",
+    "DischargeSummary",
+    "PartStatus",
+    "PlanActivity",
+    "SipMeeting",
+    "SummaryReceipt",
+    "Task",
+    "TreatmentDose",
+    "TreatmentOrder",
     "CareKind",
     "CareRequest",
     "RequestStatus",

@@ -83,6 +83,8 @@ class Staff(Base):
     phone: Mapped[str | None] = mapped_column(String(40))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_log_reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Medicinskt ledningsansvar: edits the pathways (vårdprogram); grants no patient data.
+    is_medical_lead: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -36,13 +37,34 @@ _ACTIVE_SQL = "state IN ('assessing', 'admitted')"
 
 
 class Pathway(Base):
+    """One version of a pathway (vårdprogram). Editing a pathway saves a new version and
+    retires the old one; an episode keeps the version it started on (`Episode.pathway_id`).
+    What each field may hold is `hemma.pathways.document`."""
+
     __tablename__ = "pathways"
+    __table_args__ = (UniqueConstraint("code", "version", name="uq_pathway_version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(40), unique=True)
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer, default=1)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # The current version of its code; older versions and retired pathways are inactive.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    expected_days: Mapped[int | None] = mapped_column(Integer)
+    # The assessment's diagnosis suitability: [{"key", "text"}] each.
+    inclusion_criteria: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    exclusion_criteria: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    # Visits the plan proposes ([{"key", "what", "care_kind", "organisation_kind", "times",
+    # "duration_minutes", "skills", ...}]), the agreement's template, the logistics checklist's
+    # template, and the questions of the homecoming call.
+    visit_templates: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    agreement_template: Mapped[dict] = mapped_column(JSON, default=dict)
+    checklist_template: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    homecoming_questions: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime | None]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    change_note: Mapped[str | None] = mapped_column(Text)
     # When values are due, Swedish wall-clock times (e.g. ["08:00", "14:00", "20:00"]) and
     # the tolerance around them; and the default alert rules (hemma.monitoring.rules).
     schedule: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -97,6 +119,9 @@ class Episode(Base):
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     end_note: Mapped[str | None] = mapped_column(Text)
     ambulance_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Admitted by a physician although a criterion of the assessment was not met (the
+    # assessment's decision says why): flagged on the episode and in follow-up.
+    criteria_override: Mapped[bool] = mapped_column(Boolean, default=False)
 
     pathway: Mapped[Pathway] = relationship(lazy="raise")
 

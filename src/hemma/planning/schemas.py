@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from hemma.access.sharing import SharingAnswer
-from hemma.kit.validation import Day, DbId, Schema, Text
+from hemma.kit.validation import Clock, Day, DbId, Schema, Text
 from hemma.models import CareKind
-
-
-def _clock(value: str) -> str:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError("Enter a time as HH:MM, e.g. 08:00")
-    return value
-
-
-Clock = Annotated[str, AfterValidator(_clock)]
 
 
 class Staffing(Schema):
