@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hemma.access.auth import hash_password, start_session
 from hemma.db import Database
@@ -158,7 +158,10 @@ class World:
                                   expires_at=start + timedelta(hours=2)))
 
     def episode(self, patient_id: uuid.UUID, *, state: str = "admitted", unit: str = "med",
-                pathway: str = "opat", bed: int | None = None) -> uuid.UUID:
+                pathway: str = "opat", bed: int | None = None,
+                assessed: bool = True) -> uuid.UUID:
+        """An episode in `state`. One under assessment has (unless `assessed` is False) an
+        assessment the physician decided to admit on, so that it can be admitted."""
         with self.database.session() as s:
             now = utcnow()
             e = Episode(patient_id=patient_id, state=state, pathway_id=self.pathways[pathway],
@@ -180,7 +183,10 @@ class World:
                 e.end_note = "Avslutat."
             s.add(e)
             s.flush()
-            return e.id
+            episode_id = e.id
+        if state == "assessing" and assessed:
+            self.assessed(patient_id, episode_id)
+        return episode_id
 
 
 def _alert(world: World, patient_id: uuid.UUID, *, unit: str = "med", severity: str = "high",
@@ -209,6 +215,31 @@ def _code(world: World, patient_id: uuid.UUID) -> int:
         return row.id
 
 
+def _assessed(world: World, patient_id: uuid.UUID, episode_id: uuid.UUID, *,
+              decision: str | None = "admit", override: bool = False) -> uuid.UUID:
+    """A saved assessment of the episode, every part met, decided by lisa (unless
+    `decision` is None): what an admission rests on."""
+    from hemma.models import ASSESSMENT_PARTS, Assessment
+
+    with world.database.session() as s:
+        now = utcnow()
+        version = 1 + (s.scalar(select(func.max(Assessment.version)).where(
+            Assessment.episode_id == episode_id)) or 0)
+        row = Assessment(
+            episode_id=episode_id, patient_id=patient_id, version=version,
+            parts={p: {"status": "met", "note": None} for p in ASSESSMENT_PARTS},
+            stability={"status": "met", "values": {}, "missing": []}, criteria={},
+            information={"consent_home": True}, documented_by_unit_id=world.units["med"],
+            created_at=now, created_by_id=world.staff["sara"])
+        if decision:
+            row.decision, row.decided_at, row.decided_by_id = decision, now, world.staff["lisa"]
+            row.override = override
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+World.assessed = _assessed
 World.alert = _alert
 World.code = _code
 

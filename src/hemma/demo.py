@@ -176,6 +176,7 @@ class _Ctx:
     orgs: dict
     pathways: dict
     rng: random.Random
+    pathways_by_id: dict
 
 
 def _phone(i: int) -> str:
@@ -216,7 +217,8 @@ def load_demo(database: Database) -> bool:
         session.add_all(staff.values())
         pathways = {p.code: p for p in session.scalars(select(Pathway))}
         session.flush()
-        ctx = _Ctx(session, now, units, staff, orgs, pathways, rng)
+        ctx = _Ctx(session, now, units, staff, orgs, pathways, rng,
+                   {p.id: p for p in pathways.values()})
         for i, spec in enumerate(PATIENTS):
             _patient(ctx, i, *spec)
         _duty_roster(session, now, units, staff)
@@ -227,6 +229,55 @@ def load_demo(database: Database) -> bool:
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
     _monitoring_history(database, now, rng)
     return True
+
+
+# The assessing patients' assessments: one waits for the physician with every part met, one
+# has a criterion not met (the home is not ready), the others are not assessed yet.
+ASSESSING = {"Granström": "awaiting_decision", "Nordlund": "home_not_met"}
+
+
+def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse: Staff,
+                physician: Staff) -> None:
+    """The snabbspår assessment the episode rests on: every part met and the physician's
+    decision for those who came home; for those under assessment, as ASSESSING says."""
+    from hemma.models import ASSESSMENT_PARTS, Assessment
+
+    kind = ASSESSING.get(patient.family_name) if plan == "assessing" else "decided"
+    if kind is None:
+        return
+    pathway = ctx.pathways_by_id[episode.pathway_id]
+    at = episode.assessed_at + timedelta(minutes=40)
+    values = {"respiration_rate": 16, "spo2": 96, "on_oxygen": False, "systolic_bp": 132,
+              "pulse": 76, "consciousness": "A", "temperature": 37.2}
+    parts = {p: {"status": "met", "note": None} for p in ASSESSMENT_PARTS}
+    alone = ctx.rng.random() < 0.4
+    parts["home"] = {"status": "met", "note": None, "lives_alone": alone,
+                     "relatives_help": not alone, "stairs": ctx.rng.random() < 0.3,
+                     "access": "Nyckelgömma vid ytterdörren", "heating_ok": True, "pets": None}
+    if kind == "home_not_met":
+        parts["home"] = {"status": "not_met", "lives_alone": True, "relatives_help": False,
+                         "stairs": True, "access": None, "heating_ok": True, "pets": "Katt",
+                         "note": "Trappa utan räcke till övervåningen, ingen nyckelgömma ännu. "
+                                 "Arbetsterapeut kontaktad."}
+    row = Assessment(
+        episode_id=episode.id, patient_id=patient.id, version=1, parts=parts,
+        stability={"status": "met", "missing": [], "news2_total": 0, "news2_band": "low",
+                   "on_oxygen": False, "reasons": [],
+                   "values": {k: {"value": v, "at": (at - timedelta(minutes=30)).isoformat()}
+                              for k, v in values.items()}},
+        criteria={"inclusion": {c["key"]: True for c in pathway.inclusion_criteria},
+                  "exclusion": {c["key"]: False for c in pathway.exclusion_criteria}},
+        information={"given": ["home_care", "measuring", "whom_to_call", "written_material"],
+                     "how": "both", "consent_home": True, "relatives_informed": not alone,
+                     "note": None},
+        documented_by_unit_id=episode.responsible_unit_id, created_at=at,
+        created_by_id=nurse.id)
+    if kind == "decided":
+        row.decision = "not_admit" if plan == "not_admitted" else "admit"
+        row.decision_reason = episode.end_note if plan == "not_admitted" else None
+        row.decided_at = at + timedelta(minutes=30)
+        row.decided_by_id = physician.id
+    ctx.session.add(row)
 
 
 def _duty_roster(session, now: datetime, units: dict, staff: dict) -> None:
@@ -420,6 +471,7 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
         episode.end_note = "Patienten vill inte vårdas hemma just nu; kvar på avdelningen."
     session.add(episode)
     session.flush()
+    _assessment(ctx, episode, patient, plan, nurse, physician)
     grace = ended + timedelta(days=7) if ended else None
     _relation(ctx, patient, episode, unit=units["med"], role="Ansvarig enhet",
               starts=assessed, ends=grace, by=nurse)

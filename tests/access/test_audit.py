@@ -35,6 +35,19 @@ EXAMPLES = [
     ("GET", "/patients/{patient_id}/episodes/new", None, None),
     ("POST", "/patients/{patient_id}/episodes/new", None,
      lambda w: {"pathway_id": w.pathways["opat"], "responsible_unit_id": w.units["med"]}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/assessment", "assessing", None),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/assessment/versions/{version}",
+     "assessing", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/assessment", "assessing",
+     {"adl.status": "met", "information.consent_home": "true"}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/assessment/decision", "undecided",
+     ("lisa", {"decision": "admit", "version": "1"})),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/assessments", "assessing",
+     None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/assessments", "assessing",
+     {"adl": {"status": "met"}}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/assessments/decision",
+     "undecided", ("lisa", {"decision": "not_admit", "version": 1, "reason": "Vill inte."})),
     ("GET", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing", None),
     ("POST", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
      lambda w: {"responsible_physician_id": w.staff["lisa"]}),
@@ -154,8 +167,12 @@ def test_every_patient_route_has_an_example(app):
 def _prepare(world, state):
     pid = world.patient(unit="med")
     ids = {"patient_id": pid}
-    if state:
+    if state == "undecided":  # assessed, waiting for the physician's decision
+        ids["episode_id"] = world.episode(pid, state="assessing", assessed=False)
+        world.assessed(pid, ids["episode_id"], decision=None)
+    elif state:
         ids["episode_id"] = world.episode(pid, state=state)
+    ids["version"] = 1
     ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")
     if state == "admitted":
         ids["alert_id"] = world.alert(pid)

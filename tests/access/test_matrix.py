@@ -103,6 +103,10 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
         return oracle_sees(username, state, "lab")
     if path.endswith("/access-codes"):
         return oracle_sees(username, state, "med")
+    if method == "POST" and path.endswith(("/assessment", "/assessments")):
+        # The assessment is the home ward's record (every field has a default, so even an
+        # empty form reaches the rule): changed only by its own organisation.
+        return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
     if path.endswith(("/monitoring-plan", "/plan")):
         # The plan belongs to the home ward's record: seen with it, changed only by its
         # own organisation.
@@ -154,6 +158,7 @@ class Scenario:
         if state.blocked:
             w.block(pid, "med")
         episode = w.episode(pid, state="admitted")
+        w.assessed(pid, episode)
         return {"patient_id": pid, "episode_id": episode}
 
     # Sub-resources are made fresh for each request: some routes change them (end, withdraw,
@@ -186,6 +191,8 @@ class Scenario:
             return w.staff[username]
         if param == "code":
             return "en"
+        if param == "version":
+            return 1
         if param == "pathway_id":
             return w.pathways["snabbspar"]
         if param == "day":

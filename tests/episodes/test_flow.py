@@ -30,6 +30,21 @@ def test_nurse_registers_assesses_admits_and_discharges(as_user, world, database
         episode = s.scalar(select(Episode).where(Episode.patient_id == uuid.UUID(pid)))
         assert episode.state == "assessing"
 
+    # Without the physician's decision there is nothing to admit on.
+    r = sara.post(f"{patient_url}/episodes/{episode.id}/admit", data={
+        "responsible_physician_id": world.staff["lisa"]}, follow_redirects=False)
+    assert r.status_code == 409
+    r = sara.post(f"{patient_url}/episodes/{episode.id}/assessment", data={
+        "adl.status": "met", "mobility.status": "met", "home.status": "met",
+        "medication.status": "met", "information.consent_home": "true"},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+    lisa = as_user("lisa")
+    r = lisa.post(f"{patient_url}/episodes/{episode.id}/assessment/decision", data={
+        "decision": "admit", "version": "1", "reason": "Stabil, värden tas hemma i kväll."},
+        follow_redirects=False)
+    assert r.status_code == 303, r.text
+
     r = sara.post(f"{patient_url}/episodes/{episode.id}/admit", data={
         "responsible_physician_id": world.staff["lisa"], "coordinator_id": world.staff["carl"],
         "held_bed": "true", "held_bed_location": "Avd 5"}, follow_redirects=False)
@@ -46,7 +61,8 @@ def test_nurse_registers_assesses_admits_and_discharges(as_user, world, database
     assert "Lindgren" not in sara.get("/home-ward").text
     with database.session() as s:
         actions = set(s.scalars(select(AuditEntry.action)))
-    assert {"patient.register", "episode.assess", "episode.admit", "episode.discharge",
+    assert {"patient.register", "episode.assess", "assessment.save", "assessment.decide",
+            "episode.admit", "episode.discharge",
             "homeward.list"} <= actions
 
 

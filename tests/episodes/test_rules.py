@@ -14,6 +14,16 @@ from hemma.models import Episode
 
 
 def _admit(client, pid, eid, world, **extra):
+    import uuid
+
+    eid, pid = uuid.UUID(str(eid)), uuid.UUID(str(pid))
+    with world.database.session() as s:
+        from hemma.models import Assessment
+
+        decided = s.scalar(select(Assessment.id).where(Assessment.episode_id == eid,
+                                                       Assessment.decision == "admit"))
+    if decided is None:  # started through the API here: the physician's decision first
+        world.assessed(pid, eid)
     return client.post(f"/api/v1/patients/{pid}/episodes/{eid}/admit",
                        json={"responsible_physician_id": world.staff["lisa"], **extra})
 

@@ -24,6 +24,8 @@ from hemma.access.service import (
     require,
 )
 from hemma.access.sharing import settle_sharing
+from hemma.assessments import service as assessments
+from hemma.assessments.schemas import DecisionCreate
 from hemma.config import get_settings
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
 from hemma.kit.errors import Conflict, Invalid, NotFound
@@ -181,11 +183,27 @@ def _staff_in_org(db: Session, staff_id: int | None, organisation_id: int | None
     return staff
 
 
+def decide_admission(db: Session, subject: Subject, patient_id: uuid.UUID,
+                     episode_id: uuid.UUID, data: DecisionCreate) -> Episode:
+    """The physician's decision on the newest assessment. Not admitting ends the episode
+    (not admitted, with the physician's reason); admitting lets the home ward admit."""
+    row = assessments.decide(db, subject, patient_id, episode_id, data)
+    episode = _episode_for_change(db, subject, patient_id, episode_id)
+    if row.decision == "not_admit":
+        _end(db, subject, episode, EpisodeState.NOT_ADMITTED, EpisodeEnd(note=row.decision_reason),
+             "decision")
+        audit.record(db, patient_id, "episode.not_admitted")
+    return episode
+
+
 def admit(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
           data: AdmissionCreate) -> Episode:
     episode = _episode_for_change(db, subject, patient_id, episode_id)
     if episode.state != EpisodeState.ASSESSING:
         raise Conflict("Only an episode under assessment can be admitted", field="state")
+    # Admission rests on the physician's decision on the newest assessment; one taken
+    # against a criterion stays visible on the episode and in follow-up.
+    ground = assessments.admission_ground(db, episode)
     home = origin(db, episode.responsible_unit_id)
     physician = _staff_in_org(db, data.responsible_physician_id, home.organisation_id,
                               "responsible_physician_id", Profession.PHYSICIAN)
@@ -222,6 +240,7 @@ def admit(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid
     episode.held_bed_location = data.held_bed_location if data.held_bed else None
     episode.admitted_at = admitted_at
     episode.admitted_by_id = subject.staff_id
+    episode.criteria_override = ground.override
     for person, role, sharing in ((physician, "Medicinskt ansvarig läkare", None),
                                   (coordinator, "Fast vårdkontakt", note)):
         if person is not None and person.unit_id != episode.responsible_unit_id:

@@ -271,6 +271,12 @@ ASSESSMENT_DECISIONS = {"admit": N_("Admit to the home ward"),
                         "not_admit": N_("Do not admit")}
 INFORMATION_HOW = {"oral": N_("Orally"), "written": N_("In writing"),
                    "both": N_("Orally and in writing")}
+INFORMATION_GIVEN = {
+    "home_care": N_("What care at home means"),
+    "measuring": N_("How to measure and send values"),
+    "whom_to_call": N_("Whom to call, day and night"),
+    "written_material": N_("Written information"),
+}
 CONFIRMED_HOW = {"patient_page": N_("by the patient in Hemma"),
                  "paper": N_("on paper, recorded by staff")}
 
@@ -284,6 +290,7 @@ FLASH = {
     "position": N_("The map position has been updated."),
     "assessing": N_("The assessment has started."),
     "admitted": N_("The patient has been admitted to the home ward."),
+    "decided_admit": N_("The decision to admit is signed. The home ward can now admit the patient."),
     "discharged": N_("The patient has been discharged."),
     "returned": N_("The return to hospital has been registered."),
     "not_admitted": N_("The assessment has been closed without admission."),
@@ -385,6 +392,8 @@ AUDIT_ACTIONS = {
     "alert.live": N_("Shown live in the alert inbox"),
     "round.decide": N_("Remote round"),
     "round.worklist": N_("Shown on the round worklist"),
+    "assessment.save": N_("Saved an assessment"),
+    "assessment.decide": N_("Decided on admission"),
     "pathway.save": N_("Saved a pathway version"),
     "pathway.retire": N_("Retired a pathway"),
     "patient.login": N_("The patient logged in"),

@@ -81,7 +81,9 @@ def at_local(day: date, clock: str | time) -> datetime:
     return datetime.combine(day, t, tzinfo=STOCKHOLM).astimezone(UTC)
 
 
-def format_local(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+def format_local(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    if isinstance(value, str):  # as JSON keeps it (ISO 8601 with its offset)
+        value = datetime.fromisoformat(value)
     return "" if value is None else local(value).strftime(fmt)
 
 

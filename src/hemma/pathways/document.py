@@ -34,10 +34,10 @@ Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, pattern=r"^[
 Line = Annotated[Text, Field(min_length=1, max_length=500)]
 
 
-def _unique_keys(items: list, what: str) -> None:
+def _unique_keys(items: list) -> None:
     keys = [i.key for i in items]
     if len(keys) != len(set(keys)):
-        raise ValueError(f"Each {what} needs its own key")
+        raise ValueError(N_("Two entries have the same key: each needs its own"))
 
 
 class Criterion(Schema):
@@ -81,8 +81,8 @@ class Monitoring(Schema):
         if len(set(self.schedule)) != len(self.schedule):
             raise ValueError("A time is given twice")
         self.schedule = sorted(self.schedule)
-        _unique_keys(self.rules, "rule")
-        _unique_keys(self.symptom_questions, "question")
+        _unique_keys(self.rules)
+        _unique_keys(self.symptom_questions)
         return self
 
 
@@ -155,9 +155,9 @@ class PathwayDocument(Schema):
 
     @model_validator(mode="after")
     def _distinct(self):
-        _unique_keys(self.inclusion_criteria + self.exclusion_criteria, "criterion")
-        _unique_keys(self.visit_templates, "visit")
-        _unique_keys(self.homecoming_questions, "question")
+        _unique_keys(self.inclusion_criteria + self.exclusion_criteria)
+        _unique_keys(self.visit_templates)
+        _unique_keys(self.homecoming_questions)
         return self
 
     def columns(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hemma.access import sharing
 from hemma.access.policy import Action, Decision
 from hemma.access.service import origin
+from hemma.assessments import service as assessments
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
@@ -53,6 +54,8 @@ class Overview:
     may_change_active: bool
     may_start_assessment: bool
     mon: MonitoringSummary | None = None
+    # The newest version of the active episode's assessment, and the physician's decision.
+    assessment: object | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -88,7 +91,12 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
             may_round=own and subject.role_allows(Action.ROUND)
             and active.episode.state == "admitted",
             may_code=subject.role_allows(Action.PATIENT_CODE) and decision.basis != "emergency")
+    assessment = None
+    if active is not None:
+        found = assessments.versions(db, decision, patient_id, active.episode.id)
+        assessment = found[0] if found else None
     return Overview(
+        assessment=assessment,
         patient=patient,
         decision=decision,
         relatives=relatives(db, patient_id),

@@ -18,7 +18,8 @@ from hemma.kit.time import STOCKHOLM, from_local
 
 T = TypeVar("T")
 
-LIST_FIELDS = frozenset({"entry_ids"})
+LIST_FIELDS = frozenset({"entry_ids", "inclusion", "exclusion", "information.given",
+                         "information.consent_organisations"})
 # Kept exactly as typed: spaces can be part of a password.
 RAW_FIELDS = frozenset({"password"})
 
@@ -62,6 +63,21 @@ def error_messages(exc: HemmaError | None) -> dict[str, str]:
         # its second item (times.1) belongs beside that input.
         key = re.sub(r"(\.\d+)+$", "", err.field or "") or "_form"
         out.setdefault(key, gettext(err.message, **err.params) if err.params else gettext(err.message))
+    return out
+
+
+def nested(data: dict) -> dict:
+    """Form fields named with dots ("home.stairs") as the nested objects a schema reads."""
+    out: dict = {}
+    for key, value in data.items():
+        *parents, last = key.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                break
+        else:
+            node[last] = value
     return out
 
 
