@@ -19,7 +19,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.geo", "hemma.patients", "hemma.pathways"),
     ("hemma.monitoring",),  # values, NEWS2, alerts
     ("hemma.planning",),  # care requests, visits, the day plan
-    ("hemma.assessments",),  # the snabbspår assessment and the physician's decision
+    # the snabbspår assessment and the physician's decision; the shared plan and SIP
+    ("hemma.assessments", "hemma.careplans"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
     ("hemma.rounds", "hemma.portal"),  # the round's decisions; the patient's side
     # What puts it all together for people: pages, the JSON API, the patient overview, the
@@ -29,7 +30,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
-        "hemma.assessments.stability",
+        "hemma.assessments.stability", "hemma.careplans.deadlines",
         "hemma.planning.solver", "hemma.geo")
 TOP = len(LAYERS) - 1
 

@@ -247,6 +247,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.access import pages as access_pages
     from hemma.assessments import api as assessments_api
     from hemma.assessments import pages as assessments_pages
+    from hemma.careplans import api as careplans_api
+    from hemma.careplans import pages as careplans_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
     from hemma.monitoring import api as monitoring_api
@@ -265,9 +267,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
                          monitoring_pages.router, portal_pages.router, rounds_pages.router,
                          planning_pages.router, pathways_pages.router, assessments_pages.router,
+                         careplans_pages.router,
                          access_api.router, episodes_api.router,
                          patients_api.router, monitoring_api.router, rounds_api.router,
                          planning_api.router, pathways_api.router, assessments_api.router,
+                         careplans_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     # A discharged patient stays visible to the care team this long, for the discharge summary
     # and follow-up of readmissions; then the care relationships end by themselves.
     care_relation_grace_days: int = 7
+    # Lag (2017:612): the notice to the municipality (inskrivningsmeddelande) within this many
+    # hours of knowing the patient will need it after discharge, and the call to the SIP
+    # meeting within this many Swedish calendar days of the notice. The county's local
+    # agreement may set other figures.
+    sip_notice_hours: int = Field(default=24, ge=1, le=24 * 14)
+    sip_call_days: int = Field(default=3, ge=1, le=30)
 
     # Only trust X-Forwarded-For from a reverse proxy we run ourselves.
     trust_forwarded_for: bool = False

@@ -48,6 +48,31 @@ EXAMPLES = [
      {"adl": {"status": "met"}}),
     ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/assessments/decision",
      "undecided", ("lisa", {"decision": "not_admit", "version": 1, "reason": "Vill inte."})),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/careplan", "admitted", None),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/careplan/versions", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/careplan/goals", "admitted",
+     ("carl", {"goals": "Klara mig själv hemma"})),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/careplan/activities", "admitted",
+     lambda w: {"unit_id": w.units["med"], "what": "Videobesök", "kind": "ongoing",
+                "starts_on": local_today().isoformat()}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/careplan/activities/{activity_id}/status",
+     "admitted", {"status": "done"}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/careplan/sip/start", "admitted", {}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/careplan/sip", "sip",
+     {"participants": "Patienten"}),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan", "admitted", None),
+    ("PUT", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/goals", "admitted",
+     ("carl", {"goals": "Klara mig själv hemma"})),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/activities",
+     "admitted", lambda w: {"unit_id": w.units["med"], "what": "Videobesök", "kind": "ongoing",
+                            "starts_on": local_today().isoformat()}),
+    ("POST",
+     "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/activities/{activity_id}/status",
+     "admitted", {"status": "done"}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/sip/start",
+     "admitted", {}),
+    ("PUT", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/sip", "sip",
+     {"participants": ["Patienten"]}),
     ("GET", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing", None),
     ("POST", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
      lambda w: {"responsible_physician_id": w.staff["lisa"]}),
@@ -170,9 +195,24 @@ def _prepare(world, state):
     if state == "undecided":  # assessed, waiting for the physician's decision
         ids["episode_id"] = world.episode(pid, state="assessing", assessed=False)
         world.assessed(pid, ids["episode_id"], decision=None)
+    elif state == "sip":  # admitted, the need of the municipality recorded
+        ids["episode_id"] = world.episode(pid, state="admitted")
+        from hemma.kit import time as clock
+        from hemma.models import SipMeeting
+
+        with world.database.session() as s:
+            s.add(SipMeeting(episode_id=ids["episode_id"], patient_id=pid,
+                             needed_from=clock.utcnow() - timedelta(hours=1), participants=[],
+                             documented_by_unit_id=world.units["med"],
+                             updated_at=clock.utcnow(), updated_by_id=world.staff["sara"]))
     elif state:
         ids["episode_id"] = world.episode(pid, state=state)
     ids["version"] = 1
+    if state == "admitted":
+        from tests.access.test_matrix import _activity
+
+        ids["activity_id"] = _activity(type("S", (), {"world": world,
+                                                      "database": world.database})(), pid)
     ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")
     if state == "admitted":
         ids["alert_id"] = world.alert(pid)

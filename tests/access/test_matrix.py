@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hemma.access.service import accessible_patients, subject_for
 from hemma.kit.time import local_today, utcnow
@@ -103,10 +104,13 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
         return oracle_sees(username, state, "lab")
     if path.endswith("/access-codes"):
         return oracle_sees(username, state, "med")
-    if method == "POST" and path.endswith(("/assessment", "/assessments")):
-        # The assessment is the home ward's record (every field has a default, so even an
-        # empty form reaches the rule): changed only by its own organisation.
+    if home_record_write(method, path):
+        # The home ward's record (every field has a default, so even an empty form reaches
+        # the rule): changed only by its own organisation.
         return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
+    if path.endswith("/careplan/goals"):
+        # The coordinator edits the goals (the factory names carl), if they may see the plan.
+        return username == "carl" and oracle_sees(username, state, "med")
     if path.endswith(("/monitoring-plan", "/plan")):
         # The plan belongs to the home ward's record: seen with it, changed only by its
         # own organisation.
@@ -114,6 +118,21 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
             return oracle_sees(username, state, "med")
         return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
     return True
+
+
+def home_record_write(method: str, path: str) -> bool:
+    return method in ("POST", "PUT") and path.endswith(
+        ("/assessment", "/assessments", "/careplan/sip", "/careplan/sip/start"))
+
+
+def refused_with(username: str, action: str, state: State, method: str, path: str) -> int:
+    """How a refused request is answered: 404 when the patient or the information does not
+    exist for the user; 403 when they may read it but it is another organisation's record
+    (or the goals, which only the coordinator edits)."""
+    sees = oracle_patient(username, action, state) and oracle_sees(username, state, "med")
+    if sees and (home_record_write(method, path) or path.endswith("/careplan/goals")):
+        return 403
+    return 404
 
 
 class Scenario:
@@ -193,6 +212,8 @@ class Scenario:
             return "en"
         if param == "version":
             return 1
+        if param == "activity_id":
+            return _activity(self, pid)
         if param == "pathway_id":
             return w.pathways["snabbspar"]
         if param == "day":
@@ -228,6 +249,31 @@ def _planning(self, param: str, pid, unit_key: str):
 
 
 Scenario._planning = _planning
+
+
+def _activity(scenario: Scenario, pid):
+    """An ongoing activity of Medicinkliniken in the patient's shared plan."""
+    from hemma.models import CarePlan, Episode, PlanActivity
+
+    w, now = scenario.world, utcnow()
+    with scenario.database.session() as s:
+        episode = s.scalar(select(Episode).where(Episode.patient_id == pid))
+        plan = s.scalar(select(CarePlan).where(CarePlan.episode_id == episode.id))
+        if plan is None:
+            plan = CarePlan(episode_id=episode.id, patient_id=pid, version=0,
+                            documented_by_unit_id=w.units["med"], updated_at=now,
+                            updated_by_id=w.staff["sara"])
+            s.add(plan)
+            s.flush()
+        row = PlanActivity(plan_id=plan.id, episode_id=episode.id, patient_id=pid,
+                           unit_id=w.units["med"], what="Läkarbedömning", kind="ongoing",
+                           starts_on=local_today(), status="planned",
+                           documented_by_unit_id=w.units["med"], created_at=now,
+                           created_by_id=w.staff["sara"], updated_at=now,
+                           updated_by_id=w.staff["sara"])
+        s.add(row)
+        s.flush()
+        return row.id
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
@@ -337,7 +383,8 @@ def test_route_matrix(username, app, world, database, as_user):
                 csrf = world.csrf[id(client)]
             if isinstance(decl, PatientAccess):
                 allowed = oracle_route(username, decl.action.value, state, method, path)
-                ok = r.status_code in PASSED if allowed else r.status_code == 404
+                ok = r.status_code in PASSED if allowed else r.status_code == refused_with(
+                    username, decl.action.value, state, method, path)
                 if path.endswith("/access-codes") and not allowed and oracle_patient(
                         username, decl.action.value, state):
                     # A code opens the patient's own page, with the home ward's episode: only

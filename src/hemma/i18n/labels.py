@@ -271,6 +271,15 @@ ASSESSMENT_DECISIONS = {"admit": N_("Admit to the home ward"),
                         "not_admit": N_("Do not admit")}
 INFORMATION_HOW = {"oral": N_("Orally"), "written": N_("In writing"),
                    "both": N_("Orally and in writing")}
+ACTIVITY_KINDS = {"visit": N_("Visits"), "once": N_("Once"), "ongoing": N_("Ongoing support")}
+ACTIVITY_STATUS = {
+    "planned": N_("Planned"),
+    "requested": N_("Requested, awaiting answer"),
+    "ongoing": N_("Ongoing"),
+    "done": N_("Done"),
+    "declined": N_("Declined"),
+    "stopped": N_("Stopped"),
+}
 INFORMATION_GIVEN = {
     "home_care": N_("What care at home means"),
     "measuring": N_("How to measure and send values"),
@@ -394,6 +403,11 @@ AUDIT_ACTIONS = {
     "round.worklist": N_("Shown on the round worklist"),
     "assessment.save": N_("Saved an assessment"),
     "assessment.decide": N_("Decided on admission"),
+    "careplan.goals": N_("Changed the goals of the shared plan"),
+    "careplan.activity.add": N_("Added an activity to the shared plan"),
+    "careplan.activity.status": N_("Changed an activity of the shared plan"),
+    "sip.start": N_("Recorded the need of the municipality (SIP)"),
+    "sip.update": N_("Recorded a SIP step"),
     "pathway.save": N_("Saved a pathway version"),
     "pathway.retire": N_("Retired a pathway"),
     "patient.login": N_("The patient logged in"),
