@@ -17,7 +17,7 @@ from sqlalchemy import select
 from hemma.access import audit
 from hemma.access.auth import hash_password
 from hemma.db import Database
-from hemma.kit.time import STOCKHOLM, utcnow
+from hemma.kit.time import STOCKHOLM, local_date, utcnow
 from hemma.models import (
     Block,
     CareRelation,
@@ -223,6 +223,7 @@ def load_demo(database: Database) -> bool:
             _patient(ctx, i, *spec)
         _duty_roster(session, now, units, staff)
         plan_unit, plan_day = load_visit_day(session, now, units, staff)
+        _care_plans(session, now, units, staff)
         plan_visit_day(session, plan_unit, plan_day, now)
         audit.trail(session).actor = audit.Actor(username="hemma-demo")
         audit.record(session, None, "demo.load", basis="role",
@@ -278,6 +279,76 @@ def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse:
         row.decided_at = at + timedelta(minutes=30)
         row.decided_by_id = physician.id
     ctx.session.add(row)
+
+
+GOALS = [
+    "Jag vill bli frisk hemma och kunna gå ut med hunden igen.",
+    "Jag vill sova i min egen säng och ha min fru nära.",
+    "Klara mig själv med maten och kunna gå till brevlådan.",
+    "Orka vara med barnbarnen när de kommer på helgen.",
+]
+# (family name, hours since the need of the municipality was recorded, notice sent after)
+SIP = {"Lundmark": (20, None), "Nyström": (50, 6)}
+
+
+def _care_plans(session, now: datetime, units: dict, staff: dict) -> None:
+    """Every admitted patient's shared plan: the region's remote round, the municipality's
+    visits (the care requests of the visit day, whose status the plan follows) or its
+    support, the patient's goals; and the SIP timers for two patients who will need the
+    municipality after discharge."""
+    from hemma.careplans.service import snapshot
+    from hemma.models import CarePlan, CarePlanVersion, CareRequest, PlanActivity, SipMeeting
+
+    rows = session.execute(select(Episode, Patient).join(Patient, Patient.id == Episode.patient_id)
+                           .where(Episode.state == "admitted").order_by(Patient.family_name)).all()
+    coordinator = staff["anders.wikstrom"]
+    for i, (episode, patient) in enumerate(rows):
+        at = episode.admitted_at + timedelta(hours=1)
+        plan = CarePlan(episode_id=episode.id, patient_id=patient.id, version=1,
+                        goals=GOALS[i % len(GOALS)],
+                        needs="Behöver hjälp att komma ur sängen på morgonen." if i % 3 == 0
+                        else None,
+                        follow_ups=[{"on": (local_date(now) + timedelta(days=10 + i % 5))
+                                     .isoformat(), "what": "Återbesök på Lycksele hälsocentral"}],
+                        documented_by_unit_id=episode.responsible_unit_id, updated_at=at,
+                        updated_by_id=coordinator.id)
+        session.add(plan)
+        session.flush()
+
+        def add(unit, what, kind, status, request=None, times=(), minutes=None, after=False,
+                plan=plan, episode=episode, patient=patient, at=at):
+            session.add(PlanActivity(
+                plan_id=plan.id, episode_id=episode.id, patient_id=patient.id, unit_id=unit.id,
+                what=what, kind=kind, times=list(times), duration_minutes=minutes,
+                care_kind=request.kind if request else None, status=status,
+                starts_on=local_date(episode.admitted_at),
+                ends_on=request.last_date if request else None, continues_after=after,
+                care_request_id=request.id if request else None,
+                documented_by_unit_id=unit.id, created_at=at, created_by_id=coordinator.id,
+                updated_at=at, updated_by_id=coordinator.id))
+
+        add(units["med"], "Fjärrond: läkaren går igenom värdena varje vardag", "ongoing",
+            "ongoing")
+        requests = session.scalars(select(CareRequest).where(
+            CareRequest.episode_id == episode.id)).all()
+        for request in requests:
+            add(session.get(Unit, request.to_unit_id), request.notes or "Hembesök", "visit",
+                "requested", request, request.times or (), request.duration_minutes)
+        if not any(r.to_unit_id == units["hsv"].id for r in requests):
+            add(units["hsv"], "Tillsyn och stöd av hemsjukvården vid behov", "ongoing",
+                "ongoing", after=True)
+        session.flush()
+        session.add(CarePlanVersion(plan_id=plan.id, version=1, snapshot=snapshot(session, plan),
+                                    change="goals", documented_by_unit_id=coordinator.unit_id,
+                                    changed_at=at, changed_by_id=coordinator.id))
+        if patient.family_name in SIP:
+            hours, notice_after = SIP[patient.family_name]
+            needed = now - timedelta(hours=hours)
+            session.add(SipMeeting(
+                episode_id=episode.id, patient_id=patient.id, needed_from=needed,
+                notice_sent_at=needed + timedelta(hours=notice_after) if notice_after else None,
+                participants=[], documented_by_unit_id=episode.responsible_unit_id,
+                updated_at=needed, updated_by_id=coordinator.id))
 
 
 def _duty_roster(session, now: datetime, units: dict, staff: dict) -> None:

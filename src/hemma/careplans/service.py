@@ -76,7 +76,7 @@ def _plan(db: Session, subject: Subject, episode: Episode) -> CarePlan:
     return plan
 
 
-def _snapshot(db: Session, plan: CarePlan) -> dict:
+def snapshot(db: Session, plan: CarePlan) -> dict:
     activities = db.execute(
         select(PlanActivity, Unit.name).join(Unit, Unit.id == PlanActivity.unit_id)
         .where(PlanActivity.plan_id == plan.id).order_by(PlanActivity.created_at)).all()
@@ -95,7 +95,7 @@ def _version(db: Session, subject: Subject, plan: CarePlan, change: str) -> None
     plan.version += 1
     plan.updated_at = utcnow()
     plan.updated_by_id = subject.staff_id
-    db.add(CarePlanVersion(plan_id=plan.id, version=plan.version, snapshot=_snapshot(db, plan),
+    db.add(CarePlanVersion(plan_id=plan.id, version=plan.version, snapshot=snapshot(db, plan),
                            change=change[:200], documented_by_unit_id=subject.unit_id,
                            changed_at=plan.updated_at, changed_by_id=subject.staff_id))
 
