@@ -245,6 +245,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     from hemma.access import api as access_api
     from hemma.access import pages as access_pages
+    from hemma.agreements import api as agreements_api
+    from hemma.agreements import pages as agreements_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
     from hemma.monitoring import api as monitoring_api
@@ -264,7 +266,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          monitoring_pages.router, portal_pages.router, rounds_pages.router,
                          planning_pages.router, pathways_pages.router, access_api.router, episodes_api.router,
                          patients_api.router, monitoring_api.router, rounds_api.router,
-                         planning_api.router, pathways_api.router, docs.router]
+                         planning_api.router, pathways_api.router, agreements_pages.router,
+                         agreements_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

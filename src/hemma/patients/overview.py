@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hemma.access import sharing
 from hemma.access.policy import Action, Decision
 from hemma.access.service import origin
+from hemma.agreements import service as agreements
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
@@ -53,6 +54,7 @@ class Overview:
     may_change_active: bool
     may_start_assessment: bool
     mon: MonitoringSummary | None = None
+    agreement: agreements.AgreementSummary | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -108,4 +110,5 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         may_start_assessment=not any_active and subject.role_allows(Action.EPISODE)
         and decision.basis != "emergency",
         mon=mon,
+        agreement=agreements.summary(db, decision, active.episode) if active else None,
     )
