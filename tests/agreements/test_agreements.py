@@ -288,3 +288,31 @@ def test_bad_input_is_refused_by_field_and_saves_nothing(world, database, as_use
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
     assert sara.get(f"{base}/versions/0").status_code == 422
     assert sara.get(f"{base}.pdf?version=99").status_code == 404
+
+
+def test_numbers_fall_back_to_the_plan_then_the_unit(world, database):
+    from hemma.agreements import service
+    from hemma.models import Episode, MonitoringPlan
+
+    pid, eid, _base = _setup(world)
+    with database.session() as s:
+        s.get(Unit, world.units["med"]).phone = "0950-399 00"
+        episode = s.get(Episode, eid)
+        # No one on the roster: the unit's own number, day and night.
+        assert service.contact_numbers(s, episode) == {"day": "0950-399 00",
+                                                       "night": "0950-399 00"}
+        s.add(MonitoringPlan(episode_id=eid, patient_id=pid, spo2_scale=1, rule_overrides=[],
+                             contact_phone="070-333 33 33", updated_at=utcnow()))
+        s.flush()
+        # The number the plan gives the patient comes before the switchboard.
+        assert service.contact_numbers(s, episode)["night"] == "070-333 33 33"
+        # A nurse on a night shift is the night number; the day keeps the plan's.
+        s.get(Staff, world.staff["sara"]).phone = "070-444 44 44"
+        from hemma.kit.time import at_local
+
+        s.add(DutyShift(unit_id=world.units["med"], staff_id=world.staff["sara"], role="nurse",
+                        starts_at=at_local(local_today(), "21:00") - timedelta(days=1),
+                        ends_at=at_local(local_today(), "21:00") + timedelta(days=1)))
+        s.flush()
+        assert service.contact_numbers(s, episode) == {"day": "070-333 33 33",
+                                                       "night": "070-444 44 44"}
