@@ -245,6 +245,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     from hemma.access import api as access_api
     from hemma.access import pages as access_pages
+    from hemma.agreements import api as agreements_api
+    from hemma.agreements import pages as agreements_pages
     from hemma.assessments import api as assessments_api
     from hemma.assessments import pages as assessments_pages
     from hemma.careplans import api as careplans_api
@@ -271,7 +273,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          access_api.router, episodes_api.router,
                          patients_api.router, monitoring_api.router, rounds_api.router,
                          planning_api.router, pathways_api.router, assessments_api.router,
-                         careplans_api.router,
+                         careplans_api.router, agreements_pages.router, agreements_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

@@ -169,6 +169,24 @@ EXAMPLES = [
      {"accept": False, "reason": "Ingen kapacitet den veckan"}),
     ("POST", "/api/v1/patients/{patient_id}/visits/{visit_id}/report", None,
      {"status": "not_done", "reason": "Ingen hemma"}),
+    # The agreement with the patient.
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/agreement", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/agreement", "admitted",
+     {"symptom_0": "Feber", "action_0": "call_team", "planned_days": "7",
+      "end_criteria": "Klar", "change_note": "Kortare"}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/agreement/draft", "assessing", {}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/agreement/confirm-paper", "admitted",
+     {"version": "1"}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/agreement/versions/{version}",
+     "admitted", None),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/agreement/print", "admitted", None),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/agreement.pdf", "admitted", None),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/agreement", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/agreement", "admitted",
+     {"content": {"if_worse": [{"symptom": "Feber", "action": "call_112"}], "planned_days": 7,
+                  "end_criteria": "Klar"}, "change_note": "Kortare"}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/agreement/paper-confirmation",
+     "admitted", {"version": 1}),
 ]
 
 
@@ -193,10 +211,11 @@ def _prepare(world, state):
     pid = world.patient(unit="med")
     ids = {"patient_id": pid}
     if state == "undecided":  # assessed, waiting for the physician's decision
-        ids["episode_id"] = world.episode(pid, state="assessing", assessed=False)
+        ids["episode_id"] = world.episode(pid, state="assessing", assessed=False,
+                                          pathway="snabbspar")
         world.assessed(pid, ids["episode_id"], decision=None)
     elif state == "sip":  # admitted, the need of the municipality recorded
-        ids["episode_id"] = world.episode(pid, state="admitted")
+        ids["episode_id"] = world.episode(pid, state="admitted", pathway="snabbspar")
         from hemma.kit import time as clock
         from hemma.models import SipMeeting
 
@@ -206,11 +225,20 @@ def _prepare(world, state):
                              documented_by_unit_id=world.units["med"],
                              updated_at=clock.utcnow(), updated_by_id=world.staff["sara"]))
     elif state:
-        ids["episode_id"] = world.episode(pid, state=state)
+        # The pathway with an agreement template (the agreement is written from it).
+        ids["episode_id"] = world.episode(pid, state=state, pathway="snabbspar")
     ids["version"] = 1
     if state == "admitted":
+        from hemma.kit import time as kit_time
+        from hemma.models.careplans import Agreement
         from tests.access.test_matrix import _activity
 
+        with world.database.session() as s:
+            s.add(Agreement(episode_id=ids["episode_id"], patient_id=pid, version=1,
+                            content={"if_worse": [{"symptom": "Feber", "action": "call_team"}],
+                                     "planned_days": 5, "end_criteria": "Klar"},
+                            documented_by_unit_id=world.units["med"],
+                            created_at=kit_time.utcnow(), created_by_id=world.staff["sara"]))
         ids["activity_id"] = _activity(type("S", (), {"world": world,
                                                       "database": world.database})(), pid)
     ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")

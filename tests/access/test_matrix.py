@@ -96,6 +96,11 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     # JSON routes whose empty body is refused before they look at the episode or alert.
     refuses_empty_body = api and method in ("POST", "PUT") and not path.endswith(
         ("/end", "/acknowledge", "/monitoring-plan"))
+    if "/agreement" in path and not refuses_empty_body:
+        # The agreement is the home ward's record: read with it, changed only by its own
+        # organisation (another one that sees it is refused with a 403, see below).
+        sees = oracle_sees(username, state, "med")
+        return sees if method == "GET" else sees and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
     if "{episode_id}" in path and not refuses_empty_body:
         return oracle_sees(username, state, "med")
     if "{alert_id}" in path and not refuses_empty_body:
@@ -210,12 +215,12 @@ class Scenario:
             return w.staff[username]
         if param == "code":
             return "en"
-        if param == "version":
-            return 1
         if param == "activity_id":
             return _activity(self, pid)
         if param == "pathway_id":
             return w.pathways["snabbspar"]
+        if param == "version":
+            return self._agreement(ids["episode_id"], pid)
         if param == "day":
             return local_today().isoformat()
         if param == "shift_id":
@@ -274,6 +279,24 @@ def _activity(scenario: Scenario, pid):
         s.add(row)
         s.flush()
         return row.id
+
+
+def _agreement(self, episode_id, pid) -> int:
+    """Version 1 of the episode's agreement (written once, whichever route asks first)."""
+    from sqlalchemy import select
+
+    from hemma.models.careplans import Agreement
+
+    with self.database.session() as s:
+        if s.scalar(select(Agreement.id).where(Agreement.episode_id == episode_id)) is None:
+            s.add(Agreement(episode_id=episode_id, patient_id=pid, version=1,
+                            content={"if_worse": [], "planned_days": 5, "end_criteria": "Klar"},
+                            documented_by_unit_id=self.world.units["med"], created_at=utcnow(),
+                            created_by_id=self.world.staff["sara"]))
+    return 1
+
+
+Scenario._agreement = _agreement
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
@@ -390,6 +413,12 @@ def test_route_matrix(username, app, world, database, as_user):
                     # A code opens the patient's own page, with the home ward's episode: only
                     # a unit that may read the episode hands one out (a 403 that says why).
                     ok = r.status_code == 403
+                if ("/agreement" in path and method != "GET" and not allowed
+                        and oracle_patient(username, decl.action.value, state)
+                        and oracle_sees(username, state, "med")):
+                    # Another organisation's agreement: it may be read, never changed.
+                    ok = r.status_code == 403 or (path.startswith("/api/")
+                                                  and r.status_code == 422)
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
                 ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403

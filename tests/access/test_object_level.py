@@ -54,6 +54,7 @@ def _kommun_patient(world, database) -> dict:
         "relative_id": relative_id,
         "visit_id": visit_id,
         "request_id": request_id,
+        "version": 1,
     }
 
 
@@ -81,6 +82,7 @@ def test_region_staff_cannot_tell_kommun_patients_from_nobody(app, world, databa
         for method, path in patient_routes:
             nobody = {k: uuid.uuid4() for k in targets[0]}
             nobody["code_id"] = 10_000_000
+            nobody["version"] = 1
             baseline = _call(client, method, path.format(**nobody), csrf)
             assert baseline.status_code in (404, 422), (method, path, baseline.status_code)
             for ids in targets:

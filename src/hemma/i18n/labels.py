@@ -288,6 +288,17 @@ INFORMATION_GIVEN = {
 }
 CONFIRMED_HOW = {"patient_page": N_("by the patient in Hemma"),
                  "paper": N_("on paper, recorded by staff")}
+# The parts of the agreement with the patient, as its headings name them.
+AGREEMENT_PARTS = {
+    "patient_tasks": N_("What you and your relatives do"),
+    "measure_times": N_("When you measure"),
+    "team_tasks": N_("What the care team does"),
+    "if_worse": N_("If you get worse"),
+    "phones": N_("Phone numbers"),
+    "planned_days": N_("How long, and until what"),
+    "end_criteria": N_("When the care at home ends"),
+}
+AGREEMENT_PHONES = {"day": N_("Daytime"), "night": N_("Evening and night")}
 
 FLASH = {
     "registered": N_("The patient has been registered."),
@@ -414,6 +425,11 @@ AUDIT_ACTIONS = {
     "patient.self": N_("The patient opened their own page"),
     "patient.observation": N_("The patient reported values"),
     "patient.worse": N_("The patient reported feeling worse"),
+    "agreement.save": N_("Saved a version of the agreement with the patient"),
+    "agreement.confirm_paper": N_("Recorded the patient's confirmation of the agreement on paper"),
+    "agreement.print": N_("Printed the agreement with the patient"),
+    "patient.agreement": N_("The patient read the agreement"),
+    "patient.agreement_confirm": N_("The patient confirmed the agreement"),
 }
 
 

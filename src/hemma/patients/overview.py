@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hemma.access import sharing
 from hemma.access.policy import Action, Decision
 from hemma.access.service import origin
+from hemma.agreements import service as agreements
 from hemma.assessments import service as assessments
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
@@ -56,6 +57,7 @@ class Overview:
     mon: MonitoringSummary | None = None
     # The newest version of the active episode's assessment, and the physician's decision.
     assessment: object | None = None
+    agreement: agreements.AgreementSummary | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -116,4 +118,5 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         may_start_assessment=not any_active and subject.role_allows(Action.EPISODE)
         and decision.basis != "emergency",
         mon=mon,
+        agreement=agreements.summary(db, decision, active.episode) if active else None,
     )

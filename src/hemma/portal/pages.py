@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from hemma.access import audit
 from hemma.access.auth import end_session, patient_login
+from hemma.agreements import service as agreements
 from hemma.config import get_settings
 from hemma.i18n import gettext as _
 from hemma.kit.time import utcnow
@@ -62,7 +63,8 @@ def _context(db, me: PatientSelf) -> dict:
     return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
             "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
             "questions": pathway.symptom_questions if pathway else [],
-            "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}"}
+            "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
+            "agreement": agreements.patient_agreement(db, me) is not None}
 
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200):

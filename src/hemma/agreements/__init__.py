@@ -1,0 +1,1 @@
+"""The agreement with the patient (överenskommelse): what they have in their hand."""
