@@ -19,6 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.geo", "hemma.patients", "hemma.pathways"),
     ("hemma.monitoring",),  # values, NEWS2, alerts
     ("hemma.planning",),  # care requests, visits, the day plan
+    ("hemma.logistics", "hemma.treatments"),  # the checklist, the homecoming call, treatments
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
     ("hemma.rounds", "hemma.portal"),  # the round's decisions; the patient's side
     # What puts it all together for people: pages, the JSON API, the patient overview, the
