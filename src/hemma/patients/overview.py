@@ -15,12 +15,14 @@ from hemma.access.policy import Action, Decision
 from hemma.access.service import origin
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
+from hemma.logistics import service as logistics
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
 from hemma.monitoring import service as monitoring
 from hemma.monitoring import views as monitoring_views
 from hemma.monitoring import visible as visible_values
 from hemma.patients.service import get_patient, relatives
 from hemma.rounds.service import round_notes
+from hemma.treatments import service as treatments
 
 
 @dataclass
@@ -53,6 +55,9 @@ class Overview:
     may_change_active: bool
     may_start_assessment: bool
     mon: MonitoringSummary | None = None
+    # What must be in the home and the treatments given there (the active episode's).
+    checklist: logistics.Logistics | None = None
+    treatments: treatments.TreatmentRecord | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -108,4 +113,8 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         may_start_assessment=not any_active and subject.role_allows(Action.EPISODE)
         and decision.basis != "emergency",
         mon=mon,
+        checklist=logistics.logistics(db, decision, patient_id, active.episode.id)
+        if active else None,
+        treatments=treatments.treatment_record(db, decision, active.episode.id)
+        if active else None,
     )
