@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from hemma.access.service import accessible_patients, subject_for
 from hemma.kit.time import local_today, utcnow
@@ -95,6 +96,12 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     # JSON routes whose empty body is refused before they look at the episode or alert.
     refuses_empty_body = api and method in ("POST", "PUT") and not path.endswith(
         ("/end", "/acknowledge", "/monitoring-plan"))
+    if any(k in path for k in ("{item_id}", "{order_id}", "{task_id}")):
+        # A checklist item, treatment order or homecoming call documented by
+        # Medicinkliniken: seen with its information (JSON bodies are refused first).
+        if api and method == "POST" and path.endswith(("/doses", "/answers")):
+            return True
+        return oracle_sees(username, state, "med")
     if "{episode_id}" in path and not refuses_empty_body:
         return oracle_sees(username, state, "med")
     if "{alert_id}" in path and not refuses_empty_body:
@@ -192,6 +199,8 @@ class Scenario:
             return local_today().isoformat()
         if param == "shift_id":
             return 10**6  # none: the routes look it up in the user's own unit
+        if param in ("item_id", "order_id", "task_id"):
+            return self._road_home(param, pid, username)
         if param in ("visit_id", "request_id"):
             return self._planning(param, pid, PEOPLE[username][3])
         if param in ids:
@@ -221,6 +230,49 @@ def _planning(self, param: str, pid, unit_key: str):
 
 
 Scenario._planning = _planning
+
+
+def _road_home(self, param: str, pid, username: str):
+    """A checklist item, treatment order or homecoming call of the scenario's episode,
+    documented by Medicinkliniken; the item is provided and the treatment given by the
+    user's own unit (so that whoever may see it may tick it and record a dose)."""
+    from hemma.models import ChecklistItem, Episode, Task, TreatmentOrder
+
+    w, now = self.world, utcnow()
+    own = w.units[PEOPLE[username][3]]
+    with self.database.session() as s:
+        episode_id = s.scalar(select(Episode.id).where(Episode.patient_id == pid).limit(1))
+        common = dict(episode_id=episode_id, patient_id=pid,
+                      documented_by_unit_id=w.units["med"], created_at=now,
+                      created_by_id=w.staff["sara"])
+        if param == "item_id":
+            row = ChecklistItem(category="key", what="Nyckelgömma", provider_unit_id=own,
+                                due_at=now + timedelta(hours=3), **common)
+        elif param == "order_id":
+            row = TreatmentOrder(drug="Ceftriaxon", dose="2 g", route="iv", times=["08:00"],
+                                 starts_on=local_today(), stops_on=local_today(),
+                                 prescriber_id=w.staff["lisa"], giving_unit_id=own, **common)
+        else:
+            row = Task(kind="homecoming_call", title="Hemkomstsamtal", unit_id=w.units["med"],
+                       due_at=now + timedelta(hours=3),
+                       questions=[{"key": "arrived_well", "text": "Kom du hem?"}], answers={},
+                       **common)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+Scenario._road_home = _road_home
+
+# Changes to the home ward's own record by another organisation that may read it: refused
+# with a 403 that says so (it may be read, not changed).
+OTHER_ORGANISATIONS_RECORD = (
+    ("POST", "/patients/{patient_id}/checklist/{item_id}/remove"),
+    ("DELETE", "/api/v1/patients/{patient_id}/checklist/{item_id}"),
+    ("POST", "/patients/{patient_id}/treatments/{order_id}/stop"),
+    ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/stop"),
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/call"),
+)
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
@@ -300,7 +352,8 @@ PATIENT_LEVEL_STATES = RELATIONSHIP_STATES + [
 
 def follows_consent(path: str) -> bool:
     """Does the route's answer depend on what the user may see (consent, blocks)?"""
-    return any(marker in path for marker in ("{episode_id}", "{alert_id}", "{relation_id}")) \
+    return any(marker in path for marker in ("{episode_id}", "{alert_id}", "{relation_id}",
+                                             "{item_id}", "{order_id}", "{task_id}")) \
         or path.endswith(("/access-codes", "/monitoring-plan", "/plan"))
 
 
@@ -335,6 +388,11 @@ def test_route_matrix(username, app, world, database, as_user):
                         username, decl.action.value, state):
                     # A code opens the patient's own page, with the home ward's episode: only
                     # a unit that may read the episode hands one out (a 403 that says why).
+                    ok = r.status_code == 403
+                if (method, path) in OTHER_ORGANISATIONS_RECORD and oracle_route(
+                        username, decl.action.value, state, method, path) \
+                        and ORG_OF_UNIT[PEOPLE[username][3]] != "region":
+                    allowed = False
                     ok = r.status_code == 403
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
