@@ -99,7 +99,7 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     if any(k in path for k in ("{item_id}", "{order_id}", "{task_id}")):
         # A checklist item, treatment order or homecoming call documented by
         # Medicinkliniken: seen with its information (JSON bodies are refused first).
-        if api and method == "POST" and path.endswith(("/doses", "/answers")):
+        if api and method == "POST" and path.endswith("/doses"):
             return True
         return oracle_sees(username, state, "med")
     if "{episode_id}" in path and not refuses_empty_body:
@@ -272,6 +272,7 @@ OTHER_ORGANISATIONS_RECORD = (
     ("POST", "/patients/{patient_id}/treatments/{order_id}/stop"),
     ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/stop"),
     ("POST", "/patients/{patient_id}/tasks/{task_id}/call"),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/answers"),
 )
 
 
