@@ -19,9 +19,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.geo", "hemma.patients", "hemma.pathways"),
     ("hemma.monitoring",),  # values, NEWS2, alerts
     ("hemma.planning",),  # care requests, visits, the day plan
-    # the snabbspår assessment and the physician's decision; the shared plan and SIP; the
-    # agreement the patient has in their hand
-    ("hemma.assessments", "hemma.careplans", "hemma.agreements"),
+    # the road home: the snabbspår assessment and the physician's decision; the shared plan
+    # and SIP; the agreement the patient has in their hand; the checklist and the homecoming
+    # call; treatments given at home
+    ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
+     "hemma.treatments"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
     ("hemma.rounds", "hemma.portal"),  # the round's decisions; the patient's side
     # What puts it all together for people: pages, the JSON API, the patient overview, the

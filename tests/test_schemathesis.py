@@ -161,6 +161,33 @@ def _build(world, database) -> FuzzWorld:
             s.flush()
             shifts.append(shift.id)
         visits = list(s.scalars(select(Visit.id).where(Visit.patient_id == pid)))
+    with database.session() as s:
+        # The road home: the checklist and homecoming call, a treatment given by the ward.
+        from hemma.logistics import service as logistics
+        from hemma.logistics.schemas import ChecklistItemCreate
+        from hemma.models import ChecklistItem, Task
+        from hemma.treatments import service as treatments
+        from hemma.treatments.schemas import OrderCreate
+
+        sara = subject_for(s, s.get(Staff, world.staff["sara"]))
+        logistics.add_item(s, sara, pid, eid, ChecklistItemCreate(
+            category="key", what="Nyckelgömma", provider_unit_id=world.units["hsv"],
+            due_at=utcnow() + timedelta(hours=6)))
+        s.add(Task(patient_id=pid, episode_id=eid, kind="homecoming_call", title="Hemkomstsamtal",
+                   unit_id=world.units["med"], due_at=utcnow() + timedelta(hours=8),
+                   questions=[{"key": "arrived_well", "text": "Kom du hem utan problem?"}],
+                   answers={}, documented_by_unit_id=world.units["med"], created_at=utcnow(),
+                   created_by_id=world.staff["sara"]))
+        s.flush()
+        order = treatments.order_treatment(
+            s, subject_for(s, s.get(Staff, world.staff["lisa"])), pid, eid, OrderCreate(
+                drug="Ceftriaxon", atc_code="J01DD04", dose="2 g", route="iv",
+                times=["00:00", "12:00"], starts_on=today, stops_on=today + timedelta(days=2),
+                giving_unit_id=world.units["med"]))
+        road_home = {"item_id": list(s.scalars(select(ChecklistItem.id)
+                                               .where(ChecklistItem.episode_id == eid))),
+                     "task_id": list(s.scalars(select(Task.id).where(Task.episode_id == eid))),
+                     "order_id": [order.id]}
     fw = FuzzWorld(world, patient_id=pid)
     fw.ids = {
         "patient_id": [pid], "episode_id": [eid], "alert_id": [aid], "consent_id": [consent],
@@ -170,7 +197,7 @@ def _build(world, database) -> FuzzWorld:
         "staff_id": list(world.staff.values()), "organisation_id": list(world.orgs.values()),
         "pathway_id": list(world.pathways.values()), "day": [today],
         "to_unit_id": [world.units["hsv"]], "responsible_physician_id": [world.staff["lisa"]],
-        "responsible_unit_id": [world.units["med"]],
+        "responsible_unit_id": [world.units["med"]], **road_home,
     }
     return fw
 

@@ -253,6 +253,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.careplans import pages as careplans_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
+    from hemma.logistics import api as logistics_api
+    from hemma.logistics import pages as logistics_pages
     from hemma.monitoring import api as monitoring_api
     from hemma.monitoring import pages as monitoring_pages
     from hemma.pathways import api as pathways_api
@@ -264,6 +266,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.portal import pages as portal_pages
     from hemma.rounds import api as rounds_api
     from hemma.rounds import pages as rounds_pages
+    from hemma.treatments import api as treatments_api
+    from hemma.treatments import pages as treatments_pages
     from hemma.web import docs
 
     app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
@@ -274,6 +278,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          patients_api.router, monitoring_api.router, rounds_api.router,
                          planning_api.router, pathways_api.router, assessments_api.router,
                          careplans_api.router, agreements_pages.router, agreements_api.router,
+                         logistics_pages.router, logistics_api.router, treatments_pages.router,
+                         treatments_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

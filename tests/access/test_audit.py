@@ -17,7 +17,7 @@ from hemma.access import audit
 from hemma.cli import main as cli
 from hemma.config import configure
 from hemma.jobs.worker import Worker
-from hemma.kit.time import local_today, utcnow
+from hemma.kit.time import at_local, local_today, utcnow
 from hemma.models import AuditEntry
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
 
@@ -187,7 +187,50 @@ EXAMPLES = [
                   "end_criteria": "Klar"}, "change_note": "Kortare"}),
     ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/agreement/paper-confirmation",
      "admitted", {"version": 1}),
+    # The road home: the logistics checklist, the homecoming call, treatments given at home.
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/logistics", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/checklist", "assessing",
+     {"homecoming_at": "2031-03-10T14:00"}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/checklist/items", "admitted",
+     lambda w: {"category": "aids", "what": "Rullator", "provider_unit_id": w.units["med"],
+                "due_at": "2031-03-10T10:00"}),
+    ("POST", "/patients/{patient_id}/checklist/{item_id}/done", "admitted", {}),
+    ("POST", "/patients/{patient_id}/checklist/{item_id}/remove", "admitted", {}),
+    ("GET", "/patients/{patient_id}/tasks/{task_id}/call", "admitted", None),
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/call", "admitted",
+     {"answers.arrived_well.answer": "yes", "answers.arrived_well.note": "Allt väl"}),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/logistics", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/checklist", "assessing",
+     {"homecoming_at": "2031-03-10T14:00:00+01:00"}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/checklist/items", "admitted",
+     lambda w: {"category": "key", "what": "Nyckelgömma", "provider_unit_id": w.units["hsv"],
+                "due_at": "2031-03-10T10:00:00+01:00"}),
+    ("POST", "/api/v1/patients/{patient_id}/checklist/{item_id}/done", "admitted", {}),
+    ("DELETE", "/api/v1/patients/{patient_id}/checklist/{item_id}", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/answers", "admitted",
+     {"answers": {"arrived_well": {"answer": "yes"}}, "done": True}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted",
+     ("lisa", lambda w: _treatment(w, "08:00"))),
+    ("POST", "/patients/{patient_id}/treatments/{order_id}/stop", "admitted", ("lisa", {})),
+    ("POST", "/patients/{patient_id}/treatments/{order_id}/doses", "admitted",
+     lambda w: {"planned_at": at_local(local_today(), "00:00").isoformat(), "given": "true"}),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted",
+     ("lisa", lambda w: _treatment(w, ["08:00", "20:00"]))),
+    ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/stop", "admitted",
+     ("lisa", None)),
+    ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/doses", "admitted",
+     lambda w: {"planned_at": at_local(local_today(), "00:00").isoformat(), "given": False,
+                "reason": "Patienten var inte hemma"}),
 ]
+
+
+def _treatment(w, times) -> dict:
+    return {"drug": "Ceftriaxon", "atc_code": "J01DD04", "dose": "2 g", "route": "iv",
+            "times": times, "starts_on": local_today().isoformat(),
+            "stops_on": (local_today() + timedelta(days=4)).isoformat(),
+            "giving_unit_id": w.units["med"]}
 
 
 def _care_request(w, times) -> dict:
@@ -269,7 +312,34 @@ def _prepare(world, state):
         s.flush()
         ids["relative_id"] = rel.id
         ids["request_id"], ids["visit_id"] = request.id, visit.id
+    if state == "admitted":
+        ids.update(_road_home(world, pid, ids["episode_id"]))
     return ids
+
+
+def _road_home(world, pid, episode_id) -> dict:
+    """A checklist item, a homecoming call and a treatment order of the episode, all the
+    home ward's own."""
+    from hemma.models import ChecklistItem, Task, TreatmentOrder
+
+    now = utcnow()
+    common = dict(episode_id=episode_id, patient_id=pid, created_at=now,
+                  documented_by_unit_id=world.units["med"], created_by_id=world.staff["sara"])
+    with world.database.session() as s:
+        item = ChecklistItem(category="devices", what="Pulsoximeter",
+                             provider_unit_id=world.units["med"],
+                             due_at=now + timedelta(hours=2), **common)
+        task = Task(kind="homecoming_call", title="Hemkomstsamtal", unit_id=world.units["med"],
+                    due_at=now + timedelta(hours=4), answers={},
+                    questions=[{"key": "arrived_well", "text": "Kom du hem utan problem?"}],
+                    **common)
+        order = TreatmentOrder(drug="Ceftriaxon", dose="2 g", route="iv", times=["00:00"],
+                               starts_on=local_today(), stops_on=local_today(),
+                               prescriber_id=world.staff["lisa"],
+                               giving_unit_id=world.units["med"], **common)
+        s.add_all([item, task, order])
+        s.flush()
+        return {"item_id": item.id, "task_id": task.id, "order_id": order.id}
 
 
 @pytest.mark.parametrize("method,path,state,body", EXAMPLES,

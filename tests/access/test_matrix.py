@@ -101,6 +101,19 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
         # organisation (another one that sees it is refused with a 403, see below).
         sees = oracle_sees(username, state, "med")
         return sees if method == "GET" else sees and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
+    if home_record_write(method, path):
+        # The home ward's record (every field has a default, so even an empty form reaches
+        # the rule): changed only by its own organisation.
+        return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
+    if path.endswith("/careplan/goals"):
+        # The coordinator edits the goals (the factory names carl), if they may see the plan.
+        return username == "carl" and oracle_sees(username, state, "med")
+    if any(k in path for k in ("{item_id}", "{order_id}", "{task_id}")):
+        # A checklist item, treatment order or homecoming call documented by
+        # Medicinkliniken: seen with its information (JSON bodies are refused first).
+        if api and method == "POST" and path.endswith("/doses"):
+            return True
+        return oracle_sees(username, state, "med")
     if "{episode_id}" in path and not refuses_empty_body:
         return oracle_sees(username, state, "med")
     if "{alert_id}" in path and not refuses_empty_body:
@@ -109,13 +122,6 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
         return oracle_sees(username, state, "lab")
     if path.endswith("/access-codes"):
         return oracle_sees(username, state, "med")
-    if home_record_write(method, path):
-        # The home ward's record (every field has a default, so even an empty form reaches
-        # the rule): changed only by its own organisation.
-        return oracle_sees(username, state, "med") and ORG_OF_UNIT[PEOPLE[username][3]] == "region"
-    if path.endswith("/careplan/goals"):
-        # The coordinator edits the goals (the factory names carl), if they may see the plan.
-        return username == "carl" and oracle_sees(username, state, "med")
     if path.endswith(("/monitoring-plan", "/plan")):
         # The plan belongs to the home ward's record: seen with it, changed only by its
         # own organisation.
@@ -225,6 +231,8 @@ class Scenario:
             return local_today().isoformat()
         if param == "shift_id":
             return 10**6  # none: the routes look it up in the user's own unit
+        if param in ("item_id", "order_id", "task_id"):
+            return self._road_home(param, pid, username)
         if param in ("visit_id", "request_id"):
             return self._planning(param, pid, PEOPLE[username][3])
         if param in ids:
@@ -281,6 +289,36 @@ def _activity(scenario: Scenario, pid):
         return row.id
 
 
+def _road_home(self, param: str, pid, username: str):
+    """A checklist item, treatment order or homecoming call of the scenario's episode,
+    documented by Medicinkliniken; the item is provided and the treatment given by the
+    user's own unit (so that whoever may see it may tick it and record a dose)."""
+    from hemma.models import ChecklistItem, Episode, Task, TreatmentOrder
+
+    w, now = self.world, utcnow()
+    own = w.units[PEOPLE[username][3]]
+    with self.database.session() as s:
+        episode_id = s.scalar(select(Episode.id).where(Episode.patient_id == pid).limit(1))
+        common = dict(episode_id=episode_id, patient_id=pid,
+                      documented_by_unit_id=w.units["med"], created_at=now,
+                      created_by_id=w.staff["sara"])
+        if param == "item_id":
+            row = ChecklistItem(category="key", what="Nyckelgömma", provider_unit_id=own,
+                                due_at=now + timedelta(hours=3), **common)
+        elif param == "order_id":
+            row = TreatmentOrder(drug="Ceftriaxon", dose="2 g", route="iv", times=["08:00"],
+                                 starts_on=local_today(), stops_on=local_today(),
+                                 prescriber_id=w.staff["lisa"], giving_unit_id=own, **common)
+        else:
+            row = Task(kind="homecoming_call", title="Hemkomstsamtal", unit_id=w.units["med"],
+                       due_at=now + timedelta(hours=3),
+                       questions=[{"key": "arrived_well", "text": "Kom du hem?"}], answers={},
+                       **common)
+        s.add(row)
+        s.flush()
+        return row.id
+
+
 def _agreement(self, episode_id, pid) -> int:
     """Version 1 of the episode's agreement (written once, whichever route asks first)."""
     from sqlalchemy import select
@@ -297,6 +335,18 @@ def _agreement(self, episode_id, pid) -> int:
 
 
 Scenario._agreement = _agreement
+Scenario._road_home = _road_home
+
+# Changes to the home ward's own record by another organisation that may read it: refused
+# with a 403 that says so (it may be read, not changed).
+OTHER_ORGANISATIONS_RECORD = (
+    ("POST", "/patients/{patient_id}/checklist/{item_id}/remove"),
+    ("DELETE", "/api/v1/patients/{patient_id}/checklist/{item_id}"),
+    ("POST", "/patients/{patient_id}/treatments/{order_id}/stop"),
+    ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/stop"),
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/call"),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/answers"),
+)
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
@@ -376,7 +426,8 @@ PATIENT_LEVEL_STATES = RELATIONSHIP_STATES + [
 
 def follows_consent(path: str) -> bool:
     """Does the route's answer depend on what the user may see (consent, blocks)?"""
-    return any(marker in path for marker in ("{episode_id}", "{alert_id}", "{relation_id}")) \
+    return any(marker in path for marker in ("{episode_id}", "{alert_id}", "{relation_id}",
+                                             "{item_id}", "{order_id}", "{task_id}")) \
         or path.endswith(("/access-codes", "/monitoring-plan", "/plan"))
 
 
@@ -419,6 +470,11 @@ def test_route_matrix(username, app, world, database, as_user):
                     # Another organisation's agreement: it may be read, never changed.
                     ok = r.status_code == 403 or (path.startswith("/api/")
                                                   and r.status_code == 422)
+                if (method, path) in OTHER_ORGANISATIONS_RECORD and oracle_route(
+                        username, decl.action.value, state, method, path) \
+                        and ORG_OF_UNIT[PEOPLE[username][3]] != "region":
+                    allowed = False
+                    ok = r.status_code == 403
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
                 ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403

@@ -43,7 +43,9 @@ def _kommun_patient(world, database) -> dict:
         s.flush()
         relative_id, visit_id, request_id = rel.id, visit.id, request.id
     episode_id = world.episode(pid, state="admitted", unit="med")
+    road_home = _road_home(world, database, pid, episode_id)
     return {
+        **road_home,
         "patient_id": pid,
         "episode_id": episode_id,
         "alert_id": world.alert(pid, unit="med"),
@@ -56,6 +58,27 @@ def _kommun_patient(world, database) -> dict:
         "request_id": request_id,
         "version": 1,
     }
+
+
+def _road_home(world, database, pid, episode_id) -> dict:
+    """Kommunen's own checklist item, homecoming call and treatment order."""
+    from hemma.models import ChecklistItem, Task, TreatmentOrder
+
+    now = utcnow()
+    common = dict(episode_id=episode_id, patient_id=pid, created_at=now,
+                  documented_by_unit_id=world.units["hsv"], created_by_id=world.staff["kim"])
+    with database.session() as s:
+        item = ChecklistItem(category="key", what="Nyckelgömma",
+                             provider_unit_id=world.units["hsv"], due_at=now, **common)
+        task = Task(kind="homecoming_call", title="Hemkomstsamtal", unit_id=world.units["hsv"],
+                    due_at=now, questions=[], answers={}, **common)
+        order = TreatmentOrder(drug="Fragmin", dose="5000 E", route="sc", times=["08:00"],
+                               starts_on=local_today(), stops_on=local_today(),
+                               prescriber_id=world.staff["lisa"],
+                               giving_unit_id=world.units["hsv"], **common)
+        s.add_all([item, task, order])
+        s.flush()
+        return {"item_id": item.id, "task_id": task.id, "order_id": order.id}
 
 
 def _call(client, method, path, csrf):

@@ -30,6 +30,7 @@ from hemma.config import get_settings
 from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import local_date, local_today, utcnow
+from hemma.logistics import service as logistics
 from hemma.models import (
     ACTIVE_STATES,
     Alert,
@@ -364,6 +365,7 @@ class HomeWardEntry:
     latest: object | None = None
     open_alerts: int = 0
     top_severity: str | None = None
+    overdue_logistics: int = 0  # checklist items not in the home by their time
 
     @property
     def attention(self) -> bool:
@@ -404,6 +406,7 @@ def home_ward(db: Session, subject: Subject, scope: str | None = None) -> HomeWa
     ]
     _signals(db, decisions, [x for x in entries if x.view.visible
                              and x.view.episode.state == EpisodeState.ADMITTED])
+    _overdue_logistics(db, decisions, [x for x in entries if x.view.visible])
     entries.sort(key=lambda x: (
         x.view.episode.state != EpisodeState.ADMITTED,
         x.view.episode.bed_number or 10_000,
@@ -441,6 +444,17 @@ def _signals(db: Session, decisions: dict[uuid.UUID, Decision],
         severities = open_alerts.get(x.view.episode.id, [])
         x.open_alerts = len(severities)
         x.top_severity = max(severities, key=SEVERITIES.index, default=None)
+
+
+def _overdue_logistics(db: Session, decisions: dict[uuid.UUID, Decision],
+                       entries: list[HomeWardEntry]) -> None:
+    """Checklist items not in the home by their time, for every visible episode: the home is
+    made ready while the patient is still being assessed, so not only the admitted count.
+    One query for all entries."""
+    overdue = logistics.overdue_by_episode(
+        db, decisions, {x.view.episode.id: x.patient.id for x in entries})
+    for x in entries:
+        x.overdue_logistics = overdue.get(x.view.episode.id, 0)
 
 
 def episode_views(db: Session, decisions: dict[uuid.UUID, Decision],

@@ -246,6 +246,16 @@ POSITION_SOURCES = {
 TRAVEL_PROFILES = {"car": N_("Car"), "car-town": N_("Car, in town"), "walk": N_("On foot")}
 PERFORMERS = {"patient": N_("The patient"), "staff": N_("Staff"), "device": N_("Device")}
 
+# The homecoming call's answer to each question (a note says the rest).
+HOMECOMING_ANSWERS = {"yes": N_("Yes"), "no": N_("No")}
+# How a treatment given at home is given.
+DOSE_ROUTES = {
+    "iv": N_("Intravenous"),
+    "infusion": N_("Intravenous infusion"),
+    "sc": N_("Subcutaneous"),
+    "im": N_("Intramuscular"),
+    "po": N_("By mouth"),
+}
 CHECKLIST_CATEGORIES = {
     "supplies": N_("Supplies"),
     "medicines": N_("Medicines and pumps"),
@@ -419,6 +429,18 @@ AUDIT_ACTIONS = {
     "careplan.activity.status": N_("Changed an activity of the shared plan"),
     "sip.start": N_("Recorded the need of the municipality (SIP)"),
     "sip.update": N_("Recorded a SIP step"),
+    "checklist.create": N_("Made the logistics checklist"),
+    "checklist.add": N_("Added a checklist item"),
+    "checklist.done": N_("Ticked a checklist item done"),
+    "checklist.remove": N_("Removed a checklist item"),
+    "checklist.read": N_("Opened a checklist item"),
+    "homecoming.answer": N_("Saved answers of the homecoming call"),
+    "homecoming.done": N_("Made the homecoming call"),
+    "homecoming.read": N_("Opened the homecoming call"),
+    "treatment.order": N_("Ordered a treatment given at home"),
+    "treatment.stop": N_("Stopped a treatment given at home"),
+    "treatment.dose": N_("Recorded a dose given at home"),
+    "treatment.read": N_("Opened a treatment order"),
     "pathway.save": N_("Saved a pathway version"),
     "pathway.retire": N_("Retired a pathway"),
     "patient.login": N_("The patient logged in"),

@@ -17,12 +17,14 @@ from hemma.agreements import service as agreements
 from hemma.assessments import service as assessments
 from hemma.episodes.service import EpisodeView, patient_episodes
 from hemma.kit.time import utcnow
+from hemma.logistics import service as logistics
 from hemma.models import Block, Consent, EmergencyAccess, Patient, Relative
 from hemma.monitoring import service as monitoring
 from hemma.monitoring import views as monitoring_views
 from hemma.monitoring import visible as visible_values
 from hemma.patients.service import get_patient, relatives
 from hemma.rounds.service import round_notes
+from hemma.treatments import service as treatments
 
 
 @dataclass
@@ -58,6 +60,9 @@ class Overview:
     # The newest version of the active episode's assessment, and the physician's decision.
     assessment: object | None = None
     agreement: agreements.AgreementSummary | None = None
+    # What must be in the home and the treatments given there (the active episode's).
+    checklist: logistics.Logistics | None = None
+    treatments: treatments.TreatmentRecord | None = None
 
     @property
     def active_consent_orgs(self) -> list[str]:
@@ -119,4 +124,8 @@ def overview(db: Session, decision: Decision, patient_id: uuid.UUID) -> Overview
         and decision.basis != "emergency",
         mon=mon,
         agreement=agreements.summary(db, decision, active.episode) if active else None,
+        checklist=logistics.logistics(db, decision, patient_id, active.episode.id)
+        if active else None,
+        treatments=treatments.treatment_record(db, decision, active.episode.id)
+        if active else None,
     )
