@@ -78,7 +78,13 @@ def _road_home(world, database, pid, episode_id) -> dict:
                                giving_unit_id=world.units["hsv"], **common)
         s.add_all([item, task, order])
         s.flush()
-        return {"item_id": item.id, "task_id": task.id, "order_id": order.id}
+        ids = {"item_id": item.id, "task_id": task.id, "order_id": order.id}
+    # An activity of the episode's shared plan, and the assessment's first version.
+    from tests.access.test_matrix import _activity
+
+    ids["activity_id"] = _activity(type("S", (), {"world": world, "database": database})(), pid)
+    world.assessed(pid, episode_id)
+    return ids
 
 
 def _call(client, method, path, csrf):

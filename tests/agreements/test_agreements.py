@@ -74,7 +74,7 @@ def test_written_from_the_template_then_changed_into_version_two(world, database
     pid, eid, base = _setup(world)
     sara = as_user("sara")
     page = sara.get(base)
-    assert page.status_code == 200 and "No agreement written yet" in page.text
+    assert page.status_code == 200 and "Ingen överenskommelse skriven ännu" in page.text
     # The form starts from the pathway's template.
     assert "Håll förbandet över PICC-line torrt och rent" in page.text
     assert sara.post(f"{base}/draft", follow_redirects=False).status_code == 303
