@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
      "hemma.treatments"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
-    ("hemma.rounds", "hemma.portal"),  # the round's decisions; the patient's side
+    ("hemma.rounds", "hemma.portal", "hemma.summaries"),  # the round's decisions; the patient's side
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",

@@ -266,6 +266,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.portal import pages as portal_pages
     from hemma.rounds import api as rounds_api
     from hemma.rounds import pages as rounds_pages
+    from hemma.summaries import api as summaries_api
+    from hemma.summaries import pages as summaries_pages
     from hemma.treatments import api as treatments_api
     from hemma.treatments import pages as treatments_pages
     from hemma.web import docs
@@ -279,7 +281,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          planning_api.router, pathways_api.router, assessments_api.router,
                          careplans_api.router, agreements_pages.router, agreements_api.router,
                          logistics_pages.router, logistics_api.router, treatments_pages.router,
-                         treatments_api.router,
+                         treatments_api.router, summaries_pages.router, summaries_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

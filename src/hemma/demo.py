@@ -232,9 +232,11 @@ def load_demo(database: Database) -> bool:
     return True
 
 
-# The assessing patients' assessments: one waits for the physician with every part met, one
-# has a criterion not met (the home is not ready), the others are not assessed yet.
-ASSESSING = {"Granström": "awaiting_decision", "Nordlund": "home_not_met"}
+# The assessing patients' assessments: one the physician decided to admit (the home ward
+# can admit her), one waits for the physician with every part met, one has a criterion not
+# met (the home is not ready), the last is not assessed yet.
+ASSESSING = {"Nordlund": "decided", "Eriksson": "awaiting_decision",
+             "Granström": "home_not_met"}
 
 
 def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse: Staff,

@@ -131,7 +131,7 @@ def admit(request: Request, db: DbSession, episode_id: uuid.UUID, form: FormData
 _END_FORMS = {
     # mode: (service action, schema, heading, note label, submit, done code)
     "discharge": (service.discharge, EpisodeEnd, N_("Discharge from the home ward"),
-                  N_("Discharge summary"), N_("Discharge"), "discharged"),
+                  N_("Discharge note"), N_("Discharge"), "discharged"),
     "return": (service.return_to_hospital, ReturnToHospital, N_("Return to hospital"),
                N_("Reason and condition"), N_("Register return to hospital"), "returned"),
     "close": (service.close_without_admission, EpisodeEnd,
@@ -167,6 +167,10 @@ def _end_routes(mode: str) -> None:
             return render(request, "episodes/end.html", {
                 **_end_context(db, ctx, episode_id, mode), "values": form,
                 "errors": error_messages(err)}, status_code=err.status_code)
+        if mode == "discharge":
+            # Straight on to the summary that hands the patient back to ordinary care.
+            return RedirectResponse(
+                f"/patients/{ctx.patient_id}/episodes/{episode_id}/summary?done={done}", 303)
         return RedirectResponse(f"/patients/{ctx.patient_id}?done={done}", 303)
 
     show.__doc__ = f"Form: {mode} the episode."

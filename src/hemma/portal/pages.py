@@ -23,6 +23,7 @@ from hemma.models import Observation, Pathway, Unit
 from hemma.monitoring import service
 from hemma.monitoring.schemas import ObservationCreate
 from hemma.patients.service import get_patient
+from hemma.summaries import service as summaries
 from hemma.web.deps import (
     LOGIN_CSRF_COOKIE,
     PATIENT_SESSION_COOKIE,
@@ -64,7 +65,9 @@ def _context(db, me: PatientSelf) -> dict:
             "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
             "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
-            "agreement": agreements.patient_agreement(db, me) is not None}
+            "agreement": agreements.patient_agreement(db, me) is not None,
+            "discharged": summaries.patient_discharge(db, me.patient_id) if episode is None
+            else None}
 
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200):

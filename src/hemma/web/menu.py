@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
-from hemma.models import Alert
+from hemma.models import Alert, SummaryReceipt
 from hemma.planning.service import pending_care_requests
 
 
@@ -16,6 +16,9 @@ def badges(db: Session, subject: Subject) -> dict[str, int]:
     if subject.role_allows(Action.READ):
         out["alerts"] = db.scalar(select(func.count()).select_from(Alert).where(
             Alert.unit_id == subject.unit_id, Alert.status == "open")) or 0
+        out["summaries"] = db.scalar(select(func.count()).select_from(SummaryReceipt).where(
+            SummaryReceipt.unit_id == subject.unit_id,
+            SummaryReceipt.acknowledged_at.is_(None))) or 0
     if subject.role_allows(Action.CARE_REQUEST):
         out["care_requests"] = pending_care_requests(db, subject)
     return out
