@@ -229,6 +229,7 @@ def load_demo(database: Database) -> bool:
         audit.record(session, None, "demo.load", basis="role",
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
     _monitoring_history(database, now, rng)
+    _road_home(database, now)
     return True
 
 
@@ -281,6 +282,69 @@ def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse:
         row.decided_at = at + timedelta(minutes=30)
         row.decided_by_id = physician.id
     ctx.session.add(row)
+
+
+# Discharged yesterday with a signed summary to the hälsocentral and the municipality.
+RECENTLY_DISCHARGED = "Lindberg"
+# The admitted patient whose walker has not come (an overdue item of the checklist; KOL's
+# template has the municipality's rehab bring one).
+WALKER_MISSING = "Burman"
+
+
+def _road_home(database: Database, now: datetime) -> None:
+    """Through the named actions, as the staff would: every admitted patient's agreement
+    (confirmed on their own page) and checklist (done before they came home, the homecoming
+    call made); the patient about to be admitted has a checklist under way; the patient
+    discharged yesterday has a signed summary, acknowledged by the municipality."""
+    from hemma.access.service import subject_for
+    from hemma.agreements import service as agreements
+    from hemma.logistics import service as logistics
+    from hemma.models import ChecklistItem, Task
+    from hemma.summaries import service as summaries
+    from hemma.summaries.schemas import SummarySign, SummaryUpdate
+
+    with database.session() as s:
+        people = {u: s.scalar(select(Staff).where(Staff.username == u))
+                  for u in ("sara.nilsson", "karin.lundgren", "hanna.lundstrom")}
+        sara, karin, hanna = (subject_for(s, people[u]) for u in people)
+        rows = s.execute(select(Episode, Patient).join(Patient, Patient.id == Episode.patient_id)
+                         .where(Episode.state.in_(("admitted", "assessing")))
+                         .order_by(Patient.family_name)).all()
+        for episode, patient in rows:
+            if episode.state == "assessing":
+                if patient.family_name == "Nordlund":  # decided: the home is made ready
+                    logistics.create_checklist(s, sara, patient.id, episode.id,
+                                               now + timedelta(hours=20))
+                continue
+            home = episode.admitted_at
+            row = agreements.draft_from_template(s, sara, patient.id, episode.id)
+            row.created_at = home - timedelta(hours=2)
+            row.confirmed_at, row.confirmed_how = home + timedelta(hours=3), "patient_page"
+            logistics.create_checklist(s, sara, patient.id, episode.id, home)
+            for item in s.scalars(select(ChecklistItem).where(
+                    ChecklistItem.episode_id == episode.id)):
+                if patient.family_name == WALKER_MISSING and item.category == "aids":
+                    continue
+                item.done_at = item.due_at - timedelta(hours=2)
+                item.done_by_id = people["hanna.lundstrom" if item.provider_unit_id ==
+                                         hanna.unit_id else "sara.nilsson"].id
+            for task in s.scalars(select(Task).where(Task.episode_id == episode.id,
+                                                     Task.kind == "homecoming_call")):
+                task.answers = {q["key"]: {"answer": "yes"} for q in task.questions}
+                task.done_at, task.done_by_id = task.due_at, sara.staff_id
+        episode = s.scalar(select(Episode).join(Patient, Patient.id == Episode.patient_id)
+                           .where(Patient.family_name == RECENTLY_DISCHARGED))
+        summary = summaries.draft(s, karin, episode.patient_id, episode.id)
+        summaries.update(s, karin, episode.patient_id, episode.id, SummaryUpdate(
+            text="Behandlad i hemmet med intravenös antibiotika i sju dagar. Feberfri sedan "
+                 "dag tre, CRP sjunkande. Inga komplikationer vid PICC-line, som är borttagen.",
+            next_steps="Hälsocentralen ringer dig inom en vecka. Hemsjukvården kommer en gång "
+                       "till och ser till att allt är bra."))
+        units = {u.name: u.id for u in s.scalars(select(Unit))}
+        summaries.sign(s, karin, episode.patient_id, episode.id, SummarySign(receivers=[
+            units["Lycksele hälsocentral"], units["Hemsjukvården Lycksele kommun"]]))
+        summaries.acknowledge(s, hanna, episode.patient_id, episode.id)
+        summary.signed_at = episode.ended_at + timedelta(hours=3)
 
 
 GOALS = [
@@ -505,6 +569,8 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
     today = ctx.now.astimezone(STOCKHOLM).date()
     admitted_days_ago = {"admitted": rng.randint(1, 12), "assessing": 0}.get(plan,
                                                                             rng.randint(20, 90))
+    if family == RECENTLY_DISCHARGED:
+        admitted_days_ago = 8
     assessed_day = today - timedelta(days=admitted_days_ago + 1)
     assessed = _at(assessed_day, 9, rng.randint(0, 50))
     if plan == "assessing":
@@ -529,6 +595,8 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
             episode.held_bed_location = "Avdelning 5, Lycksele lasarett" if i % 4 == 0 else None
         else:
             ended = admitted + timedelta(days=rng.randint(3, 12), hours=rng.randint(0, 5))
+            if family == RECENTLY_DISCHARGED:  # discharged yesterday: the team follows up
+                ended = admitted + timedelta(days=7, hours=2)
             episode.ended_at = ended
             episode.ended_by_id = physician.id
             episode.end_note = {
