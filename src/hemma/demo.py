@@ -276,6 +276,17 @@ def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse:
                      "note": None},
         documented_by_unit_id=episode.responsible_unit_id, created_at=at,
         created_by_id=nurse.id)
+    # The values the stability was judged on, as the nurse entered them at the assessment.
+    import uuid as uuid_
+
+    from hemma.models import Observation
+
+    ctx.session.add(Observation(
+        patient_id=patient.id, episode_id=episode.id, client_id=f"demo-{uuid_.uuid4()}",
+        measured_at=at - timedelta(minutes=30), received_at=at - timedelta(minutes=29),
+        performer="staff", staff_id=nurse.id, source="staff_form",
+        documented_by_unit_id=episode.responsible_unit_id, news2_total=0, news2_band="low",
+        news2_partial=False, **values))
     if kind == "decided":
         row.decision = "not_admit" if plan == "not_admitted" else "admit"
         row.decision_reason = episode.end_note if plan == "not_admitted" else None
@@ -299,7 +310,7 @@ def _road_home(database: Database, now: datetime) -> None:
     from hemma.access.service import subject_for
     from hemma.agreements import service as agreements
     from hemma.logistics import service as logistics
-    from hemma.models import ChecklistItem, Task
+    from hemma.models import ChecklistItem, SummaryReceipt, Task
     from hemma.summaries import service as summaries
     from hemma.summaries.schemas import SummarySign, SummaryUpdate
 
@@ -334,6 +345,7 @@ def _road_home(database: Database, now: datetime) -> None:
                 task.done_at, task.done_by_id = task.due_at, sara.staff_id
         episode = s.scalar(select(Episode).join(Patient, Patient.id == Episode.patient_id)
                            .where(Patient.family_name == RECENTLY_DISCHARGED))
+        _recent_stay(s, episode, people, hanna.unit_id)
         summary = summaries.draft(s, karin, episode.patient_id, episode.id)
         summaries.update(s, karin, episode.patient_id, episode.id, SummaryUpdate(
             text="Behandlad i hemmet med intravenös antibiotika i sju dagar. Feberfri sedan "
@@ -345,6 +357,90 @@ def _road_home(database: Database, now: datetime) -> None:
             units["Lycksele hälsocentral"], units["Hemsjukvården Lycksele kommun"]]))
         summaries.acknowledge(s, hanna, episode.patient_id, episode.id)
         summary.signed_at = episode.ended_at + timedelta(hours=3)
+        for receipt in s.scalars(select(SummaryReceipt).where(
+                SummaryReceipt.summary_id == summary.id)):
+            receipt.sent_at = summary.signed_at
+            if receipt.acknowledged_at is not None:
+                receipt.acknowledged_at = summary.signed_at + timedelta(hours=16)
+
+
+def _recent_stay(s, episode: Episode, people: dict, hsv_unit: int) -> None:
+    """What the recently discharged patient's week at home left behind: values twice a day
+    (a fever that went), the round's decisions, IV antibiotics three times a day by the
+    municipality, and a plan whose follow-up continues."""
+    import uuid as uuid_
+
+    from hemma.models import (
+        CarePlan,
+        Observation,
+        PlanActivity,
+        RoundNote,
+        TreatmentDose,
+        TreatmentOrder,
+    )
+
+    start, end = episode.admitted_at, episode.ended_at
+    day, n = 0, 0
+    while start + timedelta(days=day) < end:
+        for hour, fever in ((8, 1.0), (20, 0.6)):
+            at = _at(local_date(start) + timedelta(days=day), hour)
+            if not start < at < end:
+                continue
+            temp = round(max(36.8, 38.8 - 0.45 * day * fever), 1)
+            s.add(Observation(patient_id=episode.patient_id, episode_id=episode.id,
+                              client_id=f"demo-{uuid_.uuid4()}", measured_at=at,
+                              received_at=at + timedelta(minutes=2), performer="patient",
+                              source="patient_page",
+                              documented_by_unit_id=episode.responsible_unit_id,
+                              temperature=temp, pulse=max(68, 96 - 4 * day),
+                              respiration_rate=16, spo2=96, systolic_bp=128 + n % 7,
+                              news2_partial=True))
+            n += 1
+        day += 1
+    for offset, note in ((1, "Feber 38,6, CRP 142. Fortsätt cefotaxim."),
+                         (3, "Feberfri sedan i går, CRP 61. Fortsätt."),
+                         (6, "CRP 18. Avsluta antibiotika i morgon, skriv ut.")):
+        s.add(RoundNote(patient_id=episode.patient_id, episode_id=episode.id,
+                        staff_id=people["karin.lundgren"].id,
+                        documented_by_unit_id=episode.responsible_unit_id,
+                        at=_at(local_date(start) + timedelta(days=offset), 10), decision="continue",
+                        note=note))
+    order = TreatmentOrder(episode_id=episode.id, patient_id=episode.patient_id,
+                           drug="Cefotaxim", atc_code="J01DD01", dose="1 g", route="iv",
+                           times=["08:00", "14:00", "20:00"], starts_on=local_date(start),
+                           stops_on=local_date(end), prescriber_id=people["karin.lundgren"].id,
+                           giving_unit_id=hsv_unit,
+                           documented_by_unit_id=episode.responsible_unit_id, created_at=start,
+                           created_by_id=people["karin.lundgren"].id)
+    s.add(order)
+    s.flush()
+    day = 0
+    while start + timedelta(days=day) < end:
+        for clock in order.times:
+            at = _at(local_date(start) + timedelta(days=day), int(clock[:2]))
+            if start < at < end:
+                missed = day == 2 and clock == "14:00"
+                s.add(TreatmentDose(order_id=order.id, patient_id=episode.patient_id,
+                                    planned_at=at, given=not missed,
+                                    reason="Patienten var på röntgen" if missed else None,
+                                    recorded_at=at + timedelta(minutes=25),
+                                    recorded_by_id=people["hanna.lundstrom"].id,
+                                    documented_by_unit_id=hsv_unit))
+        day += 1
+    plan = CarePlan(episode_id=episode.id, patient_id=episode.patient_id, version=1,
+                    goals="Bli av med infektionen och slippa ligga på sjukhus.",
+                    follow_ups=[{"on": (local_date(end) + timedelta(days=7)).isoformat(),
+                                 "what": "Återbesök på Lycksele hälsocentral, CRP"}],
+                    documented_by_unit_id=episode.responsible_unit_id, updated_at=start,
+                    updated_by_id=people["sara.nilsson"].id)
+    s.add(plan)
+    s.flush()
+    s.add(PlanActivity(plan_id=plan.id, episode_id=episode.id, patient_id=episode.patient_id,
+                       unit_id=hsv_unit, what="Ett uppföljande hembesök efter utskrivningen",
+                       kind="ongoing", starts_on=local_date(end), continues_after=True,
+                       status="planned", documented_by_unit_id=hsv_unit, created_at=start,
+                       created_by_id=people["hanna.lundstrom"].id, updated_at=start,
+                       updated_by_id=people["hanna.lundstrom"].id))
 
 
 GOALS = [
