@@ -188,6 +188,13 @@ def _build(world, database) -> FuzzWorld:
                                                .where(ChecklistItem.episode_id == eid))),
                      "task_id": list(s.scalars(select(Task.id).where(Task.episode_id == eid))),
                      "order_id": [order.id]}
+    # The shared plan: an activity of the region's (the fuzzed user's own organisation).
+    from tests.access.test_matrix import _activity
+
+    road_home["activity_id"] = [_activity(type("S", (), {"world": world,
+                                                         "database": database})(), pid)]
+    road_home["version"] = [1]
+    world.assessed(pid, eid)
     fw = FuzzWorld(world, patient_id=pid)
     fw.ids = {
         "patient_id": [pid], "episode_id": [eid], "alert_id": [aid], "consent_id": [consent],
@@ -218,6 +225,11 @@ def _who(route: APIRoute) -> str | None:
         return "lisa"  # physicians prescribe the monitoring plan and take the round
     if action == Action.ADMIN:
         return "adam"
+    if action == Action.PATHWAY:
+        return "lisa"  # the medical lead
+    if route.path.endswith(("/decision", "/sign")) and route.endpoint.__module__.startswith(
+            ("hemma.assessments", "hemma.summaries")):
+        return "lisa"  # a physician decides on admission and signs the summary
     if action == Action.LOG_REVIEW:
         return "rita"
     module = route.endpoint.__module__

@@ -20,6 +20,7 @@ from hemma.jobs.worker import Worker
 from hemma.kit.time import at_local, local_today, utcnow
 from hemma.models import AuditEntry
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
+from tests.factories import PEOPLE
 
 # (method, path, the episode state the patient needs, body). Bodies are valid: each call
 # succeeds, so each must log.
@@ -73,6 +74,23 @@ EXAMPLES = [
      "admitted", {}),
     ("PUT", "/api/v1/patients/{patient_id}/episodes/{episode_id}/careplan/sip", "sip",
      {"participants": ["Patienten"]}),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/summary", "discharged", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/summary/draft", "discharged", {}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/summary", "summary",
+     {"text": "Klar", "next_steps": "Hälsocentralen ringer"}),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/summary/sign", "summary",
+     ("lisa", lambda w: {"receivers": str(w.units["hc"])})),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/summary/acknowledge", "summary_sent",
+     ("hugo", {})),
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/summary.pdf", "summary", None),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/summary", "summary", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/summary", "discharged", {}),
+    ("PUT", "/api/v1/patients/{patient_id}/episodes/{episode_id}/summary", "summary",
+     {"text": "Klar"}),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/summary/sign", "summary",
+     ("lisa", lambda w: {"receivers": [w.units["hc"]]})),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/summary/acknowledge",
+     "summary_sent", ("hugo", {})),
     ("GET", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing", None),
     ("POST", "/patients/{patient_id}/episodes/{episode_id}/admit", "assessing",
      lambda w: {"responsible_physician_id": w.staff["lisa"]}),
@@ -250,6 +268,12 @@ def test_every_patient_route_has_an_example(app):
     assert routes == {(m, p) for m, p, _s, _b in EXAMPLES}
 
 
+_FACTS = {"pathway": "OPAT", "reason": "", "admitted": "", "ended": "", "days_at_home": 3,
+          "end_note": "", "criteria_override": False, "trends": [], "news2_max": None,
+          "news2_last": None, "hidden_values": 0, "alerts": [], "rounds": [], "treatments": [],
+          "hidden_treatments": 0, "continuing": [], "hidden_activities": 0, "follow_ups": []}
+
+
 def _prepare(world, state):
     pid = world.patient(unit="med")
     ids = {"patient_id": pid}
@@ -267,6 +291,26 @@ def _prepare(world, state):
                              needed_from=clock.utcnow() - timedelta(hours=1), participants=[],
                              documented_by_unit_id=world.units["med"],
                              updated_at=clock.utcnow(), updated_by_id=world.staff["sara"]))
+    elif state in ("summary", "summary_sent"):  # discharged, the summary drafted (and sent)
+        ids["episode_id"] = world.episode(pid, state="discharged", pathway="snabbspar")
+        from hemma.kit import time as clock
+        from hemma.models import CareRelation, DischargeSummary, SummaryReceipt
+
+        with world.database.session() as s:
+            now = clock.utcnow()
+            summary = DischargeSummary(
+                episode_id=ids["episode_id"], patient_id=pid, facts=_FACTS, text="Klar.",
+                documented_by_unit_id=world.units["med"], created_at=now,
+                created_by_id=world.staff["sara"], updated_at=now)
+            s.add(summary)
+            s.flush()
+            if state == "summary_sent":
+                summary.signed_at, summary.signed_by_id = now, world.staff["lisa"]
+                s.add(SummaryReceipt(summary_id=summary.id, unit_id=world.units["hc"],
+                                     sent_at=now))
+                s.add(CareRelation(patient_id=pid, unit_id=world.units["hc"], starts_at=now,
+                                   created_by_id=world.staff["lisa"],
+                                   documented_by_unit_id=world.units["med"]))
     elif state:
         # The pathway with an agreement template (the agreement is written from it).
         ids["episode_id"] = world.episode(pid, state=state, pathway="snabbspar")
@@ -371,7 +415,7 @@ def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, wo
     entry = new[0]
     assert entry.patient_id == ids["patient_id"]
     assert entry.user_id == world.staff[username] and entry.username == username
-    assert entry.unit_id == world.units["med"]
+    assert entry.unit_id == world.units[PEOPLE[username][3]]
     assert entry.organisation_id == world.orgs["region"]
     assert entry.client_addr == "testclient"
     assert entry.at is not None and entry.at.tzinfo is not None
