@@ -46,16 +46,25 @@ from hemma.access.auth import hash_password, start_session  # noqa: E402
 from hemma.db import Database  # noqa: E402
 from hemma.migrations.runner import upgrade  # noqa: E402
 from hemma.models import (  # noqa: E402
+    ASSESSMENT_PARTS,
+    Agreement,
+    Assessment,
     AuditEntry,
     Block,
+    CarePlan,
+    CarePlanVersion,
     CareRelation,
+    ChecklistItem,
     Consent,
     Episode,
+    Observation,
     Organisation,
     Pathway,
     Patient,
+    PlanActivity,
     Relative,
     Staff,
+    Task,
     Unit,
 )
 from hemma.patients.personnummer import make  # noqa: E402
@@ -349,7 +358,9 @@ class _Rows:
     def __init__(self, rng: random.Random):
         self.rng = rng
         self.tables: dict[type, list[dict]] = {
-            Patient: [], Relative: [], Episode: [], CareRelation: [], Consent: [], Block: []}
+            Patient: [], Relative: [], Episode: [], CareRelation: [], Consent: [], Block: [],
+            Observation: [], Assessment: [], Agreement: [], CarePlan: [], PlanActivity: [],
+            CarePlanVersion: [], ChecklistItem: [], Task: []}
 
     def uuid(self) -> uuid.UUID:
         return uuid.UUID(int=self.rng.getrandbits(128), version=4)  # seeded: repeatable
@@ -364,6 +375,66 @@ class _Rows:
         self.add(CareRelation, id=self.uuid(), patient_id=patient_id, episode_id=episode,
                  unit_id=unit, staff_id=staff, role=role, starts_at=starts, ends_at=ends,
                  created_by_id=by, documented_by_unit_id=documented_by, ended_by_id=None)
+
+
+def _road_home(out: _Rows, pid, eid, clinic: UnitSpec, hsv: UnitSpec, nurse: int,
+               admitted: datetime, now: datetime, rng: random.Random) -> None:
+    """What an admitted patient's overview shows beyond the episode: values twice a day
+    since admission, the assessment, a confirmed agreement, the shared plan with an activity
+    of each organisation, the checklist and the homecoming call."""
+    t = admitted
+    while t < now:
+        out.add(Observation, id=out.uuid(), patient_id=pid, episode_id=eid,
+                client_id=f"b-{out.uuid()}", measured_at=t, measured_offset_minutes=60,
+                received_at=t, performer="patient", source="patient_page",
+                documented_by_unit_id=clinic.id, respiration_rate=rng.randint(13, 19),
+                spo2=rng.randint(94, 99), on_oxygen=False,
+                temperature=round(rng.uniform(36.4, 37.8), 1),
+                systolic_bp=rng.randint(110, 150), pulse=rng.randint(60, 95),
+                consciousness="A", news2_total=rng.randint(0, 3), news2_band="low",
+                news2_partial=False, feeling_worse=False, symptoms={})
+        t += timedelta(hours=12)
+    met = {"status": "met", "note": None}
+    out.add(Assessment, id=out.uuid(), episode_id=eid, patient_id=pid, version=1,
+            parts={p: met for p in ASSESSMENT_PARTS}, stability={"status": "met"},
+            criteria={}, information={"consent_home": True},
+            documented_by_unit_id=clinic.id, created_at=admitted - timedelta(hours=3),
+            created_by_id=nurse, decision="admit", decision_reason=None, override=False,
+            decided_at=admitted - timedelta(hours=2), decided_by_id=nurse)
+    out.add(Agreement, id=out.uuid(), episode_id=eid, patient_id=pid, version=1,
+            content={"patient_tasks": ["Mät morgon och kväll"], "team_tasks": ["Fjärrond"],
+                     "if_worse": [{"symptom": "Feber", "action": "call_team"}],
+                     "planned_days": 10, "end_criteria": "Klar",
+                     "phones": {"day": "070-111 11 11", "night": "070-222 22 22"}},
+            change_note=None, documented_by_unit_id=clinic.id, created_at=admitted,
+            created_by_id=nurse, confirmed_at=admitted + timedelta(hours=2),
+            confirmed_how="patient_page", confirmed_by_id=None)
+    plan = out.uuid()
+    out.add(CarePlan, id=plan, episode_id=eid, patient_id=pid, version=1,
+            goals="Klara mig själv hemma", needs=None, follow_ups=[],
+            documented_by_unit_id=clinic.id, updated_at=admitted, updated_by_id=nurse)
+    out.add(CarePlanVersion, plan_id=plan, version=1, snapshot={}, change="goals",
+            documented_by_unit_id=clinic.id, changed_at=admitted, changed_by_id=nurse)
+    for unit, what in ((clinic.id, "Fjärrond varje vardag"), (hsv.id, "Tillsyn vid behov")):
+        out.add(PlanActivity, id=out.uuid(), plan_id=plan, episode_id=eid, patient_id=pid,
+                unit_id=unit, staff_id=None, what=what, kind="ongoing", times=[],
+                duration_minutes=None, skills=[], care_kind=None, due_at=None,
+                starts_on=admitted.date(), ends_on=None, continues_after=False,
+                status="ongoing", care_request_id=None, task_id=None,
+                documented_by_unit_id=unit, created_at=admitted, created_by_id=nurse,
+                updated_at=admitted, updated_by_id=nurse)
+    for i, category in enumerate(("supplies", "medicines", "devices", "devices", "key")):
+        out.add(ChecklistItem, id=out.uuid(), episode_id=eid, patient_id=pid, position=i,
+                category=category, what=f"Sak {i + 1}",
+                provider_unit_id=hsv.id if category == "key" else clinic.id, deliverer=None,
+                due_at=admitted, done_at=admitted - timedelta(hours=1), done_by_id=nurse,
+                documented_by_unit_id=clinic.id, created_at=admitted - timedelta(days=1),
+                created_by_id=nurse)
+    out.add(Task, id=out.uuid(), patient_id=pid, episode_id=eid, kind="homecoming_call",
+            title="Hemkomstsamtal", unit_id=clinic.id, staff_id=None,
+            due_at=admitted + timedelta(hours=5), questions=[], answers={},
+            done_at=admitted + timedelta(hours=5), done_by_id=nurse,
+            documented_by_unit_id=clinic.id, created_at=admitted, created_by_id=nurse)
 
 
 def _patient_rows(plans: list[tuple[UnitSpec, str]], units: list[UnitSpec],
@@ -437,6 +508,9 @@ def _patient_rows(plans: list[tuple[UnitSpec, str]], units: list[UnitSpec],
                           "returned": "Försämrad, åter till sjukhus.",
                           "not_admitted": "Ej lämplig för vård i hemmet."}.get(state),
                 ambulance_informed=state == "returned" and rng.random() < 0.7)
+
+        if state == "admitted":
+            _road_home(out, pid, eid, clinic, hsv, nurse, admitted, now, rng)
 
         # The care team. The responsible unit is bound to the episode and, as after a real
         # discharge, keeps access for the 7-day grace period.
@@ -534,7 +608,11 @@ def generate(url: str, *, n_patients: int, n_staff: int, seed: int,
     _load(url, [(Organisation, orgs), (Pathway, pathways), (Unit, unit_rows),
                 (Staff, staff_rows), (Patient, t[Patient]), (Relative, t[Relative]),
                 (Episode, t[Episode]), (CareRelation, t[CareRelation]),
-                (Consent, t[Consent]), (Block, t[Block])])
+                (Consent, t[Consent]), (Block, t[Block]), (Observation, t[Observation]),
+                (Assessment, t[Assessment]), (Agreement, t[Agreement]),
+                (CarePlan, t[CarePlan]), (CarePlanVersion, t[CarePlanVersion]),
+                (PlanActivity, t[PlanActivity]), (ChecklistItem, t[ChecklistItem]),
+                (Task, t[Task])])
 
     counts = {
         "organisations": len(orgs), "units": len(units),
@@ -543,6 +621,8 @@ def generate(url: str, *, n_patients: int, n_staff: int, seed: int,
         "active_episodes": sum(1 for e in t[Episode] if e["state"] in ("assessing", "admitted")),
         "care_relations": len(t[CareRelation]), "consents": len(t[Consent]),
         "blocks": len(t[Block]), "relatives": len(t[Relative]), "pathways": len(pathways),
+        "observations": len(t[Observation]), "agreements": len(t[Agreement]),
+        "plan_activities": len(t[PlanActivity]), "checklist_items": len(t[ChecklistItem]),
     }
     return Dataset(counts, measured, measured.staff["nurse"][0], time.perf_counter() - started)
 
