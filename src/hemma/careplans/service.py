@@ -236,6 +236,7 @@ def set_status(db: Session, subject: Subject, patient_id: uuid.UUID, activity_id
                 Visit.care_request_id == request.id, Visit.status == VisitStatus.PLANNED,
                 Visit.earliest > now)):
             visit.status = VisitStatus.CANCELLED
+            visit.not_done_reason = "activity_stopped"
     if activity.task_id is not None:
         task = db.get(Task, activity.task_id)
         if data.status == "done" and task.done_at is None:

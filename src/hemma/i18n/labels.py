@@ -207,6 +207,8 @@ VISIT_STATUS = {
 VISIT_REASONS = {
     "episode_discharged": N_("Discharged from care at home"),
     "episode_returned": N_("Readmitted to hospital"),
+    "treatment_stopped": N_("The treatment was stopped"),
+    "activity_stopped": N_("Stopped in the shared plan"),
 }
 SYNC = {"simultaneous": N_("Together"), "sequential": N_("One after the other")}
 UNPLANNED_REASONS = {
