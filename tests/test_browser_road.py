@@ -249,7 +249,11 @@ def test_the_road_home_for_a_new_patient(morning_server, browser, database):  # 
     expect(card).to_contain_text("Intravenös antibiotika")
     _shot(hanna, "18-incoming")
     card.get_by_role("button", name="Acceptera").click()
-    expect(hanna.get_by_role("status")).to_contain_text("accepterad")
+    # Accepting checks the unit's capacity by planning the days (slow on a small machine);
+    # a visit the unit cannot make is said at once, in a banner of its own.
+    answer = hanna.get_by_role("status").or_(hanna.locator("#capacity"))
+    expect(answer).to_contain_text("accepterad", timeout=60_000)
+    _shot(hanna, "18b-accepted")
     hanna.get_by_role("link", name="Besöksplanering").click()
     hanna.get_by_role("button", name=re.compile("Planera (om )?dagen")).click()
     expect(hanna.locator("body")).to_contain_text(FAMILY)
@@ -264,7 +268,9 @@ def test_the_road_home_for_a_new_patient(morning_server, browser, database):  # 
            ).to_contain_text("Pågår")
     _shot(hanna, "20-plan-ongoing")
     with database.session() as s:
-        assert s.get(PlanActivity, activity.id).status == "ongoing"
+        # A visit's status is not stored: it follows its care request and its visits.
+        assert s.get(CareRequest, s.get(PlanActivity, activity.id).care_request_id
+                     ).status == "accepted"
 
     # 5. Before homecoming: the checklist from the pathway's template, homecoming at noon.
     sara.goto(overview)
@@ -290,8 +296,10 @@ def test_the_road_home_for_a_new_patient(morning_server, browser, database):  # 
     for _ in range(4):
         open_item = sara.locator("#checklist tr[data-item]").filter(
             has=sara.get_by_role("button", name="Klart")).first
+        item = open_item.get_attribute("data-item")
         open_item.get_by_role("button", name="Klart").click()
-        expect(sara.get_by_role("status")).to_be_visible()
+        expect(sara.locator(f'#checklist tr[data-item="{item}"]').get_by_role(
+            "button", name="Klart")).to_have_count(0)
     expect(sara.locator("#checklist").get_by_role("button", name="Klart")).to_have_count(0)
     _shot(sara, "23-checklist-done")
     with database.session() as s:
