@@ -361,6 +361,14 @@ def changes(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def number_now(content: Mapping[str, Any], now: datetime) -> str | None:
+    """The number of the agreement to call at `now`: the day number by day, else the night
+    number (either, if only one was given)."""
+    day, night = _numbers(content)
+    daytime = DAY_STARTS <= local(now).time() < DAY_ENDS
+    return (day if daytime else night) or day or night
+
+
 def _numbers(content: Mapping[str, Any]) -> tuple[str | None, str | None]:
     phones = content.get("phones") or {}
     return phones.get("day"), phones.get("night")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import RedirectResponse
 
 from hemma.access.policy import Action
@@ -28,6 +28,7 @@ FormData = Annotated[dict, Depends(form_data)]
 Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 Manager = Annotated[PatientContext, Depends(PatientAccess(Action.EPISODE))]
 PARTS_ASKED = ("adl", "mobility", "medication")
+Version = Annotated[int, Path(ge=1, le=100_000)]
 
 
 def _values(row) -> dict:
@@ -77,7 +78,7 @@ def show(request: Request, db: DbSession, episode_id: uuid.UUID, ctx: Reader):
 
 
 @router.get("/patients/{patient_id}/episodes/{episode_id}/assessment/versions/{version}")
-def show_version(request: Request, db: DbSession, episode_id: uuid.UUID, version: int,
+def show_version(request: Request, db: DbSession, episode_id: uuid.UUID, version: Version,
                  ctx: Reader):
     """An earlier version of the assessment, as it was saved."""
     context = _context(db, ctx, episode_id)

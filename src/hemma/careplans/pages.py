@@ -141,7 +141,9 @@ def add_activity(request: Request, db: DbSession, episode_id: uuid.UUID, form: F
         return render(request, "careplans/plan.html", {
             **_context(db, ctx, episode_id), "values": form, "errors": error_messages(err)},
             status_code=err.status_code)
-    return RedirectResponse(_url(ctx, episode_id) + "?done=saved", 303)
+    done = "activity_requested" if form.get("kind") == "visit" else (
+        "activity_task" if form.get("kind") == "once" else "saved")
+    return RedirectResponse(_url(ctx, episode_id) + f"?done={done}", 303)
 
 
 @router.post(BASE + "/activities/{activity_id}/status")

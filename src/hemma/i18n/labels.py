@@ -322,6 +322,9 @@ FLASH = {
     "position": N_("The map position has been updated."),
     "assessing": N_("The assessment has started."),
     "admitted": N_("The patient has been admitted to the home ward."),
+    "activity_requested": N_("The activity is in the plan, and a care request for its visits "
+                             "has gone to the unit. It shows as requested until they answer."),
+    "activity_task": N_("The activity is in the plan, and a task has gone to the unit."),
     "summary_signed": N_("The summary is signed and sent."),
     "acknowledged": N_("Acknowledged. Your unit takes over."),
     "decided_admit": N_("The decision to admit is signed. The home ward can now admit the patient."),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from hemma.access.policy import Action
-from hemma.kit.validation import Schema, Text
+from hemma.kit.validation import DbId, Schema, Text
 from hemma.pathways import service
 from hemma.pathways.document import PathwayDocument
 from hemma.web.deps import DbSession, Principal, StaffAccess
@@ -56,7 +56,7 @@ def list_pathways(db: DbSession, principal: Reader):
 
 
 @router.get("/pathways/{pathway_id}", response_model=PathwayFull)
-def get_pathway(pathway_id: Annotated[int, Field(ge=1, le=2_147_483_647)], db: DbSession,
+def get_pathway(pathway_id: DbId, db: DbSession,
                 principal: Reader):
     """One version of a pathway with its whole document (the form import takes)."""
     row = service.get(db, pathway_id)
@@ -73,7 +73,7 @@ def import_pathway(body: PathwayImport, db: DbSession, principal: Lead):
 
 
 @router.post("/pathways/{pathway_id}/retire", response_model=PathwayOut)
-def retire_pathway(pathway_id: Annotated[int, Field(ge=1, le=2_147_483_647)], db: DbSession,
+def retire_pathway(pathway_id: DbId, db: DbSession,
                    principal: Lead):
     """Retire a pathway: no new assessments on it; episodes on it go on."""
     row = service.get(db, pathway_id)

@@ -13,6 +13,7 @@ from hemma.access.policy import Action
 from hemma.i18n import gettext
 from hemma.kit.errors import HemmaError, Invalid
 from hemma.kit.text import N_
+from hemma.kit.validation import DbId
 from hemma.pathways import service
 from hemma.pathways.document import read_text, write_text
 from hemma.web.deps import DbSession, Principal, StaffAccess
@@ -104,7 +105,7 @@ def create(request: Request, db: DbSession, form: FormData, upload: Upload, prin
 
 
 @router.get("/pathways/{pathway_id}")
-def show(request: Request, db: DbSession, pathway_id: int, principal: Reader):
+def show(request: Request, db: DbSession, pathway_id: DbId, principal: Reader):
     """One version of a pathway, as it reads, with its history."""
     row = service.get(db, pathway_id)
     return render(request, "pathways/show.html", {
@@ -113,7 +114,7 @@ def show(request: Request, db: DbSession, pathway_id: int, principal: Reader):
 
 
 @router.get("/pathways/{pathway_id}/export")
-def export(db: DbSession, pathway_id: int, principal: Reader,
+def export(db: DbSession, pathway_id: DbId, principal: Reader,
            format: Literal["json", "yaml"] = "yaml"):
     """One version of a pathway as a YAML or JSON file."""
     row = service.get(db, pathway_id)
@@ -124,7 +125,7 @@ def export(db: DbSession, pathway_id: int, principal: Reader,
 
 
 @router.get("/pathways/{pathway_id}/edit")
-def edit_form(request: Request, db: DbSession, pathway_id: int, principal: Lead,
+def edit_form(request: Request, db: DbSession, pathway_id: DbId, principal: Lead,
               format: Literal["json", "yaml"] = "yaml"):
     """Form: edit a pathway (saving makes a new version)."""
     row = service.get(db, pathway_id)
@@ -134,7 +135,7 @@ def edit_form(request: Request, db: DbSession, pathway_id: int, principal: Lead,
 
 
 @router.post("/pathways/{pathway_id}/edit")
-def save(request: Request, db: DbSession, pathway_id: int, form: FormData, principal: Lead):
+def save(request: Request, db: DbSession, pathway_id: DbId, form: FormData, principal: Lead):
     """Save the edited pathway as its next version."""
     row = service.get(db, pathway_id)
     text = form.get("document")
@@ -157,7 +158,7 @@ def save(request: Request, db: DbSession, pathway_id: int, form: FormData, princ
 
 
 @router.post("/pathways/{pathway_id}/retire")
-def retire(request: Request, db: DbSession, pathway_id: int, principal: Lead):
+def retire(request: Request, db: DbSession, pathway_id: DbId, principal: Lead):
     """Retire a pathway: no new assessments on it."""
     row = service.get(db, pathway_id)
     _, err = attempt(db, lambda: service.retire(db, principal.subject, row.code))

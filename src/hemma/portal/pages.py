@@ -53,6 +53,11 @@ def _context(db, me: PatientSelf) -> dict:
     plan = service.plan_for(db, episode)
     phone = plan.contact_phone if plan and plan.contact_phone else None
     pathway = db.get(Pathway, episode.pathway_id) if episode else None
+    found = agreements.patient_agreement(db, me)
+    if found is not None:
+        # The numbers the patient was given in the agreement, by the time of day: the page
+        # must not name another number than the paper on the fridge.
+        phone = agreements.number_now(found[1].content, utcnow()) or phone
     if phone is None and episode is not None:
         phone = db.get(Unit, episode.responsible_unit_id).phone
     # What the patient (or their device) sent: values staff measured at a visit are the
@@ -65,7 +70,7 @@ def _context(db, me: PatientSelf) -> dict:
             "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
             "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
-            "agreement": agreements.patient_agreement(db, me) is not None,
+            "agreement": found is not None,
             "discharged": summaries.patient_discharge(db, me.patient_id) if episode is None
             else None}
 

@@ -22,6 +22,7 @@ from hemma.access.service import can, origin, relation_active, require
 from hemma.access.sharing import consented_organisations
 from hemma.careplans import service as careplans
 from hemma.i18n import gettext as _
+from hemma.i18n import ngettext
 from hemma.i18n.labels import DECISIONS, PARAMETERS, label
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from hemma.kit.time import format_local, local_date, utcnow
@@ -338,8 +339,9 @@ def pdf_sections(view: SummaryView) -> list:
     s, f = view.summary, view.summary.facts
     sections = [
         (_("Reason and pathway"), [f["pathway"], *([f["reason"]] if f["reason"] else [])]),
-        (_("At home"), [_("Admitted %(a)s, discharged %(b)s: %(n)s days at home.", a=f["admitted"],
-                          b=f["ended"], n=f["days_at_home"])]),
+        (_("At home"), [ngettext("Admitted %(a)s, discharged %(b)s: %(num)s day at home.",
+                                 "Admitted %(a)s, discharged %(b)s: %(num)s days at home.",
+                                 f["days_at_home"], a=f["admitted"], b=f["ended"])]),
         (_("Summary"), [s.text or ""]),
     ]
     if f["trends"]:
