@@ -96,6 +96,23 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     page.get_by_role("link", name="Påbörja bedömning för vård i hemmet").click()
     page.get_by_label("Vårdprogram").select_option(label="Intravenös antibiotika i hemmet (OPAT)")
     page.get_by_role("button", name="Påbörja bedömning").click()
+    # The snabbspår assessment: no values yet, so medical stability is "not assessed".
+    page.get_by_role("link", name="Bedöm", exact=True).click()
+    page.get_by_label("Patienten samtycker till vård i hemmet").check()
+    page.get_by_role("button", name="Spara bedömningen").click()
+    expect(page.get_by_role("status")).to_contain_text("Sparat")
+    _logout(page)
+    # The physician admits anyway, with a reason: the values are taken at home tonight.
+    _login(page, base, "karin.lundgren")
+    page.goto(f"{base}/patients/{_patient(database).id}")
+    page.get_by_role("link", name="Bedömning och beslut").click()
+    page.locator("#decision").select_option(label="Skriv in i vård i hemmet")
+    page.get_by_label("Skäl").fill("Stabil på avdelningen; värdena tas hemma i kväll.")
+    page.get_by_role("button", name="Signera beslutet").click()
+    expect(page.get_by_role("status")).to_contain_text("Beslutet om inskrivning är signerat")
+    _logout(page)
+    _login(page, base, "sara.nilsson")
+    page.goto(f"{base}/patients/{_patient(database).id}")
     page.get_by_role("link", name="Skriv in i vård i hemmet").click()
     page.get_by_label("Medicinskt ansvarig läkare").select_option(
         label="Lundgren, Karin · Läkare · Medicinkliniken, Lycksele lasarett")

@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "hemma"
 def test_every_done_code_a_route_sends_has_a_message():
     codes = set()
     for path in SRC.rglob("*.py"):
-        for code in re.findall(r"done=([a-z_]+)(?![a-z_{])", path.read_text()):
+        for code in re.findall(r"[?&]done=([a-z_]+)(?![a-z_{])", path.read_text()):
             codes.add(code)
     # Codes built at run time: the visit's new status, the alert action's name.
     for status in ("started", "done", "not_done"):

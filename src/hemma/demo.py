@@ -254,9 +254,12 @@ def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse:
     values = {"respiration_rate": 16, "spo2": 96, "on_oxygen": False, "systolic_bp": 132,
               "pulse": 76, "consciousness": "A", "temperature": 37.2}
     parts = {p: {"status": "met", "note": None} for p in ASSESSMENT_PARTS}
-    alone = ctx.rng.random() < 0.4
+    # A random of its own: the demo's shared sequence (places, times, the visit day) stays
+    # what it was before assessments were added.
+    rng = random.Random(patient.family_name)
+    alone = rng.random() < 0.4
     parts["home"] = {"status": "met", "note": None, "lives_alone": alone,
-                     "relatives_help": not alone, "stairs": ctx.rng.random() < 0.3,
+                     "relatives_help": not alone, "stairs": rng.random() < 0.3,
                      "access": "Nyckelgömma vid ytterdörren", "heating_ok": True, "pets": None}
     if kind == "home_not_met":
         parts["home"] = {"status": "not_met", "lives_alone": True, "relatives_help": False,

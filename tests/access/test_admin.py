@@ -78,3 +78,20 @@ def test_administrators_stay_within_their_organisation_and_see_no_patients(world
 def test_age_in_whole_years():
     assert age(date(1940, 12, 1), on=date(2026, 11, 30)) == 85
     assert age(date(1940, 11, 30), on=date(2026, 11, 30)) == 86
+
+
+def test_a_taken_hsa_id_with_a_new_password_is_a_message_not_a_server_error(world, database,
+                                                                           as_user):
+    # The fuzzer found it: a new password logs the account out everywhere, which read the
+    # database before the taken HSA-id was checked (a 500 instead of 409).
+    with database.session() as s:
+        s.get(Staff, world.staff["sara"]).hsa_id = "SE2321000222-T1"
+    adam = as_user("adam")
+    body = {"given_name": "Lisa", "family_name": "Läkare", "profession": "physician",
+            "unit_id": world.units["med"], "hsa_id": "SE2321000222-T1",
+            "password": "ett nytt långt lösenord", "active": True}
+    r = adam.put(f"/api/v1/admin/staff/{world.staff['lisa']}", json=body)
+    assert r.status_code == 409, r.text
+    assert r.json()["errors"][0]["field"] == "hsa_id"
+    with database.session() as s:
+        assert s.get(Staff, world.staff["lisa"]).hsa_id is None

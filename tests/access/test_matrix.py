@@ -412,9 +412,13 @@ RELATIONSHIP_STATES = [State(r, e) for r, e in itertools.product(RELATIONSHIPS, 
 # Every consent and block state with every kind of relationship, with and without an open
 # emergency access; an ended relationship and an expired emergency access (which open nothing)
 # walk the relationship states.
-FULL_STATES = [State(r, e, c, b) for r, e, c, b in itertools.product(
-    ["none", "unit", "personal"], ["none", "active"], ["none", "both", "withdrawn"],
-    [False, True])] + [s for s in RELATIONSHIP_STATES
+# A block is walked with consent given: without consent, another organisation sees nothing of
+# Medicinkliniken's anyway, and the same organisation (or the unit itself) does not need
+# consent, so ("none", blocked) shows nothing ("both", blocked) does not.
+FULL_STATES = [State(r, e, c, b) for r, e, (c, b) in itertools.product(
+    ["none", "unit", "personal"], ["none", "active"],
+    [("none", False), ("both", False), ("withdrawn", False), ("both", True)])] + [
+    s for s in RELATIONSHIP_STATES
                        if s.relationship == "ended" or s.emergency == "expired"]
 # Routes about the patient as a whole (not one episode, alert, relationship or code) are open
 # to a relationship or emergency whatever the consent and blocks say: they walk every

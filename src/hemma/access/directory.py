@@ -171,9 +171,11 @@ def update_staff(db: Session, subject: Subject, staff_id: int, data: StaffUpdate
         setattr(staff, key, value)
     if data.password:
         staff.password_hash = hash_password(data.password)
+    # Checked before anything else reads the database (which would flush the change first,
+    # and a taken HSA-id would then be a server error instead of a message on the field).
+    _flush_unique(db, "hsa_id", "That HSA-id is taken")
     if not data.active or data.password:
         # A deactivated account or a reset password logs out everywhere at once.
         end_all_sessions(db, staff.id)
-    _flush_unique(db, "hsa_id", "That HSA-id is taken")
     audit.record(db, None, "admin.staff.update", basis="role", detail=staff.username)
     return staff
