@@ -444,7 +444,8 @@ def test_route_matrix(username, app, world, database, as_user):
     csrf = world.csrf[id(client)]
     full = username in ("sara", "hugo", "kim")
     states = FULL_STATES if full else RELATIONSHIP_STATES
-    patients = {state: scenario.patient(username, state) for state in states}
+    walked = list(dict.fromkeys(states + (PATIENT_LEVEL_STATES if full else [])))
+    patients = {state: scenario.patient(username, state) for state in walked}
     failures = []
     for method, path, decl in _routes(app):
         if not isinstance(decl, PatientAccess):
