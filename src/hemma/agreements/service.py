@@ -41,6 +41,7 @@ from hemma.models import ACTIVE_STATES, Episode, Pathway, Patient, Staff, Unit
 from hemma.models.careplans import Agreement
 from hemma.models.monitoring import DutyShift
 from hemma.monitoring import service as monitoring
+from hemma.patients.service import episode_of
 
 # The roster is read this far ahead: the numbers must hold through the coming night.
 ROSTER_AHEAD = timedelta(hours=24)
@@ -61,13 +62,6 @@ class PatientOnOwnPage(Protocol):
 
 # --- Reading ----------------------------------------------------------------------------
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID,
-             *, lock: bool = False) -> Episode:
-    episode = db.get(Episode, episode_id, with_for_update=lock)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def _home(db: Session, episode: Episode) -> Origin:
@@ -114,7 +108,7 @@ def agreement_view(db: Session, decision: Decision, patient_id: uuid.UUID,
                    episode_id: uuid.UUID) -> AgreementView:
     """The episode's agreement as `decision`'s user may see it: all of it, or nothing (it is
     the home ward's record, and follows its visibility)."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     home = _home(db, episode)
     require(db, decision.subject, Action.READ, patient_id, on=home)
     rows = versions(db, episode_id)
@@ -195,7 +189,7 @@ def _episode_for_change(db: Session, subject: Subject, patient_id: uuid.UUID,
     """The episode, locked against a concurrent version, once the user may change its
     record. Decided before any input is read: a user who may not change the agreement
     learns nothing from its validation."""
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     require(db, subject, Action.EPISODE, patient_id, on=_home(db, episode))
     if episode.state not in ACTIVE_STATES:
         raise Conflict("The episode has ended: its agreement can no longer change",

@@ -38,17 +38,11 @@ from hemma.models import (
     Unit,
 )
 from hemma.monitoring import visible
+from hemma.patients.service import episode_of
 
 # An admission against a criterion is the physician's to answer for: the reason must say why.
 MIN_OVERRIDE_REASON = 10
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID, *,
-             lock: bool = False) -> Episode:
-    episode = db.get(Episode, episode_id, with_for_update=lock)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def current_stability(db: Session, decision: Decision, patient_id: uuid.UUID,
@@ -83,7 +77,7 @@ def _diagnosis(pathway: Pathway, data: AssessmentCreate) -> tuple[dict, dict]:
 def assess(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
            data: AssessmentCreate) -> Assessment:
     """Save a new version of the assessment (the first, or a re-assessment)."""
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     home = origin(db, episode.responsible_unit_id)
     require(db, subject, Action.EPISODE, patient_id, on=home)
     if episode.state not in ACTIVE_STATES:
@@ -143,7 +137,7 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uui
     """The physician's decision on the newest version: admit or not. Admitting while a part
     is not met takes a written reason and is flagged on the episode; admitting without the
     patient's consent to care at home is not possible at all."""
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     if subject.profession != Profession.PHYSICIAN:
         raise Forbidden("Only a physician decides on admission")
@@ -208,7 +202,7 @@ class AssessmentView:
 def versions(db: Session, decision: Decision, patient_id: uuid.UUID,
              episode_id: uuid.UUID) -> list[AssessmentView]:
     """Every version, newest first, if the reader may see the episode's documentation."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     if not decision.sees(origin(db, episode.responsible_unit_id)):
         raise NotFound()
     rows = list(db.scalars(select(Assessment).where(Assessment.episode_id == episode.id)

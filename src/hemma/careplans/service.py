@@ -49,18 +49,12 @@ from hemma.models import (
     Visit,
     VisitStatus,
 )
+from hemma.patients.service import episode_of
 from hemma.planning import service as planning
 from hemma.planning.schemas import CareRequestCreate
 
 TEAM_ROLE = "Insats i gemensam plan"
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID, *,
-             lock: bool = False) -> Episode:
-    episode = db.get(Episode, episode_id, with_for_update=lock)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def _plan(db: Session, subject: Subject, episode: Episode) -> CarePlan:
@@ -102,7 +96,7 @@ def _version(db: Session, subject: Subject, plan: CarePlan, change: str) -> None
 
 def update_goals(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
                  data: GoalsUpdate) -> CarePlan:
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     home = origin(db, episode.responsible_unit_id)
     if episode.coordinator_id is not None:
         # The coordinator holds the plan together, whichever organisation they belong to.
@@ -155,7 +149,7 @@ def add_activity(db: Session, subject: Subject, patient_id: uuid.UUID, episode_i
     """Add an activity for any unit. For another organisation's unit this is a request to
     it: a visit goes as a care request (which that unit accepts or declines), and the patient
     is asked about sharing as for any care request."""
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     require(db, subject, Action.CARE_REQUEST, patient_id,
             on=origin(db, episode.responsible_unit_id))
     _active(episode)
@@ -252,7 +246,7 @@ def set_status(db: Session, subject: Subject, patient_id: uuid.UUID, activity_id
 def start_sip(db: Session, subject: Subject, patient_id: uuid.UUID,
               episode_id: uuid.UUID) -> SipMeeting:
     """The patient will need the municipality after discharge: the law's clocks start."""
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     _active(episode)
     if db.scalar(select(SipMeeting.id).where(SipMeeting.episode_id == episode.id)):
@@ -269,7 +263,7 @@ def start_sip(db: Session, subject: Subject, patient_id: uuid.UUID,
 
 def update_sip(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
                data: SipUpdate) -> SipMeeting:
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     sip = db.scalar(select(SipMeeting).where(SipMeeting.episode_id == episode.id)
                     .with_for_update())
@@ -350,7 +344,7 @@ def plan_view(db: Session, decision: Decision, patient_id: uuid.UUID,
               episode_id: uuid.UUID) -> PlanView:
     """The plan as this reader may see it: each organisation's activities only with the
     patient's consent (or their own), the rest counted."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     home = origin(db, episode.responsible_unit_id)
     if not decision.sees(home):
         raise NotFound()

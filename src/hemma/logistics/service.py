@@ -34,6 +34,7 @@ from hemma.models import (
     Task,
     Unit,
 )
+from hemma.patients.service import episode_of
 
 HOMECOMING_CALL = "homecoming_call"
 # The call is made on the first evening, when the patient has had a few hours at home to find
@@ -42,12 +43,6 @@ CALL_CLOCK = "19:00"
 # A patient who comes home after the evening call's hour is called an hour after arriving.
 LATE_ARRIVAL_CALL_AFTER = timedelta(hours=1)
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID) -> Episode:
-    episode = db.get(Episode, episode_id)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def _refuse(db: Session, patient_id: uuid.UUID, action: str) -> NotFound:
@@ -96,7 +91,7 @@ def create_checklist(db: Session, subject: Subject, patient_id: uuid.UUID,
                      episode_id: uuid.UUID, homecoming_at: datetime) -> list[ChecklistItem]:
     """The episode's checklist from its pathway version's template, each item due its hours
     before homecoming, and the homecoming call on the evening of that day."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     if episode.state not in ACTIVE_STATES:
         raise Conflict("The episode has ended", field="homecoming_at")
@@ -139,7 +134,7 @@ def create_checklist(db: Session, subject: Subject, patient_id: uuid.UUID,
 def add_item(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
              data: ChecklistItemCreate) -> ChecklistItem:
     """An item the template did not foresee (an oxygen concentrator, a commode)."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     if episode.state not in ACTIVE_STATES:
         raise Conflict("The episode has ended", field="what")
@@ -291,7 +286,7 @@ def _writes(decision: Decision, action: Action) -> bool:
 def logistics(db: Session, decision: Decision, patient_id: uuid.UUID,
               episode_id: uuid.UUID) -> Logistics:
     """The episode's checklist and homecoming call, as far as the reader may see them."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     home = origin(db, episode.responsible_unit_id)
     if not decision.sees(home):
         raise NotFound()

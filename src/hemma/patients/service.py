@@ -26,7 +26,7 @@ from hemma.geo.geocoding import Address, Geocoder, Position
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
-from hemma.models import CareRelation, Patient, Relative
+from hemma.models import CareRelation, Episode, Patient, Relative
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 from hemma.patients.schemas import (
     GivenPosition,
@@ -299,3 +299,13 @@ def search(db: Session, subject: Subject, query: str, limit: int = 50) -> list[P
     decisions = decisions_for(db, subject, [p.id for p in patients])
     log_listed(db, decisions, "patient.search")
     return [p for p in patients if decisions[p.id]]
+
+
+def episode_of(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID, *,
+               lock: bool = False) -> Episode:
+    """One episode of this patient (locked for a change), or NotFound: an episode id of
+    another patient names nothing here."""
+    episode = db.get(Episode, episode_id, with_for_update=lock)
+    if episode is None or episode.patient_id != patient_id:
+        raise NotFound()
+    return episode

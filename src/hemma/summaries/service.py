@@ -40,6 +40,7 @@ from hemma.models import (
 )
 from hemma.monitoring import views as monitoring_views
 from hemma.monitoring import visible
+from hemma.patients.service import episode_of
 from hemma.rounds.service import round_notes
 from hemma.summaries.schemas import SummarySign, SummaryUpdate
 from hemma.treatments import service as treatments
@@ -49,13 +50,6 @@ TREND_PARAMETERS = ("respiration_rate", "spo2", "temperature", "systolic_bp", "p
                     "pain")
 RECEIVER_ROLE = "Tar över efter utskrivning"
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID, *,
-             lock: bool = False) -> Episode:
-    episode = db.get(Episode, episode_id, with_for_update=lock)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def _number(value) -> float | int | str:
@@ -121,7 +115,7 @@ def gather(db: Session, decision: Decision, episode: Episode) -> dict:
 
 def _for_change(db: Session, subject: Subject, patient_id: uuid.UUID,
                 episode_id: uuid.UUID) -> tuple[Episode, Decision]:
-    episode = _episode(db, patient_id, episode_id, lock=True)
+    episode = episode_of(db, patient_id, episode_id, lock=True)
     decision = require(db, subject, Action.EPISODE, patient_id,
                        on=origin(db, episode.responsible_unit_id))
     if episode.state != EpisodeState.DISCHARGED:
@@ -222,7 +216,7 @@ def record_print(db: Session, patient_id: uuid.UUID) -> None:
 def acknowledge(db: Session, subject: Subject, patient_id: uuid.UUID,
                 episode_id: uuid.UUID) -> SummaryReceipt:
     """The receiving unit confirms it has received the summary."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     require(db, subject, Action.READ, patient_id, on=origin(db, episode.responsible_unit_id))
     row = _summary(db, episode.id)
     receipt = db.scalar(select(SummaryReceipt).where(
@@ -264,7 +258,7 @@ class SummaryView:
 
 def summary_view(db: Session, decision: Decision, patient_id: uuid.UUID,
                  episode_id: uuid.UUID) -> SummaryView:
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     home = origin(db, episode.responsible_unit_id)
     if not decision.sees(home):
         raise NotFound()

@@ -41,6 +41,7 @@ from hemma.models import (
     Visit,
     VisitStatus,
 )
+from hemma.patients.service import episode_of
 from hemma.planning import service as planning
 from hemma.planning.schemas import CareRequestCreate
 from hemma.treatments.schemas import DoseRecord, OrderCreate
@@ -50,12 +51,6 @@ from hemma.treatments.schemas import DoseRecord, OrderCreate
 EARLY_RECORD = timedelta(hours=2)
 STOPPED_REASON = "treatment_stopped"
 
-
-def _episode(db: Session, patient_id: uuid.UUID, episode_id: uuid.UUID) -> Episode:
-    episode = db.get(Episode, episode_id)
-    if episode is None or episode.patient_id != patient_id:
-        raise NotFound()
-    return episode
 
 
 def _physician(subject: Subject) -> None:
@@ -104,7 +99,7 @@ def order_treatment(db: Session, subject: Subject, patient_id: uuid.UUID,
     """A physician of the responsible organisation orders a treatment; the unit that gives it
     is asked for the visits (a care request), or its own visits are made at once when the
     physician's own unit gives it."""
-    episode = _episode(db, patient_id, episode_id)
+    episode = episode_of(db, patient_id, episode_id)
     require(db, subject, Action.EPISODE, patient_id, on=origin(db, episode.responsible_unit_id))
     _physician(subject)
     if episode.state not in ACTIVE_STATES:
