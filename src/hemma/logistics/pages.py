@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
+from hemma.access.directory import all_units
 from hemma.access.policy import Action
 from hemma.kit.time import format_local
 from hemma.kit.validation import parse
@@ -19,7 +19,6 @@ from hemma.logistics.schemas import (
     ChecklistItemCreate,
     HomecomingAnswers,
 )
-from hemma.models import Organisation, Unit
 from hemma.patients.service import get_patient
 from hemma.web.deps import DbSession, PatientAccess, PatientContext
 from hemma.web.forms import attempt, error_messages, form_data, local_times
@@ -33,9 +32,7 @@ Visitor = Annotated[PatientContext, Depends(PatientAccess(Action.VISIT))]
 
 
 def _units(db) -> list[tuple[int, str]]:
-    return [(u.id, f"{u.name} · {o.name}") for u, o in db.execute(
-        select(Unit, Organisation).join(Organisation, Organisation.id == Unit.organisation_id)
-        .where(Unit.active.is_(True)).order_by(Organisation.name, Unit.name))]
+    return [(u.id, f"{u.name} · {o.name}") for u, o in all_units(db)]
 
 
 def _page(request: Request, db, ctx: PatientContext, episode_id: uuid.UUID, *,

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy import select
 
+from hemma.access.directory import all_units
 from hemma.access.policy import Action
 from hemma.access.service import origin
 from hemma.access.sharing import organisations_without_consent
 from hemma.kit.time import format_local
 from hemma.kit.validation import parse
-from hemma.models import Episode, Organisation, Unit
+from hemma.models import Episode
 from hemma.patients.service import get_patient
 from hemma.treatments import service
 from hemma.treatments.schemas import DoseRecord, OrderCreate
@@ -30,9 +30,7 @@ Visitor = Annotated[PatientContext, Depends(PatientAccess(Action.VISIT))]
 
 
 def _units(db) -> list[tuple[int, str]]:
-    return [(u.id, f"{u.name} · {o.name}") for u, o in db.execute(
-        select(Unit, Organisation).join(Organisation, Organisation.id == Unit.organisation_id)
-        .where(Unit.active.is_(True)).order_by(Organisation.name, Unit.name))]
+    return [(u.id, f"{u.name} · {o.name}") for u, o in all_units(db)]
 
 
 def _page(request: Request, db, ctx: PatientContext, episode_id: uuid.UUID, *,
