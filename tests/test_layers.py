@@ -23,9 +23,10 @@ LAYERS: list[tuple[str, ...]] = [
     # and SIP; the agreement the patient has in their hand; the checklist and the homecoming
     # call; treatments given at home
     ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
-     "hemma.treatments"),
+     "hemma.treatments", "hemma.tasks", "hemma.handovers"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
-    ("hemma.rounds", "hemma.portal", "hemma.summaries"),  # the round's decisions; the patient's side
+    # the round's decisions; the patient's side; the discharge summary; the board
+    ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board"),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",

@@ -249,10 +249,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.agreements import pages as agreements_pages
     from hemma.assessments import api as assessments_api
     from hemma.assessments import pages as assessments_pages
+    from hemma.board import pages as board_pages
     from hemma.careplans import api as careplans_api
     from hemma.careplans import pages as careplans_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
+    from hemma.handovers import api as handovers_api
+    from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
     from hemma.logistics import pages as logistics_pages
     from hemma.monitoring import api as monitoring_api
@@ -268,6 +271,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.rounds import pages as rounds_pages
     from hemma.summaries import api as summaries_api
     from hemma.summaries import pages as summaries_pages
+    from hemma.tasks import api as tasks_api
+    from hemma.tasks import pages as tasks_pages
     from hemma.treatments import api as treatments_api
     from hemma.treatments import pages as treatments_pages
     from hemma.web import docs
@@ -282,6 +287,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          careplans_api.router, agreements_pages.router, agreements_api.router,
                          logistics_pages.router, logistics_api.router, treatments_pages.router,
                          treatments_api.router, summaries_pages.router, summaries_api.router,
+                         tasks_pages.router, tasks_api.router, handovers_pages.router,
+                         handovers_api.router, board_pages.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

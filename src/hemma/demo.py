@@ -230,7 +230,68 @@ def load_demo(database: Database) -> bool:
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
     _monitoring_history(database, now, rng)
     _road_home(database, now)
+    _coordination(database, now)
     return True
+
+
+def _coordination(database: Database, now: datetime) -> None:
+    """The board's day, through the named actions: tasks across the organisations (one
+    overdue, which the worker reports to Hemsjukvården once), and hand-overs — the mobile
+    team's evening report waiting for Hemsjukvården, one the home ward's nurse confirmed."""
+    from hemma.access.service import subject_for
+    from hemma.handovers import service as handovers
+    from hemma.handovers.schemas import HandoverCreate
+    from hemma.models import CareRelation, TaskEvent
+    from hemma.tasks import service as tasks
+    from hemma.tasks.schemas import TaskCreate
+
+    with database.session() as s:
+        people = {u: s.scalar(select(Staff).where(Staff.username == u))
+                  for u in ("sara.nilsson", "eva.marklund", "hanna.lundstrom")}
+        sara, eva, hanna = (subject_for(s, people[u]) for u in people)
+        shared = [p for p in s.scalars(
+            select(Patient).join(Episode, Episode.patient_id == Patient.id)
+            .join(CareRelation, CareRelation.patient_id == Patient.id)
+            .where(Episode.state == "admitted", CareRelation.unit_id == hanna.unit_id,
+                   CareRelation.ends_at.is_(None))
+            .order_by(Patient.family_name).distinct())]
+        if len(shared) < 2:
+            return
+        first, second = shared[0], shared[1]
+        tasks.add_task(s, sara, first.id, TaskCreate(
+            title="Ta blodprover: CRP och Hb", unit_id=hanna.unit_id,
+            description="Svaret behövs till morgondagens rond.",
+            due_at=now + timedelta(hours=3), priority="high"))
+        late = tasks.add_task(s, sara, second.id, TaskCreate(
+            title="Byt förband på PICC-line", unit_id=hanna.unit_id,
+            due_at=now + timedelta(hours=1)))
+        # Given yesterday, due this morning, not done yet.
+        late.created_at, late.due_at = now - timedelta(hours=20), now - timedelta(hours=2)
+        for event in s.scalars(select(TaskEvent).where(TaskEvent.task_id == late.id)):
+            event.at = late.created_at
+        tasks.add_task(s, sara, first.id, TaskCreate(
+            title="Ring patienten och fråga hur natten varit", unit_id=sara.unit_id,
+            staff_id=sara.staff_id, due_at=now + timedelta(hours=1)))
+        mobile_patients = [p for p in shared if s.scalar(select(CareRelation.id).where(
+            CareRelation.patient_id == p.id, CareRelation.unit_id == eva.unit_id).limit(1))]
+        about = mobile_patients[0] if mobile_patients else first
+        if mobile_patients:
+            handovers.write(s, eva, about.id, HandoverCreate(
+                to_unit_id=hanna.unit_id,
+                situation="Andfådd vid ansträngning i kväll, NEWS2 3 (andningsfrekvens 22).",
+                background="Hjärtsvikt, inskriven i hemsjukhuset sedan i förrgår. "
+                           "Furosemid ökad vid ronden i morse.",
+                assessment="Stabil i vila, ingen bröstsmärta. Vikten oförändrad sedan i går.",
+                recommendation="Kontrollera andning och vikt vid morgonbesöket. Ring "
+                               "jourhavande läkare vid NEWS2 5 eller mer."))
+        done = handovers.write(s, sara, first.id, HandoverCreate(
+            to_unit_id=hanna.unit_id, situation="Hemkommen i går, mår bra.",
+            background="Behandlas med antibiotika i hemmet.",
+            assessment="Stabil, feberfri.", recommendation="Fortsätt enligt planen."))
+        handovers.receive(s, hanna, first.id, done.id)
+        done.created_at = now - timedelta(hours=14)
+        done.received_at = now - timedelta(hours=13)
+        s.flush()
 
 
 # The assessing patients' assessments: one the physician decided to admit (the home ward

@@ -227,6 +227,29 @@ EXAMPLES = [
     ("DELETE", "/api/v1/patients/{patient_id}/checklist/{item_id}", "admitted", None),
     ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/answers", "admitted",
      {"answers": {"arrived_well": {"answer": "yes"}}, "done": True}),
+    # Coordination: tasks and hand-overs.
+    ("GET", "/patients/{patient_id}/tasks", "admitted", None),
+    ("POST", "/patients/{patient_id}/tasks", "admitted",
+     lambda w: {"title": "Ta prover", "unit_id": w.units["med"], "due_at": "2031-03-10T10:00"}),
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/done", "task_open", {}),
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/undo", "task_done", {"reason": "Fel"}),
+    ("GET", "/api/v1/patients/{patient_id}/tasks", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/tasks", "admitted",
+     lambda w: {"title": "Ring", "unit_id": w.units["med"],
+                "due_at": "2031-03-10T10:00:00+01:00", "priority": "high"}),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/done", "task_open", None),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/undo", "task_done",
+     {"reason": "Inte klart"}),
+    ("GET", "/patients/{patient_id}/handovers", "admitted", None),
+    ("POST", "/patients/{patient_id}/handovers", "task_open",
+     lambda w: {"to_unit_id": w.units["hsv"], "situation": "S", "background": "B",
+                "assessment": "A", "recommendation": "R"}),
+    ("POST", "/patients/{patient_id}/handovers/{handover_id}/receive", "handover", {}),
+    ("GET", "/api/v1/patients/{patient_id}/handovers", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/handovers", "task_open",
+     lambda w: {"to_unit_id": w.units["med"], "situation": "S", "background": "B",
+                "assessment": "A", "recommendation": "R"}),
+    ("POST", "/api/v1/patients/{patient_id}/handovers/{handover_id}/receive", "handover", None),
     ("GET", "/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted", None),
     ("POST", "/patients/{patient_id}/episodes/{episode_id}/treatments", "admitted",
      ("lisa", lambda w: _treatment(w, "08:00"))),
@@ -277,7 +300,10 @@ _FACTS = {"pathway": "OPAT", "reason": "", "admitted": "", "ended": "", "days_at
 def _prepare(world, state):
     pid = world.patient(unit="med")
     ids = {"patient_id": pid}
-    if state == "undecided":  # assessed, waiting for the physician's decision
+    if state in ("task_open", "task_done", "handover"):
+        ids["episode_id"] = world.episode(pid, state="admitted")
+        world.relation(pid, unit="hsv")
+    elif state == "undecided":  # assessed, waiting for the physician's decision
         ids["episode_id"] = world.episode(pid, state="assessing", assessed=False,
                                           pathway="snabbspar")
         world.assessed(pid, ids["episode_id"], decision=None)
@@ -358,7 +384,36 @@ def _prepare(world, state):
         ids["request_id"], ids["visit_id"] = request.id, visit.id
     if state == "admitted":
         ids.update(_road_home(world, pid, ids["episode_id"]))
+    if state in ("task_open", "task_done"):
+        ids["task_id"] = _task(world, pid, done=state == "task_done")
+    if state == "handover":
+        from hemma.models import Handover
+
+        with world.database.session() as s:
+            h = Handover(patient_id=pid, from_unit_id=world.units["hsv"],
+                         to_unit_id=world.units["med"], situation="S", background="B",
+                         assessment="A", recommendation="R", created_at=utcnow(),
+                         created_by_id=world.staff["kim"])
+            s.add(h)
+            s.flush()
+            ids["handover_id"] = h.id
     return ids
+
+
+def _task(world, pid, *, done: bool):
+    """A task the home ward gave itself (open, or done)."""
+    from hemma.models import Task
+
+    now = utcnow()
+    with world.database.session() as s:
+        task = Task(patient_id=pid, kind="manual", title="Ta prover", unit_id=world.units["med"],
+                    due_at=now + timedelta(hours=2), questions=[], answers={},
+                    documented_by_unit_id=world.units["med"], created_at=now,
+                    created_by_id=world.staff["sara"], done_at=now if done else None,
+                    done_by_id=world.staff["sara"] if done else None)
+        s.add(task)
+        s.flush()
+        return task.id
 
 
 def _road_home(world, pid, episode_id) -> dict:

@@ -111,7 +111,7 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     if any(k in path for k in ("{item_id}", "{order_id}", "{task_id}")):
         # A checklist item, treatment order or homecoming call documented by
         # Medicinkliniken: seen with its information (JSON bodies are refused first).
-        if api and method == "POST" and path.endswith("/doses"):
+        if api and method == "POST" and path.endswith(("/doses", "/undo")):
             return True
         return oracle_sees(username, state, "med")
     if "{episode_id}" in path and not refuses_empty_body:
@@ -234,6 +234,8 @@ class Scenario:
             return 10**6  # none: the routes look it up in the user's own unit
         if param in ("item_id", "order_id", "task_id"):
             return self._road_home(param, pid, username)
+        if param == "handover_id":
+            return self._handover(pid, username)
         if param in ("visit_id", "request_id"):
             return self._planning(param, pid, PEOPLE[username][3])
         if param in ids:
@@ -263,6 +265,25 @@ def _planning(self, param: str, pid, unit_key: str):
 
 
 Scenario._planning = _planning
+
+
+def _handover(self, pid, username: str):
+    """A hand-over from Medicinkliniken to the user's own unit (addressed to them: they see
+    it and may confirm it)."""
+    from hemma.models import Handover
+
+    w, now = self.world, utcnow()
+    with self.database.session() as s:
+        row = Handover(patient_id=pid, from_unit_id=w.units["med"],
+                       to_unit_id=w.units[PEOPLE[username][3]], situation="S", background="B",
+                       assessment="A", recommendation="R", created_at=now,
+                       created_by_id=w.staff["sara"])
+        s.add(row)
+        s.flush()
+        return row.id
+
+
+Scenario._handover = _handover
 
 
 def _activity(scenario: Scenario, pid):
@@ -347,11 +368,15 @@ OTHER_ORGANISATIONS_RECORD = (
     ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/stop"),
     ("POST", "/patients/{patient_id}/tasks/{task_id}/call"),
     ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/answers"),
+    # A task (here the homecoming call) is ticked by its owner's unit or the organisation
+    # that wrote it.
+    ("POST", "/patients/{patient_id}/tasks/{task_id}/done"),
+    ("POST", "/api/v1/patients/{patient_id}/tasks/{task_id}/done"),
 )
 
 
 def _request(client: TestClient, method: str, path: str, csrf: str | None):
-    if path.startswith("/alerts/stream"):
+    if path.startswith(("/alerts/stream", "/board/stream")):
         # The live stream holds the connection; `once` answers and closes.
         return client.get(path + "?once=true", follow_redirects=False)
     if method == "GET":

@@ -50,6 +50,36 @@ class Broadcaster:
                 self._waiters.discard(entry)
 
 
+    def subscribe(self) -> Subscription:
+        """A standing wake-up for a page that looks, sends and waits in a loop: a change
+        committed while it was looking is not lost (it wakes the next wait at once)."""
+        return Subscription(self)
+
+
+class Subscription:
+    def __init__(self, broadcaster: Broadcaster) -> None:
+        self._broadcaster = broadcaster
+        self._event = asyncio.Event()
+        self._entry = (asyncio.get_running_loop(), self._event)
+        with broadcaster._lock:
+            broadcaster._waiters.add(self._entry)
+
+    def clear(self) -> None:
+        """Call before looking: what is committed after this wakes the next `wait`."""
+        self._event.clear()
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    def close(self) -> None:
+        with self._broadcaster._lock:
+            self._broadcaster._waiters.discard(self._entry)
+
+
 broadcaster = Broadcaster()
 
 

@@ -395,6 +395,21 @@ def home_ward(db: Session, subject: Subject, scope: str | None = None) -> HomeWa
     )
     if scope == "unit":
         stmt = stmt.where(Episode.responsible_unit_id == subject.unit_id)
+    entries, decisions = ward_entries(db, subject, stmt)
+    log_listed(db, {x.patient.id: decisions[x.patient.id] for x in entries}, "homeward.list")
+    free = None
+    if scope == "unit":
+        used = sum(1 for x in entries if x.view.episode.state == EpisodeState.ADMITTED)
+        free = max(unit.virtual_beds - used, 0)
+    return HomeWard(scope, unit, entries, free)
+
+
+def ward_entries(db: Session, subject: Subject, stmt
+                 ) -> tuple[list[HomeWardEntry], dict[uuid.UUID, Decision]]:
+    """The rows of a list of episodes (`stmt` selects Episode, Patient of patients the user
+    may read): each episode as the user may see it, with the latest NEWS2, open alerts and
+    overdue logistics of the visible ones; admitted first, by bed, then by name. Not logged:
+    the caller logs what it shows."""
     rows = db.execute(stmt).all()
     decisions = decisions_for(db, subject, [p.id for _, p in rows])
     rows = [(e, p) for e, p in rows if decisions[p.id]]
@@ -412,12 +427,7 @@ def home_ward(db: Session, subject: Subject, scope: str | None = None) -> HomeWa
         x.view.episode.bed_number or 10_000,
         x.patient.family_name, x.patient.given_name,
     ))
-    log_listed(db, {p.id: decisions[p.id] for _, p in rows}, "homeward.list")
-    free = None
-    if scope == "unit":
-        used = sum(1 for x in entries if x.view.episode.state == EpisodeState.ADMITTED)
-        free = max(unit.virtual_beds - used, 0)
-    return HomeWard(scope, unit, entries, free)
+    return entries, decisions
 
 
 # The values of the last day count as "latest" on the list: older ones say nothing about now.

@@ -489,3 +489,41 @@ def audit_detail(action: str, detail: str | None) -> str:
         return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
                        outcome=label(REVIEW_OUTCOMES, m.group(2)))
     return detail
+
+
+# --- Coordination: tasks, hand-overs, the board -----------------------------------------------
+TASK_PRIORITIES = {"normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
+TASK_KINDS = {
+    "manual": N_("Task"),
+    "round": N_("From the round"),
+    "activity": N_("From the shared plan"),
+    "homecoming_call": N_("Homecoming call"),
+}
+TASK_EVENTS = {
+    "created": N_("Created"),
+    "done": N_("Done"),
+    "undone": N_("Opened again"),
+    "escalated": N_("Overdue: the unit was told"),
+}
+AUDIT_ACTIONS.update({
+    "coordination.manage": N_("Opened tasks and hand-overs"),
+    "task.create": N_("Gave a task"),
+    "task.done": N_("Marked a task done"),
+    "task.undo": N_("Opened a task again"),
+    "task.list": N_("Listed tasks"),
+    "task.read": N_("Read tasks"),
+    "handover.write": N_("Wrote a hand-over"),
+    "handover.receive": N_("Confirmed a hand-over as received"),
+    "handover.list": N_("Listed hand-overs"),
+    "handover.read": N_("Read a hand-over"),
+    "board.view": N_("Viewed the coordination board"),
+})
+FLASH.update({
+    "task_added": N_("The task was given."),
+    "task_done": N_("The task was marked done."),
+    "task_undone": N_("The task is open again."),
+    "handover_sent": N_("The hand-over was sent."),
+    "handover_received": N_("The hand-over was confirmed as received."),
+})
+DUTY_ROLES = {"nurse": N_("Nurse on duty"), "physician_on_call": N_("Physician on call"),
+              "coordinator": N_("Coordinator")}

@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
+import hemma.tasks.service  # (registers the overdue task handler)
 from hemma.access import audit
 from hemma.config import get_settings
 from hemma.db import Database
@@ -33,6 +34,7 @@ class TickReport:
     delivered: int = 0
     failed: int = 0
     escalated: int = 0
+    tasks_escalated: int = 0
     missed: int = 0
     checkpoint: bool = False
 
@@ -82,6 +84,8 @@ class Worker:
         report = TickReport()
         with self.database.session() as s:
             report.escalated = alerts.escalate_due(s, now)
+        with self.database.session() as s:
+            report.tasks_escalated = hemma.tasks.service.escalate_due(s, now)
         # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
         # for missed measurements.
         report.delivered, report.failed = self.deliver_pending(now)

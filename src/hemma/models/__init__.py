@@ -23,6 +23,7 @@ from hemma.models.careplans import (
     TreatmentDose,
     TreatmentOrder,
 )
+from hemma.models.coordination import Handover, TaskEvent
 from hemma.models.directory import (
     Organisation,
     OrganisationKind,
@@ -62,6 +63,8 @@ from hemma.models.planning import (
 )
 
 __all__ = [
+    "Handover",
+    "TaskEvent",
     "ASSESSMENT_PARTS",
     "ActivityKind",
     "ActivityStatus",

@@ -203,16 +203,25 @@ class Task(Base):
     activity, the homecoming call (hemkomstsamtal) with its answers."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_unit_open", "unit_id", "done_at"),)
+    __table_args__ = (Index("ix_tasks_unit_open", "unit_id", "done_at"),
+                      Index("ix_tasks_open_due", "done_at", "due_at"))
 
     id: Mapped[uuid.UUID] = uuid_pk()
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
     episode_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("episodes.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(30))  # activity / homecoming_call
+    # activity (a one-off of the shared plan) / homecoming_call / round (from a round's
+    # decision) / manual (written on the patient's task list)
+    kind: Mapped[str] = mapped_column(String(30))
     title: Mapped[str] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(Text)
+    # The owner: a unit of the care team, in any organisation, and within it perhaps a person.
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     due_at: Mapped[datetime]
+    priority: Mapped[str] = mapped_column(String(10), default="normal", server_default="normal")
+    round_note_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("round_notes.id"))
+    # Set once, by the sweep that tells the owner's unit the task is overdue.
+    escalated_at: Mapped[datetime | None]
     # The questions asked (homecoming call) and the answers given.
     questions: Mapped[list[dict]] = mapped_column(JSON, default=list)
     answers: Mapped[dict] = mapped_column(JSON, default=dict)

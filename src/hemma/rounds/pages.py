@@ -23,8 +23,9 @@ from hemma.patients.service import get_patient
 from hemma.planning import service as planning
 from hemma.planning.day import Budget
 from hemma.rounds import service
+from hemma.tasks.service import team_units
 from hemma.web.deps import DbSession, OwnWork, PatientAccess, PatientContext, Principal, StaffAccess
-from hemma.web.forms import error_messages, form_data
+from hemma.web.forms import error_messages, form_data, local_times
 from hemma.web.templating import render
 
 router = APIRouter()
@@ -99,7 +100,8 @@ def _round_page(request, db, ctx, values=None, errors=None, status_code=200):
         "observations": list(reversed(observations))[:12],
         "alerts": views.patient_alerts(db, ctx.decision, ctx.patient_id, unresolved_only=True),
         "notes": notes, "bookings": service.bookings(db, [n for n, _who in notes]),
-        "units": units, "today": local_today(),
+        "units": units, "today": local_today(), "task_rows": range(TASK_ROWS),
+        "team_units": [(u.id, u.name) for u in team_units(db, ctx.patient_id)],
         "sharing_missing": organisations_without_consent(db, ctx.patient_id),
         "values": values or {"decision": "continue", "visit_when": "today",
                              "visit_kind": "assessment", "visit_minutes": 30,
@@ -116,7 +118,9 @@ def decide_form(request: Request, db: DbSession, ctx: Decider):
 
 def round_decision(form: dict) -> dict:
     """The decision as its schema takes it: the booking's fields only with "book a visit"."""
-    data = {k: v for k, v in form.items() if k not in BOOKING_FIELDS}
+    data = {k: v for k, v in form.items()
+            if k not in BOOKING_FIELDS and not k.startswith("tasks.")}
+    data["tasks"] = round_tasks(form)
     if "ambulance_informed" in data:
         data["ambulance_informed"] = data["ambulance_informed"] in ("true", "on")
     if data.get("decision") == "visit":
@@ -124,6 +128,21 @@ def round_decision(form: dict) -> dict:
         if data["visit"].get("when") != "date":
             data["visit"].pop("date", None)
     return data
+
+
+TASK_ROWS = 3
+
+
+def round_tasks(form: dict) -> list[dict]:
+    """The decision's task rows that have a title (a row left blank asks nothing)."""
+    out = []
+    for i in range(TASK_ROWS):
+        row = {k: form[f"tasks.{i}.{k}"] for k in ("title", "unit_id", "due_at", "priority",
+                                                    "description")
+               if form.get(f"tasks.{i}.{k}")}
+        if row.get("title"):
+            out.append(local_times(row, "due_at"))
+    return out
 
 
 @router.post("/patients/{patient_id}/round")

@@ -41,6 +41,8 @@ from hemma.monitoring.news2 import BANDS
 from hemma.monitoring.rules import SEVERITIES
 from hemma.planning import service as planning
 from hemma.planning.schemas import CareRequestCreate
+from hemma.tasks import service as tasks
+from hemma.tasks.schemas import TaskCreate
 
 
 class VisitBooking(SharingAnswer):
@@ -64,6 +66,8 @@ class RoundDecision(Schema):
     note: Text = Field(min_length=1, max_length=4000)
     ambulance_informed: bool = False
     visit: VisitBooking | None = None  # with the decision "visit" (and only then)
+    # What the decision asks of someone: take samples, book a visit, call the patient.
+    tasks: list[TaskCreate] = Field(default_factory=list, max_length=5)
 
 
 @dataclass
@@ -175,6 +179,12 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID,
         _book(db, subject, patient_id, data, note, now)
     db.add(note)
     db.flush()
+    for i, task in enumerate(data.tasks):
+        try:
+            tasks.add_task(db, subject, patient_id, task, kind="round", round_note_id=note.id,
+                           episode_id=episode.id)
+        except Invalid as err:
+            raise Invalid(err.message, field=f"tasks.{i}.{err.field}", **err.params) from err
     if data.decision == "discharge":
         episodes.discharge(db, subject, patient_id, episode.id, EpisodeEnd(note=data.note))
     elif data.decision == "return":

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
-from hemma.models import Alert, SummaryReceipt
+from hemma.models import Alert, Handover, SummaryReceipt
 from hemma.planning.service import pending_care_requests
 
 
@@ -19,6 +19,9 @@ def badges(db: Session, subject: Subject) -> dict[str, int]:
         out["summaries"] = db.scalar(select(func.count()).select_from(SummaryReceipt).where(
             SummaryReceipt.unit_id == subject.unit_id,
             SummaryReceipt.acknowledged_at.is_(None))) or 0
+        # Counts only (no patient): the board shows which, as the user may see them.
+        out["handovers"] = db.scalar(select(func.count()).select_from(Handover).where(
+            Handover.to_unit_id == subject.unit_id, Handover.received_at.is_(None))) or 0
     if subject.role_allows(Action.CARE_REQUEST):
         out["care_requests"] = pending_care_requests(db, subject)
     return out

@@ -1,0 +1,29 @@
+// The coordination board: its sections come live over server-sent events (no reload).
+(function () {
+  "use strict";
+  var board = document.getElementById("board");
+  if (!board || !window.EventSource) return;
+  var status = document.getElementById("board-status");
+  var source = new EventSource(board.getAttribute("data-stream"));
+  function clock() {
+    var d = new Date();
+    return d.toLocaleTimeString("sv-SE", {hour: "2-digit", minute: "2-digit", second: "2-digit"});
+  }
+  source.addEventListener("board", function (e) {
+    var data = JSON.parse(e.data);
+    // Keep what the user is typing or has focused: replace only when nothing is focused
+    // inside the board, else on the next event.
+    var active = document.activeElement;
+    if (active && board.contains(active) && active.tagName !== "BODY" &&
+        (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) return;
+    board.innerHTML = data.html;
+    board.setAttribute("data-updated", String(Date.now()));
+    if (status) status.textContent = status.getAttribute("data-ok").replace("%(time)s", clock());
+  });
+  source.addEventListener("error", function () {
+    if (status) status.textContent = status.getAttribute("data-lost");
+  });
+  source.addEventListener("open", function () {
+    if (status) status.textContent = status.getAttribute("data-ok").replace("%(time)s", clock());
+  });
+})();
