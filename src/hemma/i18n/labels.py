@@ -527,3 +527,8 @@ FLASH.update({
 })
 DUTY_ROLES = {"nurse": N_("Nurse on duty"), "physician_on_call": N_("Physician on call"),
               "coordinator": N_("Coordinator")}
+TREND_NAMES = {"temperature": N_("Temperature"), "pulse": N_("Pulse"),
+               "spo2": N_("Oxygen saturation"), "respiration_rate": N_("Breaths a minute"),
+               "systolic_bp": N_("Blood pressure, upper"), "weight": N_("Weight")}
+TREND_DIRECTIONS = {"up": N_("↑ higher than last time"), "down": N_("↓ lower than last time"),
+                    "same": N_("→ as last time")}

@@ -4,12 +4,14 @@ worrying, what to do now."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
 from hemma.access import audit
@@ -23,6 +25,7 @@ from hemma.models import Observation, Pathway, Unit
 from hemma.monitoring import service
 from hemma.monitoring.schemas import ObservationCreate
 from hemma.patients.service import get_patient
+from hemma.portal import today
 from hemma.summaries import service as summaries
 from hemma.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -66,7 +69,11 @@ def _context(db, me: PatientSelf) -> dict:
         Observation.patient_id == me.patient_id, Observation.performer != "staff",
         Observation.measured_at >= utcnow() - timedelta(days=3))
         .order_by(Observation.measured_at.desc()).limit(10)))
+    now = utcnow()
     return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
+            "coming": today.coming_today(db, me.patient_id) if episode else [],
+            "goals": today.goals(db, episode), "trends": today.trends(db, me.patient_id, now),
+            "sparkline": today.sparkline,
             "extras": PATHWAY_EXTRAS.get(pathway.code if pathway else "", []),
             "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
@@ -113,6 +120,50 @@ def home(request: Request, db: DbSession, me: Me):
     audit.record(db, me.patient_id, "patient.self", basis="self")
     return render(request, "patient/home.html", {**_context(db, me), "values": {},
                                                  "errors": {}})
+
+
+@router.get("/p/today")
+async def today_stream(request: Request, db: DbSession, me: Me, once: bool = False):
+    """Server-sent events: who comes today and when, each time the day's plan changes (a
+    visit moved, started, done). `once=true` sends it as it is and closes."""
+    from starlette.concurrency import run_in_threadpool
+
+    from hemma.coordination.live import broadcaster
+    from hemma.i18n import current_language
+    from hemma.web.templating import templates
+
+    database = request.app.state.db
+    patient_id = me.patient_id
+    lang = current_language.get()
+
+    def fetch():
+        with database.session() as s:
+            return today.coming_today(s, patient_id)
+
+    async def events():
+        current_language.set(lang)
+        subscription = broadcaster.subscribe()
+        try:
+            yield "retry: 5000\n\n"
+            last = None
+            while not await request.is_disconnected():
+                subscription.clear()
+                coming = await run_in_threadpool(fetch)
+                html = templates.get_template("patient/_today.html").render(
+                    {"coming": coming, "lang": lang})
+                if html != last:
+                    last = html
+                    yield f"event: today\ndata: {json.dumps({'html': html})}\n\n"
+                if once:
+                    return
+                if not await subscription.wait(60):
+                    yield ": keep-alive\n\n"
+                await asyncio.sleep(0.2)
+        finally:
+            subscription.close()
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
 
 # What the page asks every patient to measure (consciousness and oxygen are staff's to judge).

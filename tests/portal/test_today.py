@@ -1,0 +1,74 @@
+"""The patient's page, complete: who comes today (and it follows the plan live), the goals in
+their own words, their values with a simple trend; and only their own."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from hemma.kit.time import local_today, utcnow
+from hemma.models import CarePlan, Episode, Observation, Visit
+from hemma.portal.today import Trend, sparkline
+from tests.monitoring.test_patient_page import _code_for, _patient_login
+
+
+def _visit(database, world, pid, *, hours: int, status="planned"):
+    now = utcnow()
+    with database.session() as s:
+        v = Visit(patient_id=pid, unit_id=world.units["hsv"], day=local_today(),
+                  kind="wound_care", earliest=now + timedelta(hours=hours),
+                  latest=now + timedelta(hours=hours + 1), duration_minutes=30, created_at=now,
+                  status=status)
+        s.add(v)
+        s.flush()
+        return v.id
+
+
+def _values(database, world, pid, temps):
+    now = utcnow()
+    with database.session() as s:
+        for i, t in enumerate(temps):
+            s.add(Observation(patient_id=pid, measured_at=now - timedelta(hours=len(temps) - i),
+                              received_at=now, temperature=t, performer="patient",
+                              source="patient_page", client_id=f"t{i}",
+                              documented_by_unit_id=world.units["med"]))
+
+
+def test_the_page_shows_the_day_the_goals_and_the_trend(app, world, database, as_user):
+    pid = world.patient(unit="med", name="Gunnel")
+    eid = world.episode(pid, state="admitted")
+    world.relation(pid, unit="hsv")
+    other = world.patient(unit="med", name="Annan")
+    world.episode(other, state="admitted")
+    _visit(database, world, pid, hours=2)
+    _visit(database, world, other, hours=1)
+    _values(database, world, pid, [37.2, 38.4])
+    with database.session() as s:
+        episode = s.get(Episode, eid)
+        s.add(CarePlan(episode_id=eid, patient_id=pid, version=1, goals="Kunna gå till <b>brevlådan</b>",
+                       documented_by_unit_id=world.units["med"], updated_at=utcnow(),
+                       updated_by_id=world.staff["sara"]))
+        del episode
+    phone = _patient_login(app, _code_for(as_user("sara"), pid))
+    home = phone.get("/p")
+    assert home.status_code == 200
+    assert "Vem kommer i dag" in home.text and "Mellan" in home.text
+    assert home.text.count('data-visit="') == 1  # only her own visit
+    assert "Kunna gå till &lt;b&gt;brevlådan&lt;/b&gt;" in home.text
+    assert "38,4" in home.text and "högre än förra gången" in home.text
+    r = phone.get("/p/today?once=true")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    block = next(b for b in r.text.split("\n\n") if b.startswith("event: today"))
+    html = json.loads(block.split("data: ", 1)[1])["html"]
+    assert html.count('data-visit="') == 1
+
+
+def test_a_trend_and_its_small_chart():
+    assert Trend("temperature", 37.3, utcnow(), 37.2, []).direction == "same"
+    assert Trend("temperature", 37.6, utcnow(), 37.2, []).direction == "up"
+    assert Trend("pulse", 70, utcnow(), 80, []).direction == "down"
+    assert Trend("pulse", 70, utcnow(), None, []).direction == "same"
+    assert sparkline([1.0]) == ""
+    points = sparkline([1.0, 2.0, 3.0], width=100, height=20)
+    assert points == "0.0,18.0 50.0,10.0 100.0,2.0"
+    assert sparkline([5.0, 5.0])  # a flat line, no division by zero
