@@ -22,7 +22,7 @@ from playwright.sync_api import expect  # noqa: E402
 def _person(browser, base, username, width=1366, height=900):  # noqa: F811
     page = browser.new_context(viewport={"width": width, "height": height}).new_page()
     _login(page, base, username)
-    expect(page.locator("details.more > summary")).to_be_visible()
+    expect(page.locator("h1")).not_to_have_text("Logga in")
     return page
 
 

@@ -3,37 +3,44 @@
 The stream sends the board's sections, rendered as the user may see them, whenever they
 change: on every wake-up (anything committed in any process: alerts, values, visits, tasks,
 hand-overs, messages) and every half minute besides (ages and "overdue" move with the clock).
-Patients that come onto the board while it is open are logged as shown, as on the page."""
+
+Many people have the same board open: everyone of one unit and profession who has no care
+relationship of their own and no emergency access sees exactly the same thing. Each process
+keeps one group per such board (`Hub`): one look at the database and one rendering per change
+serve every open connection of the group, so a change reaches hundreds of open boards within
+the second. The sections are rendered without the session's form token; the page puts its
+own into the forms. Patients that come onto an open board are logged as shown, for each
+person who has it open, as on the page."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from hemma.access.policy import Action
-from hemma.access.service import decisions_for, log_listed
+from hemma.access import audit
+from hemma.access.policy import Action, Subject
+from hemma.access.service import decisions_for
 from hemma.board import service
 from hemma.coordination.live import broadcaster
 from hemma.i18n import current_language
 from hemma.web.deps import DbSession, Principal, StaffAccess
 from hemma.web.templating import render, templates
 
+log = logging.getLogger("hemma.board")
 router = APIRouter()
 Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
 # Coalesce a burst of changes into one look; look again at least this often.
-SETTLE_SECONDS = 0.15
+SETTLE_SECONDS = 0.1
 IDLE_SECONDS = 30.0
 VIEWS = ("auto", "wall", "phone")
-
-
-def _context(request: Request, principal: Principal, b: service.Board, view: str) -> dict:
-    return {"request": request, "principal": principal, "csrf_token": principal.csrf_token,
-            "lang": current_language.get(), "board": b, "view": view}
+TOKEN_PLACEHOLDER = "__csrf__"
 
 
 @router.get("/board")
@@ -48,6 +55,119 @@ def page(request: Request, db: DbSession, principal: Reader,
         "board": b, "scopes": service.scopes(db, principal.subject), "view": view})
 
 
+@dataclass(eq=False)
+class Viewer:
+    actor: audit.Actor
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1))
+    logged: set = field(default_factory=set)
+
+
+@dataclass(eq=False)
+class Group:
+    key: tuple
+    subject: Subject
+    scope: service.Scope
+    view: str
+    lang: str
+    viewers: set = field(default_factory=set)
+    html: str | None = None
+    counts: dict = field(default_factory=dict)
+    task: asyncio.Task | None = None
+
+
+def _offer(viewer: Viewer, item) -> None:
+    """The newest board replaces one the connection has not sent yet."""
+    if viewer.queue.full():
+        try:
+            viewer.queue.get_nowait()
+        except asyncio.QueueEmpty:
+            pass
+    viewer.queue.put_nowait(item)
+
+
+class Hub:
+    """This process's open boards, grouped by what they show."""
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple, Group] = {}
+
+    def join(self, database, key: tuple, subject: Subject, scope, view: str, lang: str,
+             viewer: Viewer) -> Group:
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(key, subject, scope, view, lang)
+            group.viewers.add(viewer)
+            group.task = asyncio.get_running_loop().create_task(self._run(database, group))
+        else:
+            group.viewers.add(viewer)
+            if group.html is not None:
+                _offer(viewer, (group.html, group.counts, None))
+        return group
+
+    def leave(self, group: Group, viewer: Viewer) -> None:
+        group.viewers.discard(viewer)
+        if not group.viewers and self.groups.get(group.key) is group:
+            del self.groups[group.key]
+            if group.task is not None:
+                group.task.cancel()
+
+    async def _run(self, database, group: Group) -> None:
+        subscription = broadcaster.subscribe()
+        try:
+            while group.viewers:
+                subscription.clear()
+                try:
+                    b, decisions = await run_in_threadpool(self._look, database, group)
+                except Exception:  # the database restarted: look again shortly
+                    log.exception("the board %s could not be read", group.key)
+                    await asyncio.sleep(2)
+                    continue
+                current_language.set(group.lang)
+                html = templates.get_template("board/_sections.html").render(
+                    board=b, view=group.view, csrf_token=TOKEN_PLACEHOLDER, lang=group.lang,
+                    principal=None, request=None)
+                group.counts = b.counts()
+                shown = set(b.patient_names)
+                await run_in_threadpool(self._log, database, group, shown, decisions)
+                if html != group.html:
+                    group.html = html
+                    for viewer in list(group.viewers):
+                        _offer(viewer, (html, group.counts, None))
+                if not await subscription.wait(IDLE_SECONDS):
+                    for viewer in list(group.viewers):
+                        _offer(viewer, None)  # a keep-alive
+                await asyncio.sleep(SETTLE_SECONDS)
+        finally:
+            subscription.close()
+
+    @staticmethod
+    def _look(database, group: Group):
+        with database.session() as s:
+            b = service.board(s, group.subject, group.scope, log=False)
+            return b, decisions_for(s, group.subject, list(b.patient_names))
+
+    @staticmethod
+    def _log(database, group: Group, shown: set, decisions) -> None:
+        """Each person with the board open: the patients new on it are logged as shown."""
+        pending = [(v, shown - v.logged) for v in list(group.viewers)]
+        pending = [(v, new) for v, new in pending if new]
+        if not pending:
+            return
+        with database.session() as s:
+            trail = audit.trail(s)
+            for viewer, new in pending:
+                for pid in new:
+                    d = decisions.get(pid)
+                    if d:
+                        trail.record_for(viewer.actor, pid, "board.live", basis=str(d.basis),
+                                         emergency=d.emergency)
+        for viewer, new in pending:
+            viewer.logged |= new
+
+
+hub = Hub()
+
+
 @router.get("/board/stream")
 async def stream(request: Request, db: DbSession, principal: Reader,
                  scope: Annotated[str | None, Query(max_length=20)] = None,
@@ -59,39 +179,31 @@ async def stream(request: Request, db: DbSession, principal: Reader,
     lang = current_language.get()
     view = view if view in VIEWS else "auto"
     chosen = service.scope_of(db, subject, scope)  # the request's own transaction
-    logged: set = set()
-
-    def fetch():
-        with database.session() as s:
-            b = service.board(s, subject, chosen, log=False)
-            new = set(b.patient_names) - logged
-            if new:
-                log_listed(s, decisions_for(s, subject, new), "board.live")
-                logged.update(new)
-            return b
+    key = (chosen.key, view, lang, subject.unit_id, subject.organisation_id,
+           subject.profession, subject.staff_id if service.personal(db, subject) else None)
+    viewer = Viewer(audit.trail(db).actor)
 
     async def events():
-        current_language.set(lang)
-        subscription = broadcaster.subscribe()
+        group = hub.join(database, key, subject, chosen, view, lang, viewer)
         try:
             yield "retry: 2000\n\n"
-            last = None
-            while not await request.is_disconnected():
-                subscription.clear()
-                b = await run_in_threadpool(fetch)
-                html = templates.get_template("board/_sections.html").render(
-                    _context(request, principal, b, view))
-                if html != last:
-                    last = html
-                    data = json.dumps({"html": html, "counts": b.counts()})
-                    yield f"event: board\ndata: {data}\n\n"
+            while True:
+                try:
+                    item = await asyncio.wait_for(viewer.queue.get(), IDLE_SECONDS + 5)
+                except TimeoutError:
+                    item = None
+                if await request.is_disconnected():
+                    return
+                if item is None:
+                    yield ": keep-alive\n\n"
+                    continue
+                html, counts, _ = item
+                data = json.dumps({"html": html, "counts": counts})
+                yield f"event: board\ndata: {data}\n\n"
                 if once:
                     return
-                if not await subscription.wait(IDLE_SECONDS):
-                    yield ": keep-alive\n\n"
-                await asyncio.sleep(SETTLE_SECONDS)
         finally:
-            subscription.close()
+            hub.leave(group, viewer)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})

@@ -175,9 +175,25 @@ class Board:
                 "logistics": len(self.logistics)}
 
 
+def personal(db: Session, subject: Subject, now: datetime | None = None) -> bool:
+    """Does the user see more than anyone of their unit and profession would: a care
+    relationship of their own, or an open emergency access? Otherwise every such colleague
+    sees the same board, and one look serves them all."""
+    from hemma.models import EmergencyAccess
+
+    now = now or utcnow()
+    return db.scalar(select(CareRelation.id).where(
+        CareRelation.staff_id == subject.staff_id, relation_active(now)).limit(1)) is not None \
+        or db.scalar(select(EmergencyAccess.id).where(
+            EmergencyAccess.staff_id == subject.staff_id,
+            EmergencyAccess.expires_at > now).limit(1)) is not None
+
+
 def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None = None,
           log: bool = True) -> Board:
-    """The board of `scope` as `subject` may see it."""
+    """The board of `scope` as `subject` may see it. What it shows depends only on the
+    user's unit, organisation and profession, unless `personal()`: the live stream shares one
+    look between such colleagues."""
     require(db, subject, Action.READ)  # role
     now = now or utcnow()
     today = local_today()
@@ -197,7 +213,7 @@ def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None =
     out.patient_names = {x.patient.id: x.patient for x in entries}
     _alerts(db, out, decisions, visible, now)
     _visits(db, out, subject, units, today, now)
-    out.tasks = tasks.open_tasks(db, subject, units, now=now, log=None)
+    out.tasks = tasks.open_tasks(db, subject, units, now=now, log=None, mine=False)
     out.handovers = handovers.unread(db, subject, units, now=now, log=None)
     _logistics(db, out, decisions, visible, now)
     for x in visible.values():

@@ -310,13 +310,15 @@ def get_task(db: Session, decision: Decision, patient_id: uuid.UUID,
 
 
 def open_tasks(db: Session, subject: Subject, unit_ids: list[int], *, now: datetime | None = None,
-               limit: int = 300, log: str | None = "task.list") -> list[TaskView]:
-    """Open tasks owned by these units (or by the user), of patients the user may read and
-    tasks they may see: the overdue first, then by due time."""
+               limit: int = 300, log: str | None = "task.list", mine: bool = True
+               ) -> list[TaskView]:
+    """Open tasks owned by these units (or, with `mine`, by the user), of patients the user
+    may read and tasks they may see: the overdue first, then by due time."""
     now = now or utcnow()
+    owner = or_(Task.unit_id.in_(unit_ids), Task.staff_id == subject.staff_id) if mine \
+        else Task.unit_id.in_(unit_ids)
     tasks = list(db.scalars(
-        select(Task).where(Task.done_at.is_(None), Task.kind != HOMECOMING_CALL,
-                           or_(Task.unit_id.in_(unit_ids), Task.staff_id == subject.staff_id),
+        select(Task).where(Task.done_at.is_(None), Task.kind != HOMECOMING_CALL, owner,
                            Task.patient_id.in_(accessible_patients(subject, now)))
         .order_by(Task.due_at).limit(limit)))
     decisions = decisions_for(db, subject, {t.patient_id for t in tasks})

@@ -17,6 +17,9 @@
     if (active && board.contains(active) && active.tagName !== "BODY" &&
         (active.tagName === "INPUT" || active.tagName === "TEXTAREA")) return;
     board.innerHTML = data.html;
+    // The sections come without a session's form token: this page's own goes into them.
+    var token = board.getAttribute("data-csrf");
+    board.querySelectorAll('input[name="csrf_token"]').forEach(function (i) { i.value = token; });
     board.setAttribute("data-updated", String(Date.now()));
     if (status) status.textContent = status.getAttribute("data-ok").replace("%(time)s", clock());
   });
