@@ -489,3 +489,7 @@ def audit_detail(action: str, detail: str | None) -> str:
         return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
                        outcome=label(REVIEW_OUTCOMES, m.group(2)))
     return detail
+
+
+# Notices to patients and relatives (hemma.notifications): where they go.
+FIELD_LABELS["email"] = N_("E-mail")
