@@ -15,8 +15,9 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.db", "hemma.models", "hemma.migrations"),  # the database and its tables
     ("hemma.coordination", "hemma.jobs"),  # waking other processes, the outbox
     ("hemma.access",),  # who may do what, the audit log, sessions
-    # where patients live; patients' identity and contact; pathways (vårdprogram) as data
-    ("hemma.geo", "hemma.patients", "hemma.pathways"),
+    # where patients live; patients' identity and contact; pathways (vårdprogram) as data;
+    # notices to patients and relatives (e-mail, SMS) through the outbox
+    ("hemma.geo", "hemma.patients", "hemma.pathways", "hemma.notifications"),
     ("hemma.monitoring",),  # values, NEWS2, alerts
     ("hemma.planning",),  # care requests, visits, the day plan
     # the road home: the snabbspår assessment and the physician's decision; the shared plan

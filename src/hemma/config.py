@@ -89,6 +89,24 @@ class Settings(BaseSettings):
 
     default_language: str = Field(default="sv", pattern="^(sv|en)$")
 
+    # Notices to patients and relatives that a message waits for them (hemma.notifications):
+    # by e-mail through this SMTP server (when host and sender are set) or by SMS through an
+    # HTTP provider (when its URL is set: the JSON body {"from", "to", "message"} is POSTed
+    # with `Authorization: Bearer <sms_token>`). With neither, notices are only written to
+    # the log ("would send to …"), as in the demo.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_sender: str = ""  # the From address, e.g. "Hemma <noreply@region.example.se>"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True  # off only for a relay on the same machine
+    sms_url: str = ""
+    sms_token: str = ""
+    sms_sender: str = "Hemma"  # what the phone shows as the sender (provider's rules apply)
+    # The address a notice asks people to log in at, e.g. "https://hemma.example.se/p";
+    # empty: the notice carries no link.
+    public_url: str = ""
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url

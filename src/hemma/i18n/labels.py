@@ -532,3 +532,5 @@ TREND_NAMES = {"temperature": N_("Temperature"), "pulse": N_("Pulse"),
                "systolic_bp": N_("Blood pressure, upper"), "weight": N_("Weight")}
 TREND_DIRECTIONS = {"up": N_("↑ higher than last time"), "down": N_("↓ lower than last time"),
                     "same": N_("→ as last time")}
+# Notices to patients and relatives (hemma.notifications): where they go.
+FIELD_LABELS["email"] = N_("E-mail")

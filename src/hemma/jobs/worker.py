@@ -1,5 +1,6 @@
-"""The worker: delivers the outbox, escalates alerts that nobody acknowledged, raises
-alerts for missed measurements, and writes signed checkpoints of the end of the audit log.
+"""The worker: delivers the outbox (alerts to staff, notices to patients and relatives),
+escalates alerts that nobody acknowledged, raises alerts for missed measurements, and writes
+signed checkpoints of the end of the audit log.
 Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
 escalation steps are conditional updates; checkpoints are appended lines).
 
@@ -18,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
+import hemma.notifications.service  # noqa: F401  (registers the notice delivery handler)
 import hemma.tasks.service  # (registers the overdue task handler)
 from hemma.access import audit
 from hemma.config import get_settings

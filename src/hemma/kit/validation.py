@@ -163,6 +163,15 @@ def _phone(value: str) -> str:
     return value
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def _email(value: str) -> str:
+    if has_control_characters(value) or not _EMAIL.fullmatch(value):
+        raise ValueError("Enter an e-mail address, e.g. namn@example.se")
+    return value
+
+
 def _postal_code(value: str) -> str:
     digits = value.replace(" ", "")
     if not re.fullmatch(r"\d{5}", digits):
@@ -181,6 +190,9 @@ Text = Annotated[str, AfterValidator(_clean_text)]
 Clock = Annotated[str, AfterValidator(_clock)]
 Phone = Annotated[str, AfterValidator(_phone)]
 PostalCode = Annotated[str, AfterValidator(_postal_code)]
+# An e-mail address as people type it: one @, a dot in the domain, no spaces.
+Email = Annotated[str, Field(max_length=200, json_schema_extra={"format": "email"}),
+                  AfterValidator(_email)]
 
 
 def blank_to_none(data: dict) -> dict:

@@ -49,6 +49,7 @@ from hemma.models.monitoring import (
     PatientAccessCode,
     RoundNote,
 )
+from hemma.models.notifications import SentNotice
 from hemma.models.patients import DigitalAbility, Patient, Relative
 from hemma.models.planning import (
     REPORTED_STATES,
@@ -101,6 +102,7 @@ __all__ = [
     "OutboxMessage",
     "PatientAccessCode",
     "RoundNote",
+    "SentNotice",
     "ApiToken",
     "AuditEntry",
     "AuditHead",

@@ -46,6 +46,8 @@ class Patient(Base):
     position_accuracy_m: Mapped[int | None] = mapped_column(Integer)  # measured at the door: ±
     position_at: Mapped[datetime | None]
     phone: Mapped[str | None] = mapped_column(String(40))
+    # Where notices of new messages go (hemma.notifications); never anything about health.
+    email: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str] = mapped_column(String(10), default="sv")
     interpreter_needed: Mapped[bool] = mapped_column(Boolean, default=False)
     digital_ability: Mapped[str] = mapped_column(String(20), default=DigitalAbility.WITH_SUPPORT)

@@ -27,8 +27,8 @@ from hemma.web.templating import render
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
 
-_CONTACT_FIELDS = ("street", "postal_code", "city", "phone", "language", "interpreter_needed",
-                   "digital_ability")
+_CONTACT_FIELDS = ("street", "postal_code", "city", "phone", "email", "language",
+                   "interpreter_needed", "digital_ability")
 
 
 def _options() -> dict:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from hemma.kit.validation import LocalFloat, Phone, PostalCode, Schema, Text
+from hemma.kit.validation import Email, LocalFloat, Phone, PostalCode, Schema, Text
 from hemma.models.patients import LANGUAGES, DigitalAbility
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 
@@ -18,6 +18,9 @@ class PatientContact(Schema):
     postal_code: PostalCode | None = None
     city: Text | None = Field(default=None, max_length=100)
     phone: Phone | None = None
+    # Where notices of new messages go ("Du har ett nytt meddelande från …"); without it,
+    # an SMS to the phone when Hemma has an SMS provider.
+    email: Email | None = None
     language: str = "sv"
     interpreter_needed: bool = False
     digital_ability: DigitalAbility = DigitalAbility.WITH_SUPPORT
@@ -80,7 +83,7 @@ class RelativeCreate(Schema):
     name: Text = Field(min_length=1, max_length=200)
     relation: Text = Field(min_length=1, max_length=100)
     phone: Phone | None = None
-    email: Text | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: Email | None = None
     is_primary_contact: bool = False
     may_receive_information: bool = False
     note: Text | None = Field(default=None, max_length=1000)
@@ -118,6 +121,7 @@ class PatientRead(BaseModel):
     position_accuracy_m: int | None
     position_at: datetime | None
     phone: str | None
+    email: str | None
     language: str
     interpreter_needed: bool
     digital_ability: str
