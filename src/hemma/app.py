@@ -255,6 +255,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import pages as episodes_pages
     from hemma.logistics import api as logistics_api
     from hemma.logistics import pages as logistics_pages
+    from hemma.messaging import api as messaging_api
+    from hemma.messaging import pages as messaging_pages
     from hemma.monitoring import api as monitoring_api
     from hemma.monitoring import pages as monitoring_pages
     from hemma.pathways import api as pathways_api
@@ -282,6 +284,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          careplans_api.router, agreements_pages.router, agreements_api.router,
                          logistics_pages.router, logistics_api.router, treatments_pages.router,
                          treatments_api.router, summaries_pages.router, summaries_api.router,
+                         messaging_pages.router, messaging_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

@@ -489,3 +489,18 @@ def audit_detail(action: str, detail: str | None) -> str:
         return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
                        outcome=label(REVIEW_OUTCOMES, m.group(2)))
     return detail
+
+
+# --- Messages (hemma.messaging) ---------------------------------------------------------------
+AUDIT_ACTIONS.update({
+    "message.write": N_("Opened messages to write"),
+    "message.send": N_("Wrote a message"),
+    "message.read": N_("Read the patient's messages"),
+    "message.photo": N_("Opened a photo sent with a message"),
+    "message.inbox": N_("Shown in the message inbox"),
+    "message.unanswered": N_("Shown among unanswered messages"),
+    "patient.message": N_("The patient wrote a message"),
+    "patient.messages": N_("The patient read their messages"),
+    "patient.message_photo": N_("The patient opened a photo of their messages"),
+})
+FLASH.update({"message_sent": N_("The message has been sent.")})

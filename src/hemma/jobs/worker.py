@@ -1,4 +1,5 @@
-"""The worker: delivers the outbox, escalates alerts that nobody acknowledged, raises
+"""The worker: delivers the outbox, escalates alerts that nobody acknowledged (and patients'
+messages nobody answered in time), raises
 alerts for missed measurements, and writes signed checkpoints of the end of the audit log.
 Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
 escalation steps are conditional updates; checkpoints are appended lines).
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+import hemma.messaging.service  # noqa: F401  (registers the message escalation's delivery)
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
 from hemma.access import audit
 from hemma.config import get_settings
@@ -33,6 +35,7 @@ class TickReport:
     delivered: int = 0
     failed: int = 0
     escalated: int = 0
+    messages_escalated: int = 0  # threads whose patient's messages passed the answer goal
     missed: int = 0
     checkpoint: bool = False
 
@@ -82,6 +85,8 @@ class Worker:
         report = TickReport()
         with self.database.session() as s:
             report.escalated = alerts.escalate_due(s, now)
+        with self.database.session() as s:
+            report.messages_escalated = hemma.messaging.service.escalate_due(s, now)
         # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
         # for missed measurements.
         report.delivered, report.failed = self.deliver_pending(now)

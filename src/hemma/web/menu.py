@@ -1,5 +1,5 @@
 """The main menu's badges: what waits for the user's unit (open alerts, care requests to
-answer). Counts only, of the unit's own work: they show no patient."""
+answer, patients' messages to answer). Counts only, of the unit's own work: they show no patient."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
+from hemma.messaging.service import unanswered_count
 from hemma.models import Alert, SummaryReceipt
 from hemma.planning.service import pending_care_requests
 
@@ -19,6 +20,7 @@ def badges(db: Session, subject: Subject) -> dict[str, int]:
         out["summaries"] = db.scalar(select(func.count()).select_from(SummaryReceipt).where(
             SummaryReceipt.unit_id == subject.unit_id,
             SummaryReceipt.acknowledged_at.is_(None))) or 0
+        out["messages"] = unanswered_count(db, subject.unit_id)
     if subject.role_allows(Action.CARE_REQUEST):
         out["care_requests"] = pending_care_requests(db, subject)
     return out
