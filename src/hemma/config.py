@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     def _daytime_runs_forward(self) -> Settings:
         if self.message_day_end <= self.message_day_start:
             raise ValueError("HEMMA_MESSAGE_DAY_END must be after HEMMA_MESSAGE_DAY_START")
+        if "02" in (self.message_day_start[:2], self.message_day_end[:2]):
+            # The hour the clocks skip in spring and repeat in autumn has no one moment.
+            raise ValueError("Daytime cannot start or end between 02:00 and 02:59")
         return self
 
     def resolved_database_url(self) -> str:

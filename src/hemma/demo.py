@@ -230,6 +230,11 @@ def load_demo(database: Database) -> bool:
                      detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
     _monitoring_history(database, now, rng)
     _road_home(database, now)
+    # Messages: a patient waiting for the home ward's answer, a thread answered yesterday,
+    # and the care team writing across region and kommun (hemma.messaging.demo).
+    from hemma.messaging.demo import demo_messages
+
+    demo_messages(database, now)
     return True
 
 

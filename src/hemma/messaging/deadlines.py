@@ -8,7 +8,8 @@ message sent at 16:30 ends at 09:30 the next daytime morning.
 
 Pure: moments in, a moment out. Daytime is computed per Swedish date with the wall-clock
 hours of that date, so 08:00 stays 08:00 across a daylight-saving change (and a day whose
-daytime spans the change is an hour shorter or longer)."""
+daytime spans the change is an hour shorter or longer). Daytime never starts or ends in the
+hour the clocks skip or repeat (02:00–02:59; the settings refuse it)."""
 
 from __future__ import annotations
 
