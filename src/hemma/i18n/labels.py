@@ -497,6 +497,7 @@ AUDIT_ACTIONS.update({
     "message.send": N_("Wrote a message"),
     "message.read": N_("Read the patient's messages"),
     "message.photo": N_("Opened a photo sent with a message"),
+    "message.thread": N_("Opened a message thread"),
     "message.inbox": N_("Shown in the message inbox"),
     "message.unanswered": N_("Shown among unanswered messages"),
     "patient.message": N_("The patient wrote a message"),

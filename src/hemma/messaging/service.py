@@ -329,6 +329,10 @@ def thread_messages(db: Session, decision: Decision, patient_id: uuid.UUID,
     """One thread as the reader may see it (404 for a thread with the patient they may not
     see)."""
     thread = get_thread(db, patient_id, thread_id)
+    if thread.kind == ThreadKind.PATIENT:
+        # The unit's thread with the patient, whole or not at all (a refusal is logged).
+        require(db, decision.subject, Action.READ, patient_id, on=origin(db, thread.unit_id),
+                audit_action="message.thread")
     found = patient_messages(db, decision, patient_id)
     for view in [*found.threads, found.staff]:
         if view is not None and view.thread.id == thread.id:
@@ -496,11 +500,8 @@ def photo_for_staff(db: Session, decision: Decision, patient_id: uuid.UUID,
     message = db.get(Message, message_id)
     if message is None or message.patient_id != patient_id or message.photo_key is None:
         raise NotFound()
-    where = origin(db, message.documented_by_unit_id)
-    if not decision.sees(where):
-        raise NotFound()
-    audit.record(db, patient_id, "message.photo", basis=str(decision.basis),
-                 emergency=decision.emergency)
+    require(db, decision.subject, Action.READ, patient_id,
+            on=origin(db, message.documented_by_unit_id), audit_action="message.photo")
     return message
 
 
