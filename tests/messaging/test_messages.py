@@ -446,3 +446,21 @@ def test_everyone_who_cares_for_the_patient_may_write_between_staff(who, world, 
     assert r.status_code == 303
     (note,) = _messages(database, pid)
     assert note.author_staff_id == world.staff[who]
+
+
+def test_a_phone_sized_photo_passes_the_general_body_limit(app, world, database, settings):
+    """Requests are limited to HEMMA_MAX_BODY_BYTES (1 MB); the message forms take a photo of
+    the size the photo setting allows."""
+    pid = _home_ward_patient(world)
+    phone = _phone(app, database, world, pid)
+    big = io.BytesIO()
+    Image.effect_noise((1100, 1100), 60).convert("RGB").save(big, "PNG")
+    assert settings.max_body_bytes < len(big.getvalue()) < settings.message_photo_max_bytes
+    r = _patient_writes(phone, "Stor bild", files={"photo": ("big.png", big.getvalue(),
+                                                             "image/png")})
+    assert r.status_code == 303, r.text[:500]
+    (message,) = _messages(database, pid)
+    assert message.photo_type == "image/png" and len(_uploads(settings)) == 1
+    # Other forms keep the general limit.
+    r = phone.post("/p/observations", data={"note": "x" * (settings.max_body_bytes + 10)})
+    assert r.status_code == 413
