@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
@@ -67,6 +67,12 @@ from hemma.monitoring.service import active_episode
 
 ESCALATED = "message.escalated"
 STAFF_KEY = "staff"
+
+
+def _waiting():
+    """SQL: a message of the patient (or a relative) that waits for its unit's answer. Only
+    those have an answer goal (`due_at`), so the index on (answered_at, due_at) finds them."""
+    return and_(Message.answered_at.is_(None), Message.due_at.is_not(None))
 
 
 class PatientOnOwnPage(Protocol):
@@ -367,10 +373,15 @@ def inbox(db: Session, subject: Subject, now: datetime | None = None,
     """Every thread of the patients the user may read, as they may see it: unanswered
     messages first (the longest waiting first), then the newest."""
     now = now or utcnow()
-    threads = list(db.scalars(
-        select(MessageThread).where(MessageThread.patient_id.in_(
-            accessible_patients(subject, now)))
-        .order_by(MessageThread.last_message_at.desc()).limit(limit)))
+    readable = MessageThread.patient_id.in_(accessible_patients(subject, now))
+    # Every thread with a message waiting for an answer, however old, and the newest others.
+    waiting_ids = select(Message.thread_id).where(_waiting())
+    threads = list(db.scalars(select(MessageThread).where(
+        readable, MessageThread.id.in_(waiting_ids))))
+    known = {t.id for t in threads}
+    threads += [t for t in db.scalars(select(MessageThread).where(readable)
+                                      .order_by(MessageThread.last_message_at.desc())
+                                      .limit(limit)) if t.id not in known]
     if not threads:
         return []
     decisions = decisions_for(db, subject, {t.patient_id for t in threads})
@@ -385,8 +396,7 @@ def inbox(db: Session, subject: Subject, now: datetime | None = None,
     waiting = {tid: (n, since, due, esc) for tid, n, since, due, esc in db.execute(
         select(Message.thread_id, func.count(), func.min(Message.created_at),
                func.min(Message.due_at), func.max(Message.escalated_at))
-        .where(any_of(db, Message.thread_id, ids), Message.author_kind != AuthorKind.STAFF,
-               Message.answered_at.is_(None))
+        .where(any_of(db, Message.thread_id, ids), _waiting())
         .group_by(Message.thread_id))}
     patients = {p.id: p for p in db.scalars(select(Patient).where(
         Patient.id.in_({t.patient_id for t in threads})))}
@@ -464,8 +474,7 @@ def unanswered(db: Session, subject: Subject, unit_ids, now: datetime | None = N
         .join(Message, Message.thread_id == MessageThread.id)
         .where(MessageThread.kind == ThreadKind.PATIENT,
                any_of(db, MessageThread.unit_id, unit_ids),
-               MessageThread.patient_id.in_(accessible_patients(subject, now)),
-               Message.author_kind != AuthorKind.STAFF, Message.answered_at.is_(None))
+               MessageThread.patient_id.in_(accessible_patients(subject, now)), _waiting())
         .group_by(MessageThread.id, MessageThread.patient_id, MessageThread.unit_id)).all()
     if not rows:
         return []
@@ -490,8 +499,7 @@ def unanswered_count(db: Session, unit_id: int) -> int:
     """How many patients' messages wait for the unit's answer (the menu's count: a number,
     no patient)."""
     return db.scalar(select(func.count()).select_from(Message).where(
-        Message.documented_by_unit_id == unit_id, Message.author_kind != AuthorKind.STAFF,
-        Message.answered_at.is_(None))) or 0
+        _waiting(), Message.documented_by_unit_id == unit_id)) or 0
 
 
 def photo_for_staff(db: Session, decision: Decision, patient_id: uuid.UUID,
@@ -659,8 +667,7 @@ def _deliver_escalation(db: Session, message: OutboxMessage, now: datetime) -> N
     if thread is None or thread.unit_id is None:
         return
     if not db.scalar(select(func.count()).select_from(Message).where(
-            Message.thread_id == thread.id, Message.author_kind != AuthorKind.STAFF,
-            Message.answered_at.is_(None))):
+            Message.thread_id == thread.id, _waiting())):
         return  # answered before delivery: nothing to tell anyone
     insert_ignoring_conflict(db, Notification, [
         {"outbox_id": message.id, "staff_id": staff_id, "alert_id": None,
