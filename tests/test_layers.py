@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     # and SIP; the agreement the patient has in their hand; the checklist and the homecoming
     # call; treatments given at home
     ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
-     "hemma.treatments", "hemma.tasks", "hemma.handovers"),
+     "hemma.treatments", "hemma.tasks", "hemma.handovers", "hemma.messaging"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
     # the round's decisions; the patient's side; the discharge summary; the board
     ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board"),
@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
-        "hemma.assessments.stability", "hemma.careplans.deadlines",
+        "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo")
 TOP = len(LAYERS) - 1
 

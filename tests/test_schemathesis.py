@@ -194,6 +194,12 @@ def _build(world, database) -> FuzzWorld:
     road_home["activity_id"] = [_activity(type("S", (), {"world": world,
                                                          "database": database})(), pid)]
     road_home["version"] = [1]
+    # A message of the patient to the home ward, with a photo.
+    from tests.access.test_matrix import message_in_thread
+
+    messages = message_in_thread(database, world, pid)
+    road_home["thread_id"] = [messages["thread_id"]]
+    road_home["message_id"] = [messages["message_id"]]
     world.assessed(pid, eid)
     fw = FuzzWorld(world, patient_id=pid)
     fw.ids = {

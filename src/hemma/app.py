@@ -258,6 +258,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
     from hemma.logistics import pages as logistics_pages
+    from hemma.messaging import api as messaging_api
+    from hemma.messaging import pages as messaging_pages
     from hemma.monitoring import api as monitoring_api
     from hemma.monitoring import pages as monitoring_pages
     from hemma.pathways import api as pathways_api
@@ -289,6 +291,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          treatments_api.router, summaries_pages.router, summaries_api.router,
                          tasks_pages.router, tasks_api.router, handovers_pages.router,
                          handovers_api.router, board_pages.router,
+                         messaging_pages.router, messaging_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

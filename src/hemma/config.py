@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,21 @@ class Settings(BaseSettings):
     # agreement may set other figures.
     sip_notice_hours: int = Field(default=24, ge=1, le=24 * 14)
     sip_call_days: int = Field(default=3, ge=1, le=30)
+
+    # Messages from the patient: the team answers within this many minutes of daytime
+    # (Swedish wall-clock hours from start to end, every day unless weekends are left out);
+    # a message sent outside daytime starts its clock at the next daytime start. A message
+    # that passes its goal unanswered is escalated once to the unit's staff on duty
+    # (hemma.messaging.deadlines).
+    message_answer_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    message_day_start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    message_day_end: str = Field(default="17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    message_weekends: bool = True
+    # Longest message text, and the largest photo accepted with a message (checked while
+    # the upload is read; the photo is decoded, re-encoded without EXIF and stored under
+    # data_dir/uploads, outside the web root).
+    message_max_chars: int = Field(default=4000, ge=100, le=20000)
+    message_photo_max_bytes: int = Field(default=8_000_000, ge=10_000, le=20_000_000)
 
     # Only trust X-Forwarded-For from a reverse proxy we run ourselves.
     trust_forwarded_for: bool = False
@@ -106,6 +121,14 @@ class Settings(BaseSettings):
     # The address a notice asks people to log in at, e.g. "https://hemma.example.se/p";
     # empty: the notice carries no link.
     public_url: str = ""
+    @model_validator(mode="after")
+    def _daytime_runs_forward(self) -> Settings:
+        if self.message_day_end <= self.message_day_start:
+            raise ValueError("HEMMA_MESSAGE_DAY_END must be after HEMMA_MESSAGE_DAY_START")
+        if "02" in (self.message_day_start[:2], self.message_day_end[:2]):
+            # The hour the clocks skip in spring and repeat in autumn has no one moment.
+            raise ValueError("Daytime cannot start or end between 02:00 and 02:59")
+        return self
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -231,6 +231,11 @@ def load_demo(database: Database) -> bool:
     _monitoring_history(database, now, rng)
     _road_home(database, now)
     _coordination(database, now)
+    # Messages: a patient waiting for the home ward's answer, a thread answered yesterday,
+    # and the care team writing across region and kommun (hemma.messaging.demo).
+    from hemma.messaging.demo import demo_messages
+
+    demo_messages(database, now)
     return True
 
 

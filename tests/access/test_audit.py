@@ -264,6 +264,16 @@ EXAMPLES = [
     ("POST", "/api/v1/patients/{patient_id}/treatments/{order_id}/doses", "admitted",
      lambda w: {"planned_at": at_local(local_today(), "00:00").isoformat(), "given": False,
                 "reason": "Patienten var inte hemma"}),
+    # Messages: the patient's thread with the home ward (a message with a photo, unread),
+    # and between staff.
+    ("GET", "/patients/{patient_id}/messages", "admitted", None),
+    ("POST", "/patients/{patient_id}/messages", "admitted", {"body": "Vi ringer dig strax."}),
+    ("GET", "/patients/{patient_id}/messages/{message_id}/photo", "admitted", None),
+    ("GET", "/api/v1/patients/{patient_id}/messages", "admitted", None),
+    ("GET", "/api/v1/patients/{patient_id}/messages/{thread_id}", "admitted", None),
+    ("POST", "/api/v1/patients/{patient_id}/messages", "admitted",
+     {"body": "Förbandet byts i kväll", "to": "staff"}),
+    ("POST", "/api/v1/patients/{patient_id}/messages/{thread_id}/read", "admitted", {}),
 ]
 
 
@@ -354,6 +364,9 @@ def _prepare(world, state):
                             created_at=kit_time.utcnow(), created_by_id=world.staff["sara"]))
         ids["activity_id"] = _activity(type("S", (), {"world": world,
                                                       "database": world.database})(), pid)
+        from tests.access.test_matrix import message_in_thread
+
+        ids.update(message_in_thread(world.database, world, pid))
     ids["relation_id"] = world.relation(pid, unit="hsv", documented_by="med")
     if state == "admitted":
         ids["alert_id"] = world.alert(pid)

@@ -108,6 +108,13 @@ def oracle_route(username: str, action: str, state: State, method: str, path: st
     if path.endswith("/careplan/goals"):
         # The coordinator edits the goals (the factory names carl), if they may see the plan.
         return username == "carl" and oracle_sees(username, state, "med")
+    if path.endswith("/messages/{thread_id}/read"):
+        # What the patient wrote to the home ward is marked read by the home ward alone
+        # (another unit that may read it is refused with a 403, see below).
+        return oracle_sees(username, state, "med") and PEOPLE[username][3] == "med"
+    if "{thread_id}" in path or "{message_id}" in path:
+        # The home ward's thread with the patient, and a photo in it.
+        return oracle_sees(username, state, "med")
     if any(k in path for k in ("{item_id}", "{order_id}", "{task_id}")):
         # A checklist item, treatment order or homecoming call documented by
         # Medicinkliniken: seen with its information (JSON bodies are refused first).
@@ -142,7 +149,8 @@ def refused_with(username: str, action: str, state: State, method: str, path: st
     exist for the user; 403 when they may read it but it is another organisation's record
     (or the goals, which only the coordinator edits)."""
     sees = oracle_patient(username, action, state) and oracle_sees(username, state, "med")
-    if sees and (home_record_write(method, path) or path.endswith("/careplan/goals")):
+    if sees and (home_record_write(method, path) or path.endswith(
+            ("/careplan/goals", "/messages/{thread_id}/read"))):
         return 403
     return 404
 
@@ -238,6 +246,8 @@ class Scenario:
             return self._handover(pid, username)
         if param in ("visit_id", "request_id"):
             return self._planning(param, pid, PEOPLE[username][3])
+        if param in ("thread_id", "message_id"):
+            return message_in_thread(self.database, self.world, pid)[param]
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
@@ -357,6 +367,39 @@ def _agreement(self, episode_id, pid) -> int:
 
 
 Scenario._agreement = _agreement
+
+
+def message_in_thread(database, world, pid, unit: str = "med") -> dict:
+    """The patient's message, with a photo, in their thread with `unit` (which documents
+    it): its thread and message ids."""
+    import io
+
+    from PIL import Image
+
+    from hemma.messaging import photos
+    from hemma.models import Message, MessageThread
+
+    now = utcnow()
+    picture = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 30, 30)).save(picture, "PNG")
+    with database.session() as s:
+        key = f"patient:{world.units[unit]}"
+        thread = s.scalar(select(MessageThread).where(MessageThread.patient_id == pid,
+                                                      MessageThread.key == key))
+        if thread is None:
+            thread = MessageThread(patient_id=pid, kind="patient", unit_id=world.units[unit],
+                                   key=key, created_at=now, last_message_at=now)
+            s.add(thread)
+            s.flush()
+        photo = photos.validate(picture.getvalue())
+        message = Message(thread_id=thread.id, patient_id=pid, author_kind="patient",
+                          documented_by_unit_id=world.units[unit], body="Så här ser såret ut",
+                          created_at=now, due_at=now + timedelta(hours=2),
+                          photo_key=photos.store(s, photo), photo_type=photo.content_type,
+                          photo_bytes=len(photo.data))
+        s.add(message)
+        s.flush()
+        return {"thread_id": thread.id, "message_id": message.id}
 Scenario._road_home = _road_home
 
 # Changes to the home ward's own record by another organisation that may read it: refused
@@ -457,7 +500,8 @@ PATIENT_LEVEL_STATES = RELATIONSHIP_STATES + [
 def follows_consent(path: str) -> bool:
     """Does the route's answer depend on what the user may see (consent, blocks)?"""
     return any(marker in path for marker in ("{episode_id}", "{alert_id}", "{relation_id}",
-                                             "{item_id}", "{order_id}", "{task_id}")) \
+                                             "{item_id}", "{order_id}", "{task_id}",
+                                             "{thread_id}", "{message_id}")) \
         or path.endswith(("/access-codes", "/monitoring-plan", "/plan"))
 
 

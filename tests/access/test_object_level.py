@@ -83,6 +83,10 @@ def _road_home(world, database, pid, episode_id) -> dict:
     from tests.access.test_matrix import _activity
 
     ids["activity_id"] = _activity(type("S", (), {"world": world, "database": database})(), pid)
+    # Kommunen's thread with the patient, and a photo in it.
+    from tests.access.test_matrix import message_in_thread
+
+    ids.update(message_in_thread(database, world, pid, unit="hsv"))
     world.assessed(pid, episode_id)
     return ids
 

@@ -28,11 +28,11 @@ ORIGINS = {
 # Written from the product text, independently of PROFESSION_ACTIONS.
 _TEAM = {"patient.read", "patient.edit", "episode.manage", "careteam.manage", "consent.manage",
          "block.manage", "patient.register", "alert.handle", "patientcode.manage",
-         "carerequest.manage", "visitplan.manage", "coordination.manage"}
+         "carerequest.manage", "visitplan.manage", "coordination.manage", "message.write"}
 # Whoever goes to the patient's home records the visit. Everyone in the care team takes
-# and gives tasks and hand-overs.
+# and gives tasks and hand-overs, and writes to the patient and to each other about them.
 _VISITING = {"patient.read", "patient.edit", "observation.record", "visit.record",
-             "coordination.manage"}
+             "coordination.manage", "message.write"}
 ORACLE_ROLES = {
     # Only physicians decide at the round and prescribe the monitoring plan.
     "physician": _TEAM | {"emergency.open", "observation.record", "round.decide",

@@ -33,6 +33,9 @@ class Action(StrEnum):
     VISIT_PLAN = "visitplan.manage"
     # Tasks (give, do, undo) and hand-overs (write, confirm as received).
     COORDINATE = "coordination.manage"
+    # Write in the patient's message threads: answer the patient, and staff to staff about
+    # them (each message is documented by the writer's unit).
+    MESSAGE = "message.write"
     # Not about one patient.
     REGISTER = "patient.register"  # register a patient and start an assessment
     EMERGENCY = "emergency.open"
@@ -45,13 +48,14 @@ class Action(StrEnum):
 PATIENT_ACTIONS = frozenset(
     {Action.READ, Action.EDIT, Action.EPISODE, Action.CARE_TEAM, Action.CONSENT, Action.BLOCK,
      Action.OBSERVE, Action.ALERT, Action.ROUND, Action.PLAN, Action.PATIENT_CODE,
-     Action.CARE_REQUEST, Action.VISIT, Action.VISIT_PLAN, Action.COORDINATE}
+     Action.CARE_REQUEST, Action.VISIT, Action.VISIT_PLAN, Action.COORDINATE,
+     Action.MESSAGE}
 )
 WRITE_ACTIONS = PATIENT_ACTIONS - {Action.READ}
 
 _CLINICAL_ALL = frozenset(PATIENT_ACTIONS | {Action.REGISTER, Action.EMERGENCY})
 _SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE, Action.VISIT,
-                         Action.COORDINATE})
+                         Action.COORDINATE, Action.MESSAGE})
 
 # What each profession may do at all. Physicians carry the medical responsibility: only they
 # take the round's decision and prescribe the monitoring plan (SpO2 scale 2 in particular).

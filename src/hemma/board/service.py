@@ -32,6 +32,7 @@ from hemma.episodes.service import HomeWardEntry, ward_entries
 from hemma.handovers import service as handovers
 from hemma.kit.errors import NotFound
 from hemma.kit.time import at_local, local_date, local_today, utcnow
+from hemma.messaging import service as messaging
 from hemma.models import (
     ACTIVE_STATES,
     Alert,
@@ -215,6 +216,7 @@ def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None =
     _visits(db, out, subject, units, today, now)
     out.tasks = tasks.open_tasks(db, subject, units, now=now, log=None, mine=False)
     out.handovers = handovers.unread(db, subject, units, now=now, log=None)
+    out.messages = messaging.unanswered(db, subject, units, now, log=False)
     _logistics(db, out, decisions, visible, now)
     for x in visible.values():
         e = x.view.episode
@@ -235,6 +237,8 @@ def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None =
         out.patient_names.setdefault(t.task.patient_id, None)
     for h in out.handovers:
         out.patient_names.setdefault(h.handover.patient_id, None)
+    for m in out.messages:
+        out.patient_names.setdefault(m.patient_id, None)
     missing = [pid for pid, p in out.patient_names.items() if p is None]
     if missing:
         out.patient_names.update(tasks.patients_of(db, set(missing)))

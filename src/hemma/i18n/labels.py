@@ -534,3 +534,17 @@ TREND_DIRECTIONS = {"up": N_("↑ higher than last time"), "down": N_("↓ lower
                     "same": N_("→ as last time")}
 # Notices to patients and relatives (hemma.notifications): where they go.
 FIELD_LABELS["email"] = N_("E-mail")
+# --- Messages (hemma.messaging) ---------------------------------------------------------------
+AUDIT_ACTIONS.update({
+    "message.write": N_("Opened messages to write"),
+    "message.send": N_("Wrote a message"),
+    "message.read": N_("Read the patient's messages"),
+    "message.photo": N_("Opened a photo sent with a message"),
+    "message.thread": N_("Opened a message thread"),
+    "message.inbox": N_("Shown in the message inbox"),
+    "message.unanswered": N_("Shown among unanswered messages"),
+    "patient.message": N_("The patient wrote a message"),
+    "patient.messages": N_("The patient read their messages"),
+    "patient.message_photo": N_("The patient opened a photo of their messages"),
+})
+FLASH.update({"message_sent": N_("The message has been sent.")})

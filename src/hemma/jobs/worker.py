@@ -1,6 +1,7 @@
 """The worker: delivers the outbox (alerts to staff, notices to patients and relatives),
-escalates alerts that nobody acknowledged, raises alerts for missed measurements, and writes
-signed checkpoints of the end of the audit log.
+escalates alerts that nobody acknowledged, patients' messages nobody answered in time and
+tasks past their due time, raises alerts for missed measurements, and writes signed
+checkpoints of the end of the audit log.
 Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
 escalation steps are conditional updates; checkpoints are appended lines).
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+import hemma.messaging.service  # noqa: F401  (registers the message escalation's delivery)
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
 import hemma.notifications.service  # noqa: F401  (registers the notice delivery handler)
 import hemma.tasks.service  # (registers the overdue task handler)
@@ -37,6 +39,7 @@ class TickReport:
     failed: int = 0
     escalated: int = 0
     tasks_escalated: int = 0
+    messages_escalated: int = 0  # threads whose patient's messages passed the answer goal
     missed: int = 0
     checkpoint: bool = False
 
@@ -88,6 +91,8 @@ class Worker:
             report.escalated = alerts.escalate_due(s, now)
         with self.database.session() as s:
             report.tasks_escalated = hemma.tasks.service.escalate_due(s, now)
+        with self.database.session() as s:
+            report.messages_escalated = hemma.messaging.service.escalate_due(s, now)
         # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
         # for missed measurements.
         report.delivered, report.failed = self.deliver_pending(now)

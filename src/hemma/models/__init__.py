@@ -40,6 +40,7 @@ from hemma.models.episodes import (
     Pathway,
 )
 from hemma.models.jobs import Notification, OutboxMessage
+from hemma.models.messaging import AuthorKind, Message, MessageThread, ThreadKind
 from hemma.models.monitoring import (
     Alert,
     AlertEvent,
@@ -66,6 +67,10 @@ from hemma.models.planning import (
 __all__ = [
     "Handover",
     "TaskEvent",
+    "AuthorKind",
+    "Message",
+    "MessageThread",
+    "ThreadKind",
     "ASSESSMENT_PARTS",
     "ActivityKind",
     "ActivityStatus",

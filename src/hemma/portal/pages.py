@@ -21,6 +21,7 @@ from hemma.config import get_settings
 from hemma.i18n import gettext as _
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
+from hemma.messaging import service as messaging
 from hemma.models import Observation, Pathway, Unit
 from hemma.monitoring import service
 from hemma.monitoring.schemas import ObservationCreate
@@ -78,6 +79,7 @@ def _context(db, me: PatientSelf) -> dict:
             "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
             "agreement": found is not None,
+            "unread_messages": messaging.patient_unread(db, me.patient_id),
             "discharged": summaries.patient_discharge(db, me.patient_id) if episode is None
             else None}
 

@@ -36,8 +36,9 @@ class SecurityHeaders:
                 # phone's position as the home's (the patient's details page).
                 headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(self)"
                 headers["Cross-Origin-Opener-Policy"] = "same-origin"
-                if not static:
-                    # Patient data must not stay in a shared computer's cache.
+                if not static and "no-store" not in headers.get("Cache-Control", ""):
+                    # Patient data must not stay in a shared computer's cache (a route may
+                    # say more, e.g. "private, no-store" for a photo, never less).
                     headers["Cache-Control"] = "no-store"
                     headers["Pragma"] = "no-cache"
             await send(message)

@@ -1,0 +1,1 @@
+"""Messages: patient and team, staff and staff, per patient."""
