@@ -178,9 +178,16 @@ async def stream(request: Request, db: DbSession, principal: Reader,
     subject = principal.subject
     lang = current_language.get()
     view = view if view in VIEWS else "auto"
-    chosen = service.scope_of(db, subject, scope)  # the request's own transaction
+
+    def decide():
+        # The request's own transaction, in a worker thread: a blocking wait for a database
+        # connection must never hold up the event loop that every open board runs on.
+        chosen = service.scope_of(db, subject, scope)
+        return chosen, service.personal(db, subject)
+
+    chosen, personal = await run_in_threadpool(decide)
     key = (chosen.key, view, lang, subject.unit_id, subject.organisation_id,
-           subject.profession, subject.staff_id if service.personal(db, subject) else None)
+           service.role_signature(subject), subject.staff_id if personal else None)
     viewer = Viewer(audit.trail(db).actor)
 
     async def events():

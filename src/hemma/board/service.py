@@ -177,17 +177,25 @@ class Board:
 
 
 def personal(db: Session, subject: Subject, now: datetime | None = None) -> bool:
-    """Does the user see more than anyone of their unit and profession would: a care
-    relationship of their own, or an open emergency access? Otherwise every such colleague
-    sees the same board, and one look serves them all."""
+    """Does the user see more than anyone of their unit and role would: a patient they care
+    for by name whom their unit does not, or an open emergency access? Otherwise every such
+    colleague sees the same board, and one look serves them all."""
     from hemma.models import EmergencyAccess
 
     now = now or utcnow()
+    by_unit = select(CareRelation.patient_id).where(
+        CareRelation.unit_id == subject.unit_id, relation_active(now))
     return db.scalar(select(CareRelation.id).where(
-        CareRelation.staff_id == subject.staff_id, relation_active(now)).limit(1)) is not None \
+        CareRelation.staff_id == subject.staff_id, relation_active(now),
+        CareRelation.patient_id.not_in(by_unit)).limit(1)) is not None \
         or db.scalar(select(EmergencyAccess.id).where(
             EmergencyAccess.staff_id == subject.staff_id,
             EmergencyAccess.expires_at > now).limit(1)) is not None
+
+
+def role_signature(subject: Subject) -> tuple[bool, ...]:
+    """What of the user's role the board depends on: reading, and confirming hand-overs."""
+    return (subject.role_allows(Action.READ), subject.role_allows(Action.COORDINATE))
 
 
 def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None = None,
