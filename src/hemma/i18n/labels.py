@@ -489,3 +489,15 @@ def audit_detail(action: str, detail: str | None) -> str:
         return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
                        outcome=label(REVIEW_OUTCOMES, m.group(2)))
     return detail
+
+
+# --- The route page without coverage (Step 6) -----------------------------------------------
+
+AUDIT_ACTIONS.update({
+    "visit.resend": N_("Sent a visit report again (nothing changed)"),
+})
+FIELD_LABELS.update({
+    "client_id": N_("Client id"),
+    "at": N_("Time"),
+    "values": N_("Values"),
+})

@@ -48,6 +48,7 @@ from hemma.models.monitoring import (
     PatientAccessCode,
     RoundNote,
 )
+from hemma.models.offline import VisitReportRecord
 from hemma.models.patients import DigitalAbility, Patient, Relative
 from hemma.models.planning import (
     REPORTED_STATES,
@@ -85,6 +86,7 @@ __all__ = [
     "StaffShift",
     "Visit",
     "VisitAssignment",
+    "VisitReportRecord",
     "VisitPlan",
     "VisitStatus",
     "REPORTED_STATES",
