@@ -190,7 +190,9 @@
       if (!note) {
         note = document.createElement("p");
         note.className = "queued-note";
-        (item.querySelector(".when") || item).after(note);
+        const when = item.querySelector(".when");
+        if (when) when.after(note);
+        else item.append(note);
       }
       note.textContent = entry.state === "sent" ? fill(texts.sent_at, { time: clock(entry.sent_at) })
         : entry.state === "failed" ? texts.not_sent : texts.queued;
@@ -266,9 +268,16 @@
       return input ? input.value : null;
     }
 
+    const REPORT_URL = /^\/api\/v1\/patients\/[0-9a-f-]{36}\/visits\/[0-9a-f-]{36}\/report$/;
+
+    // A network that does not answer within this counts as none: the report waits (if it
+    // did arrive, sending it again changes nothing).
+    const PATIENCE_MS = 12000;
+
     async function post(entry, token) {
       return fetch(entry.url, {
         method: "POST", credentials: "same-origin", cache: "no-store",
+        signal: AbortSignal.timeout ? AbortSignal.timeout(PATIENCE_MS) : undefined,
         headers: { "Content-Type": "application/json", "X-CSRF-Token": token,
                    "Accept-Language": lang },
         body: JSON.stringify(entry.body),
@@ -288,6 +297,11 @@
     // One report: "sent", "failed" (the server refused it: shown, never sent again),
     // "wait" (no coverage, the server busy, or the nurse must log in again: kept, in order).
     async function sendOne(entry, state) {
+      if (!REPORT_URL.test(entry.url)) {
+        entry.state = "failed";
+        entry.error = texts.not_sent;
+        return { outcome: "failed", errors: [] };
+      }
       let response;
       try {
         response = await post(entry, state.token);
@@ -436,9 +450,11 @@
           showErrors(form, answer.errors || [], entry.error);
           return;
         }
-        // Waiting: on the phone, sent when there is coverage again.
+        // Waiting: on the phone, sent when there is coverage again (the page shows the visit
+        // as reported, with only what may still follow).
         const details = form.closest("details");
         if (details) details.open = false;
+        actions.hidden = false;
         await render();
       });
     });
@@ -465,9 +481,9 @@
         if (e.state === "sent" && e.day !== today()) await removeEntry(e.seq);
       }
     };
-    cleanup().then(render).then(() => { if (navigator.onLine) return sendAll(); return null; })
-      .catch(() => null);
-    // Coverage that comes back without an "online" event (the phone never said it was gone).
-    window.setInterval(() => { if (navigator.onLine) sendAll(); }, 30000);
+    cleanup().then(render).then(() => sendAll()).catch(() => null);
+    // Coverage that comes back without an "online" event: a phone with a signal but no data
+    // says it is online all along. Trying costs nothing while nothing waits.
+    window.setInterval(() => sendAll(), 30000);
   }
 })();
