@@ -15,6 +15,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from hemma.demo import DEMO_PASSWORD
 from hemma.kit.time import local_today
 from hemma.models import Observation, Staff, Visit, VisitReportRecord
 from tests.test_browser import ARTIFACTS, _login, browser, serving  # noqa: F401
@@ -266,4 +267,55 @@ def test_another_users_reports_and_route_stay_theirs(morning_server, browser, da
     page.wait_for_function("""async () => !(await caches.keys())
                                 .some((n) => n.startsWith("hemma-route-"))""")
     assert page.evaluate(STORAGE)["databases"] == ["hemma-offline"]
+    context.close()
+
+
+def test_a_kept_page_from_another_session_and_an_ended_session(morning_server, browser,  # noqa: F811
+                                                               database):
+    """The page on the phone may be older than the session: its CSRF token is renewed once
+    from the server; a session that ended while the phone was without coverage asks the
+    nurse to log in again, and the report waits for it."""
+    from hemma.access.auth import end_all_sessions
+
+    base = morning_server
+    context, page = _phone(browser)
+    _login(page, base, NURSE)
+    _open_route(page, base)
+    stop, visit_id = _first_planned(page)
+    # The page's token is not this session's (kept from an earlier one).
+    page.evaluate("""() => document.querySelectorAll("input[name=csrf_token]")
+                             .forEach((i) => { i.value = "from-an-earlier-session"; })""")
+    context.set_offline(True)
+    stop.get_by_role("button", name="Påbörja").click()
+    panel = page.locator("#offline-queue")
+    expect(panel).to_contain_text("1 rapport väntar på att skickas")
+    _back_online(context, page)
+    expect(panel).to_contain_text("Alla rapporter är skickade")
+    assert _counts(database, visit_id) == (1, 0)
+
+    # Without coverage again, and meanwhile the session ends (timed out on the server).
+    context.set_offline(True)
+    stop = page.locator(f"li[data-visit='{visit_id}']")
+    stop.locator("summary", has_text="Ej utfört").click()
+    stop.get_by_label("Varför blev besöket inte av?").fill("Ingen öppnade")
+    stop.get_by_role("button", name="Rapportera ej utfört").click()
+    expect(panel).to_contain_text("1 rapport väntar på att skickas")
+    with database.session() as s:
+        end_all_sessions(s, s.scalar(select(Staff.id).where(Staff.username == NURSE)))
+    _back_online(context, page)
+    expect(panel.get_by_role("link", name="Logga in igen för att skicka rapporterna som väntar")
+           ).to_be_visible()
+    expect(panel).to_contain_text("1 rapport väntar på att skickas")
+    assert _counts(database, visit_id) == (1, 0)
+
+    # She logs in again: the route opens, and the report is sent in her new session.
+    panel.get_by_role("link", name="Logga in igen för att skicka rapporterna som väntar").click()
+    page.get_by_label("Användarnamn").fill(NURSE)
+    page.get_by_label("Lösenord").fill(DEMO_PASSWORD)
+    page.get_by_role("button", name="Logga in").click()
+    expect(page.locator("#offline-queue")).to_contain_text("Alla rapporter är skickade")
+    assert _counts(database, visit_id) == (2, 0)
+    with database.session() as s:
+        visit = s.get(Visit, uuid.UUID(visit_id))
+        assert (visit.status, visit.not_done_reason) == ("not_done", "Ingen öppnade")
     context.close()

@@ -102,8 +102,16 @@
         event.preventDefault();
         try {
           if ((await unsent()).length) {
-            window.location.assign("/my-route?logout=1#offline-queue");
-            return;
+            if (document.querySelector('a[href="/my-route"]')) {
+              // The route page shows them: send them, or discard them on purpose.
+              window.location.assign("/my-route?logout=1#offline-queue");
+              return;
+            }
+            // Someone without a route of their own (another user's reports wait here).
+            const text = document.documentElement.lang === "en"
+              ? "Reports not yet sent are waiting on this phone. They are removed if you log out. Log out anyway?"
+              : "Rapporter som inte har skickats väntar i telefonen. De tas bort om du loggar ut. Logga ut ändå?";
+            if (!window.confirm(text)) return;
           }
           await forgetEverything();
         } catch (error) { /* the server's Clear-Site-Data still empties the phone */ }
