@@ -99,6 +99,9 @@ def logout(request: Request, db: DbSession,
     audit.record(db, None, "auth.logout", basis="role")
     response = RedirectResponse("/login?done=logged_out", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    # Nothing of the session stays on the phone: the route page's kept copy and its queue
+    # (the page's script asks about reports still waiting before it lets the logout through).
+    response.headers["Clear-Site-Data"] = '"cache", "storage"'
     return response
 
 

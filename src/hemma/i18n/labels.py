@@ -548,3 +548,13 @@ AUDIT_ACTIONS.update({
     "patient.message_photo": N_("The patient opened a photo of their messages"),
 })
 FLASH.update({"message_sent": N_("The message has been sent.")})
+# --- The route page without coverage (Step 6) -----------------------------------------------
+
+AUDIT_ACTIONS.update({
+    "visit.resend": N_("Sent a visit report again (nothing changed)"),
+})
+FIELD_LABELS.update({
+    "client_id": N_("Client id"),
+    "at": N_("Time"),
+    "values": N_("Values"),
+})

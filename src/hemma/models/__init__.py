@@ -51,6 +51,7 @@ from hemma.models.monitoring import (
     RoundNote,
 )
 from hemma.models.notifications import SentNotice
+from hemma.models.offline import VisitReportRecord
 from hemma.models.patients import DigitalAbility, Patient, Relative
 from hemma.models.planning import (
     REPORTED_STATES,
@@ -94,6 +95,7 @@ __all__ = [
     "StaffShift",
     "Visit",
     "VisitAssignment",
+    "VisitReportRecord",
     "VisitPlan",
     "VisitStatus",
     "REPORTED_STATES",

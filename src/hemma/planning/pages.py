@@ -9,20 +9,19 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from hemma.access.policy import Action
 from hemma.access.service import decisions_for, log_listed
 from hemma.access.sharing import organisations_without_consent
 from hemma.config import get_settings
-from hemma.i18n import gettext
+from hemma.i18n import current_language, gettext
 from hemma.kit.errors import Conflict, Invalid
 from hemma.kit.time import local, local_today, utcnow
 from hemma.kit.validation import Day, DbId, Schema, parse
 from hemma.models import CareRequest, Patient, Staff, Unit
-from hemma.monitoring import service as monitoring
-from hemma.monitoring.schemas import VALUE_FIELDS, ObservationCreate
+from hemma.monitoring.schemas import VALUE_FIELDS, ObservationValues
 from hemma.patients.service import get_patient
 from hemma.planning import charts, service, views
 from hemma.planning import day as planner
@@ -40,10 +39,11 @@ from hemma.web.deps import (
     PatientAccess,
     PatientContext,
     Principal,
+    Public,
     StaffAccess,
 )
 from hemma.web.forms import attempt, error_messages, form_data
-from hemma.web.templating import render
+from hemma.web.templating import TEMPLATE_DIR, render
 
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
@@ -443,8 +443,54 @@ def _route_page(request, db, principal: Principal, day: date, errors=None, value
 
 @router.get("/my-route")
 def my_route(request: Request, db: DbSession, principal: Visitor, day: Day | None = None):
-    """The signed-in staff member's visits of the day, in order, on the phone."""
-    return _route_page(request, db, principal, _day(day))
+    """The signed-in staff member's visits of the day, in order, on the phone. Today's page,
+    shown to a signed-in browser, says whose and which day it is: the route page's service
+    worker keeps that page, and only that one, on the phone for the day."""
+    day = _day(day)
+    response = _route_page(request, db, principal, day)
+    if day == local_today() and principal.csrf_token is not None:
+        response.headers[OFFLINE_HEADER] = f"{principal.subject.staff_id}/{day.isoformat()}"
+    return response
+
+
+# --- The route page without coverage: an installable web app with a service worker ---------
+
+OFFLINE_HEADER = "X-Hemma-Offline"
+_SERVICE_WORKER = (TEMPLATE_DIR.parent / "static" / "route-sw.js").read_bytes()
+
+
+@router.get("/my-route/sw.js", dependencies=[Depends(Public())], include_in_schema=False)
+def route_service_worker():
+    """The route page's service worker (it holds no data; it keeps today's route page of
+    whoever is signed in). Served from here so that its scope may be the route page."""
+    return Response(_SERVICE_WORKER, media_type="text/javascript",
+                    headers={"Service-Worker-Allowed": "/my-route"})
+
+
+@router.get("/my-route/manifest.webmanifest", dependencies=[Depends(Public())],
+            include_in_schema=False)
+def route_manifest():
+    """The route page as an app on the phone's home screen (no data, only its name)."""
+    return JSONResponse({
+        "id": "/my-route",
+        "name": gettext("Hemma – My route"),
+        "short_name": gettext("My route"),
+        "lang": current_language.get(),
+        "start_url": "/my-route",
+        "scope": "/my-route",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#0b5f7a",
+        "icons": [{"src": "/static/route-icon.svg", "sizes": "any", "type": "image/svg+xml",
+                   "purpose": "any"}],
+    }, media_type="application/manifest+json")
+
+
+@router.get("/my-route/offline", dependencies=[Depends(Public())], include_in_schema=False)
+def route_offline(request: Request):
+    """What the service worker shows without coverage when no route of today is kept on the
+    phone (none was opened today, another day has begun, or someone logged out)."""
+    return render(request, "planning/offline.html")
 
 
 @router.get("/my-route/version")
@@ -463,18 +509,16 @@ def report_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: For
     if "on_oxygen" in values:
         values["on_oxygen"] = values["on_oxygen"] in ("true", "on")
     report = {k: form[k] for k in ("status", "reason", "note") if k in form}
+    if form.get("client_id"):
+        report["client_id"] = form["client_id"]
 
     def act():
-        visit = service.report_visit(db, ctx.subject, ctx.patient_id, visit_id,
-                                     parse(VisitReport, report), now)
+        body = dict(report)
         if values and report.get("status") == "done":
-            # The values measured at the visit go to monitoring like any staff entry.
-            monitoring.record_observation(
-                db, ctx.patient_id, parse(ObservationCreate, {
-                    **values, "client_id": f"visit-{visit_id}", "measured_at": now.isoformat()}),
-                performer="staff", source="visit", documented_by_unit_id=ctx.subject.unit_id,
-                staff_id=ctx.subject.staff_id)
-        return visit
+            # Parsed on their own, so that an error names the field as the form does.
+            body["values"] = parse(ObservationValues, values)
+        return service.report_visit(db, ctx.subject, ctx.patient_id, visit_id,
+                                    parse(VisitReport, body), now)
 
     visit, err = attempt(db, act)
     if err:

@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from hemma.access.sharing import SharingAnswer
-from hemma.kit.validation import Clock, Day, DbId, Schema, Text
+from hemma.kit.validation import Clock, Day, DbId, Moment, Schema, Text
 from hemma.models import CareKind
+from hemma.monitoring.schemas import ObservationValues
 
 
 class Staffing(Schema):
@@ -90,11 +91,20 @@ class VisitMove(Schema):
 
 
 class VisitReport(Schema):
-    """What the visiting staff member reports: started, done, or not done (and why)."""
+    """What the visiting staff member reports: started, done (with the values measured at the
+    visit), or not done (and why)."""
 
     status: Literal["started", "done", "not_done"]
     reason: Text | None = Field(default=None, max_length=1000)
     note: Text | None = Field(default=None, max_length=2000)
+    # Made once by the sending phone for this report: sending it again changes nothing (the
+    # route page queues reports made without coverage and sends them when it is back).
+    client_id: str | None = Field(default=None, min_length=8, max_length=64,
+                                  pattern=r"^[A-Za-z0-9_.:\-]+$")
+    # When it happened by the phone's clock: a report sent later keeps its time.
+    at: Moment | None = None
+    # The values measured at the visit (with "done"): they go to the patient's monitoring.
+    values: ObservationValues | None = None
 
 
 class ShiftCreate(Schema):

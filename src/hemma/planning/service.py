@@ -37,7 +37,15 @@ from hemma.db import insert_ignoring_conflict
 from hemma.geo import geocoding
 from hemma.geo.geocoding import Geocoder
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
-from hemma.kit.time import at_local, end_of_local_day, local, local_date, local_today, utcnow
+from hemma.kit.time import (
+    at_local,
+    end_of_local_day,
+    ensure_utc,
+    local,
+    local_date,
+    local_today,
+    utcnow,
+)
 from hemma.models import (
     ACTIVE_STATES,
     REPORTED_STATES,
@@ -53,9 +61,12 @@ from hemma.models import (
     Visit,
     VisitAssignment,
     VisitPlan,
+    VisitReportRecord,
     VisitStatus,
 )
+from hemma.monitoring import service as monitoring
 from hemma.monitoring import visible
+from hemma.monitoring.schemas import ObservationCreate
 from hemma.planning import day, views
 from hemma.planning.schemas import (
     CareRequestCreate,
@@ -618,29 +629,62 @@ _REPORTS = {VisitStatus.PLANNED: {"started", "done", "not_done"},
 
 def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id: uuid.UUID,
                  data: VisitReport, now: datetime) -> Visit:
-    """The visiting staff member reports the visit: started, done, or not done with a reason."""
+    """The visiting staff member reports the visit: started, done (with the values measured
+    at the visit, recorded in the patient's monitoring), or not done with a reason. A report
+    with a client id its sender already used for this visit is a resend: the visit is
+    answered as it is and nothing is recorded again. A report made without coverage and
+    sent later keeps its time (`at`, the phone's clock)."""
     require(db, subject, Action.VISIT, patient_id)
     visit = db.get(Visit, visit_id, with_for_update=True)
     if visit is None or visit.patient_id != patient_id:
         raise NotFound()
+    if data.client_id is not None:
+        # The visit's row lock makes a concurrent resend wait here and find the first one.
+        sent = db.scalar(select(VisitReportRecord).where(
+            VisitReportRecord.visit_id == visit.id, VisitReportRecord.client_id == data.client_id))
+        if sent is not None:
+            if sent.staff_id != subject.staff_id:
+                raise Conflict("This client id belongs to another report", field="client_id")
+            audit.record(db, patient_id, "visit.resend")
+            return visit
+    # Not after it reached us (a phone's clock may run ahead), nor before the visit's day.
+    at = min(ensure_utc(data.at), now) if data.at is not None else now
+    if local_date(at) < visit.day:
+        raise Invalid("The time is before the day of the visit", field="at")
     if data.status not in _REPORTS.get(visit.status, ()):
         raise Conflict("The visit has already been reported", field="status")
     if data.status == "not_done" and not data.reason:
         raise Invalid("Say why the visit was not done", field="reason")
+    if data.values is not None and data.status != "done":
+        raise Invalid("Values are reported with the visit done", field="values")
     if visit.day > local_date(now):
         raise Invalid("The visit is on a later day", field="status")
     visit.status = data.status
     visit.updated_by_id = subject.staff_id
     if data.status == "started":
-        visit.started_at = now
+        visit.started_at = at
     elif data.status == "done":
-        visit.started_at = visit.started_at or now - timedelta(minutes=visit.duration_minutes)
-        visit.done_at = now
+        visit.started_at = visit.started_at or at - timedelta(minutes=visit.duration_minutes)
+        visit.done_at = at
     else:
         visit.not_done_reason = data.reason
-        visit.done_at = now
+        visit.done_at = at
     if data.note:
         visit.notes = (visit.notes + "\n" if visit.notes else "") + data.note
+    observation_id = None
+    if data.values is not None:
+        # Measured at the visit: the staff member's unit documents them, like any staff entry.
+        # A visit is done once, so its id keys them.
+        recorded = monitoring.record_observation(
+            db, patient_id, ObservationCreate.model_validate({
+                **data.values.model_dump(exclude_none=True), "client_id": f"visit-{visit.id}",
+                "measured_at": at}),
+            performer="staff", source="visit", documented_by_unit_id=subject.unit_id,
+            staff_id=subject.staff_id)
+        observation_id = recorded.observation.id
+    db.add(VisitReportRecord(visit_id=visit.id, patient_id=patient_id, status=data.status,
+                             client_id=data.client_id, staff_id=subject.staff_id,
+                             reported_at=at, received_at=now, observation_id=observation_id))
     audit.record(db, patient_id, f"visit.{data.status}")
     return visit
 
