@@ -23,10 +23,13 @@ from urllib.parse import parse_qsl, urldefrag, urljoin, urlsplit
 
 import pytest
 
+from tests.conftest import BACKEND
 from tests.test_browser import ARTIFACTS, _login, browser, serving  # noqa: F401
 from tests.test_browser_flow import morning_server  # noqa: F401
 
-pytestmark = pytest.mark.browser
+# The pages' markup is the same on either database: checked once, on the SQLite leg.
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(BACKEND == "postgres", reason="the same pages as on SQLite")]
 
 from playwright.sync_api import Error as PlaywrightError  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
@@ -90,6 +93,8 @@ SURVEY = """() => {
       'input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea'))
     .filter(c => !c.labels.length && !name(c) && !c.getAttribute('title'))
     .map(c => c.outerHTML.slice(0, 120));
+  const ids = Array.from(document.querySelectorAll('[id]'), el => el.id);
+  const duplicates = [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
   const mains = document.querySelectorAll('main, [role=main]');
   const navs = Array.from(document.querySelectorAll('nav, [role=navigation]'));
   return {
@@ -101,6 +106,7 @@ SURVEY = """() => {
     banner: document.querySelectorAll('body > header, [role=banner]').length,
     navs: navs.map(name),
     unlabelled,
+    duplicates,
     links,
   };
 }"""
@@ -155,11 +161,16 @@ def _check(page, crawl: Crawl, url: str, *, open_menu: bool = False) -> list:
         raise
     if response is None or "text/html" not in (response.headers.get("content-type") or ""):
         return []
-    final = page.url[len(crawl.base):] if page.url.startswith(crawl.base) else page.url
-    pat = pattern(final)
-    crawl.pages.append((final, pat, response.status))
+    return _inspect(page, crawl, response.status, open_menu=open_menu, t0=t0)
+
+
+def _inspect(page, crawl: Crawl, status: int, *, open_menu: bool = False,
+             t0: float | None = None) -> list:
+    """Check the page as it is now (loaded, or answered after a form was sent)."""
     t1 = time.monotonic()
-    where = f"[{crawl.who}] {final} ({response.status})"
+    final = page.url[len(crawl.base):] if page.url.startswith(crawl.base) else page.url
+    crawl.pages.append((final, pattern(final), status))
+    where = f"[{crawl.who}] {final} ({status})"
     survey = page.evaluate(SURVEY)
     if not re.fullmatch(r"[a-z]{2}(-[A-Z]{2})?", survey["lang"]):
         crawl.problems.append(f"{where}: <html lang> is {survey['lang']!r}")
@@ -173,6 +184,8 @@ def _check(page, crawl: Crawl, url: str, *, open_menu: bool = False) -> list:
         crawl.problems.append(f"{where}: {survey['banner']} banner landmarks, not one")
     if any(not n for n in survey["navs"]):
         crawl.problems.append(f"{where}: a navigation landmark without a name")
+    if survey["duplicates"]:
+        crawl.problems.append(f"{where}: ids used twice: {survey['duplicates']}")
     for html in survey["unlabelled"]:
         crawl.problems.append(f"{where}: a form field without a label: {html}")
     page.add_script_tag(path=str(AXE))
@@ -184,7 +197,7 @@ def _check(page, crawl: Crawl, url: str, *, open_menu: bool = False) -> list:
                                   f"{targets}{more}")
         else:
             crawl.minor.setdefault(v["id"], [0, final])[0] += 1
-    crawl.timings.append((final, t1 - t0, time.monotonic() - t1))
+    crawl.timings.append((final, t1 - (t0 or t1), time.monotonic() - t1))
     return survey["links"]
 
 
@@ -208,6 +221,15 @@ def _links_only(page, crawl: Crawl, url: str) -> list[str]:
     parser = _Links()
     parser.feed(response.text())
     return [urljoin(crawl.base + url, href) for href in parser.hrefs]
+
+
+def _send(page, crawl: Crawl, button, *, novalidate: bool = False) -> None:
+    """Send a form with `button` and check the page that answers."""
+    if novalidate:  # let the server, not the browser, find the mistakes
+        button.evaluate("b => { b.form.noValidate = true; }")
+    with page.expect_navigation() as answer:
+        button.click()
+    _inspect(page, crawl, answer.value.status)
 
 
 def _crawl(page, crawl: Crawl, start: list[str], *, menu: bool = True, limit: int = 400) -> None:
@@ -259,7 +281,13 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     page = _context(browser).new_page()
     for url in ("/login", "/p/login", "/no-such-page"):
         _check(page, visitor, url)
-    assert [status for _, _, status in visitor.pages] == [200, 200, 404]
+    # A wrong password: the login page again, with the error.
+    page.goto(f"{base}/login")
+    page.get_by_label("Användarnamn").fill("sara.nilsson")
+    page.get_by_label("Lösenord").fill("not-the-password")
+    _send(page, visitor, page.get_by_role("button", name="Logga in"))
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert [status for _, _, status in visitor.pages][:3] == [200, 200, 404]
     crawls.append(visitor)
     page.context.close()
 
@@ -273,6 +301,13 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
         _crawl(page, crawl, [start, "/no-such-page"])
         crawls.append(crawl)
         if username == "sara.nilsson":
+            # A form sent with mistakes: the page that names them.
+            page.goto(f"{base}/patients/new")
+            page.get_by_label("Personnummer eller samordningsnummer").fill("19491301-0000")
+            page.get_by_label("Förnamn").fill("Test")
+            page.get_by_label("Efternamn").fill("Testsson")
+            _send(page, crawl, page.get_by_role("button", name="Registrera"), novalidate=True)
+            expect(page.locator(".error-summary")).to_be_visible()
             # A code for the patient's own pages, as the nurse hands it over.
             page.goto(f"{base}/home-ward")
             page.locator("#home-ward tr", has_text="Inskriven").first.locator("a").first.click()
@@ -289,6 +324,16 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     expect(page.get_by_role("heading", name=re.compile("^Hej "))).to_be_visible()
     patient = Crawl("patient", base, everybody)
     _crawl(page, patient, ["/p"], menu=False)
+    # Values with a mistake, then as they should be: the answer pages.
+    page.goto(f"{base}/p")
+    page.get_by_label("Temperatur (°C)").fill("varm")
+    _send(page, patient, page.get_by_role("button", name="Skicka", exact=True),
+          novalidate=True)
+    expect(page.locator(".error-summary")).to_be_visible()
+    page.get_by_label("Temperatur (°C)").fill("37,1")
+    page.get_by_label("Puls (slag per minut)").fill("72")
+    _send(page, patient, page.get_by_role("button", name="Skicka", exact=True))
+    expect(page.get_by_role("status")).to_be_visible()
     crawls.append(patient)
     page.context.close()
 
