@@ -17,13 +17,18 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-# ... and what the tests and benchmarks need besides.
+# ... and what the tests and benchmarks need besides: Python's, and axe-core from npm, which
+# the accessibility test injects into the browser (package.json; node_modules/ is not committed).
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+install-test: $(VENV)/.installed-test node_modules/.installed
 
 # Run Hemma with demo data on SQLite: http://127.0.0.1:$(PORT)/
 demo: install
@@ -46,4 +51,4 @@ bench: install-test
 	$(BIN)/python bench/planning.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache node_modules

@@ -168,27 +168,38 @@ class Hub:
 hub = Hub()
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What a stream needs from the request's transaction, read before it starts."""
+
+    principal: Principal
+    scope: service.Scope
+    personal: bool
+    actor: audit.Actor
+
+
+def open_board(db: DbSession, principal: Reader,
+               scope: Annotated[str | None, Query(max_length=20)] = None) -> Opening:
+    """Read in the thread that holds the request's transaction (a dependency): the stream
+    itself never waits for a database connection, and never for a worker thread while it
+    holds one."""
+    return Opening(principal, service.scope_of(db, principal.subject, scope),
+                   service.personal(db, principal.subject), audit.trail(db).actor)
+
+
 @router.get("/board/stream")
-async def stream(request: Request, db: DbSession, principal: Reader,
-                 scope: Annotated[str | None, Query(max_length=20)] = None,
+async def stream(request: Request, opening: Annotated[Opening, Depends(open_board)],
                  view: Annotated[str, Query(max_length=10)] = "auto", once: bool = False):
     """Server-sent events: the board's sections (HTML, as the user may see them) each time
     they change. `once=true` sends the board as it is and closes, for clients that poll."""
     database = request.app.state.db
-    subject = principal.subject
+    subject = opening.principal.subject
+    chosen = opening.scope
     lang = current_language.get()
     view = view if view in VIEWS else "auto"
-
-    def decide():
-        # The request's own transaction, in a worker thread: a blocking wait for a database
-        # connection must never hold up the event loop that every open board runs on.
-        chosen = service.scope_of(db, subject, scope)
-        return chosen, service.personal(db, subject)
-
-    chosen, personal = await run_in_threadpool(decide)
     key = (chosen.key, view, lang, subject.unit_id, subject.organisation_id,
-           service.role_signature(subject), subject.staff_id if personal else None)
-    viewer = Viewer(audit.trail(db).actor)
+           service.role_signature(subject), subject.staff_id if opening.personal else None)
+    viewer = Viewer(opening.actor)
 
     async def events():
         group = hub.join(database, key, subject, chosen, view, lang, viewer)
