@@ -20,7 +20,7 @@ from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
 from hemma.kit.text import N_
 from hemma.kit.validation import field_errors
 from hemma.web.deps import SESSION_COOKIE, UNSAFE_METHODS, api_routes, check_routes_declare_access
-from hemma.web.middleware import Language, SecurityHeaders
+from hemma.web.middleware import Admission, Language, SecurityHeaders
 from hemma.web.routing import check_json_routes
 from hemma.web.templating import render
 
@@ -126,6 +126,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
+# Fewer than the database pool's connections (hemma.db.make_engine: 42 on PostgreSQL), since a
+# request that opens units of work of its own holds two.
+ADMITTED_AT_ONCE = 20
+
+
 class HemmaApp(FastAPI):
     """FastAPI with the security headers and the request's language outermost, around
     Starlette's own error and body-limit middleware: a 500 page or a 413 carries the same
@@ -136,7 +141,8 @@ class HemmaApp(FastAPI):
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self):
-        return SecurityHeaders(Language(super().build_middleware_stack(),
+        return SecurityHeaders(Language(Admission(super().build_middleware_stack(),
+                                                  ADMITTED_AT_ONCE),
                                         default=self.default_language))
 
 

@@ -22,8 +22,13 @@ def make_engine(url: str, **kw) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
+    # Every worker thread of the server (AnyIO's 40 by default) may hold a request's
+    # transaction at once, and the request's end needs a thread of the same pool: with fewer
+    # connections than threads, a burst of requests (hundreds of boards opening together)
+    # could leave every thread waiting for a connection that only a thread can give back.
+    # The worker, the board's looks and the ingest thread come on top.
     kw.setdefault("pool_size", 10)
-    kw.setdefault("max_overflow", 20)
+    kw.setdefault("max_overflow", 32)
     kw.setdefault("pool_pre_ping", True)
     return create_engine(url, **kw)
 

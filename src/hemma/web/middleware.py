@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,3 +77,51 @@ class Language:
             await self.app(scope, receive, send)
         finally:
             current_language.reset(token)
+
+
+class Admission:
+    """At most `limit` requests at a time between arriving and starting their answer.
+
+    A request works in worker threads (its dependencies, a sync route) and holds a database
+    connection from its first query to its end; each step needs a thread of the same pool.
+    When more requests hold connections than there are connections to go round, every thread
+    can end up waiting for a connection that only a thread could give back (a deadlock seen
+    with hundreds of live boards opening at once). Admitting fewer requests than the pool has
+    connections (a request's own units of work count twice) rules that out; the rest wait
+    their turn in the event loop, where waiting costs nothing. A stream (server-sent events)
+    lets the next request in as soon as it starts answering: it holds no connection then."""
+
+    def __init__(self, app: ASGIApp, limit: int):
+        self.app = app
+        self.limit = limit
+        # One per event loop (tests run an app in several); a closed loop takes its own along.
+        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            semaphore = self._semaphores.setdefault(loop, asyncio.Semaphore(self.limit))
+        await semaphore.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                semaphore.release()
+
+        async def send_and_release(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_release)
+        finally:
+            release()
