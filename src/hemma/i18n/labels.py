@@ -517,6 +517,7 @@ AUDIT_ACTIONS.update({
     "handover.list": N_("Listed hand-overs"),
     "handover.read": N_("Read a hand-over"),
     "board.view": N_("Viewed the coordination board"),
+    "board.live": N_("Followed the coordination board live"),
 })
 FLASH.update({
     "task_added": N_("The task was given."),
