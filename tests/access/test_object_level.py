@@ -78,7 +78,16 @@ def _road_home(world, database, pid, episode_id) -> dict:
                                giving_unit_id=world.units["hsv"], **common)
         s.add_all([item, task, order])
         s.flush()
-        ids = {"item_id": item.id, "task_id": task.id, "order_id": order.id}
+        from hemma.models import Handover
+
+        handover = Handover(patient_id=pid, from_unit_id=world.units["hsv"],
+                            to_unit_id=world.units["hsv"], situation="S", background="B",
+                            assessment="A", recommendation="R", created_at=now,
+                            created_by_id=world.staff["kim"])
+        s.add(handover)
+        s.flush()
+        ids = {"item_id": item.id, "task_id": task.id, "order_id": order.id,
+               "handover_id": handover.id}
     # An activity of the episode's shared plan, and the assessment's first version.
     from tests.access.test_matrix import _activity
 

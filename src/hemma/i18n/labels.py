@@ -492,7 +492,7 @@ def audit_detail(action: str, detail: str | None) -> str:
 
 
 # --- Coordination: tasks, hand-overs, the board -----------------------------------------------
-TASK_PRIORITIES = {"normal": N_("Normal"), "high": N_("High"), "urgent": N_("Urgent")}
+TASK_PRIORITIES = {"normal": N_("Normal"), "high": N_("High priority"), "urgent": N_("Urgent")}
 TASK_KINDS = {
     "manual": N_("Task"),
     "round": N_("From the round"),
