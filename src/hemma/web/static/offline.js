@@ -434,9 +434,10 @@
         const entry = entryFrom(form);
         const item = form.closest("li.visit");
         const actions = item.querySelector(".visit-actions");
+        // Nothing more to tap on this visit until it is settled (at once, before waiting).
+        actions.hidden = true;
         // On the phone first: nothing typed is lost, whatever the network does.
         entry.seq = await addEntry(entry);
-        actions.hidden = true;
         let answer = null;
         await sendAll((sent, result) => {
           if (sent.seq !== entry.seq) return false;
