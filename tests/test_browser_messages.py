@@ -1,11 +1,8 @@
 """Messages in a real headless Chromium, on the demo at 09:40: Margit writes to the home
-ward on her phone; Sara sees it in her inbox of messages (beside Gunnel's, which has waited
-about an hour), opens it — which marks it read —, and answers; Margit's page shows the answer
-and that Medicinkliniken read her message. Screenshots go to test-artifacts/messages-*.png.
-
-The pages' new words are in Swedish once the integrator has added this part's translations
-to the catalog; until then they are in English, so the test finds things by their ids and by
-what people wrote."""
+ward on her phone; Sara's open board shows it within two seconds; Sara sees it in her inbox
+of messages (beside Gunnel's, which has waited about an hour), opens it — which marks it
+read —, and answers; Margit's page shows the answer and that Medicinkliniken read her
+message. Screenshots go to test-artifacts/messages-*.png."""
 
 from __future__ import annotations
 
@@ -52,6 +49,14 @@ def test_a_patient_writes_the_nurse_answers_and_the_patient_sees_who_read_it(
         sara_id = s.scalar(select(Staff.id).where(Staff.username == "sara.nilsson"))
         code, _row = create_patient_code(s, margit.id, sara_id)
 
+    # 0. Sara has the home ward's board open (it lists Gunnel's waiting message).
+    sara = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    _login(sara, base, "sara.nilsson")
+    sara.goto(f"{base}/board")
+    expect(sara.locator(".b-messages")).to_contain_text("Gunnel Lindgren")
+    expect(sara.locator("#board-status")).to_contain_text("Live")
+    sara.evaluate("window.__sameBoard = true")
+
     # 1. Margit writes on her phone.
     phone = browser.new_context(viewport={"width": 390, "height": 844},
                                 is_mobile=True).new_page()
@@ -65,11 +70,14 @@ def test_a_patient_writes_the_nurse_answers_and_the_patient_sees_who_read_it(
     phone.locator("#patient-message-form button[type=submit]").click()
     expect(phone.locator("#sent")).to_be_visible()
     expect(phone.locator(".p-messages")).to_contain_text(QUESTION)
+    # Sara's open board shows it within two seconds, without a reload.
+    expect(sara.locator(".b-messages")).to_contain_text("Margit Holmgren", timeout=2000)
+    assert sara.evaluate("window.__sameBoard") is True
+    _shot(sara, "01-board")
 
     # 2. Sara sees it in her inbox, with Gunnel's that has waited about an hour; the menu
     # counts both.
-    sara = browser.new_context(viewport={"width": 1366, "height": 900}).new_page()
-    _login(sara, base, "sara.nilsson")
+    sara.goto(f"{base}/home-ward")
     expect(sara.locator('a[href="/messages"] .badge')).to_have_text("2")
     sara.locator('a[href="/messages"]').first.click()
     inbox = sara.locator("#message-inbox")
