@@ -26,7 +26,6 @@ from starlette.concurrency import run_in_threadpool
 
 from hemma.access import audit
 from hemma.access.policy import Action, Subject
-from hemma.access.service import decisions_for
 from hemma.board import service
 from hemma.coordination.live import broadcaster
 from hemma.i18n import current_language
@@ -117,7 +116,7 @@ class Hub:
             while group.viewers:
                 subscription.clear()
                 try:
-                    b, decisions = await run_in_threadpool(self._look, database, group)
+                    b = await run_in_threadpool(self._look, database, group)
                 except Exception:  # the database restarted: look again shortly
                     log.exception("the board %s could not be read", group.key)
                     await asyncio.sleep(2)
@@ -128,7 +127,7 @@ class Hub:
                     principal=None, request=None)
                 group.counts = b.counts()
                 shown = set(b.patient_names)
-                await run_in_threadpool(self._log, database, group, shown, decisions)
+                await run_in_threadpool(self._log, database, group, shown, b.decisions)
                 if html != group.html:
                     group.html = html
                     for viewer in list(group.viewers):
@@ -143,8 +142,7 @@ class Hub:
     @staticmethod
     def _look(database, group: Group):
         with database.session() as s:
-            b = service.board(s, group.subject, group.scope, log=False)
-            return b, decisions_for(s, group.subject, list(b.patient_names))
+            return service.board(s, group.subject, group.scope, log=False)
 
     @staticmethod
     def _log(database, group: Group, shown: set, decisions) -> None:

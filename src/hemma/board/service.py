@@ -42,16 +42,17 @@ from hemma.models import (
     Episode,
     EpisodeState,
     Organisation,
+    Pathway,
     Patient,
     Staff,
+    Task,
     Unit,
     Visit,
-    VisitAssignment,
-    VisitPlan,
     VisitStatus,
 )
 from hemma.monitoring.alerts import UNRESOLVED
 from hemma.monitoring.rules import SEVERITIES
+from hemma.planning.views import planned_staff
 from hemma.tasks import service as tasks
 
 
@@ -150,6 +151,7 @@ class Board:
     messages: list = field(default_factory=list)
     on_duty: list[OnDuty] = field(default_factory=list)
     patient_names: dict[uuid.UUID, Patient] = field(default_factory=dict)
+    decisions: dict[uuid.UUID, Decision] = field(default_factory=dict)
 
     @property
     def visits_done(self) -> int:
@@ -226,37 +228,23 @@ def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None =
     out.handovers = handovers.unread(db, subject, units, now=now, log=None)
     out.messages = messaging.unanswered(db, subject, units, now, log=False)
     _logistics(db, out, decisions, visible, now)
-    for x in visible.values():
-        e = x.view.episode
-        if e.admitted_at and local_date(e.admitted_at) == today:
-            out.arrivals.append(x)
-        elif e.state == EpisodeState.ASSESSING and x.view.episode.id in _homecoming_today(
-                db, [y.view.episode.id for y in visible.values()], today):
-            out.arrivals.append(x)
-        expected = _expected_end(db, e)
-        if e.state == EpisodeState.ADMITTED and expected and local_date(expected) <= today \
-                + timedelta(days=1):
-            out.discharges.append((x, expected))
-        elif e.ended_at and local_date(e.ended_at) == today and \
-                e.state == EpisodeState.DISCHARGED:
-            out.discharges.append((x, e.ended_at))
+    _arrivals_and_discharges(db, out, visible, today)
     out.on_duty = on_duty(db, subject, units, {x.patient.id for x in entries}, now)
-    for t in out.tasks:
-        out.patient_names.setdefault(t.task.patient_id, None)
-    for h in out.handovers:
-        out.patient_names.setdefault(h.handover.patient_id, None)
-    for m in out.messages:
-        out.patient_names.setdefault(m.patient_id, None)
-    missing = [pid for pid, p in out.patient_names.items() if p is None]
+    for pid in ([t.task.patient_id for t in out.tasks]
+                + [h.handover.patient_id for h in out.handovers]
+                + [m.patient_id for m in out.messages]):
+        out.patient_names.setdefault(pid, None)
+    missing = {pid for pid, p in out.patient_names.items() if p is None}
     if missing:
-        out.patient_names.update(tasks.patients_of(db, set(missing)))
+        out.patient_names.update(tasks.patients_of(db, missing))
+    # The decision for every patient the board names (those on it only through a task, a
+    # hand-over or a message too): what the stream logs each viewer's newly shown under.
+    out.decisions = {pid: decisions[pid] for pid in out.patient_names if pid in decisions}
+    lacking = [pid for pid in out.patient_names if pid not in decisions]
+    if lacking:
+        out.decisions.update(decisions_for(db, subject, lacking))
     if log:
-        shown = set(out.patient_names)
-        shown_decisions = {pid: decisions.get(pid) for pid in shown}
-        lacking = [pid for pid, d in shown_decisions.items() if d is None]
-        if lacking:
-            shown_decisions.update(decisions_for(db, subject, lacking))
-        log_listed(db, shown_decisions, "board.view")
+        log_listed(db, out.decisions, "board.view")
     return out
 
 
@@ -274,8 +262,9 @@ def _alerts(db: Session, out: Board, decisions: dict[uuid.UUID, Decision],
 
 
 def _visits(db: Session, out: Board, subject: Subject, units: list[int], today, now) -> None:
-    """Today's visits made by the scope's units, and visits to its patients by others that
-    the user may see."""
+    """Today's visits made by the scope's units, and visits to its patients by others, that
+    the user may see. A visit to a patient the user may not read is shown ("a visit", no
+    patient) only when it is the user's own unit's: their own day's work."""
     patient_ids = list(out.patient_names)
     rows = list(db.execute(
         select(Visit, Unit.name).join(Unit, Unit.id == Visit.unit_id)
@@ -284,35 +273,23 @@ def _visits(db: Session, out: Board, subject: Subject, units: list[int], today, 
     if not rows:
         return
     decisions = decisions_for(db, subject, {v.patient_id for v, _ in rows})
-    latest_plan = {}
-    for plan in db.scalars(select(VisitPlan).where(VisitPlan.day == today)
-                           .order_by(VisitPlan.version)):
-        latest_plan[plan.unit_id] = plan.id
-    starts: dict[uuid.UUID, datetime] = {}
-    people: dict[uuid.UUID, list[str]] = {}
-    if latest_plan:
-        from hemma.models import StaffShift
-        for a, given, family in db.execute(
-                select(VisitAssignment, Staff.given_name, Staff.family_name)
-                .join(StaffShift, StaffShift.id == VisitAssignment.shift_id)
-                .join(Staff, Staff.id == StaffShift.staff_id)
-                .where(VisitAssignment.plan_id.in_(list(latest_plan.values())))):
-            starts[a.visit_id] = min(starts.get(a.visit_id, a.planned_start), a.planned_start)
-            people.setdefault(a.visit_id, []).append(f"{given} {family}")
-    patients = out.patient_names
+    shown = []
     for visit, unit_name in rows:
         d = decisions.get(visit.patient_id)
-        own = visit.unit_id in units
         seen = d is not None and d.allowed and d.sees(origin(db, visit.unit_id))
-        if not seen and not own:
-            continue
-        patient = patients.get(visit.patient_id) if seen else None
-        if seen and patient is None:
-            patient = db.get(Patient, visit.patient_id)
-            patients[visit.patient_id] = patient
+        if seen or visit.unit_id == subject.unit_id:
+            shown.append((visit, unit_name, seen))
+    planned = planned_staff(db, [v for v, _, _ in shown])
+    patients = out.patient_names
+    missing = {v.patient_id for v, _, seen in shown if seen and v.patient_id not in patients}
+    if missing:
+        patients.update(tasks.patients_of(db, missing))
+    for visit, unit_name, seen in shown:
+        who = planned.get(visit.id, [])
         late = visit.status == VisitStatus.PLANNED and now > visit.latest
-        out.visits.append(VisitRow(visit, patient, unit_name, starts.get(visit.id),
-                                   people.get(visit.id, []), late))
+        out.visits.append(VisitRow(
+            visit, patients.get(visit.patient_id) if seen else None, unit_name,
+            min((at for _, at in who), default=None), [st.full_name for st, _ in who], late))
     out.visits.sort(key=lambda v: v.planned_start or v.visit.earliest)
 
 
@@ -327,22 +304,33 @@ def _logistics(db: Session, out: Board, decisions, visible, now) -> None:
             out.logistics.append(LogisticsRow(item, episodes[item.episode_id]))
 
 
-def _homecoming_today(db: Session, episode_ids: list[uuid.UUID], today) -> set[uuid.UUID]:
-    from hemma.models import Task
-    if not episode_ids:
-        return set()
-    return set(db.scalars(select(Task.episode_id).where(
-        Task.episode_id.in_(episode_ids), Task.kind == tasks.HOMECOMING_CALL,
+def _arrivals_and_discharges(db: Session, out: Board, visible: dict[uuid.UUID, HomeWardEntry],
+                             today) -> None:
+    """Who comes home today (admitted today, or their homecoming call is today's) and who is
+    to be discharged today or tomorrow (the pathway's expected length) or was today: a fixed
+    number of queries for any board."""
+    if not visible:
+        return
+    episodes = [x.view.episode for x in visible.values()]
+    calls_today = set(db.scalars(select(Task.episode_id).where(
+        Task.episode_id.in_([e.id for e in episodes]), Task.kind == tasks.HOMECOMING_CALL,
         Task.due_at >= at_local(today, "00:00"),
         Task.due_at < at_local(today + timedelta(days=1), "00:00"))))
-
-
-def _expected_end(db: Session, episode: Episode) -> datetime | None:
-    from hemma.models import Pathway
-    if episode.admitted_at is None:
-        return None
-    days = db.scalar(select(Pathway.expected_days).where(Pathway.id == episode.pathway_id))
-    return episode.admitted_at + timedelta(days=days) if days else None
+    expected_days = dict(db.execute(select(Pathway.id, Pathway.expected_days).where(
+        Pathway.id.in_({e.pathway_id for e in episodes}))).all())
+    for x in visible.values():
+        e = x.view.episode
+        if (e.admitted_at and local_date(e.admitted_at) == today) or (
+                e.state == EpisodeState.ASSESSING and e.id in calls_today):
+            out.arrivals.append(x)
+        days = expected_days.get(e.pathway_id)
+        if e.state == EpisodeState.ADMITTED and e.admitted_at and days:
+            expected = e.admitted_at + timedelta(days=days)
+            if local_date(expected) <= today + timedelta(days=1):
+                out.discharges.append((x, expected))
+        elif e.state == EpisodeState.DISCHARGED and e.ended_at and \
+                local_date(e.ended_at) == today:
+            out.discharges.append((x, e.ended_at))
 
 
 def on_duty(db: Session, subject: Subject, units: list[int], patient_ids: set[uuid.UUID],

@@ -137,12 +137,3 @@ def unread(db: Session, subject: Subject, unit_ids: list[int], *, now: datetime 
     if log:
         log_listed(db, {h.patient_id: decisions[h.patient_id] for h in shown}, log)
     return _views(db, decisions, shown)
-
-
-def unread_count(db: Session, subject: Subject) -> int:
-    """For the menu: hand-overs to the user's unit waiting to be confirmed."""
-    return len(unread(db, subject, [subject.unit_id], log=None))
-
-
-
-

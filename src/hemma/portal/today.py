@@ -13,18 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hemma.kit.time import local_today
-from hemma.models import (
-    CarePlan,
-    Episode,
-    Observation,
-    Staff,
-    StaffShift,
-    Unit,
-    Visit,
-    VisitAssignment,
-    VisitPlan,
-    VisitStatus,
-)
+from hemma.models import CarePlan, Episode, Observation, Unit, Visit, VisitStatus
+from hemma.planning.views import planned_staff
 
 
 @dataclass
@@ -46,21 +36,9 @@ def coming_today(db: Session, patient_id: uuid.UUID) -> list[Coming]:
         return []
     units = {u.id: u.name for u in db.scalars(select(Unit).where(
         Unit.id.in_({v.unit_id for v in visits})))}
-    plans = {}
-    for plan in db.scalars(select(VisitPlan).where(
-            VisitPlan.day == today, VisitPlan.unit_id.in_(set(units))).order_by(VisitPlan.version)):
-        plans[plan.unit_id] = plan.id
-    starts: dict[uuid.UUID, datetime] = {}
-    who: dict[uuid.UUID, list[str]] = {}
-    if plans:
-        for a, given in db.execute(
-                select(VisitAssignment, Staff.given_name)
-                .join(StaffShift, StaffShift.id == VisitAssignment.shift_id)
-                .join(Staff, Staff.id == StaffShift.staff_id)
-                .where(VisitAssignment.plan_id.in_(list(plans.values())),
-                       VisitAssignment.visit_id.in_([v.id for v in visits]))):
-            starts[a.visit_id] = min(starts.get(a.visit_id, a.planned_start), a.planned_start)
-            who.setdefault(a.visit_id, []).append(given)
+    planned = planned_staff(db, visits)
+    starts = {vid: min(at for _, at in who) for vid, who in planned.items() if who}
+    who = {vid: [st.given_name for st, _ in people] for vid, people in planned.items()}
     out = [Coming(v, starts.get(v.id), units[v.unit_id], who.get(v.id, [])) for v in visits]
     out.sort(key=lambda c: c.start or c.visit.earliest)
     return out
