@@ -12,7 +12,7 @@ from datetime import timedelta
 from pypdf import PdfReader
 from sqlalchemy import func, select
 
-from hemma.kit.time import utcnow
+from hemma.kit.time import at_local, local_date, utcnow
 from hemma.models import (
     DischargeSummary,
     Episode,
@@ -44,6 +44,9 @@ def _discharged(world, database):
                         documented_by_unit_id=world.units["med"], at=now - timedelta(hours=20),
                         decision="continue", note="Feberfri, fortsätt antibiotika."))
         e.end_note = "Utskriven efter avslutad antibiotikakur."
+        # Three calendar days at home whatever the hour the test runs: admitted at one in
+        # the night two local days before the discharge (an hour ago).
+        e.admitted_at = at_local(local_date(e.ended_at) - timedelta(days=2), "01:00")
     world.alert(pid, unit="med", status="resolved")
     return pid, eid
 
