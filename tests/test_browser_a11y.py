@@ -313,7 +313,7 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     crawls.append(visitor)
     page.context.close()
 
-    code = None
+    code = relative_code = None
     for username, _role in STAFF:
         page = _context(browser).new_page()
         _login(page, base, username)
@@ -351,7 +351,25 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
             page.locator("#home-ward tr", has_text="Inskriven").first.locator("a").first.click()
             _send(page, crawl, page.get_by_role("button", name="Inloggningskod till patienten"))
             code = page.locator("#patient-code").inner_text()
+            # And one for Gunnel Lindgren's relative, whom she lets in (the demo's).
+            page.goto(f"{base}/home-ward")
+            page.locator("#home-ward tr", has_text="Lindgren").first.locator("a").first.click()
+            page.goto(page.url.split("?")[0].split("#")[0] + "/edit")
+            _send(page, crawl, page.get_by_role(
+                "button", name=re.compile("^Inloggningskod för ")))
+            relative_code = page.locator("#patient-code").inner_text()
         page.context.close()
+
+    # The relative, on a phone: only what Gunnel lets them see.
+    page = _context(browser, 390, 844, is_mobile=True).new_page()
+    page.goto(f"{base}/p/login")
+    page.get_by_label("Din kod").fill(relative_code)
+    page.get_by_role("button", name="Logga in").click()
+    expect(page.locator("#relative-intro")).to_be_visible()
+    relative = Crawl("relative", base, everybody)
+    _crawl(page, relative, ["/p"], menu=False)
+    crawls.append(relative)
+    page.context.close()
 
     # The patient, on a phone.
     assert code
@@ -401,7 +419,8 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     assert not problems, "\n".join(problems)
     for c in crawls[1:]:
         assert c.pages, f"{c.who} checked no page"
-    assert len(patient.pages) >= 2, patient.pages
+    assert len(patient.pages) >= 3, patient.pages  # /p, its messages, agreement, relatives
+    assert len(relative.pages) >= 3, relative.pages  # /p, the messages, the agreement
     assert len(every) >= MIN_PATTERNS, sorted(every)
 
 
@@ -502,7 +521,7 @@ def test_text_at_200_percent_loses_nothing(morning_server, browser):  # noqa: F8
         page.get_by_label("Din kod").fill(code)
         page.get_by_role("button", name="Logga in").click()
         expect(page.get_by_role("heading", name=re.compile("^Hej "))).to_be_visible()
-        look(page, "patient", ["/p", "/p/agreement"])
+        look(page, "patient", ["/p", "/p/agreement", "/p/relatives"])
         page.context.close()
 
     assert not problems, "\n".join(problems)

@@ -75,10 +75,10 @@ def test_a_patient_writes_the_nurse_answers_and_the_patient_sees_who_read_it(
     assert sara.evaluate("window.__sameBoard") is True
     _shot(sara, "01-board")
 
-    # 2. Sara sees it in her inbox, with Gunnel's that has waited about an hour; the menu
-    # counts both.
+    # 2. Sara sees it in her inbox, with Gunnel's that has waited about an hour (and her
+    # relative's, in the same thread); the menu counts all three.
     sara.goto(f"{base}/home-ward")
-    expect(sara.locator('a[href="/messages"] .badge')).to_have_text("2")
+    expect(sara.locator('a[href="/messages"] .badge')).to_have_text("3")
     sara.locator('a[href="/messages"]').first.click()
     inbox = sara.locator("#message-inbox")
     expect(inbox).to_contain_text("Margit Holmgren")

@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
-     "hemma.patients.overview", "hemma.planning.demo_day"),
+     "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo"),
 ]
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",

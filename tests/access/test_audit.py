@@ -33,6 +33,9 @@ EXAMPLES = [
     ("POST", "/patients/{patient_id}/position", None, {"method": "lookup"}),
     ("POST", "/patients/{patient_id}/relatives", None, {"name": "Mats", "relation": "son"}),
     ("POST", "/patients/{patient_id}/relatives/{relative_id}/remove", None, {}),
+    ("POST", "/patients/{patient_id}/relatives/{relative_id}/shares", None,
+     {"shares": ["messages", "visits"]}),
+    ("POST", "/patients/{patient_id}/relatives/{relative_id}/access-codes", "admitted", {}),
     ("GET", "/patients/{patient_id}/episodes/new", None, None),
     ("POST", "/patients/{patient_id}/episodes/new", None,
      lambda w: {"pathway_id": w.pathways["opat"], "responsible_unit_id": w.units["med"]}),
@@ -118,6 +121,8 @@ EXAMPLES = [
      {"method": "device", "latitude": 64.6, "longitude": 18.7, "accuracy_m": 9}),
     ("POST", "/api/v1/patients/{patient_id}/relatives", None, {"name": "Mats", "relation": "son"}),
     ("DELETE", "/api/v1/patients/{patient_id}/relatives/{relative_id}", None, None),
+    ("PUT", "/api/v1/patients/{patient_id}/relatives/{relative_id}/shares", None,
+     {"shares": ["agreement"]}),
     ("GET", "/api/v1/patients/{patient_id}/episodes", "admitted", None),
     ("POST", "/api/v1/patients/{patient_id}/episodes", None,
      lambda w: {"pathway_id": w.pathways["opat"]}),
@@ -377,7 +382,7 @@ def _prepare(world, state):
     from hemma.models import CareRequest, Relative, Visit
 
     with world.database.session() as s:
-        rel = Relative(patient_id=pid, name="Berit", relation="maka",
+        rel = Relative(patient_id=pid, name="Berit", relation="maka", shares=["messages"],
                        documented_by_unit_id=world.units["med"], created_at=utcnow())
         s.add(rel)
         # Asked of Medicinkliniken (the user's unit), and one of its visits today.

@@ -220,7 +220,8 @@ class Scenario:
         if param == "relative_id":
             with self.database.session() as s:
                 rel = Relative(patient_id=pid, name="Berit", relation="maka",
-                               documented_by_unit_id=w.units["med"], created_at=utcnow())
+                               shares=["messages"], documented_by_unit_id=w.units["med"],
+                               created_at=utcnow())
                 s.add(rel)
                 s.flush()
                 return rel.id

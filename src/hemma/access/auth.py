@@ -27,7 +27,14 @@ from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
 from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
-from hemma.models import ApiToken, LoginAttempt, PatientAccessCode, Staff, WebSession
+from hemma.models import (
+    ApiToken,
+    LoginAttempt,
+    PatientAccessCode,
+    Relative,
+    Staff,
+    WebSession,
+)
 
 _hasher = PasswordHasher()
 # Verified against when the username is unknown, so that a wrong username takes as long as a
@@ -290,12 +297,14 @@ def format_code(code: str) -> str:
     return f"{code[:3]} {code[3:6]} {code[6:]}"
 
 
-def create_patient_code(session: Session, patient_id, staff_id: int) -> tuple[str, object]:
-    """A new code for the patient's own page; shown once, stored only as a keyed hash."""
+def create_patient_code(session: Session, patient_id, staff_id: int,
+                        relative_id=None) -> tuple[str, object]:
+    """A new code for the patient's own page (or, with `relative_id`, for that relative of
+    theirs); shown once, stored only as a keyed hash."""
     code = "".join(secrets.choice("0123456789") for _ in range(PATIENT_CODE_DIGITS))
     now = utcnow()
-    row = PatientAccessCode(patient_id=patient_id, code_hash=_code_hash(code), created_at=now,
-                            created_by_id=staff_id,
+    row = PatientAccessCode(patient_id=patient_id, relative_id=relative_id,
+                            code_hash=_code_hash(code), created_at=now, created_by_id=staff_id,
                             expires_at=now + timedelta(days=get_settings().patient_code_days))
     session.add(row)
     session.flush()
@@ -319,8 +328,15 @@ def patient_login(session: Session, code: str, *, client_addr: str | None,
             PatientAccessCode.revoked_at.is_(None), PatientAccessCode.expires_at > now))
     session.add(LoginAttempt(username=PATIENT_CODE_LOGIN, client_addr=client_addr, at=now,
                              success=row is not None))
+    relative = session.get(Relative, row.relative_id) if row is not None and row.relative_id \
+        else None
+    if relative is not None and not relative_may_log_in(relative):
+        # The patient took the permission back (or the relative was removed) after the code
+        # was handed out: the code opens nothing.
+        row = None
     trail = audit.trail(session)
-    trail.actor = audit.Actor(username="(patient)", client_addr=client_addr)
+    trail.actor = audit.Actor(username=RELATIVE_ACTOR if relative is not None else "(patient)",
+                              client_addr=client_addr)
     if row is None:
         audit.record(session, None, "patient.login", outcome="denied",
                      detail="throttled" if throttled else None)
@@ -329,13 +345,18 @@ def patient_login(session: Session, code: str, *, client_addr: str | None,
     token = secrets.token_urlsafe(32)
     session.add(WebSession(
         id=_token_hash(token), staff_id=None, patient_id=row.patient_id,
-        csrf_token=secrets.token_urlsafe(32), auth_method="patient_code", created_at=now,
+        relative_id=row.relative_id,
+        csrf_token=secrets.token_urlsafe(32),
+        auth_method="relative_code" if row.relative_id else "patient_code", created_at=now,
         last_seen_at=now, expires_at=now + timedelta(days=settings.patient_session_days),
         client_addr=client_addr, user_agent=(user_agent or "")[:300] or None))
     # Who handed out the code: if a code is misused, the log review can trace it.
     giver = session.get(Staff, row.created_by_id) if row.created_by_id else None
-    audit.record(session, row.patient_id, "patient.login", basis="self",
-                 detail=f"code {row.id} given by {giver.username if giver else 'unknown'}")
+    who = f"relative {relative.id}, " if relative is not None else ""
+    audit.record(session, row.patient_id,
+                 "relative.login" if relative is not None else "patient.login",
+                 basis="relative" if relative is not None else "self",
+                 detail=f"{who}code {row.id} given by {giver.username if giver else 'unknown'}")
     return token, row.patient_id
 
 
@@ -354,9 +375,35 @@ def resolve_patient_session(session: Session, token: str | None):
 
 
 def revoke_patient_code(session: Session, code_row) -> None:
-    """Revoking a code also logs out the sessions it opened (the phone was lost)."""
+    """Revoking a code also logs out the sessions it opened (the phone was lost): the
+    patient's own, or that relative's, never the other's."""
     now = utcnow()
     code_row.revoked_at = now
+    owner = (WebSession.relative_id == code_row.relative_id if code_row.relative_id
+             else WebSession.relative_id.is_(None))
     session.execute(update(WebSession).where(
         WebSession.patient_id == code_row.patient_id, WebSession.ended_at.is_(None),
-        WebSession.auth_method == "patient_code").values(ended_at=now))
+        WebSession.auth_method.in_(("patient_code", "relative_code")), owner)
+        .values(ended_at=now))
+
+
+# The audit trail's name for a relative on the patient's page (the entry's detail says which).
+RELATIVE_ACTOR = "(relative)"
+
+
+def relative_may_log_in(relative: Relative) -> bool:
+    """A relative opens the patient's page only while the patient lets them see something."""
+    return relative.removed_at is None and bool(relative.shares)
+
+
+def close_relative_access(session: Session, relative: Relative) -> int:
+    """The relative's codes are revoked and their sessions end at once (the patient took the
+    permission back, or the relative was removed). The number of codes revoked."""
+    now = utcnow()
+    count = session.execute(update(PatientAccessCode).where(
+        PatientAccessCode.relative_id == relative.id, PatientAccessCode.revoked_at.is_(None))
+        .values(revoked_at=now).execution_options(synchronize_session=False)).rowcount
+    session.execute(update(WebSession).where(
+        WebSession.relative_id == relative.id, WebSession.ended_at.is_(None))
+        .values(ended_at=now).execution_options(synchronize_session=False))
+    return count

@@ -28,6 +28,8 @@ FormData = Annotated[dict, Depends(form_data)]
 Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 Writer = Annotated[PatientContext, Depends(PatientAccess(Action.EPISODE))]
 Me = Annotated[PatientSelf, Depends(PatientOwnPage())]
+# Reading it: the patient, or a relative the patient lets read it.
+PageReader = Annotated[PatientSelf, Depends(PatientOwnPage(relative="agreement"))]
 VersionQuery = Annotated[int | None, Query(ge=1, le=DB_INT_MAX)]
 
 BASE = "/patients/{patient_id}/episodes/{episode_id}/agreement"
@@ -214,13 +216,15 @@ def _patient_page(request: Request, db, me: PatientSelf, *, notice: str | None =
     return render(request, "patient/agreement.html", {
         "row": row, "sections": service.sections(row.content) if row else [],
         "confirmed_at": format_local(row.confirmed_at) if row and row.confirmed_at else None,
-        "notice": notice, "csrf_token": me.csrf_token}, status_code=status_code)
+        "notice": notice, "csrf_token": me.csrf_token, "me": me}, status_code=status_code)
 
 
 @router.get("/p/agreement")
-def patient_agreement(request: Request, db: DbSession, me: Me):
-    """The patient reads the agreement, in large type."""
-    audit.record(db, me.patient_id, "patient.agreement", basis="self")
+def patient_agreement(request: Request, db: DbSession, me: PageReader):
+    """The patient reads the agreement, in large type (a relative too, if the patient lets
+    them; only the patient confirms it)."""
+    audit.record(db, me.patient_id, me.action("agreement"), basis=me.basis,
+                 detail=f"relative {me.relative_id}" if me.relative_id else None)
     return _patient_page(request, db, me)
 
 

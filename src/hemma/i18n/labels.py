@@ -47,7 +47,15 @@ BASES = {
     "emergency": N_("Emergency access"),
     "role": N_("Role"),
     "self": N_("The patient's own page"),
+    "relative": N_("A relative, with the patient's permission"),
     "none": N_("No access"),
+}
+# What the patient lets a relative see on the patient's page (hemma.patients.relatives).
+RELATIVE_SHARES = {
+    "messages": N_("Messages with the care team (read and write)"),
+    "visits": N_("Who comes today, and when"),
+    "agreement": N_("The agreement on care at home"),
+    "values": N_("Values (temperature, pulse, blood pressure …)"),
 }
 OUTCOMES = {"allowed": N_("Allowed"), "denied": N_("Denied")}
 REVIEW_OUTCOMES = {
@@ -456,6 +464,17 @@ AUDIT_ACTIONS = {
     "pathway.save": N_("Saved a pathway version"),
     "pathway.retire": N_("Retired a pathway"),
     "patient.login": N_("The patient logged in"),
+    "patient.relatives": N_("The patient opened what their relatives may see"),
+    "patient.relative_shares": N_("The patient chose what a relative may see"),
+    "relative.login": N_("A relative logged in on the patient's page"),
+    "relative.self": N_("A relative opened the patient's page"),
+    "relative.denied": N_("A relative was refused a part of the patient's page"),
+    "relative.shares": N_("Recorded what the patient lets a relative see"),
+    "relative.messages": N_("A relative read the patient's messages"),
+    "relative.message": N_("A relative wrote a message"),
+    "relative.message_photo": N_("A relative opened a photo of the patient's messages"),
+    "relative.agreement": N_("A relative read the agreement"),
+    "relativecode.create": N_("Made a login code for a relative"),
     "patient.self": N_("The patient opened their own page"),
     "patient.observation": N_("The patient reported values"),
     "patient.worse": N_("The patient reported feeling worse"),

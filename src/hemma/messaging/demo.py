@@ -1,5 +1,7 @@
 """The demo's messages, written through the named actions as the people would, then dated:
-- Gunnel Lindgren wrote to the home ward about an hour ago, and waits for an answer;
+- Gunnel Lindgren wrote to the home ward about an hour ago, and waits for an answer; she
+  lets her relative read and write her messages, see who comes and read the agreement (not
+  her values), and the relative wrote too;
 - Elsa Marklund answered Mobila teamet yesterday, and the team read it and answered;
 - the staff of Mobila teamet, Medicinkliniken (region) and Hemsjukvården (kommun) write
   to each other about Gunnel (she consents to sharing between them)."""
@@ -7,7 +9,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -17,11 +18,13 @@ from hemma.db import Database
 from hemma.messaging import service
 from hemma.messaging.schemas import MessageCreate, PatientMessageCreate
 from hemma.models import Message, MessageThread, Patient, Staff, ThreadKind
+from hemma.patients import relatives
+from hemma.web.deps import PatientSelf
 
 
-@dataclass
-class _Patient:
-    patient_id: uuid.UUID
+def _patient(patient_id: uuid.UUID) -> PatientSelf:
+    """The patient on their own page (no request: no form token)."""
+    return PatientSelf(patient_id, "")
 
 
 def _dated(message: Message, at: datetime) -> Message:
@@ -48,7 +51,7 @@ def demo_messages(database: Database, now: datetime) -> None:
             body="Hej Elsa! Vi kommer i morgon förmiddag och byter förband på benet. Passar "
                  "det ungefär klockan tio?", to=ThreadKind.PATIENT))
         _dated(first, yesterday - timedelta(hours=3))
-        reply = service.patient_send(s, _Patient(elsa.id), PatientMessageCreate(
+        reply = service.patient_send(s, _patient(elsa.id), PatientMessageCreate(
             body="Det passar bra. Kan ni ta med fler kompresser? Jag har bara två kvar.",
             unit_id=eva.unit_id))
         _dated(reply, yesterday - timedelta(hours=2, minutes=10))
@@ -64,11 +67,24 @@ def demo_messages(database: Database, now: datetime) -> None:
         s.get(MessageThread, reply.thread_id).last_message_at = answer.created_at
 
         # Gunnel wrote to the home ward about an hour ago: unanswered, not yet read.
-        waiting = service.patient_send(s, _Patient(gunnel.id), PatientMessageCreate(
+        waiting = service.patient_send(s, _patient(gunnel.id), PatientMessageCreate(
             body="Hej! Det är rött och ömt runt PICC-linen sedan i morse. Ska jag vara orolig? "
                  "Febern har inte kommit tillbaka."))
         _dated(waiting, now - timedelta(minutes=62))
         s.get(MessageThread, waiting.thread_id).last_message_at = waiting.created_at
+
+        # Gunnel lets her relative in (not to her values), and the relative writes too.
+        relative = relatives.current(s, gunnel.id)[0]
+        relatives.set_by_patient(s, _patient(gunnel.id), relative.id,
+                                 ["messages", "visits", "agreement"])
+        relative.shares_changed_at = now - timedelta(days=1)
+        by_relative = service.patient_send(s, PatientSelf(
+            gunnel.id, "", relative.id, relative.name, frozenset(relative.shares)),
+            PatientMessageCreate(body="Hej, det är jag som är Gunnels närstående. Mamma hör "
+                                      "dåligt i telefon, så ring gärna mig om PICC-linen: "
+                                      "jag är hos henne hela eftermiddagen."))
+        _dated(by_relative, now - timedelta(minutes=35))
+        s.get(MessageThread, by_relative.thread_id).last_message_at = by_relative.created_at
 
         # The care team about Gunnel, across region and kommun.
         for who, minutes, body in (

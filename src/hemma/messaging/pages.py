@@ -35,7 +35,8 @@ from hemma.web.templating import render
 router = APIRouter()
 Reader = Annotated[PatientContext, Depends(PatientAccess(Action.READ))]
 Writer = Annotated[PatientContext, Depends(PatientAccess(Action.MESSAGE))]
-Me = Annotated[PatientSelf, Depends(PatientOwnPage())]
+# The patient, or a relative the patient lets read and write their messages.
+Me = Annotated[PatientSelf, Depends(PatientOwnPage(relative="messages"))]
 Staff = Annotated[Principal, Depends(StaffAccess(Action.READ))]
 # A photo and its text in one form: the largest photo any setting allows, and the text.
 UPLOAD_LIMIT = 20_000_000 + 4 * BODY_CEILING + 64_000
@@ -135,7 +136,7 @@ def photo(db: DbSession, message_id: uuid.UUID, ctx: Reader):
 def _patient_page(request: Request, db, me: PatientSelf, *, values: dict | None = None,
                   errors: dict | None = None, status_code: int = 200):
     return render(request, "messaging/p_messages.html", {
-        "page": service.patient_page(db, me), "csrf_token": me.csrf_token,
+        "page": service.patient_page(db, me), "csrf_token": me.csrf_token, "me": me,
         "values": values or {}, "errors": errors or {}, **_helpers()},
         status_code=status_code)
 
@@ -155,7 +156,7 @@ def patient_post(request: Request, db: DbSession, form: Form, me: Me):
         k: v for k, v in data.items() if k in ("body", "unit_id") and v != ""}),
         form.photo.file if form.photo else None))
     if err:
-        audit.record(db, me.patient_id, "patient.messages", basis="self")
+        audit.record(db, me.patient_id, me.action("messages"), basis=me.basis)
         return _patient_page(request, db, me, values=data, errors=error_messages(err),
                              status_code=err.status_code)
     return RedirectResponse("/p/messages?sent=1#sent", 303)

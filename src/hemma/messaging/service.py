@@ -77,9 +77,16 @@ def _waiting():
 
 
 class PatientOnOwnPage(Protocol):
-    """The patient logged in on their own page (web.deps.PatientSelf)."""
+    """The patient on their own page, or a relative they let read and write their messages
+    (web.deps.PatientSelf)."""
 
     patient_id: uuid.UUID
+    relative_id: uuid.UUID | None
+
+    @property
+    def basis(self) -> str: ...
+
+    def action(self, name: str) -> str: ...
 
 
 def _key(kind: str, unit_id: int | None) -> str:
@@ -175,9 +182,15 @@ def send(db: Session, subject: Subject, patient_id: uuid.UUID, data: MessageCrea
 def _notify_patient(db: Session, *, patient_id: uuid.UUID, from_unit_id: int,
                     relative_id: uuid.UUID | None = None) -> None:
     """Tell the patient there is a new message (a generic text through the outbox, never
-    its content)."""
+    its content), and each relative the patient lets read their messages."""
     notify_new_message(db, patient_id=patient_id, from_unit_id=from_unit_id,
                        relative_id=relative_id)
+    if relative_id is None:
+        for r in db.scalars(select(Relative).where(Relative.patient_id == patient_id,
+                                                   Relative.removed_at.is_(None))):
+            if "messages" in (r.shares or ()):
+                notify_new_message(db, patient_id=patient_id, from_unit_id=from_unit_id,
+                                   relative_id=r.id)
 
 
 def _mark_read(db: Session, subject: Subject, thread: MessageThread, now: datetime) -> int:
@@ -273,7 +286,9 @@ def _names(db: Session, messages: list[Message]) -> tuple[dict, dict, dict]:
     units = {u.id: (u.name, o.name) for u, o in db.execute(
         select(Unit, Organisation).join(Organisation, Organisation.id == Unit.organisation_id)
         .where(Unit.id.in_(unit_ids)))} if unit_ids else {}
-    relatives = {r.id: r.name for r in db.scalars(select(Relative).where(
+    # A relative is named with their relation ("Lena Nordlund (dotter)"): staff must see at
+    # once that the patient did not write it.
+    relatives = {r.id: f"{r.name} ({r.relation})" for r in db.scalars(select(Relative).where(
         Relative.id.in_(relative_ids)))} if relative_ids else {}
     return people, units, relatives
 
@@ -541,6 +556,7 @@ def _writable_units(db: Session, patient_id: uuid.UUID, now: datetime) -> list[i
 class PatientPage:
     threads: list[PatientThread]
     units: list[tuple[int, str]]  # where a new message can go, the home ward first
+    patient_name: str = ""  # the given name, for a relative's page
 
 
 def patient_page(db: Session, me: PatientOnOwnPage) -> PatientPage:
@@ -558,11 +574,16 @@ def patient_page(db: Session, me: PatientOnOwnPage) -> PatientPage:
     views = _views(db, patient, messages)
     out = [PatientThread(t, units.get(t.unit_id, ""),
                          [v for v in views if v.message.thread_id == t.id]) for t in threads]
-    return PatientPage(out, [(u, units[u]) for u in writable])
+    return PatientPage(out, [(u, units[u]) for u in writable], patient.given_name)
 
 
 def patient_seen(db: Session, me: PatientOnOwnPage) -> int:
-    """The patient opened their messages: the team's answers are read."""
+    """The patient opened their messages: the team's answers are read. A relative reading
+    them is logged, but the answers stay unread for the patient."""
+    if me.relative_id is not None:
+        audit.record(db, me.patient_id, "relative.messages", basis="relative",
+                     detail=f"relative {me.relative_id}")
+        return 0
     now = utcnow()
     count = db.execute(update(Message).where(
         Message.patient_id == me.patient_id, Message.author_kind == AuthorKind.STAFF,
@@ -587,7 +608,8 @@ def patient_unread(db: Session, patient_id: uuid.UUID) -> int:
 def patient_send(db: Session, me: PatientOnOwnPage, data: PatientMessageCreate,
                  photo: BinaryIO | None = None) -> Message:
     """The patient writes to a unit of their care team (their session is the access: they
-    only ever write about themselves)."""
+    only ever write about themselves); or a relative the patient lets write, in their own
+    name."""
     now = utcnow()
     units = _writable_units(db, me.patient_id, now)
     unit_id = data.unit_id if data.unit_id is not None else (units[0] if units else None)
@@ -599,9 +621,12 @@ def patient_send(db: Session, me: PatientOnOwnPage, data: PatientMessageCreate,
     picture = _photo(photo)
     body = _body(data.body, picture is not None)
     thread = _thread(db, me.patient_id, ThreadKind.PATIENT, unit_id, now)
-    message = _add(db, thread, author_kind=AuthorKind.PATIENT, unit_id=unit_id, body=body,
-                   photo=picture, now=now)
-    audit.record(db, me.patient_id, "patient.message", basis="self")
+    relative = me.relative_id is not None
+    message = _add(db, thread, author_kind=AuthorKind.RELATIVE if relative else AuthorKind.PATIENT,
+                   unit_id=unit_id, body=body, photo=picture, now=now,
+                   relative_id=me.relative_id)
+    audit.record(db, me.patient_id, me.action("message"), basis=me.basis,
+                 detail=f"relative {me.relative_id}" if relative else None)
     return message
 
 
@@ -616,7 +641,8 @@ def photo_for_patient(db: Session, me: PatientOnOwnPage, message_id: uuid.UUID) 
     if message.patient_id != me.patient_id or kind != ThreadKind.PATIENT \
             or message.photo_key is None:
         raise NotFound()
-    audit.record(db, me.patient_id, "patient.message_photo", basis="self")
+    audit.record(db, me.patient_id, me.action("message_photo"), basis=me.basis,
+                 detail=f"relative {me.relative_id}" if me.relative_id else None)
     return message
 
 

@@ -22,6 +22,9 @@ class WebSession(Base):
     # A staff member's session, or a patient's (their own page): exactly one of the two.
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    # A relative on the patient's page: the session is the patient's page, limited to what
+    # the patient lets this relative see.
+    relative_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("relatives.id"))
     csrf_token: Mapped[str] = mapped_column(String(64))
     auth_method: Mapped[str] = mapped_column(String(20))
     language: Mapped[str | None] = mapped_column(String(5))

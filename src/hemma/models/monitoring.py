@@ -176,12 +176,15 @@ class DutyShift(Base):
 
 
 class PatientAccessCode(Base):
-    """The code staff hand to a patient for their own page. Only a keyed hash is stored."""
+    """The code staff hand to a patient for their own page, or to a relative the patient
+    allowed to see part of it (`relative_id`). Only a keyed hash is stored."""
 
     __tablename__ = "patient_access_codes"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"), index=True)
+    relative_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("relatives.id"),
+                                                          index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     created_by_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))

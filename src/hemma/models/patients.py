@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hemma.models.base import Base, uuid_pk
@@ -79,5 +79,15 @@ class Relative(Base):
     note: Mapped[str | None] = mapped_column(Text)
     documented_by_unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     created_at: Mapped[datetime]
+    # What the patient lets this relative see on the patient's page with a login code of
+    # their own (portal.relatives.SHARES); nothing until the patient says so.
+    shares: Mapped[list] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    shares_changed_at: Mapped[datetime | None]
+    # "patient" when the patient chose on their own page; else the staff member who recorded
+    # what the patient said.
+    shares_changed_by: Mapped[str | None] = mapped_column(String(100))
+    # A removed relative stays for the record (the messages they wrote name them), but has
+    # no access and gets no notices.
+    removed_at: Mapped[datetime | None]
 
     patient: Mapped[Patient] = relationship(back_populates="relatives", lazy="raise")

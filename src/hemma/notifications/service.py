@@ -89,9 +89,9 @@ def _recipient(db: Session, patient_id: uuid.UUID, relative_id: str | None) -> R
         return Recipient("patient", patient.id, patient.email, patient.phone,
                          language_of(patient.language))
     relative = db.get(Relative, uuid.UUID(relative_id))
-    if relative is None or relative.patient_id != patient.id:
+    if relative is None or relative.patient_id != patient.id or relative.removed_at is not None:
         return None  # removed since (or never the patient's): nobody to tell
-    if not relative.may_receive_information:
+    if not relative.may_receive_information and "messages" not in (relative.shares or ()):
         # The patient has not allowed the team to tell this relative anything; that a unit
         # wrote to them is something.
         log.info("no notice to relative %s: the patient has not allowed information",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from hemma.access.policy import Action
-from hemma.patients import service
+from hemma.patients import relatives, service
 from hemma.patients.schemas import (
     PatientCreate,
     PatientRead,
@@ -17,6 +17,7 @@ from hemma.patients.schemas import (
     PositionCorrection,
     RelativeCreate,
     RelativeRead,
+    RelativeShares,
 )
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.routing import JsonRoute
@@ -91,6 +92,15 @@ def add_relative(body: RelativeCreate, db: DbSession,
                  ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
     """Add a relative (närstående)."""
     relative = service.add_relative(db, ctx.subject, ctx.patient_id, body)
+    return RelativeRead.model_validate(relative, from_attributes=True)
+
+
+@router.put("/patients/{patient_id}/relatives/{relative_id}/shares", response_model=RelativeRead)
+def relative_shares(relative_id: uuid.UUID, body: RelativeShares, db: DbSession,
+                    ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
+    """Record what the patient lets this relative see on the patient's page (an empty list
+    takes it all back and revokes the relative's codes)."""
+    relative = relatives.set_by_staff(db, ctx.subject, ctx.patient_id, relative_id, body.shares)
     return RelativeRead.model_validate(relative, from_attributes=True)
 
 

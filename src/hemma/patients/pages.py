@@ -12,7 +12,7 @@ from hemma.access.policy import Action
 from hemma.i18n.labels import DIGITAL_ABILITY, JOIN_REASONS, LANGUAGE_NAMES, label
 from hemma.kit.errors import Invalid
 from hemma.kit.validation import parse
-from hemma.patients import service
+from hemma.patients import relatives, service
 from hemma.patients.overview import overview
 from hemma.patients.schemas import (
     PatientCreate,
@@ -33,6 +33,7 @@ _CONTACT_FIELDS = ("street", "postal_code", "city", "phone", "email", "language"
 
 def _options() -> dict:
     return {
+        "relative_shares": relatives.SHARES,
         "language_options": [(code, label(LANGUAGE_NAMES, code)) for code in LANGUAGE_NAMES],
         "digital_options": [(code, label(DIGITAL_ABILITY, code)) for code in DIGITAL_ABILITY],
         "join_options": [(code, label(JOIN_REASONS, code)) for code in JOIN_REASONS],
@@ -152,3 +153,30 @@ def remove_relative(db: DbSession, relative_id: uuid.UUID,
     """Remove a relative."""
     service.remove_relative(db, ctx.subject, ctx.patient_id, relative_id)
     return RedirectResponse(f"/patients/{ctx.patient_id}/edit?done=saved", 303)
+
+
+@router.post("/patients/{patient_id}/relatives/{relative_id}/shares")
+def relative_shares(request: Request, db: DbSession, relative_id: uuid.UUID, form: FormData,
+                    ctx: Annotated[PatientContext, Depends(PatientAccess(Action.EDIT))]):
+    """Record what the patient lets this relative see on the patient's page."""
+    _, err = attempt(db, lambda: relatives.set_by_staff(
+        db, ctx.subject, ctx.patient_id, relative_id, form.get("shares") or []))
+    if err:
+        return _edit_page(request, db, ctx, relative_errors=error_messages(err),
+                          status_code=err.status_code)
+    return RedirectResponse(f"/patients/{ctx.patient_id}/edit?done=saved#relative-{relative_id}",
+                            303)
+
+
+@router.post("/patients/{patient_id}/relatives/{relative_id}/access-codes")
+def relative_code(request: Request, db: DbSession, relative_id: uuid.UUID,
+                  ctx: Annotated[PatientContext, Depends(PatientAccess(Action.PATIENT_CODE))]):
+    """A login code of the relative's own for the parts of the patient's page the patient
+    lets them see; shown this once."""
+    from hemma.access.auth import format_code
+    from hemma.portal import service as portal
+
+    code, row = portal.issue_relative_code(db, ctx.subject, ctx.patient_id, relative_id)
+    return render(request, "monitoring/code.html", {
+        "patient": service.get_patient(db, ctx.patient_id), "code": format_code(code),
+        "row": row, "relative": relatives.get(db, ctx.patient_id, relative_id)})

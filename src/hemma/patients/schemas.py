@@ -98,6 +98,12 @@ class RelativeRead(BaseModel):
     is_primary_contact: bool
     may_receive_information: bool
     note: str | None
+    # What the patient lets the relative see on the patient's page (patients.relatives.SHARES).
+    shares: list[str] = []
+
+
+class RelativeShares(Schema):
+    shares: list[str] = Field(default_factory=list, max_length=10)
 
 
 class PatientRead(BaseModel):

@@ -27,6 +27,7 @@ from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
 from hemma.models import CareRelation, Episode, Patient, Relative
+from hemma.patients import relatives as relatives_core
 from hemma.patients.personnummer import InvalidPersonnummer, parse
 from hemma.patients.schemas import (
     GivenPosition,
@@ -237,10 +238,7 @@ def _locate(patient: Patient, geocoder: Geocoder | None, now) -> Position | None
 
 
 def relatives(db: Session, patient_id: uuid.UUID) -> list[Relative]:
-    return list(
-        db.scalars(select(Relative).where(Relative.patient_id == patient_id)
-                   .order_by(Relative.created_at))
-    )
+    return relatives_core.current(db, patient_id)
 
 
 def add_relative(db: Session, subject: Subject, patient_id: uuid.UUID,
@@ -261,11 +259,8 @@ def add_relative(db: Session, subject: Subject, patient_id: uuid.UUID,
 def remove_relative(db: Session, subject: Subject, patient_id: uuid.UUID,
                     relative_id: uuid.UUID) -> None:
     require(db, subject, Action.EDIT, patient_id)
-    relative = db.get(Relative, relative_id)
-    if relative is None or relative.patient_id != patient_id:
-        raise NotFound()
-    db.delete(relative)
-    db.flush()
+    relative = relatives_core.get(db, patient_id, relative_id)
+    relatives_core.remove(db, relative)
     audit.record(db, patient_id, "relative.remove")
 
 

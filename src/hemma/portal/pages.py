@@ -15,20 +15,22 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
 from hemma.access import audit
-from hemma.access.auth import end_session, patient_login
+from hemma.access.auth import end_session, patient_login, resolve_patient_session
 from hemma.agreements import service as agreements
 from hemma.config import get_settings
 from hemma.i18n import gettext as _
 from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
 from hemma.messaging import service as messaging
-from hemma.models import Observation, Pathway, Unit
+from hemma.models import Observation, Pathway, Relative, Unit
 from hemma.monitoring import service
 from hemma.monitoring.schemas import ObservationCreate
+from hemma.patients import relatives
 from hemma.patients.service import get_patient
 from hemma.portal import today
 from hemma.summaries import service as summaries
 from hemma.web.deps import (
+    ANY_SHARE,
     LOGIN_CSRF_COOKIE,
     PATIENT_SESSION_COOKIE,
     DbSession,
@@ -46,30 +48,43 @@ from hemma.web.templating import render
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
 Me = Annotated[PatientSelf, Depends(PatientOwnPage())]
+# The home page and logging out: the patient, or a relative with a code of their own.
+Anyone = Annotated[PatientSelf, Depends(PatientOwnPage(relative=ANY_SHARE))]
+Visits = Annotated[PatientSelf, Depends(PatientOwnPage(relative="visits"))]
 
 # Which questions the form asks, by pathway; everyone gets the vital signs.
 PATHWAY_EXTRAS = {"heart_failure": ["weight"], "opat": [], "copd": [], "palliative": ["pain"]}
 
 
-def _context(db, me: PatientSelf) -> dict:
-    patient = get_patient(db, me.patient_id)
-    episode = service.active_episode(db, me.patient_id)
+def _sent_lately(db, patient_id: uuid.UUID) -> list[Observation]:
+    """What the patient (or their device) sent: values staff measured at a visit are the
+    care team's record, not the patient's list of what arrived."""
+    return list(db.scalars(select(Observation).where(
+        Observation.patient_id == patient_id, Observation.performer != "staff",
+        Observation.measured_at >= utcnow() - timedelta(days=3))
+        .order_by(Observation.measured_at.desc()).limit(10)))
+
+
+def _phone(db, episode, found) -> str | None:
+    """The one number to call ("en väg in"), the same for the patient and their relatives:
+    the agreement's, by the time of day (the page must not name another number than the
+    paper on the fridge; it comes from the duty roster), else the plan's, else the unit's."""
     plan = service.plan_for(db, episode)
     phone = plan.contact_phone if plan and plan.contact_phone else None
-    pathway = db.get(Pathway, episode.pathway_id) if episode else None
-    found = agreements.patient_agreement(db, me)
     if found is not None:
-        # The numbers the patient was given in the agreement, by the time of day: the page
-        # must not name another number than the paper on the fridge.
         phone = agreements.number_now(found[1].content, utcnow()) or phone
     if phone is None and episode is not None:
         phone = db.get(Unit, episode.responsible_unit_id).phone
-    # What the patient (or their device) sent: values staff measured at a visit are the
-    # care team's record, not the patient's list of what arrived.
-    recent = list(db.scalars(select(Observation).where(
-        Observation.patient_id == me.patient_id, Observation.performer != "staff",
-        Observation.measured_at >= utcnow() - timedelta(days=3))
-        .order_by(Observation.measured_at.desc()).limit(10)))
+    return phone
+
+
+def _context(db, me: PatientSelf) -> dict:
+    patient = get_patient(db, me.patient_id)
+    episode = service.active_episode(db, me.patient_id)
+    pathway = db.get(Pathway, episode.pathway_id) if episode else None
+    found = agreements.patient_agreement(db, me)
+    phone = _phone(db, episode, found)
+    recent = _sent_lately(db, me.patient_id)
     now = utcnow()
     return {"patient": patient, "episode": episode, "phone": phone, "recent": recent,
             "coming": today.coming_today(db, me.patient_id) if episode else [],
@@ -79,9 +94,34 @@ def _context(db, me: PatientSelf) -> dict:
             "questions": pathway.symptom_questions if pathway else [],
             "csrf_token": me.csrf_token, "client_id": f"p-{uuid.uuid4()}",
             "agreement": found is not None,
+            "relatives": relatives.current(db, me.patient_id),
             "unread_messages": messaging.patient_unread(db, me.patient_id),
             "discharged": summaries.patient_discharge(db, me.patient_id) if episode is None
             else None}
+
+
+def _relative_context(db, me: PatientSelf) -> dict:
+    """A relative's page is built from what the patient lets them see, and nothing else is
+    even read: no values unless allowed, never the patient's questions, goals or discharge
+    letter."""
+    patient = get_patient(db, me.patient_id)
+    episode = service.active_episode(db, me.patient_id)
+    found = agreements.patient_agreement(db, me)
+    context = {"patient": patient, "episode": episode, "phone": _phone(db, episode, found),
+               "me": me,
+               "csrf_token": me.csrf_token, "sparkline": today.sparkline,
+               "coming": None, "trends": None, "recent": None, "agreement": False,
+               "unread_messages": 0}
+    if episode is not None and me.may("visits"):
+        context["coming"] = today.coming_today(db, me.patient_id)
+    if me.may("values"):
+        context["trends"] = today.trends(db, me.patient_id, utcnow())
+        context["recent"] = _sent_lately(db, me.patient_id)
+    if me.may("agreement"):
+        context["agreement"] = found is not None
+    if me.may("messages"):
+        context["unread_messages"] = messaging.patient_unread(db, me.patient_id)
+    return context
 
 
 def _login_page(request: Request, error: str | None = None, status_code: int = 200):
@@ -117,15 +157,48 @@ def login(request: Request, db: DbSession, form: FormData,
 
 
 @router.get("/p")
-def home(request: Request, db: DbSession, me: Me):
-    """The patient's page: send values, see the last ones, call the team."""
+def home(request: Request, db: DbSession, me: Anyone):
+    """The patient's page: send values, see the last ones, call the team. A relative sees
+    only the parts the patient chose for them."""
+    if me.is_relative:
+        audit.record(db, me.patient_id, "relative.self", basis="relative",
+                     detail=f"relative {me.relative_id}: {','.join(sorted(me.shares))}")
+        return render(request, "patient/relative_home.html", _relative_context(db, me))
     audit.record(db, me.patient_id, "patient.self", basis="self")
     return render(request, "patient/home.html", {**_context(db, me), "values": {},
                                                  "errors": {}})
 
 
+@router.get("/p/relatives")
+def relatives_page(request: Request, db: DbSession, me: Me):
+    """The patient chooses what each of their relatives may see with a code of their own."""
+    audit.record(db, me.patient_id, "patient.relatives", basis="self")
+    return _relatives_page(request, db, me)
+
+
+def _relatives_page(request: Request, db, me: PatientSelf, *, errors: dict | None = None,
+                    status_code: int = 200):
+    return render(request, "patient/relatives.html", {
+        "relatives": relatives.current(db, me.patient_id), "shares": relatives.SHARES,
+        "csrf_token": me.csrf_token,
+        "saved": request.query_params.get("saved"), "errors": errors or {}},
+        status_code=status_code)
+
+
+@router.post("/p/relatives/{relative_id}")
+def relatives_choose(request: Request, db: DbSession, relative_id: uuid.UUID, form: FormData,
+                     me: Me):
+    """Save what the patient chose for one relative (boxes left empty take it back)."""
+    chosen = form.get("shares") or []
+    _, err = attempt(db, lambda: relatives.set_by_patient(db, me, relative_id, chosen))
+    if err:
+        return _relatives_page(request, db, me, errors=error_messages(err),
+                               status_code=err.status_code)
+    return RedirectResponse(f"/p/relatives?saved={relative_id}#r-{relative_id}", 303)
+
+
 @router.get("/p/today")
-async def today_stream(request: Request, db: DbSession, me: Me, once: bool = False):
+async def today_stream(request: Request, db: DbSession, me: Visits, once: bool = False):
     """Server-sent events: who comes today and when, each time the day's plan changes (a
     visit moved, started, done). `once=true` sends it as it is and closes."""
     from starlette.concurrency import run_in_threadpool
@@ -138,8 +211,21 @@ async def today_stream(request: Request, db: DbSession, me: Me, once: bool = Fal
     patient_id = me.patient_id
     lang = current_language.get()
 
+    token = request.cookies.get(PATIENT_SESSION_COOKIE)
+    relative_id = me.relative_id
+
     def fetch():
         with database.session() as s:
+            # The stream lives on: it ends once the session does (logged out, the code
+            # revoked) or, for a relative, once the patient takes "who comes" back.
+            web = resolve_patient_session(s, token)
+            if web is None or web.patient_id != patient_id or web.relative_id != relative_id:
+                return None
+            if relative_id is not None:
+                relative = s.get(Relative, relative_id)
+                if relative is None or relative.removed_at is not None \
+                        or "visits" not in (relative.shares or ()):
+                    return None
             return today.coming_today(s, patient_id)
 
     async def events():
@@ -151,6 +237,9 @@ async def today_stream(request: Request, db: DbSession, me: Me, once: bool = Fal
             while not await request.is_disconnected():
                 subscription.clear()
                 coming = await run_in_threadpool(fetch)
+                if coming is None:
+                    yield "event: ended\ndata: {}\n\n"
+                    return
                 html = templates.get_template("patient/_today.html").render(
                     {"coming": coming, "lang": lang})
                 if html != last:
@@ -236,7 +325,7 @@ def feeling_worse(request: Request, db: DbSession, form: FormData, me: Me):
 
 
 @router.post("/p/logout")
-def logout(request: Request, db: DbSession, me: Me):
+def logout(request: Request, db: DbSession, me: Anyone):
     """Log out on this phone."""
     end_session(db, request.cookies.get(PATIENT_SESSION_COOKIE))
     response = RedirectResponse("/p/login", 303)

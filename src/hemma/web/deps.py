@@ -24,6 +24,7 @@ from hemma.access.service import require, subject_for
 from hemma.access.work import Work
 from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
+from hemma.kit.text import N_
 from hemma.web import menu
 
 SESSION_COOKIE = "hemma_session"
@@ -244,28 +245,75 @@ PATIENT_SESSION_COOKIE = "hemma_patient"
 
 @dataclass(frozen=True)
 class PatientSelf:
-    """The patient, on their own page: the only patient they can ever act on."""
+    """Whoever is on the patient's own page: the patient (the only patient they can ever act
+    on), or a relative with a code of their own, who sees only what the patient lets them
+    (`shares`, read from the database on every request: a permission taken back holds at
+    once)."""
 
     patient_id: uuid.UUID
     csrf_token: str
+    relative_id: uuid.UUID | None = None
+    relative_name: str | None = None
+    shares: frozenset[str] = frozenset()
+
+    @property
+    def is_relative(self) -> bool:
+        return self.relative_id is not None
+
+    def may(self, share: str) -> bool:
+        """May this reader see that part of the page (the patient sees all of it)?"""
+        return not self.is_relative or share in self.shares
+
+    @property
+    def basis(self) -> str:
+        return "relative" if self.is_relative else "self"
+
+    def action(self, name: str) -> str:
+        """The audit action for what the reader did: `patient.<name>` or `relative.<name>`."""
+        return f"{'relative' if self.is_relative else 'patient'}.{name}"
+
+
+# A route of the patient's page that any relative with a session may open (their limited
+# home page, logging out).
+ANY_SHARE = "any"
 
 
 class PatientOwnPage:
-    """Declares a route of the patient's own page (logged in with their code)."""
+    """Declares a route of the patient's own page (logged in with their code). A relative's
+    session reaches it only when `relative` names a part of the page the patient lets them
+    see (or is ANY_SHARE); without `relative`, the route is the patient's alone (sending
+    values, confirming the agreement, choosing what relatives see)."""
+
+    def __init__(self, relative: str | None = None) -> None:
+        self.relative = relative
 
     def __call__(self, request: Request, db: DbSession,
                  csrf: Annotated[str | None, Depends(submitted_csrf)]) -> PatientSelf:
-        from hemma.access.auth import resolve_patient_session
+        from hemma.access.auth import RELATIVE_ACTOR, relative_may_log_in, resolve_patient_session
+        from hemma.models import Relative
 
         web = resolve_patient_session(db, request.cookies.get(PATIENT_SESSION_COOKIE))
         if web is None:
+            raise Unauthenticated()
+        relative = db.get(Relative, web.relative_id) if web.relative_id else None
+        if web.relative_id is not None and (relative is None or not relative_may_log_in(
+                relative) or relative.patient_id != web.patient_id):
             raise Unauthenticated()
         if request.method in UNSAFE_METHODS and not (
                 csrf and hmac.compare_digest(csrf, web.csrf_token)):
             raise Forbidden("The form has expired. Reload the page and try again.")
         t = audit.trail(db)
-        t.actor = audit.Actor(username="(patient)", client_addr=client_addr(request))
-        return PatientSelf(web.patient_id, web.csrf_token)
+        if relative is None:
+            t.actor = audit.Actor(username="(patient)", client_addr=client_addr(request))
+            return PatientSelf(web.patient_id, web.csrf_token)
+        t.actor = audit.Actor(username=RELATIVE_ACTOR, client_addr=client_addr(request))
+        shares = frozenset(relative.shares or ())
+        if self.relative is None or (self.relative != ANY_SHARE and self.relative not in shares):
+            audit.record(db, web.patient_id, "relative.denied", basis="relative",
+                         outcome="denied", detail=f"relative {relative.id}: {request.url.path}")
+            raise Forbidden(N_("The patient has not chosen to show you this part of their "
+                               "page"))
+        return PatientSelf(web.patient_id, web.csrf_token, relative.id, relative.name, shares)
 
 
 ACCESS_MARKERS = (Public, StaffAccess, PatientAccess, PatientOwnPage)

@@ -19,7 +19,7 @@ from hemma.kit.time import STOCKHOLM, from_local
 T = TypeVar("T")
 
 LIST_FIELDS = frozenset({"entry_ids", "inclusion", "exclusion", "information.given",
-                         "information.consent_organisations", "receivers"})
+                         "information.consent_organisations", "receivers", "shares"})
 # Kept exactly as typed: spaces can be part of a password.
 RAW_FIELDS = frozenset({"password"})
 

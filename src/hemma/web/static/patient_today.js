@@ -7,4 +7,6 @@
   source.addEventListener("today", function (e) {
     box.innerHTML = JSON.parse(e.data).html;
   });
+  // The session ended (logged out, the code revoked, the permission taken back): stop.
+  source.addEventListener("ended", function () { source.close(); });
 })();
