@@ -842,3 +842,20 @@ def test_an_alert_the_user_may_not_handle_is_refused_and_logged_as_refused(world
                     json={}).status_code == 404
     assert [(e.username, e.outcome) for e in _new_entries(database, before)] == [
         ("kim", "denied"), ("kim", "denied")]
+
+
+def test_a_request_that_does_many_things_for_one_patient_keeps_them_all(world, database):
+    """One entry per patient and request; when its actions no longer fit the action column
+    (64 characters, enforced by PostgreSQL), the rest go to the entry's detail."""
+    pid = world.patient(unit="med")
+    actions = ["patient.relative_shares", "relative.message", "message.send",
+               "message.read", "relative.messages", "patient.message", "task.done"]
+    with database.session() as s:
+        audit.trail(s).actor = audit.Actor(username="system")
+        for action in actions:
+            audit.record(s, pid, action, basis="unit")
+    with database.session() as s:
+        entry = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)).one()
+    kept = entry.action.split("+") + [d.removeprefix("+") for d in
+                                      (entry.detail or "").split("; ") if d.startswith("+")]
+    assert len(entry.action) <= 64 and kept == actions

@@ -58,6 +58,10 @@ class _Pending:
     actor: Actor | None = None  # another than the trail's (requests recorded together)
 
 
+# The length of audit_entries.action (hemma.models.audit).
+ACTION_LENGTH = 64
+
+
 @dataclass
 class Trail:
     actor: Actor = field(default_factory=Actor)
@@ -95,7 +99,14 @@ class Trail:
                 existing.action = action
                 existing.generic = False
             elif action not in existing.action.split("+"):
-                existing.action = f"{existing.action}+{action}"
+                combined = f"{existing.action}+{action}"
+                spilled = any(d.startswith("+") for d in existing.details)
+                if len(combined) <= ACTION_LENGTH and not spilled:
+                    existing.action = combined
+                elif f"+{action}" not in existing.details:
+                    # The column holds so much; a request that did more for one patient
+                    # keeps the rest in the entry's detail, never loses it.
+                    existing.details.append(f"+{action}")
         existing.emergency = existing.emergency or emergency
         if outcome == "denied":
             # Refused further in (the patient, but not this alert): the request was refused,
