@@ -14,20 +14,23 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from hemma.kit.text import N_
 from hemma.kit.time import from_local
 
 PREFIXES = ("eq", "ge", "gt", "le", "lt")
+DAMAGED = N_("The page link is damaged: start the search again")
 DEFAULT_COUNT, MAX_COUNT = 50, 1000
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?"
                    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 
 
 class SearchError(ValueError):
-    """A search parameter Hemma cannot use; `parameter` names it."""
+    """A search parameter Hemma cannot use; `parameter` names it. The message is a msgid
+    with its `params` (put into words in the caller's language)."""
 
-    def __init__(self, message: str, parameter: str) -> None:
-        super().__init__(message)
-        self.message, self.parameter = message, parameter
+    def __init__(self, message: str, parameter: str, **params) -> None:
+        super().__init__(message % params if params else message)
+        self.message, self.parameter, self.params = message, parameter, params
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class DateRange:
 def _span(text: str, parameter: str) -> tuple[datetime, datetime]:
     m = _DATE.match(text)
     if not m:
-        raise SearchError(f"Not a date: {text!r} (e.g. 2026-12-01 or 2026-12-01T08:00:00+01:00)",
-                          parameter)
+        raise SearchError(N_("Not a date: %(value)s (e.g. 2026-12-01 or "
+                             "2026-12-01T08:00:00+01:00)"), parameter, value=text)
     year, month, day, hour, minute, second, zone = m.groups()
     try:
         if hour is not None:
@@ -68,8 +71,8 @@ def _span(text: str, parameter: str) -> tuple[datetime, datetime]:
             step = timedelta(seconds=1) if second is not None else timedelta(minutes=1)
             return start, start + step
         first = date(int(year), int(month or 1), int(day or 1))
-    except ValueError as e:
-        raise SearchError(f"Not a date: {text!r} ({e})", parameter) from None
+    except ValueError:
+        raise SearchError(N_("Not a date: %(value)s"), parameter, value=text) from None
     if day is not None:
         after = first + timedelta(days=1)
     elif month is not None:
@@ -86,8 +89,9 @@ def date_range(values: list[str], parameter: str = "date") -> DateRange:
     for value in values:
         prefix, text = (value[:2], value[2:]) if value[:2].isalpha() else ("eq", value)
         if prefix not in PREFIXES:
-            raise SearchError(f"The prefix {prefix!r} is not supported here: use one of "
-                              f"{', '.join(PREFIXES)}", parameter)
+            raise SearchError(N_("The prefix %(prefix)s is not supported here: use one of "
+                                 "%(prefixes)s"), parameter, prefix=prefix,
+                              prefixes=", ".join(PREFIXES))
         start, end = _span(text, parameter)
         out = out.narrowed({"eq": DateRange(start, end), "ge": DateRange(start, None),
                             "gt": DateRange(end, None), "le": DateRange(None, end),
@@ -109,9 +113,9 @@ def count(values: list[str]) -> int:
     try:
         n = int(values[-1])
     except ValueError:
-        raise SearchError("_count must be a whole number", "_count") from None
+        raise SearchError(N_("_count must be a whole number"), "_count") from None
     if n < 0:
-        raise SearchError("_count must not be negative", "_count")
+        raise SearchError(N_("_count must not be negative"), "_count")
     return min(n, MAX_COUNT)
 
 
@@ -120,7 +124,7 @@ def sort(values: list[str], allowed: tuple[str, ...]) -> str:
     if not values:
         return allowed[0]
     if values[-1] not in allowed:
-        raise SearchError(f"_sort can be {' or '.join(allowed)}", "_sort")
+        raise SearchError(N_("_sort can be %(allowed)s"), "_sort", allowed=" | ".join(allowed))
     return values[-1]
 
 
@@ -135,8 +139,7 @@ def decode_cursor(value: str) -> dict:
         raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         position = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise SearchError("The page link is damaged: start the search again",
-                          "_cursor") from None
+        raise SearchError(DAMAGED, "_cursor") from None
     if not isinstance(position, dict):
-        raise SearchError("The page link is damaged: start the search again", "_cursor")
+        raise SearchError(DAMAGED, "_cursor")
     return position
