@@ -210,7 +210,10 @@ def _document_errors(app: FastAPI) -> None:
         schemas["Error"] = ERROR_SCHEMA
         for path, operations in spec.get("paths", {}).items():
             content = ({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-                       if path.startswith("/api/") else {"text/html": {}})
+                       if path.startswith("/api/") else
+                       # FHIR's errors are OperationOutcomes (hemma.fhir.resources.outcome).
+                       {"application/fhir+json": {}} if path.startswith("/fhir/")
+                       else {"text/html": {}})
             for operation in operations.values():
                 if "422" in operation.get("responses", {}):
                     operation["responses"]["422"] = {
