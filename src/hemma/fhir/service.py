@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 
 from hemma.access import audit
 from hemma.access.policy import Action, Decision, Subject
-from hemma.access.service import accessible_patients, can, origin, require
+from hemma.access.service import (
+    accessible_patients,
+    can,
+    decisions_for,
+    log_listed,
+    origin,
+    require,
+)
 from hemma.fhir import resources, vitals
 from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, encode_cursor
 from hemma.kit.errors import NotFound
@@ -66,8 +73,7 @@ def search_patients(db: Session, subject: Subject, *, identifier: tuple[str | No
         stmt = stmt.where(Patient.id.in_(ids))
     rows = list(db.scalars(stmt.order_by(Patient.family_name, Patient.given_name, Patient.id)
                            .limit(count)))
-    for p in rows:
-        audit.record(db, p.id, "fhir.search", basis="role")
+    log_listed(db, decisions_for(db, subject, [p.id for p in rows]), "fhir.search")
     return [patient_resource(db, p) for p in rows]
 
 

@@ -578,3 +578,9 @@ FIELD_LABELS.update({
     "at": N_("Time"),
     "values": N_("Values"),
 })
+# --- FHIR R4 (Step 7) -------------------------------------------------------------------------
+
+AUDIT_ACTIONS.update({
+    "fhir.read": N_("Read through FHIR"),
+    "fhir.search": N_("Found in a FHIR search"),
+})
