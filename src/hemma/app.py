@@ -148,11 +148,20 @@ async def search_error(request: Request, exc):
                            [FieldError(exc.parameter, exc.message, exc.params)])
 
 
+async def fhir_content_error(request: Request, exc):
+    """A FHIR resource Hemma cannot take as it is: 422, naming the element; nothing saved."""
+    message = _(exc.message, **exc.params) if exc.params else _(exc.message)
+    return _error_response(request, 422, _("Something is wrong"), message,
+                           [FieldError(exc.path, exc.message, exc.params)])
+
+
 def install_error_handlers(app: FastAPI) -> None:
     from hemma.fhir.search import SearchError
+    from hemma.fhir.vitals import NotUnderstood
 
     app.add_exception_handler(HemmaError, hemma_error)
     app.add_exception_handler(SearchError, search_error)
+    app.add_exception_handler(NotUnderstood, fhir_content_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     # Runs in Starlette's outermost error middleware; HemmaApp keeps the security headers

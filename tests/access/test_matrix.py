@@ -444,6 +444,9 @@ def _request(client: TestClient, method: str, path: str, csrf: str | None):
         return client.get(path, follow_redirects=False)
     if path.startswith("/api/"):
         return client.request(method, path, json={}, follow_redirects=False)
+    if path.startswith("/fhir/"):
+        return client.request(method, path, json={}, follow_redirects=False,
+                              headers={"Content-Type": "application/fhir+json"})
     data = {"csrf_token": csrf} if csrf else {}
     return client.request(method, path, data=data, follow_redirects=False)
 

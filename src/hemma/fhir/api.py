@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from hemma.access.policy import Action
 from hemma.fhir import resources, search, service, vitals
 from hemma.fhir.search import SearchError
+from hemma.kit.errors import Invalid, TooLarge, Unsupported
 from hemma.kit.text import N_
-from hemma.kit.validation import has_control_characters
+from hemma.kit.validation import has_control_characters, load_json
 from hemma.web.deps import DbSession, Principal, Public, StaffAccess
 from hemma.web.routing import JsonRoute
 
@@ -180,6 +181,75 @@ def search_observations(request: Request, db: DbSession, principal: Reader):
         base=_base(request)))
 
 
+# --- Writes ---------------------------------------------------------------------------------
+
+Writer = Annotated[Principal, Depends(StaffAccess(Action.OBSERVE))]
+MAX_BODY = 1_000_000  # bytes of one resource or Bundle
+MAX_DEPTH = 12  # a FHIR Observation nests 5 deep; a Bundle of them 8
+
+
+async def fhir_body(request: Request) -> dict:
+    """The request's resource: JSON only (XML is refused with 415, never parsed: no XML
+    parser, no DTDs), within a size and a depth."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in (FHIR_JSON, "application/json"):
+        raise Unsupported(N_("Send FHIR JSON (Content-Type: application/fhir+json)"),
+                          field="Content-Type")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise TooLarge(N_("The resource is too large: at most %(max)s bytes"), field="body",
+                       max=MAX_BODY)
+    body = load_json(raw)
+    if _depth(body) > MAX_DEPTH:
+        raise Invalid(N_("The resource is nested too deeply"), field="body")
+    if not isinstance(body, dict):
+        raise Invalid(N_("Send one resource (a JSON object)"), field="body")
+    return body
+
+
+def _depth(value, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+Resource = Annotated[dict, Depends(fhir_body)]
+
+
+def _condition(request: Request) -> tuple[str | None, str] | None:
+    header = request.headers.get("if-none-exist")
+    if header is None:
+        return None
+    name, _, value = header.partition("=")
+    if name.strip() != "identifier" or not value.strip():
+        raise SearchError(N_("If-None-Exist can be identifier=system|value"), "If-None-Exist")
+    return search.token(value.strip())
+
+
+def _performer(principal: Principal) -> str:
+    return "device" if principal.profession == "system" else "staff"
+
+
+@router.post("/Observation", status_code=201, response_class=FhirResponse)
+def create_observation(request: Request, body: Resource, db: DbSession, principal: Writer):
+    """Record a device's (or an app's) vital sign. With `If-None-Exist:
+    identifier=system|value` (the Observation's own identifier), a resend answers 200 with
+    what was recorded the first time, and nothing changes."""
+    item = service.submission(body, _condition(request))
+    (made,) = service.create_observations(db, principal.subject, [item],
+                                          performer=_performer(principal))
+    resource = made.resource
+    location = f"{_base(request)}Observation/{resource['id']}/_history/" \
+               f"{resource['meta']['versionId']}"
+    return FhirResponse(resource, status_code=201 if made.created else 200,
+                        headers={"Location": location,
+                                 "ETag": f'W/"{resource["meta"]["versionId"]}"'})
+
+
 def capability_statement(base: str) -> dict:
     """What the server supports, as it is: read and search of Patient and Observation, JSON
     only, with the search parameters above."""
@@ -203,7 +273,9 @@ def capability_statement(base: str) -> dict:
                  "interaction": [{"code": "read"}, {"code": "search-type"}],
                  "searchParam": params(("identifier", "token"), ("_id", "token"))},
                 {"type": "Observation", "profile": vitals.VITALS_PROFILE,
-                 "interaction": [{"code": "read"}, {"code": "search-type"}],
+                 "interaction": [{"code": "read"}, {"code": "search-type"},
+                                 {"code": "create"}],
+                 "conditionalCreate": True,
                  "searchInclude": sorted(INCLUDES),
                  "searchParam": params(("patient", "reference"), ("subject", "reference"),
                                        ("date", "date"), ("code", "token"),

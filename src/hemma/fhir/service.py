@@ -26,6 +26,7 @@ from hemma.fhir import resources, vitals
 from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, encode_cursor
 from hemma.kit.errors import NotFound
 from hemma.kit.text import N_
+from hemma.kit.validation import field_errors
 from hemma.models import Observation, Patient, Relative
 from hemma.monitoring import visible
 
@@ -169,3 +170,121 @@ def _position(cursor: str, rows: list) -> tuple[int, int]:
             return i, skip
     raise SearchError(N_("The page link no longer matches the results: start the search "
                          "again"), "_cursor")
+
+
+# --- Writes ---------------------------------------------------------------------------------
+
+# The elements of an Observation Hemma reads from a device; any other is refused by name (a
+# value Hemma would drop must not look accepted).
+OBSERVATION_ELEMENTS = {"resourceType", "id", "meta", "identifier", "status", "category", "code",
+                        "subject", "effectiveDateTime", "valueQuantity", "valueCodeableConcept",
+                        "component", "device", "performer", "note", "text"}
+SUBJECT = N_("The subject must be Patient/<id>")
+CLIENT_ID_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+@dataclass
+class Created:
+    resource: dict
+    created: bool  # False: the same identifier was sent before (nothing changed)
+
+
+def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
+    """The submission's client id: the identifier the device gave it (a resend is then
+    harmless), or a fresh one."""
+    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict)]
+    value = None
+    if condition is not None:
+        system, value = condition
+        if not any(i.get("value") == value and (system is None or i.get("system") == system)
+                   for i in identifiers):
+            raise vitals.NotUnderstood(N_("If-None-Exist must name the Observation's own "
+                                          "identifier (identifier=system|value)"),
+                                       "Observation.identifier")
+    elif identifiers:
+        value = identifiers[0].get("value")
+    if value is None:
+        return f"fhir-{uuid.uuid4()}"
+    if not isinstance(value, str) or not 8 <= len(value) <= 80 or set(value) - CLIENT_ID_OK:
+        raise vitals.NotUnderstood(N_("The identifier's value must be 8 to 80 letters, digits "
+                                      "or _ . : -"), "Observation.identifier.value")
+    return value
+
+
+def _subject(resource: dict) -> uuid.UUID:
+    ref = (resource.get("subject") or {}).get("reference") if isinstance(
+        resource.get("subject"), dict) else None
+    if not isinstance(ref, str) or not ref.startswith("Patient/"):
+        raise vitals.NotUnderstood(SUBJECT, "Observation.subject")
+    try:
+        return uuid.UUID(ref.removeprefix("Patient/"))
+    except ValueError:
+        raise vitals.NotUnderstood(SUBJECT, "Observation.subject") from None
+
+
+def submission(resource: dict, condition: tuple[str | None, str] | None):
+    """A device's Observation as (patient id, Hemma submission), or NotUnderstood naming the
+    element."""
+    from pydantic import ValidationError
+
+    from hemma.monitoring.schemas import ObservationCreate
+
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        raise vitals.NotUnderstood(N_("Hemma takes an Observation here"), "resourceType")
+    unknown = sorted(set(resource) - OBSERVATION_ELEMENTS)
+    if unknown:
+        raise vitals.NotUnderstood(N_("Hemma does not read Observation.%(element)s"),
+                                   f"Observation.{unknown[0]}", element=unknown[0])
+    if resource.get("status", "final") not in ("final", "amended", "corrected", "preliminary"):
+        raise vitals.NotUnderstood(N_("Only a measured value is recorded (status final)"),
+                                   "Observation.status")
+    patient_id = _subject(resource)
+    values = vitals.values_from(resource)
+    device = resource.get("device")
+    device_id = device.get("display") or device.get("reference") if isinstance(
+        device, dict) else None
+    try:
+        data = ObservationCreate.model_validate({
+            "client_id": _client_id(resource, condition),
+            "measured_at": resource.get("effectiveDateTime"),
+            "device_id": device_id, **values})
+    except ValidationError as e:
+        first = field_errors(list(e.errors()))[0]
+        where = {"measured_at": "Observation.effectiveDateTime", "client_id":
+                 "Observation.identifier", "device_id": "Observation.device"}.get(
+            first.field, "Observation.value[x]")
+        raise vitals.NotUnderstood(first.message, where, **first.params) from None
+    return patient_id, data
+
+
+def create_observations(db: Session, subject: Subject, items: list, *, performer: str
+                        ) -> list[Created]:
+    """Record devices' Observations, all or nothing, exactly once each (a resend of the same
+    identifier answers the first); a patient the caller may not record for is refused as one
+    that does not exist."""
+    from hemma.monitoring import service as monitoring
+
+    decisions = decisions_for(db, subject, {pid for pid, _ in items}, Action.OBSERVE)
+    for pid, _ in items:
+        if not decisions[pid]:
+            if decisions[pid].facts is not None and decisions[pid].facts.exists:
+                audit.record(db, pid, "fhir.create", outcome="denied")
+            raise NotFound()
+    recorded = monitoring.record_many(db, items, performer=performer, source="api",
+                                      documented_by_unit_id=subject.unit_id,
+                                      staff_id=subject.staff_id, indexed=True)
+    log_listed(db, decisions, "fhir.create")
+    out = []
+    for (pid, data), r in zip(items, recorded, strict=True):
+        shown = visible.answer(db, decisions[pid], r.observation, r.news2_units)
+        made = _resources_of(shown, set(_parameters(data)))
+        out.append(Created(made[0] if made else {}, r.created))
+    return out
+
+
+def _parameters(data) -> list[str]:
+    fields = {f for f in vitals.BY_FIELD if getattr(data, f, None) is not None}
+    if getattr(data, "systolic_bp", None) is not None or getattr(data, "diastolic_bp",
+                                                                  None) is not None:
+        fields.add("blood_pressure")
+    return sorted(fields)

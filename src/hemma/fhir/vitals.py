@@ -18,6 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hemma.kit.text import N_
+
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
@@ -202,11 +204,12 @@ def observations(row: Any, ctx: Context, parameters: Iterable[str] | None = None
 
 
 class NotUnderstood(ValueError):
-    """A FHIR Observation Hemma cannot take as it is; `path` names the element."""
+    """A FHIR resource Hemma cannot take as it is; `path` names the element. The message is a
+    msgid with its `params` (put into words in the caller's language)."""
 
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
-        self.message, self.path = message, path
+    def __init__(self, message: str, path: str, **params) -> None:
+        super().__init__(message % params if params else message)
+        self.message, self.path, self.params = message, path, params
 
 
 def _codes(concept: Mapping | None) -> list[tuple[str | None, str | None]]:
@@ -218,17 +221,17 @@ def _codes(concept: Mapping | None) -> list[tuple[str | None, str | None]]:
 
 def _value(vital: Vital, quantity: Any, path: str) -> float | int:
     if not isinstance(quantity, Mapping) or "value" not in quantity:
-        raise NotUnderstood("A value with its unit is needed", path)
+        raise NotUnderstood(N_("A value with its unit is needed"), path)
     unit = quantity.get("code") or quantity.get("unit")
     if quantity.get("system") not in (None, UCUM) or unit != vital.unit:
-        raise NotUnderstood(f"The unit must be {vital.unit} (UCUM) for {vital.display}",
-                            f"{path}.code")
+        raise NotUnderstood(N_("The unit must be %(unit)s (UCUM) for %(what)s"),
+                            f"{path}.code", unit=vital.unit, what=vital.display)
     value = quantity["value"]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise NotUnderstood("The value must be a number", f"{path}.value")
+        raise NotUnderstood(N_("The value must be a number"), f"{path}.value")
     if vital.integer:
         if value != int(value):
-            raise NotUnderstood("The value must be a whole number", f"{path}.value")
+            raise NotUnderstood(N_("The value must be a whole number"), f"{path}.value")
         return int(value)
     return float(value)
 
@@ -238,7 +241,8 @@ def values_from(resource: Mapping) -> dict:
     the blood pressure panel). Raises NotUnderstood naming the element otherwise."""
     codes = [code for system, code in _codes(resource.get("code")) if system == LOINC]
     if not codes:
-        raise NotUnderstood("The code must be a LOINC code of a vital sign", "Observation.code")
+        raise NotUnderstood(N_("The code must be a LOINC code of a vital sign"),
+                            "Observation.code")
     if BP_PANEL.code in codes:
         out: dict = {}
         for i, component in enumerate(resource.get("component") or []):
@@ -246,12 +250,13 @@ def values_from(resource: Mapping) -> dict:
             part = SYSTOLIC if SYSTOLIC.code in part_codes else (
                 DIASTOLIC if DIASTOLIC.code in part_codes else None)
             if part is None:
-                raise NotUnderstood("A blood pressure component must be systolic (8480-6) or "
-                                    "diastolic (8462-4)", f"Observation.component[{i}].code")
+                raise NotUnderstood(N_("A blood pressure component must be systolic (8480-6) "
+                                       "or diastolic (8462-4)"),
+                                    f"Observation.component[{i}].code")
             out[part.field] = _value(part, component.get("valueQuantity"),
                                      f"Observation.component[{i}].valueQuantity")
         if not out:
-            raise NotUnderstood("The blood pressure panel has no values",
+            raise NotUnderstood(N_("The blood pressure panel has no values"),
                                 "Observation.component")
         return out
     for code in codes:
@@ -263,9 +268,11 @@ def values_from(resource: Mapping) -> dict:
             concept = resource.get("valueCodeableConcept")
             letters = [c for s, c in _codes(concept) if s == ACVPU_SYSTEM and c in ACVPU]
             if not letters:
-                raise NotUnderstood(f"The value must be one of {', '.join(ACVPU)} "
-                                    f"({ACVPU_SYSTEM})", "Observation.valueCodeableConcept")
+                raise NotUnderstood(N_("The value must be one of %(codes)s (%(system)s)"),
+                                    "Observation.valueCodeableConcept",
+                                    codes=", ".join(ACVPU), system=ACVPU_SYSTEM)
             return {field: letters[0]}
         return {field: _value(vital, resource.get("valueQuantity"),
                               "Observation.valueQuantity")}
-    raise NotUnderstood(f"Hemma does not take this code: {', '.join(codes)}", "Observation.code")
+    raise NotUnderstood(N_("Hemma does not take this code: %(codes)s"), "Observation.code",
+                        codes=", ".join(codes))

@@ -583,4 +583,5 @@ FIELD_LABELS.update({
 AUDIT_ACTIONS.update({
     "fhir.read": N_("Read through FHIR"),
     "fhir.search": N_("Found in a FHIR search"),
+    "fhir.create": N_("Recorded values through FHIR"),
 })
