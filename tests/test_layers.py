@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
     # the round's decisions; the patient's side; the discharge summary; the board
     ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board"),
+    # FHIR R4 beside the JSON API, over the services below it
+    ("hemma.fhir",),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
@@ -36,7 +38,8 @@ LAYERS: list[tuple[str, ...]] = [
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
-        "hemma.planning.solver", "hemma.geo")
+        "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
+        "hemma.fhir.resources")
 TOP = len(LAYERS) - 1
 
 

@@ -29,7 +29,17 @@ STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    return request.url.path.startswith(("/api/", "/fhir/"))
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path.startswith("/fhir/")
+
+
+# The OperationOutcome issue type of each status (FHIR's IssueType codes).
+FHIR_ISSUE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
+              412: "conflict", 413: "too-long", 415: "not-supported", 422: "invalid",
+              503: "transient"}
 
 
 def _translate(errors: list[FieldError]) -> list[dict]:
@@ -39,6 +49,18 @@ def _translate(errors: list[FieldError]) -> list[dict]:
 
 def _error_response(request: Request, status: int, title: str, message: str,
                     errors: list[FieldError] | None = None):
+    if _is_fhir(request):
+        from hemma.fhir.api import FhirResponse
+        from hemma.fhir.resources import outcome
+
+        # One issue per field named (with its expression), else one for the whole request.
+        code = FHIR_ISSUE.get(status, "exception")
+        issues = [outcome(e["message"], code=code, expression=e["field"])["issue"][0]
+                  for e in _translate(errors or []) if e["field"]]
+        body = {"resourceType": "OperationOutcome",
+                "issue": issues or outcome(message, code=code)["issue"]}
+        return FhirResponse(body, status_code=status,
+                            headers={"WWW-Authenticate": "Bearer"} if status == 401 else None)
     if _is_api(request):
         return JSONResponse({"detail": message, "errors": _translate(errors or [])},
                             status_code=status)
@@ -57,6 +79,8 @@ def _not_found(request: Request):
 
 async def hemma_error(request: Request, exc: HemmaError):
     if isinstance(exc, Unauthenticated):
+        if _is_fhir(request):
+            return _error_response(request, 401, _("Please log in"), _(exc.message))
         if _is_api(request):
             return JSONResponse({"detail": _(exc.message), "errors": []}, status_code=401,
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -117,8 +141,27 @@ async def unexpected(request: Request, exc: Exception):
     return _error_response(request, 500, _("Something went wrong"), message)
 
 
+async def search_error(request: Request, exc):
+    """A FHIR search parameter Hemma cannot use: 400, naming the parameter."""
+    message = _(exc.message, **exc.params) if exc.params else _(exc.message)
+    return _error_response(request, 400, _("Something is wrong"), message,
+                           [FieldError(exc.parameter, exc.message, exc.params)])
+
+
+async def fhir_content_error(request: Request, exc):
+    """A FHIR resource Hemma cannot take as it is: 422, naming the element; nothing saved."""
+    message = _(exc.message, **exc.params) if exc.params else _(exc.message)
+    return _error_response(request, 422, _("Something is wrong"), message,
+                           [FieldError(exc.path, exc.message, exc.params)])
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from hemma.fhir.search import SearchError
+    from hemma.fhir.vitals import NotUnderstood
+
     app.add_exception_handler(HemmaError, hemma_error)
+    app.add_exception_handler(SearchError, search_error)
+    app.add_exception_handler(NotUnderstood, fhir_content_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     # Runs in Starlette's outermost error middleware; HemmaApp keeps the security headers
@@ -176,7 +219,10 @@ def _document_errors(app: FastAPI) -> None:
         schemas["Error"] = ERROR_SCHEMA
         for path, operations in spec.get("paths", {}).items():
             content = ({"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-                       if path.startswith("/api/") else {"text/html": {}})
+                       if path.startswith("/api/") else
+                       # FHIR's errors are OperationOutcomes (hemma.fhir.resources.outcome).
+                       {"application/fhir+json": {}} if path.startswith("/fhir/")
+                       else {"text/html": {}})
             for operation in operations.values():
                 if "422" in operation.get("responses", {}):
                     operation["responses"]["422"] = {
@@ -260,6 +306,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.careplans import pages as careplans_pages
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
+    from hemma.fhir import api as fhir_api
     from hemma.handovers import api as handovers_api
     from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
@@ -298,7 +345,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          tasks_pages.router, tasks_api.router, handovers_pages.router,
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
-                         docs.router]
+                         fhir_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

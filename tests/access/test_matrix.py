@@ -249,9 +249,26 @@ class Scenario:
             return self._planning(param, pid, PEOPLE[username][3])
         if param in ("thread_id", "message_id"):
             return message_in_thread(self.database, self.world, pid)[param]
+        if param == "observation_id":
+            return _fhir_observation(self, pid)
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
+
+
+def _fhir_observation(self, pid) -> str:
+    """The FHIR id of a pulse the home ward recorded for the patient."""
+    from hemma.fhir.vitals import resource_id
+    from hemma.models import Observation
+
+    now = utcnow()
+    with self.database.session() as s:
+        row = Observation(patient_id=pid, measured_at=now, received_at=now,
+                          client_id=f"m-{uuid.uuid4()}", performer="staff", source="api",
+                          documented_by_unit_id=self.world.units["med"], pulse=72)
+        s.add(row)
+        s.flush()
+        return resource_id(row.id, "pulse")
 
 
 def _planning(self, param: str, pid, unit_key: str):
@@ -427,6 +444,9 @@ def _request(client: TestClient, method: str, path: str, csrf: str | None):
         return client.get(path, follow_redirects=False)
     if path.startswith("/api/"):
         return client.request(method, path, json={}, follow_redirects=False)
+    if path.startswith("/fhir/"):
+        return client.request(method, path, json={}, follow_redirects=False,
+                              headers={"Content-Type": "application/fhir+json"})
     data = {"csrf_token": csrf} if csrf else {}
     return client.request(method, path, data=data, follow_redirects=False)
 
@@ -467,7 +487,7 @@ def test_unauthenticated_requests_reach_nothing(app, world, database, client):
             assert r.status_code not in (401, 403, 404), (method, url, r.status_code)
         elif isinstance(decl, PatientOwnPage):
             assert r.status_code == 303 and r.headers["location"] == "/p/login", (method, url)
-        elif path.startswith("/api/"):
+        elif path.startswith(("/api/", "/fhir/")):
             assert r.status_code == 401, (method, url, r.status_code)
         else:
             assert r.status_code == 303 and "/login" in r.headers["location"], (method, url)

@@ -578,3 +578,10 @@ FIELD_LABELS.update({
     "at": N_("Time"),
     "values": N_("Values"),
 })
+# --- FHIR R4 (Step 7) -------------------------------------------------------------------------
+
+AUDIT_ACTIONS.update({
+    "fhir.read": N_("Read through FHIR"),
+    "fhir.search": N_("Found in a FHIR search"),
+    "fhir.create": N_("Recorded values through FHIR"),
+})

@@ -59,6 +59,16 @@ class Conflict(HemmaError):
     status_code = 409
 
 
+class Unsupported(HemmaError):
+    """A request body of a media type Hemma does not read (XML where JSON is taken)."""
+
+    status_code = 415
+
+
+class TooLarge(HemmaError):
+    status_code = 413
+
+
 class Unavailable(HemmaError):
     """The request could not be carried out just now (the database, a queue): try again."""
 

@@ -1,0 +1,290 @@
+"""FHIR reads and searches over Hemma's own services and the same access check as the pages:
+a patient the caller may not read does not exist (404 on read, absent from a search); values
+another organisation documented are shown only as `sees()` allows, and a NEWS2 is the one
+the reader may be shown (monitoring.visible). Every patient a search returns is logged."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hemma.access import audit
+from hemma.access.policy import Action, Decision, Subject
+from hemma.access.service import (
+    accessible_patients,
+    can,
+    decisions_for,
+    log_listed,
+    origin,
+    require,
+)
+from hemma.fhir import resources, vitals
+from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, encode_cursor
+from hemma.kit.errors import NotFound
+from hemma.kit.text import N_
+from hemma.kit.validation import field_errors
+from hemma.models import Observation, Patient, Relative
+from hemma.monitoring import visible
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def _relatives(db: Session, patient_id: uuid.UUID) -> list[Relative]:
+    return list(db.scalars(select(Relative).where(
+        Relative.patient_id == patient_id, Relative.removed_at.is_(None))
+        .order_by(Relative.created_at)))
+
+
+def patient_resource(db: Session, p: Patient) -> dict:
+    return resources.patient(p, _relatives(db, p.id), version=str(
+        int(p.updated_at.timestamp())), last_updated=_instant(p.updated_at))
+
+
+def read_patient(db: Session, subject: Subject, patient_id: uuid.UUID) -> dict:
+    require(db, subject, Action.READ, patient_id, audit_action="fhir.read")
+    p = db.get(Patient, patient_id)
+    if p is None:
+        raise NotFound()
+    return patient_resource(db, p)
+
+
+def search_patients(db: Session, subject: Subject, *, identifier: tuple[str | None, str] | None,
+                    ids: list[uuid.UUID] | None, count: int) -> list[dict]:
+    """The patients the caller may read that match; each one returned is logged."""
+    stmt = select(Patient).where(Patient.id.in_(accessible_patients(subject)))
+    if identifier is not None:
+        system, value = identifier
+        digits = value.replace("-", "")
+        if system in (None, resources.PERSONNUMMER, resources.SAMORDNINGSNUMMER):
+            stmt = stmt.where(Patient.personnummer == digits)
+            if system is not None:
+                stmt = stmt.where(Patient.is_coordination_number.is_(
+                    system == resources.SAMORDNINGSNUMMER))
+        else:
+            return []  # a system Hemma does not keep: nobody has it
+    if ids is not None:
+        stmt = stmt.where(Patient.id.in_(ids))
+    rows = list(db.scalars(stmt.order_by(Patient.family_name, Patient.given_name, Patient.id)
+                           .limit(count)))
+    log_listed(db, decisions_for(db, subject, [p.id for p in rows]), "fhir.search")
+    return [patient_resource(db, p) for p in rows]
+
+
+# --- Observations --------------------------------------------------------------------------
+
+
+def _context(o, patient_ref: str) -> vitals.Context:
+    performer = [{"reference": patient_ref}] if o.performer == "patient" else []
+    return vitals.Context(patient=patient_ref, effective=_instant(o.measured_at),
+                          issued=_instant(o.received_at), performer=performer,
+                          last_updated=_instant(o.received_at))
+
+
+def _resources_of(o, parameters=None) -> list[dict]:
+    return vitals.observations(o, _context(o, f"Patient/{o.patient_id}"), parameters)
+
+
+def read_observation(db: Session, subject: Subject, resource_id: str) -> dict:
+    """One Observation by its id: 404 unless the caller may read the patient and see the
+    organisation that documented it."""
+    found = vitals.split_id(resource_id)
+    if found is None:
+        raise NotFound()
+    row_id, parameter = found
+    row = db.get(Observation, row_id)
+    if row is None:
+        raise NotFound()
+    decision = require(db, subject, Action.READ, row.patient_id,
+                       on=origin(db, row.documented_by_unit_id), audit_action="fhir.read")
+    shown = _shown(db, decision, row)
+    out = _resources_of(shown, [parameter]) if shown is not None else []
+    if not out:
+        raise NotFound()
+    return out[0]
+
+
+def _shown(db: Session, decision: Decision, row):
+    """The row as this reader sees it (its NEWS2 recomputed if it combined hidden values)."""
+    at = row.measured_at
+    for shown in visible.observations(db, decision, row.patient_id, at, at).observations:
+        if shown.id == row.id:
+            return shown
+    return None
+
+
+@dataclass
+class Page:
+    resources: list[dict]
+    next_cursor: str | None
+    patients: list[uuid.UUID]
+
+
+def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
+                        when: DateRange, parameters: set[str] | None, newest_first: bool,
+                        count: int, cursor: str | None) -> Page:
+    """One page of the patient's Observations (each value its own), in time order; empty
+    when the caller may not read the patient (absent, as the specification asks)."""
+    decision = can(db, subject, Action.READ, patient_id)
+    if not decision:
+        return Page([], None, [])
+    audit.record(db, patient_id, "fhir.search", basis=str(decision.basis),
+                 emergency=decision.emergency)
+    seen = visible.observations(db, decision, patient_id, when.start or EPOCH,
+                                when.end).observations
+    rows = [o for o in seen if when.holds(o.measured_at)]
+    if newest_first:
+        rows.reverse()
+    i, skip = _position(cursor, rows) if cursor else (0, 0)
+    out: list[dict] = []
+    while i < len(rows) and len(out) < count:
+        made = _resources_of(rows[i], parameters)[skip:]
+        room = count - len(out)
+        if len(made) > room:
+            # The page ends within this submission's values: the next one starts there.
+            out.extend(made[:room])
+            skip += room
+            break
+        out.extend(made)
+        i, skip = i + 1, 0
+    next_cursor = None
+    if count and i < len(rows):
+        next_cursor = encode_cursor({"row": str(rows[i].id), "skip": skip})
+    return Page(out, next_cursor, [patient_id])
+
+
+def _position(cursor: str, rows: list) -> tuple[int, int]:
+    position = decode_cursor(cursor)
+    row, skip = position.get("row"), position.get("skip")
+    if not isinstance(skip, int) or skip < 0:
+        raise SearchError(DAMAGED, "_cursor")
+    for i, o in enumerate(rows):
+        if str(o.id) == row:
+            return i, skip
+    raise SearchError(N_("The page link no longer matches the results: start the search "
+                         "again"), "_cursor")
+
+
+# --- Writes ---------------------------------------------------------------------------------
+
+# The elements of an Observation Hemma reads from a device; any other is refused by name (a
+# value Hemma would drop must not look accepted).
+OBSERVATION_ELEMENTS = {"resourceType", "id", "meta", "identifier", "status", "category", "code",
+                        "subject", "effectiveDateTime", "valueQuantity", "valueCodeableConcept",
+                        "component", "device", "performer", "note", "text"}
+SUBJECT = N_("The subject must be Patient/<id>")
+CLIENT_ID_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+@dataclass
+class Created:
+    resource: dict
+    created: bool  # False: the same identifier was sent before (nothing changed)
+
+
+def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
+    """The submission's client id: the identifier the device gave it (a resend is then
+    harmless), or a fresh one."""
+    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict)]
+    value = None
+    if condition is not None:
+        system, value = condition
+        if not any(i.get("value") == value and (system is None or i.get("system") == system)
+                   for i in identifiers):
+            raise vitals.NotUnderstood(N_("If-None-Exist must name the Observation's own "
+                                          "identifier (identifier=system|value)"),
+                                       "Observation.identifier")
+    elif identifiers:
+        value = identifiers[0].get("value")
+    if value is None:
+        return f"fhir-{uuid.uuid4()}"
+    if not isinstance(value, str) or not 8 <= len(value) <= 80 or set(value) - CLIENT_ID_OK:
+        raise vitals.NotUnderstood(N_("The identifier's value must be 8 to 80 letters, digits "
+                                      "or _ . : -"), "Observation.identifier.value")
+    return value
+
+
+def _subject(resource: dict) -> uuid.UUID:
+    ref = (resource.get("subject") or {}).get("reference") if isinstance(
+        resource.get("subject"), dict) else None
+    if not isinstance(ref, str) or not ref.startswith("Patient/"):
+        raise vitals.NotUnderstood(SUBJECT, "Observation.subject")
+    try:
+        return uuid.UUID(ref.removeprefix("Patient/"))
+    except ValueError:
+        raise vitals.NotUnderstood(SUBJECT, "Observation.subject") from None
+
+
+def submission(resource: dict, condition: tuple[str | None, str] | None):
+    """A device's Observation as (patient id, Hemma submission), or NotUnderstood naming the
+    element."""
+    from pydantic import ValidationError
+
+    from hemma.monitoring.schemas import ObservationCreate
+
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Observation":
+        raise vitals.NotUnderstood(N_("Hemma takes an Observation here"), "resourceType")
+    unknown = sorted(set(resource) - OBSERVATION_ELEMENTS)
+    if unknown:
+        raise vitals.NotUnderstood(N_("Hemma does not read Observation.%(element)s"),
+                                   f"Observation.{unknown[0]}", element=unknown[0])
+    if resource.get("status", "final") not in ("final", "amended", "corrected", "preliminary"):
+        raise vitals.NotUnderstood(N_("Only a measured value is recorded (status final)"),
+                                   "Observation.status")
+    patient_id = _subject(resource)
+    values = vitals.values_from(resource)
+    device = resource.get("device")
+    device_id = device.get("display") or device.get("reference") if isinstance(
+        device, dict) else None
+    try:
+        data = ObservationCreate.model_validate({
+            "client_id": _client_id(resource, condition),
+            "measured_at": resource.get("effectiveDateTime"),
+            "device_id": device_id, **values})
+    except ValidationError as e:
+        first = field_errors(list(e.errors()))[0]
+        where = {"measured_at": "Observation.effectiveDateTime", "client_id":
+                 "Observation.identifier", "device_id": "Observation.device"}.get(
+            first.field, "Observation.value[x]")
+        raise vitals.NotUnderstood(first.message, where, **first.params) from None
+    return patient_id, data
+
+
+def create_observations(db: Session, subject: Subject, items: list, *, performer: str
+                        ) -> list[Created]:
+    """Record devices' Observations, all or nothing, exactly once each (a resend of the same
+    identifier answers the first); a patient the caller may not record for is refused as one
+    that does not exist."""
+    from hemma.monitoring import service as monitoring
+
+    decisions = decisions_for(db, subject, {pid for pid, _ in items}, Action.OBSERVE)
+    for pid, _ in items:
+        if not decisions[pid]:
+            if decisions[pid].facts is not None and decisions[pid].facts.exists:
+                audit.record(db, pid, "fhir.create", outcome="denied")
+            raise NotFound()
+    recorded = monitoring.record_many(db, items, performer=performer, source="api",
+                                      documented_by_unit_id=subject.unit_id,
+                                      staff_id=subject.staff_id, indexed=True)
+    log_listed(db, decisions, "fhir.create")
+    out = []
+    for (pid, data), r in zip(items, recorded, strict=True):
+        shown = visible.answer(db, decisions[pid], r.observation, r.news2_units)
+        made = _resources_of(shown, set(_parameters(data)))
+        out.append(Created(made[0] if made else {}, r.created))
+    return out
+
+
+def _parameters(data) -> list[str]:
+    fields = {f for f in vitals.BY_FIELD if getattr(data, f, None) is not None}
+    if getattr(data, "systolic_bp", None) is not None or getattr(data, "diastolic_bp",
+                                                                  None) is not None:
+        fields.add("blood_pressure")
+    return sorted(fields)
