@@ -135,3 +135,23 @@ def test_a_patient_the_sender_may_not_record_for_does_not_exist(app, world, data
     r = kim.post("/fhir/Observation", json=_pulse(uuid.uuid4()), headers=FHIR)
     assert r.status_code == 404
     assert _rows(database, pid) == 0
+
+
+def test_an_identifier_reused_for_another_value_answers_what_was_recorded_under_it(
+        app, world, database):
+    """Not a server error: the conditional create finds the first submission, and says what
+    it holds (the pulse), rather than pretend the temperature was recorded."""
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    sara = _client(app, database, world, "sara")
+    condition = {**FHIR, "If-None-Exist": f"identifier={SYSTEM}|gw-0003-000001"}
+    first = sara.post("/fhir/Observation", json=_pulse(pid, 71, identifier="gw-0003-000001"),
+                      headers=condition)
+    assert first.status_code == 201
+    temperature = {**_pulse(pid, identifier="gw-0003-000001"),
+                   "code": {"coding": [{"system": vitals.LOINC, "code": "8310-5"}]},
+                   "valueQuantity": {"value": 38.2, "unit": "C", "system": vitals.UCUM,
+                                     "code": "Cel"}}
+    again = sara.post("/fhir/Observation", json=temperature, headers=condition)
+    assert again.status_code == 200 and again.json() == first.json()
+    assert _rows(database, pid) == 1

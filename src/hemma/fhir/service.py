@@ -277,8 +277,10 @@ def create_observations(db: Session, subject: Subject, items: list, *, performer
     out = []
     for (pid, data), r in zip(items, recorded, strict=True):
         shown = visible.answer(db, decisions[pid], r.observation, r.news2_units)
-        made = _resources_of(shown, set(_parameters(data)))
-        out.append(Created(made[0] if made else {}, r.created))
+        # The value sent; a resend of an identifier first used for another value answers
+        # with what was recorded under it (a submission always holds at least one value).
+        made = _resources_of(shown, set(_parameters(data))) or _resources_of(shown)
+        out.append(Created(made[0], r.created))
     return out
 
 
