@@ -12,19 +12,10 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hemma.access.auth import create_api_token
 from hemma.fhir import resources, vitals
 from hemma.kit.time import utcnow
-from hemma.models import AuditEntry, Observation, Patient, Staff
-from tests.fhir.validate import assert_r4
-
-
-def _client(app, database, world, who: str) -> TestClient:
-    with database.session() as s:
-        token = create_api_token(s, s.get(Staff, world.staff[who]), "fhir-test")
-    c = TestClient(app, base_url="https://testserver")
-    c.headers["Authorization"] = f"Bearer {token}"
-    return c
+from hemma.models import AuditEntry, Observation, Patient
+from tests.fhir.validate import assert_r4, fhir_client
 
 
 def _values(database, world, pid, *, days: int, every_minutes: int = 60, unit: str = "med"):
@@ -63,7 +54,7 @@ def test_a_patient_is_read_and_found_by_personnummer_only_by_who_may_read_them(
     pid = world.patient(unit="med", name="Gunnel", family="Lindgren")
     world.episode(pid, state="admitted")
     number = _personnummer(database, pid)
-    sara, kim = _client(app, database, world, "sara"), _client(app, database, world, "kim")
+    sara, kim = fhir_client(app, database, world, "sara"), fhir_client(app, database, world, "kim")
     r = sara.get(f"/fhir/Patient/{pid}")
     assert r.status_code == 200
     assert_r4(r.json())
@@ -96,7 +87,7 @@ def test_a_month_of_values_pages_with_next_links_and_includes_the_patient(app, w
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
     rows = _values(database, world, pid, days=30, every_minutes=240)
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     url = f"/fhir/Observation?patient={pid}&_count=100&_include=Observation:patient"
     seen, pages, patients = [], 0, 0
     while url:
@@ -126,7 +117,7 @@ def test_dates_and_codes_narrow_the_search(app, world, database):
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
     _values(database, world, pid, days=10, every_minutes=60 * 24)
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     since = (utcnow() - timedelta(days=3)).date().isoformat()
     r = sara.get("/fhir/Observation", params={"patient": f"Patient/{pid}", "date": f"ge{since}",
                                               "code": f"{vitals.LOINC}|8310-5",
@@ -151,7 +142,7 @@ def test_another_organisations_values_need_consent(app, world, database):
     world.episode(pid, state="admitted")
     world.relation(pid, unit="hsv")
     _values(database, world, pid, days=1, every_minutes=60 * 6, unit="med")
-    kim = _client(app, database, world, "kim")
+    kim = fhir_client(app, database, world, "kim")
     r = kim.get("/fhir/Observation", params={"patient": str(pid)})
     assert r.status_code == 200 and r.json().get("entry", []) == []
     with database.session() as s:
@@ -167,7 +158,7 @@ def test_another_organisations_values_need_consent(app, world, database):
 def test_errors_are_operation_outcomes_naming_the_parameter_in_the_callers_language(
         app, world, database):
     pid = world.patient(unit="med")
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     cases = [({"patient": str(pid), "date": "igår"}, "date"),
              ({"patient": str(pid), "_count": "many"}, "_count"),
              ({"patient": str(pid), "colour": "red"}, "colour"),

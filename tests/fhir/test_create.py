@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from hemma.access.auth import create_api_token
 from hemma.fhir import vitals
 from hemma.kit.time import utcnow
-from hemma.models import Alert, Observation, Staff
-from tests.fhir.validate import assert_r4
+from hemma.models import Alert, Observation
+from tests.fhir.validate import assert_r4, fhir_client
 
 SYSTEM = "urn:hemma:test-gateway"
 FHIR = {"Content-Type": "application/fhir+json"}
 
-
-def _client(app, database, world, who: str) -> TestClient:
-    with database.session() as s:
-        token = create_api_token(s, s.get(Staff, world.staff[who]), "fhir-test")
-    c = TestClient(app, base_url="https://testserver")
-    c.headers["Authorization"] = f"Bearer {token}"
-    return c
 
 
 def _pulse(pid, value=72, identifier: str | None = None, **extra) -> dict:
@@ -52,7 +43,7 @@ def _rows(database, pid) -> int:
 def test_a_conditional_create_records_once_however_often_it_is_sent(app, world, database):
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     body = _pulse(pid, 74, identifier="gw-0001-000042")
     condition = {**FHIR, "If-None-Exist": f"identifier={SYSTEM}|gw-0001-000042"}
     first = sara.post("/fhir/Observation", json=body, headers=condition)
@@ -75,7 +66,7 @@ def test_a_conditional_create_records_once_however_often_it_is_sent(app, world, 
 def test_an_alarming_value_from_a_device_raises_an_alert(app, world, database):
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     spo2 = {**_pulse(pid), "code": {"coding": [{"system": vitals.LOINC, "code": "59408-5"}]},
             "valueQuantity": {"value": 84, "unit": "%", "system": vitals.UCUM, "code": "%"}}
     r = sara.post("/fhir/Observation", json=spo2, headers=FHIR)
@@ -89,7 +80,7 @@ def test_what_hemma_cannot_take_is_refused_by_element_and_nothing_is_saved(app, 
                                                                            database):
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     xml = ('<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]>'
            '<Observation xmlns="http://hl7.org/fhir"/>')
     r = sara.post("/fhir/Observation", content=xml,
@@ -129,7 +120,7 @@ def test_what_hemma_cannot_take_is_refused_by_element_and_nothing_is_saved(app, 
 def test_a_patient_the_sender_may_not_record_for_does_not_exist(app, world, database):
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
-    kim = _client(app, database, world, "kim")
+    kim = fhir_client(app, database, world, "kim")
     r = kim.post("/fhir/Observation", json=_pulse(pid), headers=FHIR)
     assert r.status_code == 404 and r.json()["issue"][0]["code"] == "not-found"
     r = kim.post("/fhir/Observation", json=_pulse(uuid.uuid4()), headers=FHIR)
@@ -143,7 +134,7 @@ def test_an_identifier_reused_for_another_value_answers_what_was_recorded_under_
     it holds (the pulse), rather than pretend the temperature was recorded."""
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
-    sara = _client(app, database, world, "sara")
+    sara = fhir_client(app, database, world, "sara")
     condition = {**FHIR, "If-None-Exist": f"identifier={SYSTEM}|gw-0003-000001"}
     first = sara.post("/fhir/Observation", json=_pulse(pid, 71, identifier="gw-0003-000001"),
                       headers=condition)

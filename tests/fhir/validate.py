@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import importlib
 
+from fastapi.testclient import TestClient
 from fhirclient.models import fhirelementfactory
+
+from hemma.access.auth import create_api_token
+from hemma.models import Staff
 
 
 def assert_r4(resource: dict) -> None:
@@ -18,3 +22,12 @@ def assert_r4(resource: dict) -> None:
     getattr(module, kind).model_validate(resource)
     # strict: an unknown element or a wrong type raises FHIRValidationError.
     fhirelementfactory.FHIRElementFactory.instantiate(kind, resource)
+
+
+def fhir_client(app, database, world, who: str) -> TestClient:
+    """A FHIR client acting as `who` with a bearer token of theirs."""
+    with database.session() as s:
+        token = create_api_token(s, s.get(Staff, world.staff[who]), "fhir-test")
+    c = TestClient(app, base_url="https://testserver")
+    c.headers["Authorization"] = f"Bearer {token}"
+    return c
