@@ -15,7 +15,12 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
 from hemma.access import audit
-from hemma.access.auth import end_session, patient_login, resolve_patient_session
+from hemma.access.auth import (
+    end_session,
+    patient_login,
+    relative_may_log_in,
+    resolve_patient_session,
+)
 from hemma.agreements import service as agreements
 from hemma.config import get_settings
 from hemma.i18n import gettext as _
@@ -223,8 +228,8 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                 return None
             if relative_id is not None:
                 relative = s.get(Relative, relative_id)
-                if relative is None or relative.removed_at is not None \
-                        or "visits" not in (relative.shares or ()):
+                if relative is None or not relative_may_log_in(relative) \
+                        or "visits" not in relative.shares:
                     return None
             return today.coming_today(s, patient_id)
 
