@@ -28,12 +28,12 @@ log = logging.getLogger("hemma")
 STATIC_DIR = Path(__file__).resolve().parent / "web" / "static"
 
 
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith(("/api/", "/fhir/"))
-
-
 def _is_fhir(request: Request) -> bool:
-    return request.url.path.startswith("/fhir/")
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or _is_fhir(request)
 
 
 # The OperationOutcome issue type of each status (FHIR's IssueType codes).

@@ -444,7 +444,7 @@ def _request(client: TestClient, method: str, path: str, csrf: str | None):
         return client.get(path, follow_redirects=False)
     if path.startswith("/api/"):
         return client.request(method, path, json={}, follow_redirects=False)
-    if path.startswith("/fhir/"):
+    if path.startswith("/fhir/") or path == "/fhir":
         return client.request(method, path, json={}, follow_redirects=False,
                               headers={"Content-Type": "application/fhir+json"})
     data = {"csrf_token": csrf} if csrf else {}
@@ -487,7 +487,7 @@ def test_unauthenticated_requests_reach_nothing(app, world, database, client):
             assert r.status_code not in (401, 403, 404), (method, url, r.status_code)
         elif isinstance(decl, PatientOwnPage):
             assert r.status_code == 303 and r.headers["location"] == "/p/login", (method, url)
-        elif path.startswith(("/api/", "/fhir/")):
+        elif path.startswith(("/api/", "/fhir/")) or path == "/fhir":
             assert r.status_code == 401, (method, url, r.status_code)
         else:
             assert r.status_code == 303 and "/login" in r.headers["location"], (method, url)

@@ -146,3 +146,50 @@ def test_an_identifier_reused_for_another_value_answers_what_was_recorded_under_
     again = sara.post("/fhir/Observation", json=temperature, headers=condition)
     assert again.status_code == 200 and again.json() == first.json()
     assert _rows(database, pid) == 1
+
+
+def _entry(resource: dict, identifier: str | None = None) -> dict:
+    request = {"method": "POST", "url": "Observation"}
+    if identifier:
+        request["ifNoneExist"] = f"identifier={SYSTEM}|{identifier}"
+    return {"resource": resource, "request": request}
+
+
+def test_a_gateways_transaction_bundle_is_all_or_nothing_and_exactly_once(app, world,
+                                                                         database):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    sara = fhir_client(app, database, world, "sara")
+    ids = [f"gw-0002-{i:06d}" for i in range(5)]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        _entry(_pulse(pid, 70 + i, identifier=ids[i]), ids[i]) for i in range(5)]}
+    r = sara.post("/fhir", json=bundle, headers=FHIR)
+    assert r.status_code == 200, r.text
+    assert_r4(r.json())
+    assert [e["response"]["status"] for e in r.json()["entry"]] == ["201 Created"] * 5
+    assert _rows(database, pid) == 5
+    # Sent again (the gateway lost the answer): the same values, nothing new.
+    again = sara.post("/fhir", json=bundle, headers=FHIR)
+    assert [e["response"]["status"] for e in again.json()["entry"]] == ["200 OK"] * 5
+    assert [e["resource"]["id"] for e in again.json()["entry"]] == [
+        e["resource"]["id"] for e in r.json()["entry"]]
+    assert _rows(database, pid) == 5
+    # One bad entry among good ones: refused by its place, and none of them saved.
+    bad = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        _entry(_pulse(pid, 80)), _entry(_pulse(pid, 81)),
+        _entry({**_pulse(pid), "valueQuantity": {"value": 72, "code": "/h",
+                                                 "system": vitals.UCUM}})]}
+    r = sara.post("/fhir", json=bad, headers=FHIR)
+    assert r.status_code == 422
+    assert r.json()["issue"][0]["expression"] == [
+        "Bundle.entry[2].resource.valueQuantity.code"]
+    assert _rows(database, pid) == 5
+    for body, element in (({**bundle, "type": "batch"}, "Bundle.type"),
+                          ({**bundle, "entry": []}, "Bundle.entry"),
+                          ({**bundle, "entry": [{"resource": _pulse(pid),
+                                                 "request": {"method": "PUT",
+                                                             "url": "Observation/x"}}]},
+                           "Bundle.entry[0].request")):
+        r = sara.post("/fhir", json=body, headers=FHIR)
+        assert r.status_code == 422 and r.json()["issue"][0]["expression"] == [element]
+    assert _rows(database, pid) == 5

@@ -250,6 +250,55 @@ def create_observation(request: Request, body: Resource, db: DbSession, principa
                                  "ETag": f'W/"{resource["meta"]["versionId"]}"'})
 
 
+MAX_ENTRIES = 1000  # entries of one transaction Bundle
+
+
+@router.post("", response_class=FhirResponse)
+def transaction(request: Request, body: Resource, db: DbSession, principal: Writer):
+    """A transaction Bundle of Observations (a home gateway's batch): all or nothing. Each
+    entry is `POST Observation`, with `ifNoneExist` for exactly-once; one entry Hemma cannot
+    take refuses the Bundle with that entry named, and nothing is saved."""
+    if body.get("resourceType") != "Bundle" or body.get("type") != "transaction":
+        raise vitals.NotUnderstood(N_("Send a Bundle of type transaction"), "Bundle.type")
+    entries = body.get("entry") or []
+    if not isinstance(entries, list) or not entries:
+        raise vitals.NotUnderstood(N_("The Bundle has no entries"), "Bundle.entry")
+    if len(entries) > MAX_ENTRIES:
+        raise vitals.NotUnderstood(N_("At most %(max)s entries in one Bundle"), "Bundle.entry",
+                                   max=MAX_ENTRIES)
+    items = []
+    for i, entry in enumerate(entries):
+        where = f"Bundle.entry[{i}]"
+        req = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(req, dict) or req.get("method") != "POST" or str(
+                req.get("url", "")).strip("/") != "Observation":
+            raise vitals.NotUnderstood(N_("Each entry must be POST Observation"),
+                                       f"{where}.request")
+        condition = None
+        if req.get("ifNoneExist"):
+            name, _, value = str(req["ifNoneExist"]).partition("=")
+            if name != "identifier" or not value:
+                raise vitals.NotUnderstood(N_("If-None-Exist can be identifier=system|value"),
+                                           f"{where}.request.ifNoneExist")
+            condition = search.token(value)
+        try:
+            items.append(service.submission(entry.get("resource"), condition))
+        except vitals.NotUnderstood as e:
+            raise vitals.NotUnderstood(e.message, f"{where}.resource."
+                                       f"{e.path.removeprefix('Observation.')}", **e.params
+                                       ) from None
+    made = service.create_observations(db, principal.subject, items,
+                                       performer=_performer(principal))
+    base = _base(request)
+    return FhirResponse({"resourceType": "Bundle", "type": "transaction-response", "entry": [
+        {"fullUrl": f"{base}Observation/{m.resource['id']}",
+         "resource": m.resource,
+         "response": {"status": "201 Created" if m.created else "200 OK",
+                      "location": f"Observation/{m.resource['id']}/_history/"
+                                  f"{m.resource['meta']['versionId']}"}}
+        for m in made]})
+
+
 def capability_statement(base: str) -> dict:
     """What the server supports, as it is: read and search of Patient and Observation, JSON
     only, with the search parameters above."""
@@ -265,6 +314,7 @@ def capability_statement(base: str) -> dict:
         "implementation": {"description": "Hemma: hospital-level care at home", "url": base},
         "rest": [{
             "mode": "server",
+            "interaction": [{"code": "transaction"}],
             "security": {"description": "A bearer token of a Hemma user or system account; "
                                         "every read goes through the same access check as "
                                         "Hemma's pages."},

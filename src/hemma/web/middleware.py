@@ -61,7 +61,7 @@ class Language:
             return
         lang = self.default
         headers = Headers(scope=scope)
-        if scope["path"].startswith(("/api/", "/fhir/")):
+        if scope["path"].startswith(("/api/", "/fhir/")) or scope["path"] == "/fhir":
             # Systems calling the API say which language they want their messages in.
             for part in headers.get("accept-language", "").split(","):
                 tag = part.split(";")[0].strip().lower()[:2]
