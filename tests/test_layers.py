@@ -33,13 +33,15 @@ LAYERS: list[tuple[str, ...]] = [
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
-     "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo"),
+     "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
+     # FHIR's routes: what they share, and each group of resource types
+     "hemma.fhir.http", "hemma.fhir.api_care", "hemma.fhir.api_record"),
 ]
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
-        "hemma.fhir.resources")
+        "hemma.fhir.resources", "hemma.fhir.capability")
 TOP = len(LAYERS) - 1
 
 

@@ -6,6 +6,7 @@ OperationOutcomes naming the parameter, in Swedish unless asked otherwise."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -15,6 +16,7 @@ from sqlalchemy import func, select
 from hemma.fhir import resources, vitals
 from hemma.kit.time import utcnow
 from hemma.models import AuditEntry, Observation, Patient
+from hemma.web.deps import api_routes
 from tests.fhir.validate import assert_r4, fhir_client
 
 
@@ -45,8 +47,39 @@ def test_the_capability_statement_tells_what_is_supported(app):
     assert_r4(body)
     assert body["fhirVersion"] == "4.0.1"
     kinds = {x["type"]: x for x in body["rest"][0]["resource"]}
-    assert set(kinds) == {"Patient", "Observation"}
+    assert {"Patient", "Observation"} <= set(kinds)
     assert {p["name"] for p in kinds["Observation"]["searchParam"]} >= {"patient", "date", "code"}
+    # Each interaction it names is served: a route of that method and path exists.
+    routes = {(m, r.path) for r in api_routes(app) for m in r.methods}
+    where = {"read": ("GET", "/fhir/{t}/{{id}}"), "vread": ("GET", "/fhir/{t}/{{id}}/_history/{{v}}"),
+             "search-type": ("GET", "/fhir/{t}"), "create": ("POST", "/fhir/{t}"),
+             "update": ("PUT", "/fhir/{t}/{{id}}")}
+    shapes = {(m, re.sub(r"\{[^}]+\}", "{}", path)) for m, path in routes}
+    for kind, entry in kinds.items():
+        for interaction in entry["interaction"]:
+            method, path = where[interaction["code"]]
+            shape = re.sub(r"\{[^}]+\}", "{}", path.format(t=kind))
+            assert (method, shape) in shapes, (kind, interaction["code"])
+
+
+def test_versions_are_etags_and_the_current_one_can_be_read_by_its_version(
+        app, world, database):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    _values(database, world, pid, days=1, every_minutes=600)
+    sara = fhir_client(app, database, world, "sara")
+    r = sara.get(f"/fhir/Patient/{pid}")
+    version = r.json()["meta"]["versionId"]
+    assert r.headers["ETag"] == f'W/"{version}"'
+    assert sara.get(f"/fhir/Patient/{pid}/_history/{version}").json() == r.json()
+    assert sara.get(f"/fhir/Patient/{pid}/_history/{version}0").status_code == 404
+    found = sara.get("/fhir/Observation", params={"patient": pid}).json()["entry"][0]
+    oid = found["resource"]["id"]
+    r = sara.get(f"/fhir/Observation/{oid}/_history/1")
+    assert r.status_code == 200 and r.json() == found["resource"]
+    assert r.headers["ETag"] == 'W/"1"'
+    kim = fhir_client(app, database, world, "kim")
+    assert kim.get(f"/fhir/Observation/{oid}/_history/1").status_code == 404
 
 
 def test_a_patient_is_read_and_found_by_personnummer_only_by_who_may_read_them(

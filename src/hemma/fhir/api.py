@@ -7,86 +7,87 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
 
 from hemma.access.policy import Action
-from hemma.fhir import resources, search, service, vitals
+from hemma.fhir import capability, resources, search, service, vitals
+from hemma.fhir.capability import Kind
+from hemma.fhir.http import (
+    FhirAccess,
+    FhirResponse,
+    check,
+    fhir_body,
+    next_url,
+    self_url,
+    values,
+    versioned,
+)
+from hemma.fhir.http import base as _base
 from hemma.fhir.search import SearchError
-from hemma.kit.errors import Invalid, TooLarge, Unsupported
+from hemma.kit.errors import NotFound
 from hemma.kit.text import N_
-from hemma.kit.validation import has_control_characters, load_json
-from hemma.web.deps import DbSession, Principal, Public, StaffAccess
+from hemma.web.deps import DbSession, Principal, Public
 from hemma.web.routing import JsonRoute
 
 router = APIRouter(prefix="/fhir", route_class=JsonRoute, tags=["FHIR R4"])
-Reader = Annotated[Principal, Depends(StaffAccess(Action.READ))]
-FHIR_JSON = "application/fhir+json"
+
+PATIENT = capability.register(Kind(
+    "Patient", ("read", "vread", "search-type"), (("identifier", "token"), ("_id", "token")),
+    profile=resources.SE_BASE_PATIENT))
+OBSERVATION = capability.register(Kind(
+    "Observation", ("read", "vread", "search-type", "create"),
+    (("patient", "reference"), ("subject", "reference"), ("date", "date"), ("code", "token"),
+     ("category", "token"), ("_sort", "string")),
+    profile=vitals.VITALS_PROFILE, includes=("Observation:patient", "Observation:subject"),
+    conditional_create=True))
+INCLUDES = set(OBSERVATION.includes)
 
 
-class FhirResponse(JSONResponse):
-    media_type = FHIR_JSON
+def _check(request: Request, kind: Kind) -> None:
+    check(request, kind.parameters())
 
 
-# The search parameters each type takes; any other is refused by name (a typo must not
-# quietly widen a search).
-COMMON = {"_count", "_format", "_cursor"}
-PATIENT_PARAMETERS = COMMON | {"identifier", "_id"}
-OBSERVATION_PARAMETERS = COMMON | {"patient", "subject", "date", "code", "category", "_sort",
-                                   "_include"}
-INCLUDES = {"Observation:patient", "Observation:subject"}
-MAX_VALUE = 300  # characters in one search value
+_values = values
 
 
-def _base(request: Request) -> str:
-    return str(request.base_url) + "fhir/"
-
-
-def _check(request: Request, allowed: set[str]) -> None:
-    for name in request.query_params:
-        if name not in allowed:
-            raise SearchError(N_("Unknown search parameter: %(name)s"), name, name=name)
-    fmt = request.query_params.get("_format")
-    if fmt and "json" not in fmt:
-        raise SearchError(N_("Only JSON is served (_format=json)"), "_format")
-
-
-def _values(request: Request, name: str) -> list[str]:
-    values = [v for item in request.query_params.getlist(name) for v in item.split(",") if v]
-    if any(has_control_characters(v) or len(v) > MAX_VALUE for v in values):
-        raise SearchError(N_("Contains characters that are not allowed"), name)
-    return values
-
-
-def _self_url(request: Request) -> str:
-    return str(request.url)
-
-
-def _next_url(request: Request, cursor: str) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
-    params.append(("_cursor", cursor))
-    return f"{request.base_url}{request.url.path.lstrip('/')}?{urlencode(params)}"
+def _same_version(resource: dict, version_id: str) -> dict:
+    """vread: Hemma keeps the current version of each resource (earlier ones of a value do
+    not exist: a value is never changed); an id with another version is not found."""
+    if resource["meta"]["versionId"] != version_id:
+        raise NotFound()
+    return resource
 
 
 @router.get("/metadata", dependencies=[Depends(Public())], response_class=FhirResponse)
 def metadata(request: Request):
     """The CapabilityStatement: what this server does, and nothing it does not."""
-    return FhirResponse(capability_statement(_base(request)))
+    return FhirResponse(capability.statement(_base(request)))
+
+
+PatientReader = Annotated[Principal, Depends(FhirAccess("Patient", "r"))]
+PatientSearcher = Annotated[Principal, Depends(FhirAccess("Patient", "s"))]
 
 
 @router.get("/Patient/{patient_id}", response_class=FhirResponse)
-def read_patient(patient_id: uuid.UUID, db: DbSession, principal: Reader):
+def read_patient(patient_id: uuid.UUID, db: DbSession, principal: PatientReader):
     """Read a patient (404 for one the caller may not read, as for one that does not exist)."""
-    return FhirResponse(service.read_patient(db, principal.subject, patient_id))
+    return versioned(service.read_patient(db, principal.subject, patient_id))
+
+
+@router.get("/Patient/{patient_id}/_history/{version_id}", response_class=FhirResponse)
+def vread_patient(patient_id: uuid.UUID, version_id: str, db: DbSession,
+                  principal: PatientReader):
+    """The patient's current version, if that is the one asked for."""
+    return versioned(_same_version(service.read_patient(db, principal.subject, patient_id),
+                                   version_id))
 
 
 @router.get("/Patient", response_class=FhirResponse)
-def search_patients(request: Request, db: DbSession, principal: Reader):
+def search_patients(request: Request, db: DbSession, principal: PatientSearcher):
     """Search patients by personnummer or samordningsnummer (`identifier=system|value`) or
     id: only those the caller may read."""
-    _check(request, PATIENT_PARAMETERS)
+    _check(request, PATIENT)
     identifiers = _values(request, "identifier")
     ids = None
     if "_id" in request.query_params:
@@ -100,14 +101,27 @@ def search_patients(request: Request, db: DbSession, principal: Reader):
         db, principal.subject, count=search.count(request.query_params.getlist("_count")),
         identifier=search.token(identifiers[-1]) if identifiers else None, ids=ids)
     return FhirResponse(resources.bundle(
-        "searchset", [{"resource": r} for r in found], self_url=_self_url(request),
+        "searchset", [{"resource": r} for r in found], self_url=self_url(request),
         total=len(found), base=_base(request)))
 
 
+ObservationReader = Annotated[Principal, Depends(FhirAccess("Observation", "r"))]
+ObservationSearcher = Annotated[Principal, Depends(FhirAccess("Observation", "s"))]
+
+
 @router.get("/Observation/{observation_id}", response_class=FhirResponse)
-def read_observation(observation_id: str, db: DbSession, principal: Reader):
+def read_observation(observation_id: str, db: DbSession, principal: ObservationReader):
     """Read one value (an id Hemma made: the submission and the parameter)."""
-    return FhirResponse(service.read_observation(db, principal.subject, observation_id))
+    return versioned(service.read_observation(db, principal.subject, observation_id))
+
+
+@router.get("/Observation/{observation_id}/_history/{version_id}",
+            response_class=FhirResponse)
+def vread_observation(observation_id: str, version_id: str, db: DbSession,
+                      principal: ObservationReader):
+    """A value has one version: it is never changed."""
+    return versioned(_same_version(
+        service.read_observation(db, principal.subject, observation_id), version_id))
 
 
 def _codes(request: Request) -> set[str] | None:
@@ -153,10 +167,10 @@ def _patient_of(request: Request) -> uuid.UUID | None:
 
 
 @router.get("/Observation", response_class=FhirResponse)
-def search_observations(request: Request, db: DbSession, principal: Reader):
+def search_observations(request: Request, db: DbSession, principal: ObservationSearcher):
     """A patient's values, each its own Observation, newest first by default, a page at a
     time with `next` links; `_include=Observation:patient` adds the Patient."""
-    _check(request, OBSERVATION_PARAMETERS)
+    _check(request, OBSERVATION)
     patient_id = _patient_of(request)
     includes = set(_values(request, "_include"))
     if includes - INCLUDES:
@@ -176,47 +190,14 @@ def search_observations(request: Request, db: DbSession, principal: Reader):
         entries.append({"resource": service.read_patient(db, principal.subject, patient_id),
                         "mode": "include"})
     return FhirResponse(resources.bundle(
-        "searchset", entries, self_url=_self_url(request),
-        next_url=_next_url(request, page.next_cursor) if page.next_cursor else None,
+        "searchset", entries, self_url=self_url(request),
+        next_url=next_url(request, page.next_cursor) if page.next_cursor else None,
         base=_base(request)))
 
 
 # --- Writes ---------------------------------------------------------------------------------
 
-Writer = Annotated[Principal, Depends(StaffAccess(Action.OBSERVE))]
-MAX_BODY = 1_000_000  # bytes of one resource or Bundle
-MAX_DEPTH = 12  # a FHIR Observation nests 5 deep; a Bundle of them 8
-
-
-async def fhir_body(request: Request) -> dict:
-    """The request's resource: JSON only (XML is refused with 415, never parsed: no XML
-    parser, no DTDs), within a size and a depth."""
-    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if kind not in (FHIR_JSON, "application/json"):
-        raise Unsupported(N_("Send FHIR JSON (Content-Type: application/fhir+json)"),
-                          field="Content-Type")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise TooLarge(N_("The resource is too large: at most %(max)s bytes"), field="body",
-                       max=MAX_BODY)
-    body = load_json(raw)
-    if _depth(body) > MAX_DEPTH:
-        raise Invalid(N_("The resource is nested too deeply"), field="body")
-    if not isinstance(body, dict):
-        raise Invalid(N_("Send one resource (a JSON object)"), field="body")
-    return body
-
-
-def _depth(value, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
-
-
+Writer = Annotated[Principal, Depends(FhirAccess("Observation", "c", Action.OBSERVE))]
 Resource = Annotated[dict, Depends(fhir_body)]
 
 
@@ -245,9 +226,7 @@ def create_observation(request: Request, body: Resource, db: DbSession, principa
     resource = made.resource
     location = f"{_base(request)}Observation/{resource['id']}/_history/" \
                f"{resource['meta']['versionId']}"
-    return FhirResponse(resource, status_code=201 if made.created else 200,
-                        headers={"Location": location,
-                                 "ETag": f'W/"{resource["meta"]["versionId"]}"'})
+    return versioned(resource, 201 if made.created else 200, {"Location": location})
 
 
 MAX_ENTRIES = 1000  # entries of one transaction Bundle
@@ -297,38 +276,3 @@ def transaction(request: Request, body: Resource, db: DbSession, principal: Writ
                       "location": f"Observation/{m.resource['id']}/_history/"
                                   f"{m.resource['meta']['versionId']}"}}
         for m in made]})
-
-
-def capability_statement(base: str) -> dict:
-    """What the server supports, as it is: read and search of Patient and Observation, JSON
-    only, with the search parameters above."""
-
-    def params(*pairs):
-        return [{"name": n, "type": t} for n, t in pairs]
-
-    return {
-        "resourceType": "CapabilityStatement", "id": "hemma", "status": "active",
-        "date": "2026-12-04", "kind": "instance", "fhirVersion": resources.FHIR_VERSION,
-        "format": [FHIR_JSON, "json"], "publisher": "Hemma",
-        "software": {"name": "Hemma"},
-        "implementation": {"description": "Hemma: hospital-level care at home", "url": base},
-        "rest": [{
-            "mode": "server",
-            "interaction": [{"code": "transaction"}],
-            "security": {"description": "A bearer token of a Hemma user or system account; "
-                                        "every read goes through the same access check as "
-                                        "Hemma's pages."},
-            "resource": [
-                {"type": "Patient", "profile": resources.SE_BASE_PATIENT,
-                 "interaction": [{"code": "read"}, {"code": "search-type"}],
-                 "searchParam": params(("identifier", "token"), ("_id", "token"))},
-                {"type": "Observation", "profile": vitals.VITALS_PROFILE,
-                 "interaction": [{"code": "read"}, {"code": "search-type"},
-                                 {"code": "create"}],
-                 "conditionalCreate": True,
-                 "searchInclude": sorted(INCLUDES),
-                 "searchParam": params(("patient", "reference"), ("subject", "reference"),
-                                       ("date", "date"), ("code", "token"),
-                                       ("category", "token"))},
-            ]}],
-    }

@@ -1,0 +1,119 @@
+"""What every FHIR route shares: the media type, the access declaration (`FhirAccess`: the
+role's action, and the SMART scope of the resource type and interaction), the search
+parameter checks, paging links and reading a posted resource (JSON only, within a size and
+a depth)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from hemma.access.policy import Action
+from hemma.fhir.search import SearchError
+from hemma.kit.errors import Invalid, TooLarge, Unsupported
+from hemma.kit.text import N_
+from hemma.kit.validation import has_control_characters, load_json
+from hemma.web.deps import CurrentPrincipal, DbSession, Principal, StaffAccess
+
+FHIR_JSON = "application/fhir+json"
+# The search parameters every type takes besides its own.
+COMMON = {"_count", "_format", "_cursor"}
+MAX_VALUE = 300  # characters in one search value
+MAX_BODY = 1_000_000  # bytes of one resource or Bundle
+MAX_DEPTH = 12  # a FHIR Observation nests 5 deep; a Bundle of them 8
+# SMART interactions: read, search, create, update (as in the v2 scopes `.rscud`).
+INTERACTIONS = frozenset("rscu")
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+class FhirAccess(StaffAccess):
+    """The access declaration of a FHIR route: a signed-in user or system client whose role
+    allows `action`, on `resource_type` with `interaction` (r, s, c or u). The per-patient
+    check is the service's, through the same `can()` as the pages."""
+
+    def __init__(self, resource_type: str, interaction: str, action: Action = Action.READ):
+        assert interaction in INTERACTIONS, interaction
+        super().__init__(action)
+        self.resource_type = resource_type
+        self.interaction = interaction
+
+    def __call__(self, principal: CurrentPrincipal, db: DbSession) -> Principal:
+        return super().__call__(principal, db)
+
+
+def base(request: Request) -> str:
+    return str(request.base_url) + "fhir/"
+
+
+def check(request: Request, allowed: set[str]) -> None:
+    """Refuse a search parameter the type does not take, by name: a typo must not quietly
+    widen a search."""
+    for name in request.query_params:
+        if name not in allowed and name not in COMMON:
+            raise SearchError(N_("Unknown search parameter: %(name)s"), name, name=name)
+    fmt = request.query_params.get("_format")
+    if fmt and "json" not in fmt:
+        raise SearchError(N_("Only JSON is served (_format=json)"), "_format")
+
+
+def values(request: Request, name: str) -> list[str]:
+    """A parameter's values (repeated, or comma-separated), checked for length and control
+    characters."""
+    out = [v for item in request.query_params.getlist(name) for v in item.split(",") if v]
+    if any(has_control_characters(v) or len(v) > MAX_VALUE for v in out):
+        raise SearchError(N_("Contains characters that are not allowed"), name)
+    return out
+
+
+def self_url(request: Request) -> str:
+    return str(request.url)
+
+
+def next_url(request: Request, cursor: str) -> str:
+    from urllib.parse import urlencode
+
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "_cursor"]
+    params.append(("_cursor", cursor))
+    return f"{request.base_url}{request.url.path.lstrip('/')}?{urlencode(params)}"
+
+
+async def fhir_body(request: Request) -> dict:
+    """The request's resource: JSON only (XML is refused with 415, never parsed: no XML
+    parser, no DTDs), within a size and a depth."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in (FHIR_JSON, "application/json"):
+        raise Unsupported(N_("Send FHIR JSON (Content-Type: application/fhir+json)"),
+                          field="Content-Type")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise TooLarge(N_("The resource is too large: at most %(max)s bytes"), field="body",
+                       max=MAX_BODY)
+    body = load_json(raw)
+    if _depth(body) > MAX_DEPTH:
+        raise Invalid(N_("The resource is nested too deeply"), field="body")
+    if not isinstance(body, dict):
+        raise Invalid(N_("Send one resource (a JSON object)"), field="body")
+    return body
+
+
+def _depth(value, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def versioned(resource: dict, status_code: int = 200, headers: dict | None = None
+              ) -> FhirResponse:
+    """A resource with its version as a weak ETag and its Last-Modified."""
+    out = dict(headers or {})
+    meta = resource.get("meta") or {}
+    if meta.get("versionId"):
+        out["ETag"] = f'W/"{meta["versionId"]}"'
+    return FhirResponse(resource, status_code=status_code, headers=out)
