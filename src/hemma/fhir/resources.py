@@ -99,3 +99,32 @@ def bundle(kind: str, entries: list[dict], *, self_url: str, next_url: str | Non
     if total is not None:
         out["total"] = total
     return out
+
+
+# --- References between resources ------------------------------------------------------------
+# Staff are Practitioners (their id), and each staff member's post in a unit a PractitionerRole
+# (the same id). Organisations and their units are both Organizations (a unit's `partOf` is its
+# organisation), told apart by their ids' prefix: `org-<id>` and `unit-<id>`.
+
+
+def reference(kind: str, id_: object, display: str | None = None) -> dict:
+    out: dict[str, Any] = {"reference": f"{kind}/{id_}"}
+    if display:
+        out["display"] = display
+    return out
+
+
+def practitioner_ref(staff_id: int, display: str | None = None) -> dict:
+    return reference("Practitioner", staff_id, display)
+
+
+def organization_ref(organisation_id: int, display: str | None = None) -> dict:
+    return reference("Organization", f"org-{organisation_id}", display)
+
+
+def unit_ref(unit_id: int, display: str | None = None) -> dict:
+    return reference("Organization", f"unit-{unit_id}", display)
+
+
+def patient_ref(patient_id: object, display: str | None = None) -> dict:
+    return reference("Patient", patient_id, display)
