@@ -251,6 +251,8 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "encounter_id":
+            return self._planning("visit_id", pid, PEOPLE[username][3])
         if param == "plan_id":
             return _care_plan(self, ids["episode_id"], pid)
         if param == "organization_id":

@@ -7,13 +7,25 @@ sees only what was sent to it, a unit without a care relation sees nothing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from hemma.fhir import care, resources
 from hemma.kit.time import local_today, utcnow
-from hemma.models import AuditEntry, CarePlan, Consent, Staff, Task, Unit
+from hemma.models import (
+    AuditEntry,
+    CarePlan,
+    Consent,
+    RoundNote,
+    Staff,
+    StaffShift,
+    Task,
+    Unit,
+    Visit,
+    VisitAssignment,
+    VisitPlan,
+)
 from tests.fhir.validate import assert_r4, fhir_client
 
 FHIR = {"Content-Type": "application/fhir+json"}
@@ -226,3 +238,93 @@ def test_a_plans_version_follows_its_content(world):
     two = care.care_plan(Row, Episode, [], hidden=0, hidden_note=None, follow_up_note=None,
                          title="Plan")
     assert one["meta"]["versionId"] != two["meta"]["versionId"]
+
+
+def _visit(database, world, pid, *, unit: str, hours: int, status="planned", by=None):
+    now = utcnow()
+    with database.session() as s:
+        v = Visit(patient_id=pid, unit_id=world.units[unit], day=local_today(),
+                  kind="wound_care", earliest=now + timedelta(hours=hours),
+                  latest=now + timedelta(hours=hours + 1), duration_minutes=30, created_at=now,
+                  status=status, updated_by_id=world.staff[by] if by else None,
+                  started_at=now + timedelta(hours=hours) if status == "done" else None,
+                  done_at=now + timedelta(hours=hours, minutes=25) if status == "done" else None)
+        s.add(v)
+        s.flush()
+        return v.id
+
+
+def test_visits_are_appointments_and_encounters_and_the_round_is_virtual(
+        app, world, database):
+    pid = world.patient(unit="med")
+    eid = world.episode(pid, state="admitted")
+    world.relation(pid, unit="hsv")
+    world.consent(pid, "region")
+    world.consent(pid, "kommun")
+    home_ward = _visit(database, world, pid, unit="med", hours=-3, status="done", by="sara")
+    municipal = _visit(database, world, pid, unit="hsv", hours=2)
+    with database.session() as s:
+        note = RoundNote(patient_id=pid, episode_id=eid, staff_id=world.staff["lisa"],
+                         documented_by_unit_id=world.units["med"], at=utcnow(),
+                         decision="continue", note="Stabil.")
+        s.add(note)
+        s.flush()
+        note_id = note.id
+        # The home ward's day was planned twice: the newest plan says who comes, and when.
+        now = utcnow()
+        shift = StaffShift(staff_id=world.staff["olle"], unit_id=world.units["med"],
+                           day=local_today(), starts_at=now - timedelta(hours=5),
+                           ends_at=now + timedelta(hours=3), start_latitude=63.8,
+                           start_longitude=20.3, end_latitude=63.8, end_longitude=20.3)
+        s.add(shift)
+        s.flush()
+        for version, minutes in ((1, 0), (2, 10)):
+            plan = VisitPlan(unit_id=world.units["med"], day=local_today(), version=version,
+                             created_at=now, reason="planned")
+            s.add(plan)
+            s.flush()
+            s.add(VisitAssignment(plan_id=plan.id, visit_id=home_ward, part=0,
+                                  shift_id=shift.id, position=0,
+                                  planned_start=now - timedelta(hours=3, minutes=-minutes),
+                                  planned_end=now - timedelta(hours=2, minutes=30 - minutes)))
+        planned_start = now - timedelta(hours=3, minutes=-10)
+    sara = fhir_client(app, database, world, "sara")
+    r = sara.get("/fhir/Appointment", params={"patient": pid})
+    assert_r4(r.json())
+    found = {a["id"]: a for a in _entries(r.json())}
+    olle = found[str(home_ward)]["participant"][1]
+    assert olle["actor"]["reference"] == f"Practitioner/{world.staff['olle']}"
+    assert datetime.fromisoformat(found[str(home_ward)]["start"]) == planned_start
+    assert set(found) == {str(home_ward), str(municipal)}
+    assert found[str(municipal)]["status"] == "booked"
+    assert found[str(home_ward)]["status"] == "fulfilled"
+    # Not yet planned: the unit that comes, as a participant still to be named.
+    assert found[str(municipal)]["participant"][1]["status"] == "needs-action"
+    today = local_today().isoformat()
+    r = sara.get("/fhir/Appointment", params={"patient": pid, "date": f"ge{today}",
+                                              "status": "booked"})
+    assert [a["id"] for a in _entries(r.json())] == [str(municipal)]
+    r = sara.get("/fhir/Encounter", params={"patient": pid})
+    assert_r4(r.json())
+    encounters = _entries(r.json())
+    assert [(e["id"], e["class"]["code"]) for e in encounters] == [
+        (str(home_ward), "HH"), (str(note_id), "VR")]
+    assert encounters[1]["episodeOfCare"] == [{"reference": f"EpisodeOfCare/{eid}"}]
+    for resource in [*found.values(), *encounters]:
+        one = sara.get(f"/fhir/{resource['resourceType']}/{resource['id']}")
+        assert one.status_code == 200 and one.json() == resource
+    # A planned visit is no encounter (yet).
+    assert sara.get(f"/fhir/Encounter/{municipal}").status_code == 404
+    # Without consent each organisation sees its own visits only; no relation, nothing.
+    with database.session() as s:
+        for c in s.scalars(select(Consent).where(Consent.patient_id == pid)):
+            c.withdrawn_at = utcnow()
+    r = sara.get("/fhir/Appointment", params={"patient": pid})
+    assert [a["id"] for a in _entries(r.json())] == [str(home_ward)]
+    kim, hugo = (fhir_client(app, database, world, who) for who in ("kim", "hugo"))
+    r = kim.get("/fhir/Appointment", params={"patient": pid})
+    assert [a["id"] for a in _entries(r.json())] == [str(municipal)]
+    assert kim.get("/fhir/Encounter", params={"patient": pid}).json()["total"] == 0
+    assert kim.get(f"/fhir/Encounter/{note_id}").status_code == 404
+    assert hugo.get("/fhir/Appointment", params={"patient": pid}).json()["total"] == 0
+    assert hugo.get(f"/fhir/Appointment/{municipal}").status_code == 404

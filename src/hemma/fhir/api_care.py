@@ -50,6 +50,12 @@ TASK = capability.register(Kind(
     documentation="A task's status is changed with PUT and If-Match: completed, or ready "
                   "again with statusReason.text; nothing else of a task changes through "
                   "FHIR."))
+DATED_SEARCH = (*PATIENT_SEARCH, ("date", "date"))
+APPOINTMENT = capability.register(Kind("Appointment", READ, DATED_SEARCH))
+ENCOUNTER = capability.register(Kind(
+    "Encounter", READ, DATED_SEARCH,
+    documentation="A visit at home that took place (class HH) or a decision at the remote "
+                  "round (class VR)."))
 DIRECTORY = (("identifier", "token"), ("_id", "token"))
 PRACTITIONER = capability.register(Kind("Practitioner", READ, DIRECTORY))
 PRACTITIONER_ROLE = capability.register(Kind("PractitionerRole", READ, DIRECTORY))
@@ -308,6 +314,58 @@ def update_task(task_id: uuid.UUID, request: Request,
     Send `If-Match` with the version read: if the task changed since, 412."""
     return versioned(service.update_task(db, principal.subject, task_id, body,
                                          _if_match(request), _refuse))
+
+
+# --- Appointment and Encounter -------------------------------------------------------------
+
+AppointmentReader = _access(APPOINTMENT, "r")
+AppointmentSearcher = _access(APPOINTMENT, "s")
+EncounterReader = _access(ENCOUNTER, "r")
+EncounterSearcher = _access(ENCOUNTER, "s")
+
+
+@router.get("/Appointment/{visit_id}", response_class=FhirResponse)
+def read_appointment(visit_id: uuid.UUID, db: DbSession, principal: AppointmentReader):
+    """A planned visit: when, and who comes."""
+    return versioned(service.read_appointment(db, principal.subject, visit_id))
+
+
+@router.get("/Appointment/{visit_id}/_history/{version_id}", response_class=FhirResponse)
+def vread_appointment(visit_id: uuid.UUID, version_id: str, db: DbSession,
+                      principal: AppointmentReader):
+    return versioned(_same_version(service.read_appointment(db, principal.subject, visit_id),
+                                   version_id))
+
+
+@router.get("/Appointment", response_class=FhirResponse)
+def search_appointments(request: Request, db: DbSession, principal: AppointmentSearcher):
+    """A patient's visits (`date` on the start of their window, `status`)."""
+    when = search.date_range(values(request, "date"))
+    return _patient_search(
+        request, APPOINTMENT,
+        lambda pid: service.search_appointments(db, principal.subject, pid, when))
+
+
+@router.get("/Encounter/{encounter_id}", response_class=FhirResponse)
+def read_encounter(encounter_id: uuid.UUID, db: DbSession, principal: EncounterReader):
+    """A visit that took place, or a decision at the remote round."""
+    return versioned(service.read_encounter(db, principal.subject, encounter_id))
+
+
+@router.get("/Encounter/{encounter_id}/_history/{version_id}", response_class=FhirResponse)
+def vread_encounter(encounter_id: uuid.UUID, version_id: str, db: DbSession,
+                    principal: EncounterReader):
+    return versioned(_same_version(service.read_encounter(db, principal.subject,
+                                                          encounter_id), version_id))
+
+
+@router.get("/Encounter", response_class=FhirResponse)
+def search_encounters(request: Request, db: DbSession, principal: EncounterSearcher):
+    """A patient's visits made and round decisions, in time order."""
+    when = search.date_range(values(request, "date"))
+    return _patient_search(
+        request, ENCOUNTER,
+        lambda pid: service.search_encounters(db, principal.subject, pid, when))
 
 
 # --- The directory --------------------------------------------------------------------------

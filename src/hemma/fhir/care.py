@@ -306,3 +306,87 @@ def task(t: Any, *, kind: str | None, unit_name: str, person: str | None, versio
     })
     resource["meta"] = meta(str(version), _instant(last_modified))
     return resource
+
+
+# --- Visits and rounds ----------------------------------------------------------------------
+
+APPOINTMENT_STATUS = {"planned": "booked", "started": "arrived", "done": "fulfilled",
+                      "not_done": "noshow", "cancelled": "cancelled"}
+ENCOUNTER_STATUS = {"started": "in-progress", "done": "finished", "not_done": "cancelled"}
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+HOME_HEALTH = {"system": ACT_CODE, "code": "HH", "display": "home health"}
+VIRTUAL = {"system": ACT_CODE, "code": "VR", "display": "virtual"}
+PRIMARY_PERFORMER = {"coding": [{
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "PPRF"}]}
+
+
+def appointment(v: Any, *, kind: str | None, unit_name: str,
+                staff: list[tuple[int, str, datetime, datetime]]) -> dict:
+    """A planned visit: when (the planned time if the day is planned, else its window) and
+    who comes (the staff of the day's plan, or the unit until it is planned)."""
+    from datetime import timedelta
+
+    window_end = v.latest + timedelta(minutes=v.duration_minutes)
+    start = min((s[2] for s in staff), default=v.earliest)
+    end = max((s[3] for s in staff), default=window_end)
+    participants: list[dict] = [{"actor": patient_ref(v.patient_id), "required": "required",
+                                 "status": "accepted"}]
+    if staff:
+        participants += [{"actor": practitioner_ref(sid, name), "required": "required",
+                          "status": "accepted"} for sid, name, _s, _e in staff]
+    else:
+        participants.append({"type": [{"text": unit_name}], "required": "required",
+                             "status": "needs-action"})
+    resource = _clean({
+        "resourceType": "Appointment", "id": str(v.id),
+        "status": APPOINTMENT_STATUS.get(v.status, "booked"),
+        "serviceType": [coded(CARE_KIND_SYSTEM, v.kind, kind)],
+        "priority": 1 if v.urgent else None,
+        "description": f"{kind or v.kind}, {unit_name}",
+        "start": _instant(start), "end": _instant(end),
+        "minutesDuration": v.duration_minutes,
+        "requestedPeriod": [{"start": _instant(v.earliest), "end": _instant(window_end)}],
+        "created": _instant(v.created_at),
+        "comment": v.not_done_reason,
+        "basedOn": [reference("ServiceRequest", v.care_request_id)]
+        if v.care_request_id else None,
+        "participant": participants,
+    })
+    return with_version(resource, _instant(v.done_at or v.started_at or v.created_at))
+
+
+def visit_encounter(v: Any, *, kind: str | None, unit_name: str,
+                    performer: tuple[int, str] | None) -> dict:
+    """A visit that took place (or was tried): at home, by the unit, when."""
+    resource = _clean({
+        "resourceType": "Encounter", "id": str(v.id),
+        "status": ENCOUNTER_STATUS[v.status],
+        "class": HOME_HEALTH,
+        "type": [coded(CARE_KIND_SYSTEM, v.kind, kind)],
+        "subject": patient_ref(v.patient_id),
+        "basedOn": [reference("ServiceRequest", v.care_request_id)]
+        if v.care_request_id else None,
+        "appointment": [reference("Appointment", v.id)],
+        "participant": [{"type": [PRIMARY_PERFORMER],
+                         "individual": practitioner_ref(*performer)}] if performer else None,
+        "period": _period(v.started_at or v.earliest, v.done_at),
+        "serviceProvider": unit_ref(v.unit_id, unit_name),
+    })
+    return with_version(resource, _instant(v.done_at or v.started_at or v.created_at))
+
+
+def round_encounter(n: Any, *, physician: str, unit_name: str, decision: str | None,
+                    title: str) -> dict:
+    """A decision at the remote round (distansrond): a virtual encounter."""
+    resource = _clean({
+        "resourceType": "Encounter", "id": str(n.id), "status": "finished",
+        "class": VIRTUAL,
+        "type": [{"text": title}, coded("urn:hemma:round-decision", n.decision, decision)],
+        "subject": patient_ref(n.patient_id),
+        "episodeOfCare": [reference("EpisodeOfCare", n.episode_id)],
+        "participant": [{"type": [PRIMARY_PERFORMER],
+                         "individual": practitioner_ref(n.staff_id, physician)}],
+        "period": {"start": _instant(n.at), "end": _instant(n.at)},
+        "serviceProvider": unit_ref(n.documented_by_unit_id, unit_name),
+    })
+    return with_version(resource, _instant(n.at))

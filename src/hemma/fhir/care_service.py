@@ -33,10 +33,16 @@ from hemma.models import (
     CareRequest,
     Episode,
     Organisation,
+    RoundNote,
     Staff,
+    StaffShift,
     Task,
     Unit,
+    Visit,
+    VisitAssignment,
+    VisitPlan,
 )
+from hemma.rounds import service as rounds
 from hemma.tasks import service as tasks
 
 
@@ -406,3 +412,131 @@ class PreconditionFailed(Conflict):
         super().__init__(N_("The task has changed since you read it: read it again"),
                          field="If-Match")
 
+
+
+# --- Visits and rounds ----------------------------------------------------------------------
+
+
+def _sees_unit(db: Session, decision: Decision, unit_id: int) -> bool:
+    """Information a unit documented: with the patient's consent across organisations, or
+    the reader's own unit's."""
+    return bool(decision) and (decision.sees(origin(db, unit_id))
+                               or unit_id == decision.subject.unit_id)
+
+
+def _assigned(db: Session, visits: list[Visit]) -> dict[uuid.UUID, list]:
+    """Visit → the staff of its day's current plan: (staff id, name, planned start, end)."""
+    if not visits:
+        return {}
+    newest = (select(VisitPlan.id).where(VisitPlan.unit_id == Visit.unit_id,
+                                         VisitPlan.day == Visit.day)
+              .order_by(VisitPlan.version.desc()).limit(1).correlate(Visit)
+              .scalar_subquery())
+    rows = db.execute(
+        select(Visit.id, Staff.id, Staff.given_name, Staff.family_name,
+               VisitAssignment.planned_start, VisitAssignment.planned_end)
+        .select_from(Visit)
+        .join(VisitAssignment, (VisitAssignment.visit_id == Visit.id)
+              & (VisitAssignment.plan_id == newest))
+        .join(StaffShift, StaffShift.id == VisitAssignment.shift_id)
+        .join(Staff, Staff.id == StaffShift.staff_id)
+        .where(Visit.id.in_([v.id for v in visits]))
+        .order_by(VisitAssignment.part)).all()
+    out: dict[uuid.UUID, list] = {}
+    for visit_id, sid, given, family, start, end in rows:
+        out.setdefault(visit_id, []).append((sid, f"{given} {family}", start, end))
+    return out
+
+
+def _appointments(db: Session, visits: list[Visit]) -> list[dict]:
+    names = _unit_names(db, {v.unit_id for v in visits})
+    staff = _assigned(db, visits)
+    return [care.appointment(v, kind=_label(labels.CARE_KINDS, v.kind),
+                             unit_name=names.get(v.unit_id, ""), staff=staff.get(v.id, []))
+            for v in visits]
+
+
+def _visit(db: Session, subject: Subject, visit_id: uuid.UUID) -> Visit:
+    v = db.get(Visit, visit_id)
+    if v is None:
+        raise NotFound()
+    if not _sees_unit(db, _read(db, subject, v.patient_id), v.unit_id):
+        raise NotFound()
+    return v
+
+
+def read_appointment(db: Session, subject: Subject, visit_id: uuid.UUID) -> dict:
+    return _appointments(db, [_visit(db, subject, visit_id)])[0]
+
+
+def _patient_visits(db: Session, decision: Decision, patient_id: uuid.UUID, when,
+                    statuses: tuple[str, ...] | None = None) -> list[Visit]:
+    stmt = select(Visit).where(Visit.patient_id == patient_id)
+    if when.start is not None:
+        stmt = stmt.where(Visit.earliest >= when.start)
+    if when.end is not None:
+        stmt = stmt.where(Visit.earliest < when.end)
+    if statuses is not None:
+        stmt = stmt.where(Visit.status.in_(statuses))
+    return [v for v in db.scalars(stmt.order_by(Visit.earliest).limit(2000))
+            if _sees_unit(db, decision, v.unit_id)]
+
+
+def search_appointments(db: Session, subject: Subject, patient_id: uuid.UUID, when
+                        ) -> list[dict]:
+    decision = _searched(db, subject, patient_id)
+    if decision is None:
+        return []
+    return _appointments(db, _patient_visits(db, decision, patient_id, when))
+
+
+REPORTED = ("started", "done", "not_done")
+
+
+def _visit_encounters(db: Session, visits: list[Visit]) -> list[dict]:
+    names = _unit_names(db, {v.unit_id for v in visits})
+    people = dict(db.execute(select(Staff.id, Staff.given_name + " " + Staff.family_name)
+                             .where(Staff.id.in_({v.updated_by_id for v in visits
+                                                  if v.updated_by_id}))).all())
+    return [care.visit_encounter(
+        v, kind=_label(labels.CARE_KINDS, v.kind), unit_name=names.get(v.unit_id, ""),
+        performer=(v.updated_by_id, people.get(v.updated_by_id, ""))
+        if v.updated_by_id else None) for v in visits]
+
+
+def _round_encounters(db: Session, rows: list[tuple[RoundNote, str]]) -> list[dict]:
+    names = _unit_names(db, {n.documented_by_unit_id for n, _name in rows})
+    return [care.round_encounter(n, physician=name,
+                                 unit_name=names.get(n.documented_by_unit_id, ""),
+                                 decision=_label(labels.DECISIONS, n.decision),
+                                 title=_("Remote round")) for n, name in rows]
+
+
+def read_encounter(db: Session, subject: Subject, encounter_id: uuid.UUID) -> dict:
+    """A visit that took place, or a decision at the round (both have their own ids)."""
+    v = db.get(Visit, encounter_id)
+    if v is not None:
+        if v.status not in REPORTED:
+            raise NotFound()
+        return _visit_encounters(db, [_visit(db, subject, encounter_id)])[0]
+    n = db.get(RoundNote, encounter_id)
+    if n is None:
+        raise NotFound()
+    decision = _read(db, subject, n.patient_id)
+    if not decision.sees(origin(db, n.documented_by_unit_id)):
+        raise NotFound()
+    physician = db.get(Staff, n.staff_id)
+    return _round_encounters(db, [(n, physician.full_name)])[0]
+
+
+def search_encounters(db: Session, subject: Subject, patient_id: uuid.UUID, when
+                      ) -> list[dict]:
+    """The visits made and the round's decisions, in time order."""
+    decision = _searched(db, subject, patient_id)
+    if decision is None:
+        return []
+    visits = _visit_encounters(db, _patient_visits(db, decision, patient_id, when, REPORTED))
+    notes = [(n, name) for n, name in rounds.round_notes(db, decision, patient_id, limit=500)
+             if when.holds(n.at)]
+    out = visits + _round_encounters(db, notes)
+    return sorted(out, key=lambda r: r["period"]["start"])
