@@ -251,6 +251,8 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "answers_id":
+            return _fhir_observation(self, pid).rsplit("-", 1)[0]
         if param == "encounter_id":
             return self._planning("visit_id", pid, PEOPLE[username][3])
         if param == "plan_id":
