@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from hemma.access.policy import Action
-from hemma.fhir import capability, resources, search
+from hemma.fhir import capability, care, resources, search
 from hemma.fhir import care_service as service
 from hemma.fhir.capability import Kind
 from hemma.fhir.http import (
@@ -56,6 +56,14 @@ ENCOUNTER = capability.register(Kind(
     "Encounter", READ, DATED_SEARCH,
     documentation="A visit at home that took place (class HH) or a decision at the remote "
                   "round (class VR)."))
+DOCUMENT = capability.register(Kind(
+    "DocumentReference", READ, PATIENT_SEARCH,
+    documentation="The agreement (overenskommelse) and the discharge summary, each with its "
+                  "PDF as a Binary attachment."))
+BINARY = capability.register(Kind(
+    "Binary", ("read",),
+    documentation="A document's PDF: application/pdf when asked for with Accept, else a "
+                  "Binary resource."))
 DIRECTORY = (("identifier", "token"), ("_id", "token"))
 PRACTITIONER = capability.register(Kind("Practitioner", READ, DIRECTORY))
 PRACTITIONER_ROLE = capability.register(Kind("PractitionerRole", READ, DIRECTORY))
@@ -366,6 +374,47 @@ def search_encounters(request: Request, db: DbSession, principal: EncounterSearc
     return _patient_search(
         request, ENCOUNTER,
         lambda pid: service.search_encounters(db, principal.subject, pid, when))
+
+
+# --- Documents -----------------------------------------------------------------------------
+
+DocumentReader = _access(DOCUMENT, "r")
+DocumentSearcher = _access(DOCUMENT, "s")
+BinaryReader = _access(BINARY, "r")
+
+
+@router.get("/DocumentReference/{document_id}", response_class=FhirResponse)
+def read_document(document_id: str, db: DbSession, principal: DocumentReader):
+    """The agreement (`agreement-<episode>`) or the discharge summary (`summary-<episode>`)."""
+    return versioned(service.read_document(db, principal.subject, document_id))
+
+
+@router.get("/DocumentReference/{document_id}/_history/{version_id}",
+            response_class=FhirResponse)
+def vread_document(document_id: str, version_id: str, db: DbSession,
+                   principal: DocumentReader):
+    return versioned(_same_version(service.read_document(db, principal.subject, document_id),
+                                   version_id))
+
+
+@router.get("/DocumentReference", response_class=FhirResponse)
+def search_documents(request: Request, db: DbSession, principal: DocumentSearcher):
+    """A patient's documents: discharge summaries and agreements."""
+    return _patient_search(request, DOCUMENT,
+                           lambda pid: service.search_documents(db, principal.subject, pid))
+
+
+@router.get("/Binary/{binary_id}", response_class=FhirResponse)
+def read_binary(binary_id: str, request: Request, db: DbSession, principal: BinaryReader):
+    """A document's PDF: the bytes when the client accepts application/pdf, else a Binary
+    resource with them in base64. Never cached: it is a patient's record."""
+    data = service.read_binary(db, principal.subject, binary_id)
+    if "application/pdf" in request.headers.get("accept", ""):
+        return Response(data, media_type="application/pdf",
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Disposition": "inline"})
+    return FhirResponse(care.binary(binary_id, data, binary_id),
+                        headers={"Cache-Control": "no-store"})
 
 
 # --- The directory --------------------------------------------------------------------------

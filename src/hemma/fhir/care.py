@@ -390,3 +390,46 @@ def round_encounter(n: Any, *, physician: str, unit_name: str, decision: str | N
         "serviceProvider": unit_ref(n.documented_by_unit_id, unit_name),
     })
     return with_version(resource, _instant(n.at))
+
+
+# --- Documents ------------------------------------------------------------------------------
+
+LOINC = "http://loinc.org"
+DISCHARGE_SUMMARY = {"system": LOINC, "code": "18842-5", "display": "Discharge summary"}
+PLAN_OF_CARE = {"system": LOINC, "code": "18776-5", "display": "Plan of care note"}
+PDF = "application/pdf"
+
+
+def document_reference(*, id_: str, patient_id: Any, kind: dict, title: str, final: bool,
+                       when: datetime, unit_id: int, unit_name: str, period: dict | None,
+                       binary_id: str, size: int, digest: str,
+                       authenticator: tuple[int, str] | None, version: str) -> dict:
+    """A document Hemma hands over (the agreement, the discharge summary), its PDF as the
+    attachment (a Binary, read through the same access check)."""
+    resource = _clean({
+        "resourceType": "DocumentReference", "id": id_,
+        "status": "current", "docStatus": "final" if final else "preliminary",
+        "type": {"coding": [kind], "text": title},
+        "subject": patient_ref(patient_id),
+        "date": _instant(when),
+        "author": [unit_ref(unit_id, unit_name)],
+        "authenticator": practitioner_ref(*authenticator) if authenticator else None,
+        "custodian": unit_ref(unit_id, unit_name),
+        "description": title,
+        "content": [{"attachment": {"contentType": PDF, "language": "sv",
+                                    "url": f"Binary/{binary_id}", "size": size,
+                                    "hash": digest, "title": title,
+                                    "creation": _instant(when)}}],
+        "context": {"period": period} if period else None,
+    })
+    resource["meta"] = meta(version, _instant(when))
+    return resource
+
+
+def binary(id_: str, data: bytes, document_id: str) -> dict:
+    import base64
+
+    return {"resourceType": "Binary", "id": id_, "meta": meta("1", None),
+            "contentType": PDF,
+            "securityContext": reference("DocumentReference", document_id),
+            "data": base64.b64encode(data).decode()}

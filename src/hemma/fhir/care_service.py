@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from hemma.access import audit
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import can, origin, require
+from hemma.agreements import service as agreements
 from hemma.careplans import service as careplans
 from hemma.episodes import service as episodes
 from hemma.fhir import care
@@ -43,6 +44,7 @@ from hemma.models import (
     VisitPlan,
 )
 from hemma.rounds import service as rounds
+from hemma.summaries import service as summaries
 from hemma.tasks import service as tasks
 
 
@@ -540,3 +542,110 @@ def search_encounters(db: Session, subject: Subject, patient_id: uuid.UUID, when
              if when.holds(n.at)]
     out = visits + _round_encounters(db, notes)
     return sorted(out, key=lambda r: r["period"]["start"])
+
+
+# --- Documents: the agreement and the discharge summary -------------------------------------
+
+AGREEMENT, SUMMARY = "agreement", "summary"
+
+
+@dataclass
+class Document:
+    resource: dict
+    pdf: bytes
+
+
+def _sha1(data: bytes) -> str:
+    import base64
+    import hashlib
+
+    return base64.b64encode(hashlib.sha1(data).digest()).decode()  # FHIR's Attachment.hash
+
+
+def _agreement(db: Session, decision: Decision, e: Episode) -> Document | None:
+    """The current version of the episode's agreement (the home ward's record: with its
+    visibility)."""
+    view = agreements.agreement_view(db, decision, e.patient_id, e.id)
+    row = view.current
+    if row is None:
+        return None
+    data = agreements.pdf_document(view, row)
+    doc_id = f"{AGREEMENT}-{e.id}"
+    title = _("Agreement, version %(version)s", version=row.version)
+    resource = care.document_reference(
+        id_=doc_id, patient_id=e.patient_id, kind=care.PLAN_OF_CARE, title=title,
+        final=row.confirmed_at is not None, when=row.confirmed_at or row.created_at,
+        unit_id=view.unit.id, unit_name=view.unit.name,
+        period=care._period(e.admitted_at or e.assessed_at, e.ended_at),
+        binary_id=doc_id, size=len(data), digest=_sha1(data), authenticator=None,
+        version="1")
+    return Document(_versioned(resource, row.content), data)
+
+
+def _versioned(resource: dict, *content) -> dict:
+    """A document's version: a digest of what it says (the PDF's bytes carry the day it
+    was made, so its size and hash are left out)."""
+    attachment = {**resource["content"][0]["attachment"], "hash": "", "size": 0}
+    resource["meta"]["versionId"] = care.content_version(
+        {**resource, "content": [{"attachment": attachment}], "_of": content})
+    return resource
+
+
+def _summary(db: Session, decision: Decision, e: Episode) -> Document | None:
+    view = summaries.summary_view(db, decision, e.patient_id, e.id)
+    row = view.summary
+    if row is None:
+        return None
+    data = summaries.pdf_document(db, view)
+    doc_id = f"{SUMMARY}-{e.id}"
+    unit = db.get(Unit, row.documented_by_unit_id)
+    body = care.document_reference(
+        id_=doc_id, patient_id=e.patient_id, kind=care.DISCHARGE_SUMMARY,
+        title=_("Discharge summary"), final=row.signed_at is not None,
+        when=row.signed_at or row.updated_at, unit_id=unit.id, unit_name=unit.name,
+        period=care._period(e.admitted_at or e.assessed_at, e.ended_at),
+        binary_id=doc_id, size=len(data), digest=_sha1(data),
+        authenticator=(row.signed_by_id, view.signed_by or "") if row.signed_by_id else None,
+        version="1")
+    return Document(_versioned(body, row.text, row.next_steps, row.facts), data)
+
+
+def _document(db: Session, subject: Subject, document_id: str) -> Document:
+    kind, _sep, rest = document_id.partition("-")
+    try:
+        episode_id = uuid.UUID(rest)
+    except ValueError:
+        raise NotFound() from None
+    e = db.get(Episode, episode_id)
+    if e is None or kind not in (AGREEMENT, SUMMARY):
+        raise NotFound()
+    decision = _read(db, subject, e.patient_id)
+    found = (_agreement if kind == AGREEMENT else _summary)(db, decision, e)
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def read_document(db: Session, subject: Subject, document_id: str) -> dict:
+    return _document(db, subject, document_id).resource
+
+
+def read_binary(db: Session, subject: Subject, binary_id: str) -> bytes:
+    """The PDF of a document, through the same check as the document."""
+    return _document(db, subject, binary_id).pdf
+
+
+def search_documents(db: Session, subject: Subject, patient_id: uuid.UUID) -> list[dict]:
+    decision = _searched(db, subject, patient_id)
+    if decision is None:
+        return []
+    out = []
+    for e in db.scalars(select(Episode).where(Episode.patient_id == patient_id)
+                        .order_by(Episode.assessed_at.desc())):
+        if not decision.sees(origin(db, e.responsible_unit_id)):
+            continue
+        for make in (_summary, _agreement):
+            found = make(db, decision, e)
+            if found is not None:
+                out.append(found.resource)
+    return out
