@@ -251,6 +251,8 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "provenance_id":
+            return "Observation-" + _fhir_observation(self, pid)
         if param in ("document_id", "binary_id"):
             self._agreement(ids["episode_id"], pid)
             return f"agreement-{ids['episode_id']}"

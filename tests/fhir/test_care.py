@@ -17,6 +17,7 @@ from hemma.models import (
     AuditEntry,
     CarePlan,
     Consent,
+    Observation,
     RoundNote,
     Staff,
     StaffShift,
@@ -328,3 +329,36 @@ def test_visits_are_appointments_and_encounters_and_the_round_is_virtual(
     assert kim.get(f"/fhir/Encounter/{note_id}").status_code == 404
     assert hugo.get("/fhir/Appointment", params={"patient": pid}).json()["total"] == 0
     assert hugo.get(f"/fhir/Appointment/{municipal}").status_code == 404
+
+
+def test_provenance_says_who_documented_what_for_which_organisation(
+        app, world, database, as_user):
+    pid, _eid = _plan(world, as_user)
+    with database.session() as s:
+        task_id, task_unit = s.execute(select(Task.id, Task.documented_by_unit_id).where(
+            Task.patient_id == pid)).one()
+        row = Observation(patient_id=pid, measured_at=utcnow(), received_at=utcnow(),
+                          client_id="p-provenance-1", performer="patient",
+                          source="patient_page", documented_by_unit_id=world.units["med"],
+                          temperature=37.9)
+        s.add(row)
+        s.flush()
+        observation = f"Observation/{row.id}-temp"
+    sara = fhir_client(app, database, world, "sara")
+    r = sara.get("/fhir/Provenance", params={"target": f"Task/{task_id},{observation}"})
+    assert r.status_code == 200
+    assert_r4(r.json())
+    task, value = (e["resource"] for e in r.json()["entry"])
+    assert task["target"] == [{"reference": f"Task/{task_id}"}]
+    assert task["agent"][0]["who"]["reference"] == f"Practitioner/{world.staff['sara']}"
+    # A one-off of the plan is its doing unit's record (the municipality's, here).
+    assert task["agent"][0]["onBehalfOf"]["reference"] == f"Organization/unit-{task_unit}"
+    assert value["agent"][0]["who"] == {"reference": f"Patient/{pid}"}
+    assert sara.get(f"/fhir/Provenance/{task['id']}").json() == task
+    # What the caller may not read has no provenance either.
+    hugo = fhir_client(app, database, world, "hugo")
+    assert hugo.get("/fhir/Provenance", params={"target": f"Task/{task_id}"}
+                    ).json()["total"] == 0
+    assert hugo.get(f"/fhir/Provenance/{task['id']}").status_code == 404
+    assert sara.get("/fhir/Provenance").status_code == 400
+    assert sara.get("/fhir/Provenance/Patient-x").status_code == 404

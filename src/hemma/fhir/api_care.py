@@ -64,6 +64,10 @@ BINARY = capability.register(Kind(
     "Binary", ("read",),
     documentation="A document's PDF: application/pdf when asked for with Accept, else a "
                   "Binary resource."))
+PROVENANCE = capability.register(Kind(
+    "Provenance", READ, (("target", "reference"),),
+    documentation="Who documented an Observation, QuestionnaireResponse, Task, CarePlan or "
+                  "ServiceRequest, when, and for which organisation: search by target."))
 DIRECTORY = (("identifier", "token"), ("_id", "token"))
 PRACTITIONER = capability.register(Kind("Practitioner", READ, DIRECTORY))
 PRACTITIONER_ROLE = capability.register(Kind("PractitionerRole", READ, DIRECTORY))
@@ -415,6 +419,42 @@ def read_binary(binary_id: str, request: Request, db: DbSession, principal: Bina
                                  "Content-Disposition": "inline"})
     return FhirResponse(care.binary(binary_id, data, binary_id),
                         headers={"Cache-Control": "no-store"})
+
+
+# --- Provenance ----------------------------------------------------------------------------
+
+ProvenanceReader = _access(PROVENANCE, "r")
+ProvenanceSearcher = _access(PROVENANCE, "s")
+
+
+@router.get("/Provenance/{provenance_id}", response_class=FhirResponse)
+def read_provenance(provenance_id: str, db: DbSession, principal: ProvenanceReader):
+    """`<type>-<id>`: the provenance of that resource, if the caller may read it."""
+    return versioned(service.read_provenance(db, principal.subject, provenance_id))
+
+
+@router.get("/Provenance/{provenance_id}/_history/{version_id}", response_class=FhirResponse)
+def vread_provenance(provenance_id: str, version_id: str, db: DbSession,
+                     principal: ProvenanceReader):
+    return versioned(_same_version(service.read_provenance(db, principal.subject,
+                                                           provenance_id), version_id))
+
+
+@router.get("/Provenance", response_class=FhirResponse)
+def search_provenance(request: Request, db: DbSession, principal: ProvenanceSearcher):
+    """`target=<type>/<id>` (one or more): the provenance of each the caller may read."""
+    check(request, PROVENANCE.parameters())
+    targets = values(request, "target")
+    if not targets:
+        raise SearchError(N_("Say of what: target=<type>/<id>"), "target")
+    found = []
+    for target in targets[:100]:
+        try:
+            found.append(service.provenance(db, principal.subject,
+                                            target.removeprefix(base(request))))
+        except NotFound:
+            continue  # absent, as what the caller may not read is
+    return _searchset(request, found)
 
 
 # --- The directory --------------------------------------------------------------------------

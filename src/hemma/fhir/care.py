@@ -433,3 +433,27 @@ def binary(id_: str, data: bytes, document_id: str) -> dict:
             "contentType": PDF,
             "securityContext": reference("DocumentReference", document_id),
             "data": base64.b64encode(data).decode()}
+
+
+# --- Provenance -----------------------------------------------------------------------------
+
+PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+
+
+def provenance(target: dict, *, recorded: datetime, who: dict, role: str, unit_id: int,
+               unit_name: str | None, operation: str = "CREATE") -> dict:
+    """Who documented a resource, when, and for which organisation (the unit on whose behalf
+    it was written: the origin the access rules follow)."""
+    kind, rid = target["resourceType"], target["id"]
+    resource = {
+        "resourceType": "Provenance", "id": f"{kind}-{rid}",
+        "target": [reference(kind, rid)],
+        "recorded": _instant(recorded),
+        "activity": {"coding": [{"system": DATA_OPERATION, "code": operation}]},
+        "agent": [{"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": role}]},
+                   "who": who, "onBehalfOf": unit_ref(unit_id, unit_name)},
+                  {"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "custodian"}]},
+                   "who": unit_ref(unit_id, unit_name)}],
+    }
+    return with_version(resource, _instant(recorded))

@@ -649,3 +649,75 @@ def search_documents(db: Session, subject: Subject, patient_id: uuid.UUID) -> li
             if found is not None:
                 out.append(found.resource)
     return out
+
+
+# --- Provenance: who documented what, for which organisation ----------------------------------
+
+PROVENANCE_TYPES = ("Observation", "QuestionnaireResponse", "Task", "CarePlan",
+                    "ServiceRequest")
+
+
+def provenance(db: Session, subject: Subject, reference: str) -> dict:
+    """The provenance of one resource the caller may read (read through its own check, so
+    what they may not see has no provenance either)."""
+    from hemma.fhir import service as observations
+    from hemma.fhir import vitals
+    from hemma.models import Observation
+
+    kind, _sep, rid = reference.partition("/")
+    if kind not in PROVENANCE_TYPES or not rid:
+        raise NotFound()
+    names = _unit_names
+    if kind in ("Observation", "QuestionnaireResponse"):
+        if kind == "Observation":
+            target = observations.read_observation(db, subject, rid)
+            row = db.get(Observation, vitals.split_id(rid)[0])
+        else:
+            target = observations.read_answers(db, subject, _uuid(rid))
+            row = db.get(Observation, _uuid(rid))
+        if row.performer == "patient":
+            who = {"reference": f"Patient/{row.patient_id}"}
+        elif row.performer == "device":
+            who = {"display": row.device_id or _("Device")}
+        else:
+            who = practitioner_ref_of(db, row.staff_id)
+        role = "performer" if row.performer == "device" else "author"
+        unit = row.documented_by_unit_id
+        return care.provenance(target, recorded=row.received_at, who=who, role=role,
+                               unit_id=unit, unit_name=names(db, {unit}).get(unit))
+    if kind == "Task":
+        target = read_task(db, subject, _uuid(rid))
+        t = db.get(Task, _uuid(rid))
+        by, unit, at = t.created_by_id, t.documented_by_unit_id, t.created_at
+    elif kind == "CarePlan":
+        target = read_care_plan(db, subject, _uuid(rid)).plan
+        p = db.get(CarePlan, _uuid(rid))
+        by, unit, at = p.updated_by_id, p.documented_by_unit_id, p.updated_at
+    else:
+        target = read_service_request(db, subject, _uuid(rid))
+        r = db.get(CareRequest, _uuid(rid))
+        by, unit, at = r.created_by_id, r.from_unit_id, r.created_at
+    return care.provenance(target, recorded=at, who=practitioner_ref_of(db, by),
+                           role="author", unit_id=unit, unit_name=names(db, {unit}).get(unit),
+                           operation="CREATE" if kind != "CarePlan" else "UPDATE")
+
+
+def read_provenance(db: Session, subject: Subject, provenance_id: str) -> dict:
+    kind, _sep, rid = provenance_id.partition("-")
+    return provenance(db, subject, f"{kind}/{rid}")
+
+
+def practitioner_ref_of(db: Session, staff_id: int | None) -> dict:
+    from hemma.fhir.resources import practitioner_ref
+
+    if staff_id is None:
+        return {"display": _("Hemma")}
+    s = db.get(Staff, staff_id)
+    return practitioner_ref(staff_id, s.full_name if s else None)
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound() from None
