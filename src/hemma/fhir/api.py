@@ -38,7 +38,8 @@ PATIENT = capability.register(Kind(
 OBSERVATION = capability.register(Kind(
     "Observation", ("read", "vread", "search-type", "create"),
     (("patient", "reference"), ("subject", "reference"), ("date", "date"), ("code", "token"),
-     ("category", "token"), ("_sort", "string")),
+     ("category", "token"), ("_sort", "string"), ("status", "token"),
+     ("_lastUpdated", "date")),
     profile=vitals.VITALS_PROFILE, includes=("Observation:patient", "Observation:subject"),
     conditional_create=True))
 INCLUDES = set(OBSERVATION.includes)
@@ -180,11 +181,15 @@ def search_observations(request: Request, db: DbSession, principal: ObservationS
     order = search.sort(request.query_params.getlist("_sort"), ("-date", "date"))
     when = search.date_range(_values(request, "date"))
     page = service.Page([], None, [])
-    if patient_id is not None:
+    updated = search.date_range(_values(request, "_lastUpdated"), parameter="_lastUpdated") \
+        if "_lastUpdated" in request.query_params else None
+    # Every value Hemma keeps is final: a value is never changed, only added.
+    statuses = {search.token(v)[1] for v in _values(request, "status")}
+    if patient_id is not None and (not statuses or "final" in statuses):
         page = service.search_observations(
             db, principal.subject, patient_id=patient_id, when=when, parameters=_codes(request),
             newest_first=order == "-date", count=count,
-            cursor=request.query_params.get("_cursor"))
+            cursor=request.query_params.get("_cursor"), updated=updated)
     entries = [{"resource": r} for r in page.resources]
     if includes and page.resources:
         entries.append({"resource": service.read_patient(db, principal.subject, patient_id),

@@ -130,7 +130,8 @@ class Page:
 
 def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
                         when: DateRange, parameters: set[str] | None, newest_first: bool,
-                        count: int, cursor: str | None) -> Page:
+                        count: int, cursor: str | None,
+                        updated: DateRange | None = None) -> Page:
     """One page of the patient's Observations (each value its own), in time order; empty
     when the caller may not read the patient (absent, as the specification asks)."""
     decision = can(db, subject, Action.READ, patient_id)
@@ -140,7 +141,8 @@ def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
                  emergency=decision.emergency)
     seen = visible.observations(db, decision, patient_id, when.start or EPOCH,
                                 when.end).observations
-    rows = [o for o in seen if when.holds(o.measured_at)]
+    rows = [o for o in seen if when.holds(o.measured_at)
+            and (updated is None or updated.holds(o.received_at))]
     if newest_first:
         rows.reverse()
     i, skip = _position(cursor, rows) if cursor else (0, 0)
