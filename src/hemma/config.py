@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     # The address a notice asks people to log in at, e.g. "https://hemma.example.se/p";
     # empty: the notice carries no link.
     public_url: str = ""
+    # FHIR subscriptions (rest-hook): the endpoints Hemma may call, as a comma-separated
+    # list of URL prefixes ("https://journal.region.example.se/hemma-hook,"). A subscription
+    # to any other endpoint is refused: patient events go only where an administrator said.
+    fhir_subscription_endpoints: str = ""
     @model_validator(mode="after")
     def _daytime_runs_forward(self) -> Settings:
         if self.message_day_end <= self.message_day_start:

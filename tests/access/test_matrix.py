@@ -251,6 +251,8 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "subscription_id":
+            return "00000000-0000-4000-8000-000000000000"  # another's: not found
         if param == "provenance_id":
             return "Observation-" + _fhir_observation(self, pid)
         if param in ("document_id", "binary_id"):

@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from hemma.access.policy import Action
-from hemma.fhir import capability, care, resources, search
+from hemma.fhir import capability, care, resources, search, subscriptions
 from hemma.fhir import care_service as service
 from hemma.fhir.capability import Kind
 from hemma.fhir.http import (
@@ -68,6 +68,12 @@ PROVENANCE = capability.register(Kind(
     "Provenance", READ, (("target", "reference"),),
     documentation="Who documented an Observation, QuestionnaireResponse, Task, CarePlan or "
                   "ServiceRequest, when, and for which organisation: search by target."))
+SUBSCRIPTION = capability.register(Kind(
+    "Subscription", ("read", "search-type", "create", "update"),
+    documentation="Rest-hooks on new alerts (criteria Flag?status=active) and new care "
+                  "requests (ServiceRequest?status=active), to endpoints the administrator "
+                  "allowed; each notification names the new resource and carries no patient "
+                  "data. PUT with status off ends one. An account sees its own."))
 DIRECTORY = (("identifier", "token"), ("_id", "token"))
 PRACTITIONER = capability.register(Kind("Practitioner", READ, DIRECTORY))
 PRACTITIONER_ROLE = capability.register(Kind("PractitionerRole", READ, DIRECTORY))
@@ -455,6 +461,51 @@ def search_provenance(request: Request, db: DbSession, principal: ProvenanceSear
         except NotFound:
             continue  # absent, as what the caller may not read is
     return _searchset(request, found)
+
+
+# --- Subscriptions -------------------------------------------------------------------------
+
+SubscriptionReader = _access(SUBSCRIPTION, "r")
+SubscriptionSearcher = _access(SUBSCRIPTION, "s")
+SubscriptionWriter = _access(SUBSCRIPTION, "c")
+SubscriptionChanger = _access(SUBSCRIPTION, "u")
+
+
+@router.post("/Subscription", status_code=201, response_class=FhirResponse)
+def create_subscription(request: Request, body: Annotated[dict, Depends(fhir_body)],
+                        db: DbSession, principal: SubscriptionWriter):
+    """Subscribe a rest-hook to new alerts or new care requests."""
+    sub = subscriptions.create(db, principal.subject, body)
+    made = subscriptions.resource(sub)
+    return versioned(made, 201, {"Location": f"{base(request)}Subscription/{sub.id}"})
+
+
+@router.get("/Subscription/{subscription_id}", response_class=FhirResponse)
+def read_subscription(subscription_id: uuid.UUID, db: DbSession,
+                      principal: SubscriptionReader):
+    """One of the caller's own subscriptions (with `error` if its endpoint stopped
+    answering)."""
+    return versioned(subscriptions.resource(
+        subscriptions.read(db, principal.subject, subscription_id)))
+
+
+@router.get("/Subscription", response_class=FhirResponse)
+def search_subscriptions(request: Request, db: DbSession, principal: SubscriptionSearcher):
+    """The caller's own subscriptions."""
+    check(request, set())
+    return _searchset(request, [subscriptions.resource(s)
+                                for s in subscriptions.search(db, principal.subject)])
+
+
+@router.put("/Subscription/{subscription_id}", response_class=FhirResponse)
+def update_subscription(subscription_id: uuid.UUID, body: Annotated[dict, Depends(fhir_body)],
+                        db: DbSession, principal: SubscriptionChanger):
+    """End a subscription: the same resource with `status: off`. Nothing else changes."""
+    if body.get("resourceType") != "Subscription" or body.get("status") != "off":
+        raise NotUnderstood(N_("A subscription is ended with status off; nothing else of it "
+                               "changes"), "Subscription.status")
+    return versioned(subscriptions.resource(
+        subscriptions.turn_off(db, principal.subject, subscription_id)))
 
 
 # --- The directory --------------------------------------------------------------------------

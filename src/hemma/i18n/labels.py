@@ -584,4 +584,5 @@ AUDIT_ACTIONS.update({
     "fhir.read": N_("Read through FHIR"),
     "fhir.search": N_("Found in a FHIR search"),
     "fhir.create": N_("Recorded values through FHIR"),
+    "fhir.notify": N_("A FHIR subscriber was told of a new event"),
 })

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import update
 
+import hemma.fhir.subscriptions  # (registers the rest-hook delivery)
 import hemma.messaging.service  # noqa: F401  (registers the message escalation's delivery)
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
 import hemma.notifications.service  # noqa: F401  (registers the notice delivery handler)
@@ -40,6 +41,7 @@ class TickReport:
     escalated: int = 0
     tasks_escalated: int = 0
     messages_escalated: int = 0  # threads whose patient's messages passed the answer goal
+    notifications: int = 0  # FHIR subscription notifications queued
     missed: int = 0
     checkpoint: bool = False
 
@@ -93,6 +95,8 @@ class Worker:
             report.tasks_escalated = hemma.tasks.service.escalate_due(s, now)
         with self.database.session() as s:
             report.messages_escalated = hemma.messaging.service.escalate_due(s, now)
+        with self.database.session() as s:
+            report.notifications = hemma.fhir.subscriptions.sweep(s, now)
         # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
         # for missed measurements.
         report.delivered, report.failed = self.deliver_pending(now)

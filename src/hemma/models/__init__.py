@@ -39,6 +39,7 @@ from hemma.models.episodes import (
     EpisodeState,
     Pathway,
 )
+from hemma.models.fhir import FhirNotification, FhirSubscription
 from hemma.models.jobs import Notification, OutboxMessage
 from hemma.models.messaging import AuthorKind, Message, MessageThread, ThreadKind
 from hemma.models.monitoring import (
@@ -66,6 +67,8 @@ from hemma.models.planning import (
 )
 
 __all__ = [
+    "FhirNotification",
+    "FhirSubscription",
     "Handover",
     "TaskEvent",
     "AuthorKind",
