@@ -20,12 +20,12 @@ from hemma.fhir.http import (
     fhir_body,
     next_url,
     self_url,
+    serve_reads,
     values,
     versioned,
 )
 from hemma.fhir.http import base as _base
 from hemma.fhir.search import SearchError
-from hemma.kit.errors import NotFound
 from hemma.kit.text import N_
 from hemma.web.deps import DbSession, Principal, Public
 from hemma.web.routing import JsonRoute
@@ -52,36 +52,17 @@ def _check(request: Request, kind: Kind) -> None:
 _values = values
 
 
-def _same_version(resource: dict, version_id: str) -> dict:
-    """vread: Hemma keeps the current version of each resource (earlier ones of a value do
-    not exist: a value is never changed); an id with another version is not found."""
-    if resource["meta"]["versionId"] != version_id:
-        raise NotFound()
-    return resource
-
-
 @router.get("/metadata", dependencies=[Depends(Public())], response_class=FhirResponse)
 def metadata(request: Request):
     """The CapabilityStatement: what this server does, and nothing it does not."""
     return FhirResponse(capability.statement(_base(request)))
 
 
-PatientReader = Annotated[Principal, Depends(FhirAccess("Patient", "r"))]
 PatientSearcher = Annotated[Principal, Depends(FhirAccess("Patient", "s"))]
-
-
-@router.get("/Patient/{patient_id}", response_class=FhirResponse)
-def read_patient(patient_id: uuid.UUID, db: DbSession, principal: PatientReader):
-    """Read a patient (404 for one the caller may not read, as for one that does not exist)."""
-    return versioned(service.read_patient(db, principal.subject, patient_id))
-
-
-@router.get("/Patient/{patient_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_patient(patient_id: uuid.UUID, version_id: str, db: DbSession,
-                  principal: PatientReader):
-    """The patient's current version, if that is the one asked for."""
-    return versioned(_same_version(service.read_patient(db, principal.subject, patient_id),
-                                   version_id))
+serve_reads(router, "Patient", "patient_id", uuid.UUID,
+            lambda db, p, id_: service.read_patient(db, p.subject, id_),
+            "Read a patient (404 for one the caller may not read, as for one that does not "
+            "exist).")
 
 
 @router.get("/Patient", response_class=FhirResponse)
@@ -106,23 +87,11 @@ def search_patients(request: Request, db: DbSession, principal: PatientSearcher)
         total=len(found), base=_base(request)))
 
 
-ObservationReader = Annotated[Principal, Depends(FhirAccess("Observation", "r"))]
 ObservationSearcher = Annotated[Principal, Depends(FhirAccess("Observation", "s"))]
-
-
-@router.get("/Observation/{observation_id}", response_class=FhirResponse)
-def read_observation(observation_id: str, db: DbSession, principal: ObservationReader):
-    """Read one value (an id Hemma made: the submission and the parameter)."""
-    return versioned(service.read_observation(db, principal.subject, observation_id))
-
-
-@router.get("/Observation/{observation_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_observation(observation_id: str, version_id: str, db: DbSession,
-                      principal: ObservationReader):
-    """A value has one version: it is never changed."""
-    return versioned(_same_version(
-        service.read_observation(db, principal.subject, observation_id), version_id))
+serve_reads(router, "Observation", "observation_id", str,
+            lambda db, p, id_: service.read_observation(db, p.subject, id_),
+            "Read one value (an id Hemma made: the submission and the parameter). A value has "
+            "one version: it is never changed.")
 
 
 def _codes(request: Request) -> set[str] | None:
@@ -291,24 +260,12 @@ ANSWERS = capability.register(Kind(
     conditional_create=True,
     documentation="The patient's answers to their pathway's symptom questions, 'I feel "
                   "worse' (linkId feeling-worse) and their own words (linkId note)."))
-AnswersReader = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "r"))]
 AnswersSearcher = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "s"))]
+serve_reads(router, "QuestionnaireResponse", "answers_id", uuid.UUID,
+            lambda db, p, id_: service.read_answers(db, p.subject, id_),
+            "One submission's answers.")
 AnswersWriter = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "c",
                                                         Action.OBSERVE))]
-
-
-@router.get("/QuestionnaireResponse/{answers_id}", response_class=FhirResponse)
-def read_answers(answers_id: uuid.UUID, db: DbSession, principal: AnswersReader):
-    """One submission's answers."""
-    return versioned(service.read_answers(db, principal.subject, answers_id))
-
-
-@router.get("/QuestionnaireResponse/{answers_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_answers(answers_id: uuid.UUID, version_id: str, db: DbSession,
-                  principal: AnswersReader):
-    return versioned(_same_version(service.read_answers(db, principal.subject, answers_id),
-                                   version_id))
 
 
 @router.get("/QuestionnaireResponse", response_class=FhirResponse)

@@ -24,6 +24,7 @@ from hemma.fhir.http import (
     check,
     fhir_body,
     self_url,
+    serve_reads,
     values,
     versioned,
 )
@@ -85,13 +86,6 @@ def _access(kind: Kind, interaction: str, action: Action = Action.READ):
     return Annotated[Principal, Depends(FhirAccess(kind.type, interaction, action))]
 
 
-def _same_version(resource: dict, version_id: str) -> dict:
-    """Hemma serves the current version of each resource; another is not found."""
-    if resource["meta"]["versionId"] != version_id:
-        raise NotFound()
-    return resource
-
-
 def _patient(request: Request) -> uuid.UUID | None:
     refs = values(request, "patient")
     if not refs:
@@ -139,23 +133,59 @@ def _patient_search(request: Request, kind: Kind, searcher: Callable[[uuid.UUID]
     return _searchset(request, _filter(request, found, status_of))
 
 
+# --- Reads: each type's read and vread, through its service's own check --------------------
+
+
+def _subject_of(read):
+    return lambda db, principal, id_: read(db, principal.subject, id_)
+
+
+def _staff_id(value: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+        raise NotFound()
+    return int(value)
+
+
+MAX_ID = 2**31 - 1
+for _kind, _param, _type, _read, _doc in (
+        (EPISODE, "episode_id", uuid.UUID, _subject_of(service.read_episode),
+         "A home-ward episode."),
+        (CARE_TEAM, "episode_id", uuid.UUID, _subject_of(service.read_care_team),
+         "The care team of an episode, across organisations (its id is the episode's)."),
+        (CARE_PLAN, "plan_id", uuid.UUID,
+         lambda db, p, id_: service.read_care_plan(db, p.subject, id_).plan,
+         "The shared plan of an episode, with the activities the reader may see."),
+        (GOAL, "plan_id", uuid.UUID, _subject_of(service.read_goal),
+         "The patient's goals in their own words (its id is the plan's)."),
+        (SERVICE_REQUEST, "request_id", uuid.UUID, _subject_of(service.read_service_request),
+         "A care request from one unit to another."),
+        (TASK, "task_id", uuid.UUID, _subject_of(service.read_task),
+         "A task: owner, due time, priority, status."),
+        (APPOINTMENT, "visit_id", uuid.UUID, _subject_of(service.read_appointment),
+         "A planned visit: when, and who comes."),
+        (ENCOUNTER, "encounter_id", uuid.UUID, _subject_of(service.read_encounter),
+         "A visit that took place, or a decision at the remote round."),
+        (DOCUMENT, "document_id", str, _subject_of(service.read_document),
+         "The agreement (`agreement-<episode>`) or the discharge summary "
+         "(`summary-<episode>`)."),
+        (PROVENANCE, "provenance_id", str, _subject_of(service.read_provenance),
+         "`<type>-<id>`: the provenance of that resource, if the caller may read it."),
+        (PRACTITIONER, "staff_id", str,
+         lambda db, p, id_: service.read_practitioner(db, _staff_id(id_)),
+         "A staff member (their HSA-id, name, work phone, profession)."),
+        (PRACTITIONER_ROLE, "staff_id", str,
+         lambda db, p, id_: service.read_practitioner_role(db, _staff_id(id_)),
+         "A staff member's post: their unit and profession."),
+        (ORGANIZATION, "organization_id", str,
+         lambda db, p, id_: service.read_organization(db, id_),
+         "An organisation (`org-<id>`) or one of its units (`unit-<id>`)."),
+):
+    serve_reads(router, _kind.type, _param, _type, _read, _doc)
+
+
 # --- EpisodeOfCare and CareTeam -------------------------------------------------------------
 
-EpisodeReader = _access(EPISODE, "r")
 EpisodeSearcher = _access(EPISODE, "s")
-
-
-@router.get("/EpisodeOfCare/{episode_id}", response_class=FhirResponse)
-def read_episode(episode_id: uuid.UUID, db: DbSession, principal: EpisodeReader):
-    """A home-ward episode."""
-    return versioned(service.read_episode(db, principal.subject, episode_id))
-
-
-@router.get("/EpisodeOfCare/{episode_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_episode(episode_id: uuid.UUID, version_id: str, db: DbSession,
-                  principal: EpisodeReader):
-    return versioned(_same_version(service.read_episode(db, principal.subject, episode_id),
-                                   version_id))
 
 
 @router.get("/EpisodeOfCare", response_class=FhirResponse)
@@ -166,21 +196,7 @@ def search_episodes(request: Request, db: DbSession, principal: EpisodeSearcher)
                            lambda pid: service.search_episodes(db, principal.subject, pid))
 
 
-TeamReader = _access(CARE_TEAM, "r")
 TeamSearcher = _access(CARE_TEAM, "s")
-
-
-@router.get("/CareTeam/{episode_id}", response_class=FhirResponse)
-def read_care_team(episode_id: uuid.UUID, db: DbSession, principal: TeamReader):
-    """The care team of an episode, across organisations (its id is the episode's)."""
-    return versioned(service.read_care_team(db, principal.subject, episode_id))
-
-
-@router.get("/CareTeam/{episode_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_care_team(episode_id: uuid.UUID, version_id: str, db: DbSession,
-                    principal: TeamReader):
-    return versioned(_same_version(service.read_care_team(db, principal.subject, episode_id),
-                                   version_id))
 
 
 @router.get("/CareTeam", response_class=FhirResponse)
@@ -192,20 +208,7 @@ def search_care_teams(request: Request, db: DbSession, principal: TeamSearcher):
 
 # --- CarePlan and Goal ----------------------------------------------------------------------
 
-PlanReader = _access(CARE_PLAN, "r")
 PlanSearcher = _access(CARE_PLAN, "s")
-
-
-@router.get("/CarePlan/{plan_id}", response_class=FhirResponse)
-def read_care_plan(plan_id: uuid.UUID, db: DbSession, principal: PlanReader):
-    """The shared plan of an episode, with the activities the reader may see."""
-    return versioned(service.read_care_plan(db, principal.subject, plan_id).plan)
-
-
-@router.get("/CarePlan/{plan_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_care_plan(plan_id: uuid.UUID, version_id: str, db: DbSession, principal: PlanReader):
-    return versioned(_same_version(service.read_care_plan(db, principal.subject, plan_id).plan,
-                                   version_id))
 
 
 @router.get("/CarePlan", response_class=FhirResponse)
@@ -236,20 +239,7 @@ def search_care_plans(request: Request, db: DbSession, principal: PlanSearcher):
     return _searchset(request, plans, included)
 
 
-GoalReader = _access(GOAL, "r")
 GoalSearcher = _access(GOAL, "s")
-
-
-@router.get("/Goal/{plan_id}", response_class=FhirResponse)
-def read_goal(plan_id: uuid.UUID, db: DbSession, principal: GoalReader):
-    """The patient's goals in their own words (its id is the plan's)."""
-    return versioned(service.read_goal(db, principal.subject, plan_id))
-
-
-@router.get("/Goal/{plan_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_goal(plan_id: uuid.UUID, version_id: str, db: DbSession, principal: GoalReader):
-    return versioned(_same_version(service.read_goal(db, principal.subject, plan_id),
-                                   version_id))
 
 
 @router.get("/Goal", response_class=FhirResponse)
@@ -264,21 +254,7 @@ def search_goals(request: Request, db: DbSession, principal: GoalSearcher):
 
 # --- ServiceRequest and Task ----------------------------------------------------------------
 
-RequestReader = _access(SERVICE_REQUEST, "r")
 RequestSearcher = _access(SERVICE_REQUEST, "s")
-
-
-@router.get("/ServiceRequest/{request_id}", response_class=FhirResponse)
-def read_service_request(request_id: uuid.UUID, db: DbSession, principal: RequestReader):
-    """A care request from one unit to another."""
-    return versioned(service.read_service_request(db, principal.subject, request_id))
-
-
-@router.get("/ServiceRequest/{request_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_service_request(request_id: uuid.UUID, version_id: str, db: DbSession,
-                          principal: RequestReader):
-    return versioned(_same_version(
-        service.read_service_request(db, principal.subject, request_id), version_id))
 
 
 @router.get("/ServiceRequest", response_class=FhirResponse)
@@ -292,18 +268,6 @@ def search_service_requests(request: Request, db: DbSession, principal: RequestS
 TaskReader = _access(TASK, "r")
 TaskSearcher = _access(TASK, "s")
 TaskWriter = _access(TASK, "u", Action.COORDINATE)
-
-
-@router.get("/Task/{task_id}", response_class=FhirResponse)
-def read_task(task_id: uuid.UUID, db: DbSession, principal: TaskReader):
-    """A task: owner, due time, priority, status."""
-    return versioned(service.read_task(db, principal.subject, task_id))
-
-
-@router.get("/Task/{task_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_task(task_id: uuid.UUID, version_id: str, db: DbSession, principal: TaskReader):
-    return versioned(_same_version(service.read_task(db, principal.subject, task_id),
-                                   version_id))
 
 
 @router.get("/Task", response_class=FhirResponse)
@@ -336,23 +300,8 @@ def update_task(task_id: uuid.UUID, request: Request,
 
 # --- Appointment and Encounter -------------------------------------------------------------
 
-AppointmentReader = _access(APPOINTMENT, "r")
 AppointmentSearcher = _access(APPOINTMENT, "s")
-EncounterReader = _access(ENCOUNTER, "r")
 EncounterSearcher = _access(ENCOUNTER, "s")
-
-
-@router.get("/Appointment/{visit_id}", response_class=FhirResponse)
-def read_appointment(visit_id: uuid.UUID, db: DbSession, principal: AppointmentReader):
-    """A planned visit: when, and who comes."""
-    return versioned(service.read_appointment(db, principal.subject, visit_id))
-
-
-@router.get("/Appointment/{visit_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_appointment(visit_id: uuid.UUID, version_id: str, db: DbSession,
-                      principal: AppointmentReader):
-    return versioned(_same_version(service.read_appointment(db, principal.subject, visit_id),
-                                   version_id))
 
 
 @router.get("/Appointment", response_class=FhirResponse)
@@ -362,19 +311,6 @@ def search_appointments(request: Request, db: DbSession, principal: AppointmentS
     return _patient_search(
         request, APPOINTMENT,
         lambda pid: service.search_appointments(db, principal.subject, pid, when))
-
-
-@router.get("/Encounter/{encounter_id}", response_class=FhirResponse)
-def read_encounter(encounter_id: uuid.UUID, db: DbSession, principal: EncounterReader):
-    """A visit that took place, or a decision at the remote round."""
-    return versioned(service.read_encounter(db, principal.subject, encounter_id))
-
-
-@router.get("/Encounter/{encounter_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_encounter(encounter_id: uuid.UUID, version_id: str, db: DbSession,
-                    principal: EncounterReader):
-    return versioned(_same_version(service.read_encounter(db, principal.subject,
-                                                          encounter_id), version_id))
 
 
 @router.get("/Encounter", response_class=FhirResponse)
@@ -388,23 +324,8 @@ def search_encounters(request: Request, db: DbSession, principal: EncounterSearc
 
 # --- Documents -----------------------------------------------------------------------------
 
-DocumentReader = _access(DOCUMENT, "r")
 DocumentSearcher = _access(DOCUMENT, "s")
 BinaryReader = _access(BINARY, "r")
-
-
-@router.get("/DocumentReference/{document_id}", response_class=FhirResponse)
-def read_document(document_id: str, db: DbSession, principal: DocumentReader):
-    """The agreement (`agreement-<episode>`) or the discharge summary (`summary-<episode>`)."""
-    return versioned(service.read_document(db, principal.subject, document_id))
-
-
-@router.get("/DocumentReference/{document_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_document(document_id: str, version_id: str, db: DbSession,
-                   principal: DocumentReader):
-    return versioned(_same_version(service.read_document(db, principal.subject, document_id),
-                                   version_id))
 
 
 @router.get("/DocumentReference", response_class=FhirResponse)
@@ -429,21 +350,7 @@ def read_binary(binary_id: str, request: Request, db: DbSession, principal: Bina
 
 # --- Provenance ----------------------------------------------------------------------------
 
-ProvenanceReader = _access(PROVENANCE, "r")
 ProvenanceSearcher = _access(PROVENANCE, "s")
-
-
-@router.get("/Provenance/{provenance_id}", response_class=FhirResponse)
-def read_provenance(provenance_id: str, db: DbSession, principal: ProvenanceReader):
-    """`<type>-<id>`: the provenance of that resource, if the caller may read it."""
-    return versioned(service.read_provenance(db, principal.subject, provenance_id))
-
-
-@router.get("/Provenance/{provenance_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_provenance(provenance_id: str, version_id: str, db: DbSession,
-                     principal: ProvenanceReader):
-    return versioned(_same_version(service.read_provenance(db, principal.subject,
-                                                           provenance_id), version_id))
 
 
 @router.get("/Provenance", response_class=FhirResponse)
@@ -510,21 +417,9 @@ def update_subscription(subscription_id: uuid.UUID, body: Annotated[dict, Depend
 
 # --- The directory --------------------------------------------------------------------------
 
-PractitionerReader = _access(PRACTITIONER, "r")
 PractitionerSearcher = _access(PRACTITIONER, "s")
-RoleReader = _access(PRACTITIONER_ROLE, "r")
 RoleSearcher = _access(PRACTITIONER_ROLE, "s")
-OrganizationReader = _access(ORGANIZATION, "r")
 OrganizationSearcher = _access(ORGANIZATION, "s")
-MAX_ID = 2**31 - 1
-
-
-def _staff_id(value: str) -> int:
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
-        raise NotFound()
-    return int(value)
-
-
 def _directory_filter(request: Request) -> tuple[str | None, list[int] | None]:
     hsa = None
     identifiers = values(request, "identifier")
@@ -538,19 +433,6 @@ def _directory_filter(request: Request) -> tuple[str | None, list[int] | None]:
     return hsa, ids
 
 
-@router.get("/Practitioner/{staff_id}", response_class=FhirResponse)
-def read_practitioner(staff_id: str, db: DbSession, principal: PractitionerReader):
-    """A staff member (their HSA-id, name, work phone, profession)."""
-    return versioned(service.read_practitioner(db, _staff_id(staff_id)))
-
-
-@router.get("/Practitioner/{staff_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_practitioner(staff_id: str, version_id: str, db: DbSession,
-                       principal: PractitionerReader):
-    return versioned(_same_version(service.read_practitioner(db, _staff_id(staff_id)),
-                                   version_id))
-
-
 @router.get("/Practitioner", response_class=FhirResponse)
 def search_practitioners(request: Request, db: DbSession, principal: PractitionerSearcher):
     """Staff by HSA-id (`identifier=urn:oid:1.2.752.29.4.19|<hsa-id>`) or id."""
@@ -561,19 +443,6 @@ def search_practitioners(request: Request, db: DbSession, principal: Practitione
     return _searchset(request, service.practitioners(db, rows))
 
 
-@router.get("/PractitionerRole/{staff_id}", response_class=FhirResponse)
-def read_practitioner_role(staff_id: str, db: DbSession, principal: RoleReader):
-    """A staff member's post: their unit and profession."""
-    return versioned(service.read_practitioner_role(db, _staff_id(staff_id)))
-
-
-@router.get("/PractitionerRole/{staff_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_practitioner_role(staff_id: str, version_id: str, db: DbSession,
-                            principal: RoleReader):
-    return versioned(_same_version(service.read_practitioner_role(db, _staff_id(staff_id)),
-                                   version_id))
-
-
 @router.get("/PractitionerRole", response_class=FhirResponse)
 def search_practitioner_roles(request: Request, db: DbSession, principal: RoleSearcher):
     check(request, PRACTITIONER_ROLE.parameters())
@@ -581,20 +450,6 @@ def search_practitioner_roles(request: Request, db: DbSession, principal: RoleSe
     rows = service.search_practitioners(db, hsa_id=hsa, ids=ids, count=search.count(
         request.query_params.getlist("_count")))
     return _searchset(request, service.practitioner_roles(db, rows))
-
-
-@router.get("/Organization/{organization_id}", response_class=FhirResponse)
-def read_organization(organization_id: str, db: DbSession, principal: OrganizationReader):
-    """An organisation (`org-<id>`) or one of its units (`unit-<id>`)."""
-    return versioned(service.read_organization(db, organization_id))
-
-
-@router.get("/Organization/{organization_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_organization(organization_id: str, version_id: str, db: DbSession,
-                       principal: OrganizationReader):
-    return versioned(_same_version(service.read_organization(db, organization_id),
-                                   version_id))
 
 
 @router.get("/Organization", response_class=FhirResponse)

@@ -5,12 +5,17 @@ a depth)."""
 
 from __future__ import annotations
 
-from fastapi import Request
+import inspect
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action
 from hemma.fhir.search import SearchError
-from hemma.kit.errors import Invalid, TooLarge, Unsupported
+from hemma.kit.errors import Invalid, NotFound, TooLarge, Unsupported
 from hemma.kit.text import N_
 from hemma.kit.validation import has_control_characters, load_json
 from hemma.web.deps import CurrentPrincipal, DbSession, Principal, StaffAccess
@@ -117,3 +122,43 @@ def versioned(resource: dict, status_code: int = 200, headers: dict | None = Non
     if meta.get("versionId"):
         out["ETag"] = f'W/"{meta["versionId"]}"'
     return FhirResponse(resource, status_code=status_code, headers=out)
+
+
+def same_version(resource: dict, version_id: str) -> dict:
+    """vread: Hemma keeps the current version of each resource; another is not found."""
+    if (resource.get("meta") or {}).get("versionId") != version_id:
+        raise NotFound()
+    return resource
+
+
+def serve_reads(router, resource_type: str, param: str, id_type: type,
+                read: Callable[[Session, Principal, object], dict], doc: str) -> None:
+    """The read (`GET <type>/<id>`) and vread (`GET <type>/<id>/_history/<version>`) of a
+    type, both through `read(db, principal, id)` (which checks access and logs) and both
+    declaring `FhirAccess(type, "r")`. `param` names the id in the path (the access matrix
+    fills each by its name)."""
+    reader = Annotated[Principal, Depends(FhirAccess(resource_type, "r"))]
+    keyword = inspect.Parameter.KEYWORD_ONLY
+
+    def read_one(**kw):
+        return versioned(read(kw["db"], kw["principal"], kw[param]))
+
+    def vread_one(**kw):
+        return versioned(same_version(read(kw["db"], kw["principal"], kw[param]),
+                                      kw["version_id"]))
+
+    common = [inspect.Parameter("db", keyword, annotation=DbSession),
+              inspect.Parameter("principal", keyword, annotation=reader)]
+    read_one.__signature__ = inspect.Signature(
+        [inspect.Parameter(param, keyword, annotation=id_type), *common])
+    vread_one.__signature__ = inspect.Signature(
+        [inspect.Parameter(param, keyword, annotation=id_type),
+         inspect.Parameter("version_id", keyword, annotation=str), *common])
+    name = resource_type[0].lower() + resource_type[1:]
+    read_one.__name__, vread_one.__name__ = f"read_{name}", f"vread_{name}"
+    read_one.__doc__ = doc
+    vread_one.__doc__ = f"The current version of a {resource_type}, by its version id."
+    router.add_api_route(f"/{resource_type}/{{{param}}}", read_one, methods=["GET"],
+                         response_class=FhirResponse)
+    router.add_api_route(f"/{resource_type}/{{{param}}}/_history/{{version_id}}", vread_one,
+                         methods=["GET"], response_class=FhirResponse)
