@@ -19,6 +19,7 @@ from hemma.fhir.http import (
     check,
     fhir_body,
     next_url,
+    patient_param,
     self_url,
     serve_reads,
     values,
@@ -126,14 +127,7 @@ def _codes(request: Request) -> set[str] | None:
 
 
 def _patient_of(request: Request) -> uuid.UUID | None:
-    refs = _values(request, "patient") + _values(request, "subject")
-    if not refs:
-        raise SearchError(N_("Say whose values: patient=<id>"), "patient")
-    ref = refs[-1].removeprefix(_base(request)).removeprefix("Patient/")
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None  # no patient has that id
+    return patient_param(request, "patient", "subject")
 
 
 @router.get("/Observation", response_class=FhirResponse)

@@ -23,6 +23,7 @@ from hemma.fhir.http import (
     base,
     check,
     fhir_body,
+    patient_param,
     self_url,
     serve_reads,
     values,
@@ -86,17 +87,6 @@ def _access(kind: Kind, interaction: str, action: Action = Action.READ):
     return Annotated[Principal, Depends(FhirAccess(kind.type, interaction, action))]
 
 
-def _patient(request: Request) -> uuid.UUID | None:
-    refs = values(request, "patient")
-    if not refs:
-        raise SearchError(N_("Say whose: patient=<id>"), "patient")
-    ref = refs[-1].removeprefix(base(request)).removeprefix("Patient/")
-    try:
-        return uuid.UUID(ref)
-    except ValueError:
-        return None  # no patient has that id
-
-
 def _filter(request: Request, found: list[dict], status_of: Callable[[dict], str | None]
             ) -> list[dict]:
     """The common filters of a patient's resources: `_id`, `status` and `_lastUpdated`."""
@@ -128,7 +118,7 @@ def _patient_search(request: Request, kind: Kind, searcher: Callable[[uuid.UUID]
                     status_of: Callable[[dict], str | None] = lambda r: r.get("status")
                     ) -> FhirResponse:
     check(request, kind.parameters())
-    patient_id = _patient(request)
+    patient_id = patient_param(request)
     found = searcher(patient_id) if patient_id is not None else []
     return _searchset(request, _filter(request, found, status_of))
 
@@ -220,7 +210,7 @@ def search_care_plans(request: Request, db: DbSession, principal: PlanSearcher):
     if includes - set(CARE_PLAN.includes):
         raise SearchError(N_("_include can be %(allowed)s"), "_include",
                           allowed=" | ".join(CARE_PLAN.includes))
-    patient_id = _patient(request)
+    patient_id = patient_param(request)
     found = service.search_care_plans(db, principal.subject, patient_id) \
         if patient_id is not None else []
     by_id = {f.plan["id"]: f for f in found}
@@ -433,23 +423,24 @@ def _directory_filter(request: Request) -> tuple[str | None, list[int] | None]:
     return hsa, ids
 
 
-@router.get("/Practitioner", response_class=FhirResponse)
-def search_practitioners(request: Request, db: DbSession, principal: PractitionerSearcher):
-    """Staff by HSA-id (`identifier=urn:oid:1.2.752.29.4.19|<hsa-id>`) or id."""
-    check(request, PRACTITIONER.parameters())
+def _staff_search(request: Request, db, kind: Kind, as_resources) -> FhirResponse:
+    check(request, kind.parameters())
     hsa, ids = _directory_filter(request)
     rows = service.search_practitioners(db, hsa_id=hsa, ids=ids, count=search.count(
         request.query_params.getlist("_count")))
-    return _searchset(request, service.practitioners(db, rows))
+    return _searchset(request, as_resources(db, rows))
+
+
+@router.get("/Practitioner", response_class=FhirResponse)
+def search_practitioners(request: Request, db: DbSession, principal: PractitionerSearcher):
+    """Staff by HSA-id (`identifier=urn:oid:1.2.752.29.4.19|<hsa-id>`) or id."""
+    return _staff_search(request, db, PRACTITIONER, service.practitioners)
 
 
 @router.get("/PractitionerRole", response_class=FhirResponse)
 def search_practitioner_roles(request: Request, db: DbSession, principal: RoleSearcher):
-    check(request, PRACTITIONER_ROLE.parameters())
-    hsa, ids = _directory_filter(request)
-    rows = service.search_practitioners(db, hsa_id=hsa, ids=ids, count=search.count(
-        request.query_params.getlist("_count")))
-    return _searchset(request, service.practitioner_roles(db, rows))
+    """Staff members' posts, by HSA-id or id."""
+    return _staff_search(request, db, PRACTITIONER_ROLE, service.practitioner_roles)
 
 
 @router.get("/Organization", response_class=FhirResponse)

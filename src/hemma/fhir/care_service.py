@@ -249,15 +249,15 @@ def _plan(db: Session, decision: Decision, plan: CarePlan) -> PlanFound:
     return PlanFound(resource, care.goal(plan, episode) if plan.goals else None, refs)
 
 
-def _plan_row(db: Session, plan_id: uuid.UUID) -> CarePlan:
-    plan = db.get(CarePlan, plan_id)
-    if plan is None:
+def _row(db: Session, model, row_id):
+    row = db.get(model, row_id)
+    if row is None:
         raise NotFound()
-    return plan
+    return row
 
 
 def read_care_plan(db: Session, subject: Subject, plan_id: uuid.UUID) -> PlanFound:
-    plan = _plan_row(db, plan_id)
+    plan = _row(db, CarePlan, plan_id)
     return _plan(db, _read(db, subject, plan.patient_id), plan)
 
 
@@ -337,15 +337,8 @@ def _task_resources(db: Session, views: list[tasks.TaskView]) -> list[dict]:
     return out
 
 
-def _task_row(db: Session, task_id: uuid.UUID) -> Task:
-    t = db.get(Task, task_id)
-    if t is None:
-        raise NotFound()
-    return t
-
-
 def read_task(db: Session, subject: Subject, task_id: uuid.UUID) -> dict:
-    t = _task_row(db, task_id)
+    t = _row(db, Task, task_id)
     decision = _read(db, subject, t.patient_id)
     return _task_resources(db, [tasks.get_task(db, decision, t.patient_id, t.id)])[0]
 
@@ -386,7 +379,7 @@ def update_task(db: Session, subject: Subject, task_id: uuid.UUID, body: dict,
         if body.get(element) != current.get(element):
             raise refuse(CHANGES_ONLY_STATUS, f"Task.{element}")
     status = body.get("status")
-    t = _task_row(db, task_id)
+    t = _row(db, Task, task_id)
     if status == current["status"]:
         return current  # nothing to change
     if status == care.DONE_TASK:

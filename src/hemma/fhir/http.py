@@ -6,6 +6,7 @@ a depth)."""
 from __future__ import annotations
 
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Annotated
 
@@ -71,6 +72,20 @@ def values(request: Request, name: str) -> list[str]:
     if any(has_control_characters(v) or len(v) > MAX_VALUE for v in out):
         raise SearchError(N_("Contains characters that are not allowed"), name)
     return out
+
+
+def patient_param(request: Request, *names: str) -> uuid.UUID | None:
+    """Whose resources a search asks for (`patient=<id>` or `Patient/<id>`, or one of
+    `names`): required, since a search across patients is no one's need; None for an id no
+    patient has."""
+    refs = [v for name in names or ("patient",) for v in values(request, name)]
+    if not refs:
+        raise SearchError(N_("Say whose: patient=<id>"), "patient")
+    ref = refs[-1].removeprefix(base(request)).removeprefix("Patient/")
+    try:
+        return uuid.UUID(ref)
+    except ValueError:
+        return None  # no patient has that id
 
 
 def self_url(request: Request) -> str:
