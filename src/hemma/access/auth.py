@@ -29,10 +29,12 @@ from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
 from hemma.models import (
     ApiToken,
+    ClientToken,
     LoginAttempt,
     PatientAccessCode,
     Relative,
     Staff,
+    SystemClient,
     WebSession,
 )
 
@@ -268,6 +270,25 @@ def resolve_api_token(session: Session, token: str) -> Staff | None:
     if api_token.revoked_at is not None or (api_token.expires_at and api_token.expires_at <= now):
         return None
     return staff if staff.active else None
+
+
+def resolve_client_token(session: Session, token: str
+                         ) -> tuple[ClientToken, SystemClient, Staff] | None:
+    """A system client's access token (SMART Backend Services, issued by `hemma.fhir.smart`):
+    good only while unexpired, its client enabled and the account it acts as active. Only
+    the FHIR API asks for these; everywhere else such a token opens nothing."""
+    row = session.execute(
+        select(ClientToken, SystemClient, Staff)
+        .join(SystemClient, SystemClient.id == ClientToken.client_id)
+        .join(Staff, Staff.id == SystemClient.staff_id)
+        .where(ClientToken.token_hash == _token_hash(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    client_token, client, staff = row
+    if client_token.expires_at <= utcnow() or client.disabled_at is not None or not staff.active:
+        return None
+    return client_token, client, staff
 
 
 def actor_for(session: Session, staff: Staff, client_addr: str | None) -> audit.Actor:

@@ -585,3 +585,10 @@ AUDIT_ACTIONS.update({
     "fhir.search": N_("Found in a FHIR search"),
     "fhir.create": N_("Recorded values through FHIR"),
 })
+# SMART Backend Services: system clients and their tokens (fhir/smart.py).
+AUDIT_ACTIONS.update({
+    "fhir.scope_denied": N_("Refused by the token's FHIR scopes"),
+    "smart.token": N_("System client asked for an access token"),
+    "smart.client_registered": N_("System client registered"),
+    "smart.client_disabled": N_("System client disabled"),
+})
