@@ -18,7 +18,7 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
@@ -270,6 +270,19 @@ def resolve_api_token(session: Session, token: str) -> Staff | None:
     if api_token.revoked_at is not None or (api_token.expires_at and api_token.expires_at <= now):
         return None
     return staff if staff.active else None
+
+
+def create_client_token(session: Session, client: SystemClient, scope: str,
+                        seconds: int) -> str:
+    """A system client's access token for the FHIR API (shown once, stored as its hash)."""
+    token = "hemmac_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    # Expired tokens of the client are of no use to anyone: they go as new ones come.
+    session.execute(delete(ClientToken).where(ClientToken.client_id == client.id,
+                                              ClientToken.expires_at <= now))
+    session.add(ClientToken(client_id=client.id, token_hash=_token_hash(token), scope=scope,
+                            created_at=now, expires_at=now + timedelta(seconds=seconds)))
+    return token
 
 
 def resolve_client_token(session: Session, token: str

@@ -23,10 +23,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
-from hemma.access.auth import _token_hash, actor_for
+from hemma.access.auth import actor_for, create_client_token
 from hemma.fhir import scopes
 from hemma.kit.time import utcnow
-from hemma.models import ClientAssertion, ClientToken, Profession, Staff, SystemClient
+from hemma.models import ClientAssertion, Profession, Staff, SystemClient
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 GRANT_TYPE = "client_credentials"
@@ -147,7 +147,6 @@ def issue_token(session: Session, form: dict[str, str], *, token_url: str,
                 client_addr: str | None) -> TokenAnswer:
     """client_credentials with a `private_key_jwt` assertion: a bearer token for the scopes
     asked for and registered, or the RFC 6749 error. Issuing and refusing are both logged."""
-    now = utcnow()
     client: SystemClient | None = None
     claimed = None
     try:
@@ -182,13 +181,7 @@ def issue_token(session: Session, form: dict[str, str], *, token_url: str,
              detail=f"{refused.error}: {refused.description}")
         return TokenAnswer(refused.status, {"error": refused.error,
                                             "error_description": refused.description})
-    token = "hemmac_" + secrets.token_urlsafe(32)
-    # Expired tokens of the client are of no use to anyone: they go as new ones come.
-    session.execute(delete(ClientToken).where(ClientToken.client_id == client.id,
-                                              ClientToken.expires_at <= now))
-    session.add(ClientToken(client_id=client.id, token_hash=_token_hash(token),
-                            scope=scopes.render(granted), created_at=now,
-                            expires_at=now + timedelta(seconds=TOKEN_SECONDS)))
+    token = create_client_token(session, client, scopes.render(granted), TOKEN_SECONDS)
     _log(session, client, claimed, client_addr, outcome="allowed",
          detail=f"scope {scopes.render(granted)}")
     return TokenAnswer(200, {"access_token": token, "token_type": "bearer",
