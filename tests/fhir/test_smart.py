@@ -189,6 +189,9 @@ def _refusals(gw: Gateway, other: Gateway) -> dict:
         "expired": gw.form(gw.assertion(exp=int((now - timedelta(minutes=2)).timestamp()))),
         "too far ahead": gw.form(gw.assertion(exp=int((now + timedelta(hours=1)).timestamp()))),
         "no exp": gw.form(gw.assertion(exp=None)),
+        "exp centuries ahead": gw.form(gw.assertion(exp=10**14)),
+        "jti with NUL": gw.form(gw.assertion(jti="a\x00b")),
+        "iss with NUL": gw.form(gw.assertion(iss="gw-1\x00", sub="gw-1\x00")),
         "wrong aud": gw.form(gw.assertion(aud="https://elsewhere.example/token")),
         "iss is not sub": gw.form(gw.assertion(sub="someone-else")),
         "no jti": gw.form(gw.assertion(jti=None)),
@@ -198,7 +201,9 @@ def _refusals(gw: Gateway, other: Gateway) -> dict:
 
 
 @pytest.mark.parametrize("case", ["wrong key", "alg none", "HS256 with the public key",
-                                  "expired", "too far ahead", "no exp", "wrong aud",
+                                  "expired", "too far ahead", "no exp",
+                                  "exp centuries ahead", "jti with NUL", "iss with NUL",
+                                  "wrong aud",
                                   "iss is not sub", "no jti", "unknown client", "not a JWT"])
 def test_an_assertion_that_does_not_prove_the_client_is_refused(case, app, world, database):
     gw = Gateway(database, world, scope="system/Observation.c")

@@ -26,6 +26,7 @@ from hemma.access import audit
 from hemma.access.auth import actor_for, create_client_token
 from hemma.fhir import scopes
 from hemma.kit.time import utcnow
+from hemma.kit.validation import has_control_characters
 from hemma.models import ClientAssertion, Profession, Staff, SystemClient
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -69,7 +70,7 @@ def public_jwks(jwks: dict) -> dict:
 def register_client(session: Session, *, client_id: str, name: str, staff: Staff, scope: str,
                     jwks: dict) -> SystemClient:
     """Register a client acting as `staff` (a system account), allowed at most `scope`."""
-    if not CLIENT_ID.match(client_id):
+    if not CLIENT_ID.fullmatch(client_id):
         raise ClientError("client_id: letters, digits, . _ - (at most 64)")
     if staff.profession != Profession.SYSTEM:
         raise ClientError(f"{staff.username} is not a system account (profession system)")
@@ -168,6 +169,8 @@ def issue_token(session: Session, form: dict[str, str], *, token_url: str,
             raise _client_refused(f"the assertion must be signed with {' or '.join(ALGORITHMS)}")
         if not isinstance(claimed, str) or claimed != unverified.get("sub"):
             raise _client_refused("iss and sub must both be the client_id")
+        if not CLIENT_ID.fullmatch(claimed):
+            raise _client_refused("unknown or disabled client")
         if form.get("client_id") not in (None, claimed):
             raise _client_refused("client_id differs from the assertion's iss")
         client = session.scalar(select(SystemClient).where(SystemClient.client_id == claimed))
@@ -217,10 +220,11 @@ def _verify(assertion: str, header: dict, client: SystemClient, token_url: str) 
             raise _client_refused(f"the assertion is not valid: {exc}") from None
     if claims is None:
         raise _client_refused("the assertion's signature does not match the client's keys")
-    exp = datetime.fromtimestamp(claims["exp"], UTC)
-    if exp > utcnow() + MAX_AHEAD + timedelta(seconds=LEEWAY):
+    # Compared as numbers: an exp centuries ahead is no date Python can hold.
+    if claims["exp"] > (utcnow() + MAX_AHEAD).timestamp() + LEEWAY:
         raise _client_refused("exp must be at most five minutes ahead")
-    if not isinstance(claims["jti"], str) or not 0 < len(claims["jti"]) <= 255:
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= 255 or has_control_characters(jti):
         raise _client_refused("jti must be a string of at most 255 characters")
     return claims
 
