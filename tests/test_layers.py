@@ -35,13 +35,15 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
      # FHIR's routes: what they share, and each group of resource types
-     "hemma.fhir.http", "hemma.fhir.api_care", "hemma.fhir.api_record"),
+     "hemma.fhir.http", "hemma.fhir.api_care", "hemma.fhir.api_record",
+     "hemma.fhir.api_smart"),
 ]
 # Pure cores: values in, values out, no database (STYLE.md). Any layer may use them.
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
-        "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers")
+        "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers",
+        "hemma.fhir.scopes")
 TOP = len(LAYERS) - 1
 
 

@@ -220,6 +220,134 @@ def users_token(username: str, name: str, days: int) -> None:
 
 
 @main.group()
+def clients() -> None:
+    """System clients of the FHIR API (SMART Backend Services: devices, gateways, journals)."""
+
+
+def _cli_actor(session) -> None:
+    from hemma.access import audit
+
+    audit.trail(session).actor = audit.Actor(username="(hemma clients)")
+
+
+@clients.command("keygen")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the private JWK (mode 0600); it stays with the device.")
+@click.option("--public-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the public JWKS here (it is printed in any case).")
+@click.option("--alg", type=click.Choice(["ES384", "RS384"]), default="ES384",
+              show_default=True)
+def clients_keygen(out: Path, public_out: Path | None, alg: str) -> None:
+    """Make a key pair for a client: the private JWK to OUT, the public JWKS to stdout."""
+    import json
+    import os
+
+    from hemma.fhir.smart import keygen
+
+    private, public = keygen(alg)
+    # Created with mode 0600 from the start: the private key is never readable by others,
+    # not even for a moment.
+    try:
+        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{out} exists: a private key is never overwritten") from None
+    with os.fdopen(fd, "w") as f:
+        json.dump(private, f, indent=2)
+    if public_out is not None:
+        public_out.write_text(json.dumps(public, indent=2))
+    click.echo(json.dumps(public, indent=2))
+
+
+@clients.command("add")
+@click.argument("client_id")
+@click.option("--name", required=True, help="What the log calls it, e.g. 'Gateway Lycksele 1'")
+@click.option("--user", "username", required=True,
+              help="The system account it acts as (profession system, in a unit).")
+@click.option("--scope", required=True, help="The most it may get, e.g. 'system/Observation.c'")
+@click.option("--jwks", "jwks_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The client's public keys (a JWKS, as `hemma clients keygen` prints).")
+@click.option("--create-user", is_flag=True,
+              help="Create the system account first (needs --unit).")
+@click.option("--unit", "unit_name", default=None, help="The unit of a created account")
+def clients_add(client_id, name, username, scope, jwks_path, create_user, unit_name) -> None:
+    """Register a system client with its public keys."""
+    import json
+
+    from sqlalchemy import select
+
+    from hemma.fhir.smart import ClientError, register_client
+    from hemma.kit.time import utcnow
+    from hemma.models import Profession, Staff, Unit
+
+    try:
+        jwks = json.loads(jwks_path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--jwks") from None
+    with _session() as session:
+        _cli_actor(session)
+        staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
+        if create_user:
+            if staff is not None:
+                raise click.BadParameter(f"{username!r} exists", param_hint="--user")
+            unit = session.scalar(select(Unit).where(Unit.name == (unit_name or "")))
+            if unit is None:
+                raise click.BadParameter(f"no unit named {unit_name!r}", param_hint="--unit")
+            # No password: the account is only ever used through its client's tokens.
+            staff = Staff(username=username.lower(), given_name=name[:100],
+                          family_name=f"(client {client_id})"[:100],
+                          profession=Profession.SYSTEM.value, unit_id=unit.id, skills=[],
+                          created_at=utcnow())
+            session.add(staff)
+            session.flush()
+        elif staff is None:
+            raise click.BadParameter(f"no user {username!r} (or --create-user)",
+                                     param_hint="--user")
+        try:
+            client = register_client(session, client_id=client_id, name=name, staff=staff,
+                                     scope=scope, jwks=jwks)
+        except ClientError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"registered {client.client_id} as {staff.username}: {client.scope}")
+
+
+@clients.command("list")
+def clients_list() -> None:
+    """The registered clients: id, account, scopes, state."""
+    from sqlalchemy import select
+
+    from hemma.models import Staff, SystemClient
+
+    with _session() as session:
+        rows = session.execute(select(SystemClient, Staff.username).join(
+            Staff, Staff.id == SystemClient.staff_id).order_by(SystemClient.client_id)).all()
+        for client, username in rows:
+            state = f"disabled {client.disabled_at:%Y-%m-%d %H:%M}Z" if client.disabled_at \
+                else "active"
+            kids = ",".join(k.get("kid", "?") for k in client.jwks.get("keys", []))
+            click.echo(f"{client.client_id}\t{client.name}\t{username}\t{client.scope}\t"
+                       f"keys {kids}\t{state}")
+
+
+@clients.command("disable")
+@click.argument("client_id")
+def clients_disable(client_id: str) -> None:
+    """Disable a client: no new tokens, and its current ones stop working."""
+    from sqlalchemy import select
+
+    from hemma.fhir.smart import disable_client
+    from hemma.models import SystemClient
+
+    with _session() as session:
+        _cli_actor(session)
+        client = session.scalar(select(SystemClient).where(SystemClient.client_id == client_id))
+        if client is None:
+            raise click.BadParameter(f"no client {client_id!r}", param_hint="CLIENT_ID")
+        disable_client(session, client)
+    click.echo(f"disabled {client_id}")
+
+
+@main.group()
 def i18n() -> None:
     """Translation catalogs."""
 

@@ -43,7 +43,7 @@ ORACLE_ROLES = {
     "physiotherapist": set(_VISITING),
     "occupational_therapist": set(_VISITING),
     "administrative": set(),
-    "system": {"observation.record"},
+    "system": {"observation.record", "patient.read"},
     "unknown-profession": set(),
 }
 

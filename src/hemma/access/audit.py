@@ -44,6 +44,9 @@ class Actor:
     organisation_id: int | None = None
     client_addr: str | None = None
     family_name: str | None = None
+    # A system client acting as the account ("client gw-1 (Gateway X)"): written into each
+    # entry's detail, so the log says which device or system it was.
+    via: str | None = None
 
 
 @dataclass
@@ -248,7 +251,7 @@ def flush(session: Session, at: datetime | None = None) -> int:
             "emergency": pending.emergency,
             "outcome": pending.outcome,
             "client_addr": actor.client_addr,
-            "detail": "; ".join(pending.details) or None,
+            "detail": "; ".join(([actor.via] if actor.via else []) + pending.details) or None,
             "prev_hash": prev,
         }
         row["hash"] = prev = _digest(key, row)

@@ -18,7 +18,7 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
@@ -29,10 +29,12 @@ from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
 from hemma.models import (
     ApiToken,
+    ClientToken,
     LoginAttempt,
     PatientAccessCode,
     Relative,
     Staff,
+    SystemClient,
     WebSession,
 )
 
@@ -268,6 +270,38 @@ def resolve_api_token(session: Session, token: str) -> Staff | None:
     if api_token.revoked_at is not None or (api_token.expires_at and api_token.expires_at <= now):
         return None
     return staff if staff.active else None
+
+
+def create_client_token(session: Session, client: SystemClient, scope: str,
+                        seconds: int) -> str:
+    """A system client's access token for the FHIR API (shown once, stored as its hash)."""
+    token = "hemmac_" + secrets.token_urlsafe(32)
+    now = utcnow()
+    # Expired tokens of the client are of no use to anyone: they go as new ones come.
+    session.execute(delete(ClientToken).where(ClientToken.client_id == client.id,
+                                              ClientToken.expires_at <= now))
+    session.add(ClientToken(client_id=client.id, token_hash=_token_hash(token), scope=scope,
+                            created_at=now, expires_at=now + timedelta(seconds=seconds)))
+    return token
+
+
+def resolve_client_token(session: Session, token: str
+                         ) -> tuple[ClientToken, SystemClient, Staff] | None:
+    """A system client's access token (SMART Backend Services, issued by `hemma.fhir.smart`):
+    good only while unexpired, its client enabled and the account it acts as active. Only
+    the FHIR API asks for these; everywhere else such a token opens nothing."""
+    row = session.execute(
+        select(ClientToken, SystemClient, Staff)
+        .join(SystemClient, SystemClient.id == ClientToken.client_id)
+        .join(Staff, Staff.id == SystemClient.staff_id)
+        .where(ClientToken.token_hash == _token_hash(token))
+    ).one_or_none()
+    if row is None:
+        return None
+    client_token, client, staff = row
+    if client_token.expires_at <= utcnow() or client.disabled_at is not None or not staff.active:
+        return None
+    return client_token, client, staff
 
 
 def actor_for(session: Session, staff: Staff, client_addr: str | None) -> audit.Actor:

@@ -61,7 +61,10 @@ _SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE, Action.VISIT,
 # take the round's decision and prescribe the monitoring plan (SpO2 scale 2 in particular).
 # Nurses do everything else; coordinators register episodes and keep the team together but do
 # not open records in an emergency; assistant nurses and therapists read, record values at
-# visits and keep contact details up to date. System accounts (device gateways) only record.
+# visits and keep contact details up to date. System accounts (device gateways, journal
+# integrations through FHIR) record values and read: always per patient through can() for the
+# account's unit, and each client narrowed further by the SMART scopes it was registered with
+# (a gateway's `system/Observation.c` cannot read at all).
 # Care requests (vårdbegäran) are sent and answered by nurses, physicians and coordinators;
 # whoever makes the visit records it. The same three plan the unit's day of visits.
 PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
@@ -74,7 +77,7 @@ PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
     Profession.PHYSIOTHERAPIST: _SUPPORTING,
     Profession.OCCUPATIONAL_THERAPIST: _SUPPORTING,
     Profession.ADMINISTRATIVE: frozenset(),
-    Profession.SYSTEM: frozenset({Action.OBSERVE}),
+    Profession.SYSTEM: frozenset({Action.READ, Action.OBSERVE}),
 }
 
 

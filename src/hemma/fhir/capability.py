@@ -39,6 +39,25 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
+def security(base: str) -> dict:
+    """How a client authenticates: SMART Backend Services (its token endpoint in the
+    oauth-uris extension), or a Hemma user's own API token; either way every access goes
+    through the same check as the pages."""
+    return {
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [{"url": "token", "valueUri": base + "auth/token"}]}],
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR"}]}],
+        "description": "SMART Backend Services: client_credentials with a private_key_jwt "
+                       "assertion (RS384 or ES384) at the token endpoint, SMART v2 system/ "
+                       "scopes that narrow what the client's system account may do; or a "
+                       "bearer API token of a Hemma account. Every read and search goes "
+                       "through the same access check as Hemma's pages.",
+    }
+
+
 def statement(base: str) -> dict:
     """What the server supports, as registered: JSON only, each type with its interactions
     and search parameters, and transactions (a gateway's batch of Observations)."""
@@ -71,8 +90,6 @@ def statement(base: str) -> dict:
         "rest": [{
             "mode": "server",
             "interaction": [{"code": "transaction"}],
-            "security": {"description": "A bearer token of a Hemma user or system account; "
-                                        "every read goes through the same access check as "
-                                        "Hemma's pages."},
+            "security": security(base),
             "resource": rest_resources}],
     }

@@ -14,9 +14,11 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
+from hemma.access import audit
 from hemma.access.policy import Action
+from hemma.fhir import scopes
 from hemma.fhir.search import SearchError
-from hemma.kit.errors import Invalid, NotFound, TooLarge, Unsupported
+from hemma.kit.errors import Forbidden, Invalid, NotFound, TooLarge, Unsupported
 from hemma.kit.text import N_
 from hemma.kit.validation import has_control_characters, load_json
 from hemma.web.deps import CurrentPrincipal, DbSession, Principal, StaffAccess
@@ -37,7 +39,8 @@ class FhirResponse(JSONResponse):
 
 class FhirAccess(StaffAccess):
     """The access declaration of a FHIR route: a signed-in user or system client whose role
-    allows `action`, on `resource_type` with `interaction` (r, s, c or u). The per-patient
+    allows `action`, on `resource_type` with `interaction` (r, s, c or u), and for a system
+    client's token, whose SMART scopes allow that interaction on that type. The per-patient
     check is the service's, through the same `can()` as the pages."""
 
     def __init__(self, resource_type: str, interaction: str, action: Action = Action.READ):
@@ -47,6 +50,15 @@ class FhirAccess(StaffAccess):
         self.interaction = interaction
 
     def __call__(self, principal: CurrentPrincipal, db: DbSession) -> Principal:
+        if principal.scope is not None and not scopes.allows(
+                scopes.parse(principal.scope), self.resource_type, self.interaction):
+            # A system client asked for more than its token's scopes: refused before any
+            # data is read, and logged like any refusal.
+            audit.record(db, None, "fhir.scope_denied", outcome="denied",
+                         detail=f"{self.resource_type}.{self.interaction} not in "
+                                f"{principal.scope!r}")
+            raise Forbidden(N_("The token's scopes do not allow this (%(type)s.%(interaction)s)"),
+                            type=self.resource_type, interaction=self.interaction)
         return super().__call__(principal, db)
 
 

@@ -586,3 +586,10 @@ AUDIT_ACTIONS.update({
     "fhir.create": N_("Recorded values through FHIR"),
     "fhir.notify": N_("A FHIR subscriber was told of a new event"),
 })
+# SMART Backend Services: system clients and their tokens (fhir/smart.py).
+AUDIT_ACTIONS.update({
+    "fhir.scope_denied": N_("Refused by the token's FHIR scopes"),
+    "smart.token": N_("System client asked for an access token"),
+    "smart.client_registered": N_("System client registered"),
+    "smart.client_disabled": N_("System client disabled"),
+})

@@ -2,7 +2,14 @@
 
 from hemma.models.access import Block, Consent, EmergencyAccess
 from hemma.models.audit import AuditEntry, AuditHead, AuditReview
-from hemma.models.auth import ApiToken, LoginAttempt, WebSession
+from hemma.models.auth import (
+    ApiToken,
+    ClientAssertion,
+    ClientToken,
+    LoginAttempt,
+    SystemClient,
+    WebSession,
+)
 from hemma.models.base import Base
 from hemma.models.careplans import (
     ASSESSMENT_PARTS,
@@ -114,6 +121,9 @@ __all__ = [
     "RoundNote",
     "SentNotice",
     "ApiToken",
+    "ClientAssertion",
+    "ClientToken",
+    "SystemClient",
     "AuditEntry",
     "AuditHead",
     "AuditReview",

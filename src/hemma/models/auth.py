@@ -1,11 +1,12 @@
-"""Server-side login sessions, failed-login counting and API tokens."""
+"""Server-side login sessions, failed-login counting, API tokens, and the system clients
+(SMART Backend Services) with their access tokens."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hemma.models.base import Base
@@ -62,3 +63,46 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class SystemClient(Base):
+    """A registered SMART Backend Services client (a device gateway, a journal system): it
+    proves who it is with a JWT signed by one of its own keys, and acts as one staff account
+    of profession "system" in a unit, so the per-patient access check is the account's."""
+
+    __tablename__ = "system_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    # The most it may ever be granted: SMART v2 scopes, space-separated as OAuth writes them.
+    scope: Mapped[str] = mapped_column(Text)
+    # Its public keys as a JWKS, kept here: Hemma fetches no keys from the internet.
+    jwks: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    disabled_at: Mapped[datetime | None]
+
+
+class ClientToken(Base):
+    """A short-lived access token issued to a system client (only its SHA-256 is kept)."""
+
+    __tablename__ = "client_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("system_clients.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(Text)  # what was granted
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ClientAssertion(Base):
+    """The `jti` of every client assertion seen, kept until it expires: an assertion is
+    good once, in every process (a copied one is refused)."""
+
+    __tablename__ = "client_assertions"
+
+    client_id: Mapped[int] = mapped_column(ForeignKey("system_clients.id"), primary_key=True)
+    jti: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

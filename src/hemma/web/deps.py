@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
 from hemma.access import audit
-from hemma.access.auth import Caller, actor_for, authenticate
+from hemma.access.auth import Caller, actor_for, authenticate, resolve_client_token
 from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.access.work import Work
@@ -98,6 +98,11 @@ class Principal:
     skills: tuple[str, ...]
     csrf_token: str | None  # None when signed in with an API token
     badges: dict = field(default_factory=dict)  # the menu's counts (pages only)
+    # A system client's token (SMART Backend Services, FHIR only): its client id and the
+    # scopes granted, which narrow what the account may do. None: a staff member's own
+    # session or API token, with no scopes (the account's role and can() decide).
+    client_id: str | None = None
+    scope: str | None = None
 
 
 def caller_of(request: Request, csrf: str | None) -> Caller:
@@ -113,9 +118,21 @@ def current_principal(
     db: DbSession,
     csrf: Annotated[str | None, Depends(submitted_csrf)],
 ) -> Principal:
-    staff, web = authenticate(db, caller_of(request, csrf),
-                              unsafe=request.method in UNSAFE_METHODS)
-    audit.trail(db).actor = actor_for(db, staff, client_addr(request))
+    caller = caller_of(request, csrf)
+    client = None
+    if caller.token is not None and _is_fhir(request):
+        # A system client's token opens the FHIR API and nothing else: elsewhere it is
+        # no credential at all (authenticate() does not know it).
+        client = resolve_client_token(db, caller.token)
+    if client is not None:
+        client_token, system_client, staff = client
+        web = None
+    else:
+        staff, web = authenticate(db, caller, unsafe=request.method in UNSAFE_METHODS)
+    actor = actor_for(db, staff, client_addr(request))
+    if client is not None:
+        actor.via = f"client {system_client.client_id} ({system_client.name})"
+    audit.trail(db).actor = actor
     subject = subject_for(db, staff)
     principal = Principal(
         subject=subject, username=staff.username, full_name=staff.full_name,
@@ -124,9 +141,15 @@ def current_principal(
         # A page shows the menu's counts (a form shown again with its errors too); an API
         # call has no menu.
         badges=menu.badges(db, subject) if web is not None
-        and not request.url.path.startswith("/api/") else {})
+        and not request.url.path.startswith("/api/") else {},
+        client_id=system_client.client_id if client is not None else None,
+        scope=client_token.scope if client is not None else None)
     request.state.principal = principal
     return principal
+
+
+def _is_fhir(request: Request) -> bool:
+    return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,7 +1,7 @@
 """FHIR subscriptions (rest-hook) and their notifications, each event told once
 
 Revision ID: 5e1f0c2d9a71
-Revises: 086bbb6a93db
+Revises: 2ec5784b8243
 Create Date: 2026-12-04 09:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import hemma.models.base
 
 revision = '5e1f0c2d9a71'
-down_revision = '086bbb6a93db'
+down_revision = '2ec5784b8243'
 branch_labels = None
 depends_on = None
 
