@@ -307,6 +307,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
     from hemma.fhir import api as fhir_api
+    from hemma.fhir import api_record as fhir_record_api
     from hemma.handovers import api as handovers_api
     from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
@@ -345,7 +346,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          tasks_pages.router, tasks_api.router, handovers_pages.router,
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
-                         fhir_api.router, docs.router]
+                         fhir_api.router, fhir_record_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -251,6 +251,10 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "version_id":
+            return "1"  # vread: a version the resource may not have (404 is an answer)
+        if param == "audit_event_id":
+            return 1  # an entry of the log; a reviewer of another organisation gets 404
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
