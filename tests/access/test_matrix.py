@@ -253,6 +253,8 @@ class Scenario:
             return _fhir_observation(self, pid)
         if param == "version_id":
             return "1"  # vread: a version the resource may not have (404 is an answer)
+        if param == "device_id":
+            return f"{pid}-0000000000000000"  # no device sent values: 404 when allowed
         if param == "audit_event_id":
             return 1  # an entry of the log; a reviewer of another organisation gets 404
         if param in ids:

@@ -402,3 +402,46 @@ def test_a_message_hemma_cannot_take_is_refused_by_name(app, world, database):
     r = rita.post("/fhir/Communication", json=good,
                   headers={"Content-Type": "application/fhir+json"})
     assert r.status_code == 403
+
+
+# --- Device ----------------------------------------------------------------------------------
+
+
+def _sent_by(database, world, pid, device: str, *, unit: str = "med") -> None:
+    now = utcnow()
+    with database.session() as s:
+        s.add(Observation(patient_id=pid, measured_at=now, received_at=now,
+                          client_id=f"d-{uuid.uuid4()}", performer="device", source="api",
+                          documented_by_unit_id=world.units[unit], device_id=device, pulse=70))
+
+
+def test_the_devices_that_sent_a_patients_values(app, world, database):
+    pid = world.patient(unit="med")
+    world.relation(pid, unit="hsv")
+    _sent_by(database, world, pid, "Oximeter 7F-22")
+    _sent_by(database, world, pid, "Oximeter 7F-22")
+    _sent_by(database, world, pid, "Våg K-1", unit="hsv")  # Kommunen's scale
+    sara = fhir_client(app, database, world, "sara")
+    found = _bundle(sara.get("/fhir/Device", params={"patient": pid}).json())
+    # Kommunen's scale is not hers to see without the patient's consent.
+    assert [d["identifier"][0]["value"] for d in found] == ["Oximeter 7F-22"]
+    device = found[0]
+    assert device["patient"]["reference"] == f"Patient/{pid}"
+    r = sara.get(f"/fhir/Device/{device['id']}")
+    assert r.status_code == 200 and r.json() == device and r.headers["ETag"] == 'W/"1"'
+    assert sara.get(f"/fhir/Device/{device['id']}/_history/1").json() == device
+    assert _bundle(sara.get("/fhir/Device", params={
+        "patient": pid, "identifier": "urn:hemma:device-id|Oximeter 7F-22"}).json()) == found
+    assert _bundle(sara.get("/fhir/Device", params={
+        "patient": pid, "identifier": "Ingen"}).json()) == []
+    kim = fhir_client(app, database, world, "kim")
+    scale = _bundle(kim.get("/fhir/Device", params={"patient": pid}).json())
+    assert [d["identifier"][0]["value"] for d in scale] == ["Våg K-1"]
+    assert kim.get(f"/fhir/Device/{device['id']}").status_code == 404
+    world.consent(pid, "region")
+    assert len(_bundle(sara.get("/fhir/Device", params={"patient": pid}).json())) == 2
+    # Whoever may not read the patient sees no device.
+    hugo = fhir_client(app, database, world, "hugo")
+    assert hugo.get(f"/fhir/Device/{device['id']}").status_code == 404
+    assert _bundle(hugo.get("/fhir/Device", params={"patient": pid}).json()) == []
+    assert sara.get("/fhir/Device/not-a-device").status_code == 404

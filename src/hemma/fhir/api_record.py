@@ -1,7 +1,8 @@
 """FHIR R4 routes for the record around the values: the access log (AuditEvent, BALP-shaped,
-read-only), consents to share between organisations (Consent), alerts (Flag) and messages
-(Communication: read, search, and a staff member's message to the patient). Each route is
-thin: the access declaration, the search parameters, and `record_service`."""
+read-only), consents to share between organisations (Consent), alerts (Flag), messages
+(Communication: read, search, and a staff member's message to the patient) and the home
+devices that sent values (Device). Each route is thin: the access declaration, the search
+parameters, and `record_service`."""
 
 from __future__ import annotations
 
@@ -269,3 +270,38 @@ def create_communication(request: Request, body: Resource, db: DbSession,
     location = f"{_base(request)}Communication/{made['id']}/_history/" \
                f"{made['meta']['versionId']}"
     return versioned(made, 201, {"Location": location})
+
+
+# --- Device ------------------------------------------------------------------------------------
+
+DEVICE = capability.register(Kind(
+    "Device", ("read", "vread", "search-type"),
+    (("patient", "reference"), ("identifier", "token")),
+    documentation="The home devices that sent a patient's values, known by the name they "
+                  "send (Observation.device); one the caller may see no value of is absent."))
+DeviceReader = Annotated[Principal, Depends(FhirAccess("Device", "r"))]
+DeviceSearcher = Annotated[Principal, Depends(FhirAccess("Device", "s"))]
+
+
+@router.get("/Device/{device_id}", response_class=FhirResponse)
+def read_device(device_id: str, db: DbSession, principal: DeviceReader):
+    """A device that sent the patient's values."""
+    return versioned(record_service.read_device(db, principal.subject, device_id))
+
+
+@router.get("/Device/{device_id}/_history/{version_id}", response_class=FhirResponse)
+def vread_device(device_id: str, version_id: str, db: DbSession, principal: DeviceReader):
+    """A device has one version."""
+    return versioned(_same_version(record_service.read_device(db, principal.subject,
+                                                              device_id), version_id))
+
+
+@router.get("/Device", response_class=FhirResponse)
+def search_devices(request: Request, db: DbSession, principal: DeviceSearcher):
+    """The devices that sent a patient's values (`identifier`: the name a device sends)."""
+    check(request, DEVICE.parameters())
+    identifiers = [search.token(v) for v in values(request, "identifier")]
+    _asked, patient_id = _patient(request)
+    found = [] if patient_id is None else record_service.search_devices(
+        db, principal.subject, patient_id=patient_id, identifiers=identifiers)
+    return _searchset(request, found, total=True)

@@ -1,6 +1,7 @@
 """The record around the values as FHIR R4 (pure: values in, dicts out): the access log as
 AuditEvents shaped after IHE Basic Audit Log Patterns (BALP), the patient's consents to
-share between organisations as Consents, alerts as Flags and messages as Communications.
+share between organisations as Consents, alerts as Flags, messages as Communications and
+the home devices that sent values as Devices.
 
 Alerts are Flags, not DetectedIssues: a Hemma alert is an open warning about the patient
 ("look at this patient now") that is open until someone closes it, which is what Flag's
@@ -314,3 +315,37 @@ def communication(shown: MessageShown) -> dict:
     if payload:
         resource["payload"] = payload
     return resource
+
+
+# --- Device ------------------------------------------------------------------------------------
+
+# Hemma knows a home device only by the name it sends with its values (an Observation's
+# `device`, kept as the submission's device_id), so a Device is "the device that sent this
+# patient's values": its id is the patient's and a digest of that name, and it exists for a
+# reader only while they may see at least one of the values it sent.
+DEVICE_ID = "urn:hemma:device-id"
+
+
+@dataclass
+class DeviceSeen:
+    patient_id: Any
+    name: str
+    first: datetime
+
+
+def device_id(patient_id: object, name: str) -> str:
+    import hashlib
+
+    return f"{patient_id}-{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
+def device(d: DeviceSeen) -> dict:
+    return {
+        "resourceType": "Device", "id": device_id(d.patient_id, d.name),
+        # Nothing Hemma knows of a device changes: one version, from its first value.
+        "meta": meta("1", instant(d.first)),
+        "identifier": [{"system": DEVICE_ID, "value": d.name}],
+        "status": "active",
+        "deviceName": [{"name": d.name, "type": "user-friendly-name"}],
+        "patient": patient_ref(d.patient_id),
+    }

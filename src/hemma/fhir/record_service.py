@@ -367,3 +367,45 @@ def _author(db: Session, m: Message) -> str:
 
     staff = db.get(Staff, m.author_staff_id) if m.author_staff_id else None
     return staff.full_name if staff else ""
+
+
+# --- Device ------------------------------------------------------------------------------------
+
+
+def _devices(db: Session, decision, patient_id: uuid.UUID) -> list[record.DeviceSeen]:
+    """The devices that sent values of the patient the reader may see (of their own
+    organisation, and others' with consent, unless blocked: monitoring.visible's rule)."""
+    first: dict[str, datetime] = {}
+    for name, unit_id, at in db.execute(
+            select(Observation.device_id, Observation.documented_by_unit_id,
+                   func.min(Observation.measured_at))
+            .where(Observation.patient_id == patient_id, Observation.device_id.is_not(None))
+            .group_by(Observation.device_id, Observation.documented_by_unit_id)):
+        if decision.sees(origin(db, unit_id)) and (name not in first or at < first[name]):
+            first[name] = at
+    return [record.DeviceSeen(patient_id, name, at) for name, at in sorted(first.items())]
+
+
+def read_device(db: Session, subject: Subject, resource_id: str) -> dict:
+    try:
+        patient_id = uuid.UUID(resource_id[:36])
+    except ValueError:
+        raise NotFound() from None
+    decision = require(db, subject, Action.READ, patient_id, audit_action="fhir.read")
+    for d in _devices(db, decision, patient_id):
+        if record.device_id(d.patient_id, d.name) == resource_id:
+            return record.device(d)
+    raise NotFound()
+
+
+def search_devices(db: Session, subject: Subject, *, patient_id: uuid.UUID,
+                   identifiers: list[tuple[str | None, str]]) -> list[dict]:
+    """The devices that sent the patient's values, by name (`identifier`)."""
+    decision = can(db, subject, Action.READ, patient_id)
+    if not decision:
+        return []
+    audit.record(db, patient_id, "fhir.search", basis=str(decision.basis),
+                 emergency=decision.emergency)
+    wanted = {value for system, value in identifiers if system in (None, record.DEVICE_ID)}
+    return [record.device(d) for d in _devices(db, decision, patient_id)
+            if not identifiers or d.name in wanted]
