@@ -445,3 +445,32 @@ def test_the_devices_that_sent_a_patients_values(app, world, database):
     assert hugo.get(f"/fhir/Device/{device['id']}").status_code == 404
     assert _bundle(hugo.get("/fhir/Device", params={"patient": pid}).json()) == []
     assert sara.get("/fhir/Device/not-a-device").status_code == 404
+
+
+def test_every_shape_of_log_entry_is_a_valid_audit_event():
+    """The pure mapping: a refused access, a request that did two things, an entry without a
+    user (the worker) or a patient, emergency access."""
+    from types import SimpleNamespace
+
+    from hemma.fhir import record
+    from hemma.i18n.labels import AUDIT_ACTIONS
+
+    now = utcnow()
+    base = dict(id=5, seq=9, at=now, user_id=3, username="sara", unit_id=1, organisation_id=1,
+                patient_id=uuid.uuid4(), basis="unit", emergency=False, outcome="allowed",
+                client_addr="10.0.0.1", detail=None)
+    cases = [
+        (dict(action="message.send"), "C", "message.send"),
+        (dict(action="patient.read+alert.acknowledge", outcome="denied"), "R", "patient.read"),
+        (dict(action="fhir.create"), "C", "rest"),
+        (dict(action="log.fhir", user_id=None, patient_id=None, unit_id=None, basis="role"),
+         "R", "log.fhir"),
+        (dict(action="patient.read", basis="emergency", emergency=True, detail="a reason"),
+         "R", "patient.read"),
+    ]
+    for fields, action, kind in cases:
+        event = record.audit_event(SimpleNamespace(**{**base, **fields}), AUDIT_ACTIONS)
+        assert_r4(event)
+        assert event["action"] == action and event["type"]["code"] == kind
+        assert event["outcome"] == ("4" if fields.get("outcome") == "denied" else "0")
+    assert event["agent"][0]["purposeOfUse"][0]["coding"][0]["code"] == "ETREAT"

@@ -49,7 +49,7 @@ REST_ACTIONS = {"fhir.read": ("read", "R"), "fhir.search": ("search-type", "E"),
 _CREATES = {"record", "register", "register_existing", "send", "add", "create", "admit",
             "start", "open"}
 _READS = {"read", "list", "search", "view", "review", "extract", "inbox", "thread", "photo",
-          "live", "overview", "chart", "export"}
+          "live", "overview", "chart", "export", "fhir"}
 _DELETES = {"remove", "delete"}
 # Why access was granted, as a purpose of use: care (the care relationship) or emergency care.
 PURPOSES = {"unit": ("TREAT", "treatment"), "personal": ("TREAT", "treatment"),
@@ -84,9 +84,13 @@ def audit_event(e: Any, labels: dict[str, str]) -> dict:
     else:
         kind = _hemma_code(first, labels)
         subtype = [_hemma_code(p, labels) for p in parts[1:]]
+    crude = _crude(e.action)
+    # The user received the information (a read, a search) or wrote it (BALP's user agent).
+    role = ("AUT", "author (originator)") if crude in "CUD" else (
+        "IRCP", "information recipient")
     agent: dict[str, Any] = {
-        "type": {"coding": [{"system": PARTICIPATION_TYPE, "code": "IRCP",
-                             "display": "information recipient"}]},
+        "type": {"coding": [{"system": PARTICIPATION_TYPE, "code": role[0],
+                             "display": role[1]}]},
         "requestor": e.user_id is not None}
     if e.user_id is not None:
         agent["who"] = practitioner_ref(e.user_id, e.username)
@@ -110,7 +114,7 @@ def audit_event(e: Any, labels: dict[str, str]) -> dict:
         "resourceType": "AuditEvent", "id": str(e.id),
         # An entry is never changed (the hash chain would show it): one version.
         "meta": meta("1", instant(e.at)),
-        "type": kind, "action": _crude(e.action), "recorded": instant(e.at),
+        "type": kind, "action": crude, "recorded": instant(e.at),
         "outcome": "0" if e.outcome == "allowed" else "4",
         "agent": agents,
         "source": {"site": "Hemma", "observer": {"display": "Hemma"},
