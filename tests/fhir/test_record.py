@@ -347,6 +347,7 @@ def test_staff_write_to_the_patient_as_from_the_page(app, world, database):
     sara = fhir_client(app, database, world, "sara")
     body = {"resourceType": "Communication", "status": "completed",
             "subject": {"reference": f"Patient/{pid}"},
+            "sender": {"reference": f"Organization/unit-{world.units['med']}"},
             "recipient": [{"reference": f"Patient/{pid}"}],
             "payload": [{"contentString": "Vi kommer klockan 14."}]}
     r = sara.post("/fhir/Communication", json=body,
@@ -354,7 +355,9 @@ def test_staff_write_to_the_patient_as_from_the_page(app, world, database):
     assert r.status_code == 201, r.text
     made = r.json()
     assert_r4(made)
-    assert made["sender"]["reference"] == f"Practitioner/{world.staff['sara']}"
+    assert made["sender"] == {"reference": f"Organization/unit-{world.units['med']}"}
+    (author,) = made["extension"]
+    assert author["valueReference"]["reference"] == f"Practitioner/{world.staff['sara']}"
     assert made["recipient"] == [{"reference": f"Patient/{pid}"}]
     assert r.headers["Location"].endswith(f"/fhir/Communication/{made['id']}/_history/1")
     assert sara.get(f"/fhir/Communication/{made['id']}").json() == made
@@ -382,6 +385,8 @@ def test_a_message_hemma_cannot_take_is_refused_by_name(app, world, database):
              ({**good, "payload": [{"contentString": "   "}]},
               "Communication.payload[0].contentString"),
              ({**good, "status": "in-progress"}, "Communication.status"),
+             ({**good, "sender": {"reference": f"Organization/unit-{world.units['hc']}"}},
+              "Communication.sender"),
              ({**good, "subject": {"reference": f"Patient/{uuid.uuid4()}"}},
               "Communication.subject")]
     for body, where in cases:

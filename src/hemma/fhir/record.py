@@ -260,6 +260,7 @@ def flag(shown: AlertShown) -> dict:
 # --- Communication (messages) ----------------------------------------------------------------
 
 THREAD_KIND = "urn:hemma:message-thread"
+MESSAGE_AUTHOR = "urn:hemma:fhir:message-author"
 
 
 @dataclass
@@ -278,9 +279,14 @@ def communication(shown: MessageShown) -> dict:
     the patient, or between the care team's staff. The text is the writer's own, as data; a
     photo is a link served through the access check, never inlined."""
     m = shown.message
+    extensions = []
     if m.author_kind == "staff":
-        sender = practitioner_ref(m.author_staff_id, shown.author) if m.author_staff_id else {
-            "display": shown.author}
+        # Staff write as their unit (the unit answers the patient, and documents the
+        # message); who wrote it is named beside.
+        sender = unit_ref(m.documented_by_unit_id)
+        if m.author_staff_id:
+            extensions.append({"url": MESSAGE_AUTHOR, "valueReference": practitioner_ref(
+                m.author_staff_id, shown.author or None)})
     elif m.author_kind == "patient":
         sender = patient_ref(m.patient_id, shown.author)
     else:
@@ -312,6 +318,8 @@ def communication(shown: MessageShown) -> dict:
         "sent": instant(m.created_at),
         "sender": sender,
     }
+    if extensions:
+        resource["extension"] = extensions
     if recipients:
         resource["recipient"] = recipients
     if received is not None:

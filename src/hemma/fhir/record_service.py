@@ -292,7 +292,7 @@ def _received_in(shown: record.MessageShown, when: DateRange) -> bool:
 # The elements of a Communication Hemma reads when a staff member writes to the patient; any
 # other is refused by name (a recipient or an attachment Hemma would drop must not look sent).
 COMMUNICATION_ELEMENTS = {"resourceType", "id", "meta", "text", "status", "category", "subject",
-                          "recipient", "payload"}
+                          "recipient", "sender", "payload"}
 RECIPIENT = N_("The recipient must be the patient: Patient/<id>")
 
 
@@ -306,8 +306,9 @@ def _patient_of(value, where: str) -> uuid.UUID:
         raise vitals.NotUnderstood(RECIPIENT, where) from None
 
 
-def message_to_patient(resource: dict) -> tuple[uuid.UUID, str]:
-    """A posted Communication as (patient, text), or NotUnderstood naming the element."""
+def message_to_patient(resource: dict, unit_id: int) -> tuple[uuid.UUID, str]:
+    """A posted Communication as (patient, text), or NotUnderstood naming the element. The
+    sender is the writer's unit, whether or not the resource says so; another is refused."""
     if not isinstance(resource, dict) or resource.get("resourceType") != "Communication":
         raise vitals.NotUnderstood(N_("Hemma takes a Communication here"), "resourceType")
     unknown = sorted(set(resource) - COMMUNICATION_ELEMENTS)
@@ -325,6 +326,10 @@ def message_to_patient(resource: dict) -> tuple[uuid.UUID, str]:
                                              "Communication.subject") != patient_id:
         raise vitals.NotUnderstood(N_("The subject must be the recipient"),
                                    "Communication.subject")
+    own = {"reference": f"Organization/unit-{unit_id}"}
+    if "sender" in resource and resource["sender"] != own:
+        raise vitals.NotUnderstood(N_("The sender is your unit: Organization/unit-%(unit)s"),
+                                   "Communication.sender", unit=unit_id)
     payload = resource.get("payload")
     if not isinstance(payload, list) or len(payload) != 1 or not isinstance(
             payload[0], dict) or set(payload[0]) != {"contentString"} or not isinstance(
@@ -345,7 +350,7 @@ def send_to_patient(db: Session, subject: Subject, resource: dict, base: str) ->
     from hemma.messaging.schemas import MessageCreate
     from hemma.models import ThreadKind
 
-    patient_id, text = message_to_patient(resource)
+    patient_id, text = message_to_patient(resource, subject.unit_id)
     try:
         data = MessageCreate(body=text, to=ThreadKind.PATIENT)
     except ValidationError as e:
