@@ -221,6 +221,8 @@ def test_open_alerts_are_flags_with_priority_and_the_observations_that_raised_th
     assert [f["id"] for f in found] == [str(closed)] and found[0]["status"] == "inactive"
     both = _bundle(sara.get("/fhir/Flag?patient={}&status=active,inactive".format(pid)).json())
     assert len(both) == 2
+    actions = _actions(database, "sara")
+    assert "fhir.read" in actions and "fhir.search" in actions
 
 
 def test_an_acknowledged_alert_says_who_acknowledged_it(app, world, database):
