@@ -43,7 +43,7 @@ PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitori
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
         "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers",
-        "hemma.fhir.scopes")
+        "hemma.fhir.scopes", "hemma.fhir.record")
 TOP = len(LAYERS) - 1
 
 

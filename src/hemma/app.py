@@ -308,6 +308,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import pages as episodes_pages
     from hemma.fhir import api as fhir_api
     from hemma.fhir import api_care as fhir_care_api
+    from hemma.fhir import api_record as fhir_record_api
     from hemma.fhir import api_smart
     from hemma.handovers import api as handovers_api
     from hemma.handovers import pages as handovers_pages
@@ -348,6 +349,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
                          fhir_api.router, fhir_care_api.router, api_smart.router,
+                         fhir_record_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

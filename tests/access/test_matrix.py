@@ -268,6 +268,10 @@ class Scenario:
             return f"unit-{w.units[PEOPLE[username][3]]}"
         if param == "version_id":
             return "1"
+        if param == "device_id":
+            return f"{pid}-0000000000000000"  # no device sent values: 404 when allowed
+        if param == "audit_event_id":
+            return 1  # an entry of the log; a reviewer of another organisation gets 404
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")

@@ -92,10 +92,16 @@ def _patient_by_number(db: Session, value: str, field_name: str) -> Patient | No
     return db.scalar(select(Patient).where(Patient.personnummer == number))
 
 
+def own_entries(subject: Subject):
+    """The entries a reviewer follows up: those of their own organisation's users (the page
+    and FHIR's AuditEvent alike; the caller has checked Action.LOG_REVIEW)."""
+    return select(AuditEntry).where(AuditEntry.organisation_id == subject.organisation_id)
+
+
 def _filtered(db: Session, subject: Subject, f: LogFilter):
     """The organisation's entries the filter asks for, newest first (None: the personnummer
     names nobody)."""
-    stmt = select(AuditEntry).where(AuditEntry.organisation_id == subject.organisation_id)
+    stmt = own_entries(subject)
     if f.personnummer:
         patient = _patient_by_number(db, f.personnummer, "personnummer")
         if patient is None:

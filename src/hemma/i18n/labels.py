@@ -398,6 +398,7 @@ AUDIT_ACTIONS = {
     "emergency.open": N_("Opened emergency access"),
     "log.review": N_("Shown in the log review"),
     "log.extract": N_("Log extract"),
+    "log.fhir": N_("Shown in the access log through FHIR"),
     "log.review.record": N_("Recorded a log review"),
     "auth.login": N_("Logged in"),
     "auth.logout": N_("Logged out"),
