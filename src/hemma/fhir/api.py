@@ -61,7 +61,7 @@ def metadata(request: Request):
 
 PatientSearcher = Annotated[Principal, Depends(FhirAccess("Patient", "s"))]
 serve_reads(router, "Patient", "patient_id", uuid.UUID,
-            lambda db, p, id_: service.read_patient(db, p.subject, id_),
+            lambda db, p, id_, _r: service.read_patient(db, p.subject, id_),
             "Read a patient (404 for one the caller may not read, as for one that does not "
             "exist).")
 
@@ -90,7 +90,7 @@ def search_patients(request: Request, db: DbSession, principal: PatientSearcher)
 
 ObservationSearcher = Annotated[Principal, Depends(FhirAccess("Observation", "s"))]
 serve_reads(router, "Observation", "observation_id", str,
-            lambda db, p, id_: service.read_observation(db, p.subject, id_),
+            lambda db, p, id_, _r: service.read_observation(db, p.subject, id_),
             "Read one value (an id Hemma made: the submission and the parameter). A value has "
             "one version: it is never changed.")
 
@@ -256,7 +256,7 @@ ANSWERS = capability.register(Kind(
                   "worse' (linkId feeling-worse) and their own words (linkId note)."))
 AnswersSearcher = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "s"))]
 serve_reads(router, "QuestionnaireResponse", "answers_id", uuid.UUID,
-            lambda db, p, id_: service.read_answers(db, p.subject, id_),
+            lambda db, p, id_, _r: service.read_answers(db, p.subject, id_),
             "One submission's answers.")
 AnswersWriter = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "c",
                                                         Action.OBSERVE))]

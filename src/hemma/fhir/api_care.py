@@ -127,7 +127,7 @@ def _patient_search(request: Request, kind: Kind, searcher: Callable[[uuid.UUID]
 
 
 def _subject_of(read):
-    return lambda db, principal, id_: read(db, principal.subject, id_)
+    return lambda db, principal, id_, _request: read(db, principal.subject, id_)
 
 
 def _staff_id(value: str) -> int:
@@ -143,7 +143,7 @@ for _kind, _param, _type, _read, _doc in (
         (CARE_TEAM, "episode_id", uuid.UUID, _subject_of(service.read_care_team),
          "The care team of an episode, across organisations (its id is the episode's)."),
         (CARE_PLAN, "plan_id", uuid.UUID,
-         lambda db, p, id_: service.read_care_plan(db, p.subject, id_).plan,
+         lambda db, p, id_, _r: service.read_care_plan(db, p.subject, id_).plan,
          "The shared plan of an episode, with the activities the reader may see."),
         (GOAL, "plan_id", uuid.UUID, _subject_of(service.read_goal),
          "The patient's goals in their own words (its id is the plan's)."),
@@ -161,13 +161,13 @@ for _kind, _param, _type, _read, _doc in (
         (PROVENANCE, "provenance_id", str, _subject_of(service.read_provenance),
          "`<type>-<id>`: the provenance of that resource, if the caller may read it."),
         (PRACTITIONER, "staff_id", str,
-         lambda db, p, id_: service.read_practitioner(db, _staff_id(id_)),
+         lambda db, p, id_, _r: service.read_practitioner(db, _staff_id(id_)),
          "A staff member (their HSA-id, name, work phone, profession)."),
         (PRACTITIONER_ROLE, "staff_id", str,
-         lambda db, p, id_: service.read_practitioner_role(db, _staff_id(id_)),
+         lambda db, p, id_, _r: service.read_practitioner_role(db, _staff_id(id_)),
          "A staff member's post: their unit and profession."),
         (ORGANIZATION, "organization_id", str,
-         lambda db, p, id_: service.read_organization(db, id_),
+         lambda db, p, id_, _r: service.read_organization(db, id_),
          "An organisation (`org-<id>`) or one of its units (`unit-<id>`)."),
 ):
     serve_reads(router, _kind.type, _param, _type, _read, _doc)

@@ -22,6 +22,7 @@ from hemma.fhir.http import (
     fhir_body,
     next_url,
     self_url,
+    serve_reads,
     values,
     versioned,
 )
@@ -59,13 +60,6 @@ COMMUNICATION = capability.register(Kind(
                   "one payload.contentString)."))
 
 
-def _same_version(resource: dict, version_id: str) -> dict:
-    """vread: Hemma serves the current version of each resource; another is not found."""
-    if resource["meta"]["versionId"] != version_id:
-        raise NotFound()
-    return resource
-
-
 def _patient(request: Request, *, required: bool = True) -> tuple[bool, uuid.UUID | None]:
     """(asked, the patient's id): None when the reference names no patient Hemma has."""
     refs = values(request, "patient") + values(request, "subject")
@@ -94,23 +88,12 @@ def _count(request: Request) -> int:
 
 # --- AuditEvent --------------------------------------------------------------------------------
 
-LogReader = Annotated[Principal, Depends(FhirAccess("AuditEvent", "r", Action.LOG_REVIEW))]
 LogSearcher = Annotated[Principal, Depends(FhirAccess("AuditEvent", "s", Action.LOG_REVIEW))]
 
 
-@router.get("/AuditEvent/{audit_event_id}", response_class=FhirResponse)
-def read_audit_event(audit_event_id: BigDbId, db: DbSession, principal: LogReader):
-    """One entry of the access log (a log reviewer's own organisation's)."""
-    return versioned(record_service.read_audit_event(db, principal.subject, audit_event_id))
-
-
-@router.get("/AuditEvent/{audit_event_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_audit_event(audit_event_id: BigDbId, version_id: str, db: DbSession,
-                      principal: LogReader):
-    """An entry has one version: the log is append-only."""
-    return versioned(_same_version(
-        record_service.read_audit_event(db, principal.subject, audit_event_id), version_id))
+serve_reads(router, "AuditEvent", "audit_event_id", BigDbId,
+            lambda db, p, id_, _r: record_service.read_audit_event(db, p.subject, id_),
+            "One entry of the access log (a log reviewer's own organisation's).", Action.LOG_REVIEW)
 
 
 @router.get("/AuditEvent", response_class=FhirResponse)
@@ -130,23 +113,8 @@ def search_audit_events(request: Request, db: DbSession, principal: LogSearcher)
 
 # --- Consent -----------------------------------------------------------------------------------
 
-ConsentReader = Annotated[Principal, Depends(FhirAccess("Consent", "r"))]
 ConsentSearcher = Annotated[Principal, Depends(FhirAccess("Consent", "s"))]
 CONSENT_STATUSES = {"active", "inactive"}
-
-
-@router.get("/Consent/{consent_id}", response_class=FhirResponse)
-def read_consent(consent_id: uuid.UUID, db: DbSession, principal: ConsentReader):
-    """One consent (404 unless the caller may read the patient)."""
-    return versioned(record_service.read_consent(db, principal.subject, consent_id))
-
-
-@router.get("/Consent/{consent_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_consent(consent_id: uuid.UUID, version_id: str, db: DbSession,
-                  principal: ConsentReader):
-    """The consent's current version (1 as given, 2 once withdrawn)."""
-    return versioned(_same_version(
-        record_service.read_consent(db, principal.subject, consent_id), version_id))
 
 
 def _statuses(request: Request, allowed: set[str]) -> set[str]:
@@ -155,6 +123,11 @@ def _statuses(request: Request, allowed: set[str]) -> set[str]:
         raise SearchError(N_("status can be %(allowed)s"), "status",
                           allowed=" | ".join(sorted(allowed)))
     return out
+
+
+serve_reads(router, "Consent", "consent_id", uuid.UUID,
+            lambda db, p, id_, _r: record_service.read_consent(db, p.subject, id_),
+            "One consent (404 unless the caller may read the patient).")
 
 
 @router.get("/Consent", response_class=FhirResponse)
@@ -170,22 +143,13 @@ def search_consents(request: Request, db: DbSession, principal: ConsentSearcher)
 
 # --- Flag (alerts) -----------------------------------------------------------------------------
 
-FlagReader = Annotated[Principal, Depends(FhirAccess("Flag", "r"))]
 FlagSearcher = Annotated[Principal, Depends(FhirAccess("Flag", "s"))]
 FLAG_STATUSES = {"active", "inactive"}
 
 
-@router.get("/Flag/{alert_id}", response_class=FhirResponse)
-def read_flag(alert_id: uuid.UUID, db: DbSession, principal: FlagReader):
-    """One alert, as the caller may see it."""
-    return versioned(record_service.read_flag(db, principal.subject, alert_id))
-
-
-@router.get("/Flag/{alert_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_flag(alert_id: uuid.UUID, version_id: str, db: DbSession, principal: FlagReader):
-    """The alert's current version (one per event in its history)."""
-    return versioned(_same_version(record_service.read_flag(db, principal.subject, alert_id),
-                                   version_id))
+serve_reads(router, "Flag", "alert_id", uuid.UUID,
+            lambda db, p, id_, _r: record_service.read_flag(db, p.subject, id_),
+            "One alert, as the caller may see it.")
 
 
 @router.get("/Flag", response_class=FhirResponse)
@@ -209,23 +173,6 @@ MessageSearcher = Annotated[Principal, Depends(FhirAccess("Communication", "s"))
 MessageWriter = Annotated[Principal, Depends(FhirAccess("Communication", "c", Action.MESSAGE))]
 
 
-@router.get("/Communication/{message_id}", response_class=FhirResponse)
-def read_communication(request: Request, message_id: uuid.UUID, db: DbSession,
-                       principal: MessageReader):
-    """One message, as the caller may see it."""
-    return versioned(record_service.read_communication(db, principal.subject, message_id,
-                                                       _base(request)))
-
-
-@router.get("/Communication/{message_id}/_history/{version_id}",
-            response_class=FhirResponse)
-def vread_communication(request: Request, message_id: uuid.UUID, version_id: str,
-                        db: DbSession, principal: MessageReader):
-    """The message's current version (sent; read; seen by the patient)."""
-    return versioned(_same_version(record_service.read_communication(
-        db, principal.subject, message_id, _base(request)), version_id))
-
-
 @router.get("/Communication/{message_id}/photo")
 def communication_photo(message_id: uuid.UUID, db: DbSession, principal: MessageReader):
     """The photo sent with a message (the attachment's url), through the access check."""
@@ -238,6 +185,12 @@ def communication_photo(message_id: uuid.UUID, db: DbSession, principal: Message
         raise NotFound() from None
     return Response(data, media_type=message.photo_type,
                     headers={"Cache-Control": "private, no-store"})
+
+
+serve_reads(router, "Communication", "message_id", uuid.UUID,
+            lambda db, p, id_, request: record_service.read_communication(
+        db, p.subject, id_, _base(request)),
+            "One message, as the caller may see it.")
 
 
 @router.get("/Communication", response_class=FhirResponse)
@@ -279,21 +232,12 @@ DEVICE = capability.register(Kind(
     (("patient", "reference"), ("identifier", "token")),
     documentation="The home devices that sent a patient's values, known by the name they "
                   "send (Observation.device); one the caller may see no value of is absent."))
-DeviceReader = Annotated[Principal, Depends(FhirAccess("Device", "r"))]
 DeviceSearcher = Annotated[Principal, Depends(FhirAccess("Device", "s"))]
 
 
-@router.get("/Device/{device_id}", response_class=FhirResponse)
-def read_device(device_id: str, db: DbSession, principal: DeviceReader):
-    """A device that sent the patient's values."""
-    return versioned(record_service.read_device(db, principal.subject, device_id))
-
-
-@router.get("/Device/{device_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_device(device_id: str, version_id: str, db: DbSession, principal: DeviceReader):
-    """A device has one version."""
-    return versioned(_same_version(record_service.read_device(db, principal.subject,
-                                                              device_id), version_id))
+serve_reads(router, "Device", "device_id", str,
+            lambda db, p, id_, _r: record_service.read_device(db, p.subject, id_),
+            "A device that sent the patient's values.")
 
 
 @router.get("/Device", response_class=FhirResponse)

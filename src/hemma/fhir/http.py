@@ -158,23 +158,25 @@ def same_version(resource: dict, version_id: str) -> dict:
     return resource
 
 
-def serve_reads(router, resource_type: str, param: str, id_type: type,
-                read: Callable[[Session, Principal, object], dict], doc: str) -> None:
+def serve_reads(router, resource_type: str, param: str, id_type: object,
+                read: Callable[[Session, Principal, object, Request], dict], doc: str,
+                action: Action = Action.READ) -> None:
     """The read (`GET <type>/<id>`) and vread (`GET <type>/<id>/_history/<version>`) of a
-    type, both through `read(db, principal, id)` (which checks access and logs) and both
-    declaring `FhirAccess(type, "r")`. `param` names the id in the path (the access matrix
-    fills each by its name)."""
-    reader = Annotated[Principal, Depends(FhirAccess(resource_type, "r"))]
+    type, both through `read(db, principal, id, request)` (which checks access and logs) and
+    both declaring `FhirAccess(type, "r", action)`. `param` names the id in the path (the
+    access matrix fills each by its name)."""
+    reader = Annotated[Principal, Depends(FhirAccess(resource_type, "r", action))]
     keyword = inspect.Parameter.KEYWORD_ONLY
 
     def read_one(**kw):
-        return versioned(read(kw["db"], kw["principal"], kw[param]))
+        return versioned(read(kw["db"], kw["principal"], kw[param], kw["request"]))
 
     def vread_one(**kw):
-        return versioned(same_version(read(kw["db"], kw["principal"], kw[param]),
-                                      kw["version_id"]))
+        return versioned(same_version(read(kw["db"], kw["principal"], kw[param],
+                                           kw["request"]), kw["version_id"]))
 
-    common = [inspect.Parameter("db", keyword, annotation=DbSession),
+    common = [inspect.Parameter("request", keyword, annotation=Request),
+              inspect.Parameter("db", keyword, annotation=DbSession),
               inspect.Parameter("principal", keyword, annotation=reader)]
     read_one.__signature__ = inspect.Signature(
         [inspect.Parameter(param, keyword, annotation=id_type), *common])
