@@ -193,3 +193,17 @@ def test_a_gateways_transaction_bundle_is_all_or_nothing_and_exactly_once(app, w
         r = sara.post("/fhir", json=body, headers=FHIR)
         assert r.status_code == 422 and r.json()["issue"][0]["expression"] == [element]
     assert _rows(database, pid) == 5
+
+
+def test_a_value_names_the_device_that_sent_it_and_the_device_reads_back(app, world, database):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    sara = fhir_client(app, database, world, "sara")
+    r = sara.post("/fhir/Observation", json=_pulse(pid, 66, device={"display": "Omron HEM-7600"}),
+                  headers=FHIR)
+    assert r.status_code == 201, r.text
+    device = r.json()["device"]
+    assert device["display"] == "Omron HEM-7600"
+    found = sara.get(f"/fhir/{device['reference']}")
+    assert found.status_code == 200, found.text
+    assert_r4(found.json())

@@ -22,7 +22,7 @@ from hemma.access.service import (
     origin,
     require,
 )
-from hemma.fhir import answers, resources, vitals
+from hemma.fhir import answers, record, resources, vitals
 from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, encode_cursor
 from hemma.i18n import gettext as _
 from hemma.kit.errors import NotFound
@@ -84,9 +84,11 @@ def search_patients(db: Session, subject: Subject, *, identifier: tuple[str | No
 
 def _context(o, patient_ref: str) -> vitals.Context:
     performer = [{"reference": patient_ref}] if o.performer == "patient" else []
+    device = {"reference": f"Device/{record.device_id(o.patient_id, o.device_id)}",
+              "display": o.device_id} if o.device_id else None
     return vitals.Context(patient=patient_ref, effective=_instant(o.measured_at),
                           issued=_instant(o.received_at), performer=performer,
-                          last_updated=_instant(o.received_at))
+                          device=device, last_updated=_instant(o.received_at))
 
 
 def _resources_of(o, parameters=None) -> list[dict]:

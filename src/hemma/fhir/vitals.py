@@ -121,6 +121,7 @@ class Context:
     issued: str
     performer: list[dict]
     encounter: str | None = None  # not used by Hemma's rows; kept for the shape
+    device: dict | None = None  # the Device that sent it (a reference with its name)
     version: str = "1"
     last_updated: str | None = None
 
@@ -149,6 +150,8 @@ def observations(row: Any, ctx: Context, parameters: Iterable[str] | None = None
             resource["meta"]["profile"] = [VITALS_PROFILE]
         if ctx.performer:
             resource["performer"] = ctx.performer
+        if ctx.device:
+            resource["device"] = ctx.device
         return resource
 
     for parameter in PARAMETERS:
