@@ -69,18 +69,27 @@ PatientReader = Annotated[Principal, Depends(FhirAccess("Patient", "r"))]
 PatientSearcher = Annotated[Principal, Depends(FhirAccess("Patient", "s"))]
 
 
+def _patient_id(value: str) -> uuid.UUID:
+    """A patient's FHIR id: Hemma's are UUIDs; any other FHIR id (`Patient/example`) names
+    no patient here, so it is not found, as the specification asks (not a 422)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound() from None
+
+
 @router.get("/Patient/{patient_id}", response_class=FhirResponse)
-def read_patient(patient_id: uuid.UUID, db: DbSession, principal: PatientReader):
+def read_patient(patient_id: str, db: DbSession, principal: PatientReader):
     """Read a patient (404 for one the caller may not read, as for one that does not exist)."""
-    return versioned(service.read_patient(db, principal.subject, patient_id))
+    return versioned(service.read_patient(db, principal.subject, _patient_id(patient_id)))
 
 
 @router.get("/Patient/{patient_id}/_history/{version_id}", response_class=FhirResponse)
-def vread_patient(patient_id: uuid.UUID, version_id: str, db: DbSession,
+def vread_patient(patient_id: str, version_id: str, db: DbSession,
                   principal: PatientReader):
     """The patient's current version, if that is the one asked for."""
-    return versioned(_same_version(service.read_patient(db, principal.subject, patient_id),
-                                   version_id))
+    return versioned(_same_version(service.read_patient(
+        db, principal.subject, _patient_id(patient_id)), version_id))
 
 
 @router.get("/Patient", response_class=FhirResponse)

@@ -5,6 +5,7 @@ the reader may be shown (monitoring.visible). Every patient a search returns is 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -180,6 +181,7 @@ OBSERVATION_ELEMENTS = {"resourceType", "id", "meta", "identifier", "status", "c
                         "subject", "effectiveDateTime", "valueQuantity", "valueCodeableConcept",
                         "component", "device", "performer", "note", "text"}
 SUBJECT = N_("The subject must be Patient/<id>")
+MAX_IDENTIFIER = 300  # characters of an identifier's value (a URN, a UUID, a device's own)
 CLIENT_ID_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 
 
@@ -205,10 +207,18 @@ def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
         value = identifiers[0].get("value")
     if value is None:
         return f"fhir-{uuid.uuid4()}"
-    if not isinstance(value, str) or not 8 <= len(value) <= 80 or set(value) - CLIENT_ID_OK:
-        raise vitals.NotUnderstood(N_("The identifier's value must be 8 to 80 letters, digits "
-                                      "or _ . : -"), "Observation.identifier.value")
-    return value
+    if not isinstance(value, str) or not value or len(value) > MAX_IDENTIFIER:
+        raise vitals.NotUnderstood(N_("The identifier's value must be text of at most "
+                                      "%(max)s characters"), "Observation.identifier.value",
+                                   max=MAX_IDENTIFIER)
+    if 8 <= len(value) <= 80 and not set(value) - CLIENT_ID_OK:
+        return value
+    # Any FHIR identifier is a device's own (FHIR's example glucose has "6323"): one that is
+    # not in the form of a submission's client id is kept by a digest of its system and
+    # value, the same on every resend.
+    system = next((i.get("system") for i in identifiers if i.get("value") == value), None)
+    digest = hashlib.sha256(f"{system or ''}|{value}".encode()).hexdigest()[:48]
+    return f"fhir.{digest}"
 
 
 def _subject(resource: dict) -> uuid.UUID:
