@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
 PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitoring.rules",
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
-        "hemma.fhir.resources", "hemma.fhir.capability")
+        "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers")
 TOP = len(LAYERS) - 1
 
 

@@ -316,6 +316,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.episodes import api as episodes_api
     from hemma.episodes import pages as episodes_pages
     from hemma.fhir import api as fhir_api
+    from hemma.fhir import api_care as fhir_care_api
     from hemma.handovers import api as handovers_api
     from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
@@ -354,7 +355,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          tasks_pages.router, tasks_api.router, handovers_pages.router,
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
-                         fhir_api.router, docs.router]
+                         fhir_api.router, fhir_care_api.router, docs.router]
     for router in app.state.routers:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -251,9 +251,40 @@ class Scenario:
             return message_in_thread(self.database, self.world, pid)[param]
         if param == "observation_id":
             return _fhir_observation(self, pid)
+        if param == "provenance_id":
+            return "Observation-" + _fhir_observation(self, pid)
+        if param in ("document_id", "binary_id"):
+            self._agreement(ids["episode_id"], pid)
+            return f"agreement-{ids['episode_id']}"
+        if param == "answers_id":
+            return _fhir_observation(self, pid).rsplit("-", 1)[0]
+        if param == "encounter_id":
+            return self._planning("visit_id", pid, PEOPLE[username][3])
+        if param == "plan_id":
+            return _care_plan(self, ids["episode_id"], pid)
+        if param == "organization_id":
+            return f"unit-{w.units[PEOPLE[username][3]]}"
+        if param == "version_id":
+            return "1"
         if param in ids:
             return ids[param]
         raise AssertionError(f"the access matrix does not know how to fill {{{param}}}")
+
+
+def _care_plan(self, episode_id, pid):
+    """The episode's shared plan, written by the home ward."""
+    from hemma.models import CarePlan
+
+    with self.database.session() as s:
+        found = s.scalar(select(CarePlan.id).where(CarePlan.episode_id == episode_id))
+        if found is not None:
+            return found
+        plan = CarePlan(episode_id=episode_id, patient_id=pid, goals="Hem", follow_ups=[],
+                        documented_by_unit_id=self.world.units["med"], updated_at=utcnow(),
+                        updated_by_id=self.world.staff["sara"])
+        s.add(plan)
+        s.flush()
+        return plan.id
 
 
 def _fhir_observation(self, pid) -> str:

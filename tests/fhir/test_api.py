@@ -215,3 +215,23 @@ def test_errors_are_operation_outcomes_naming_the_parameter_in_the_callers_langu
     assert r.status_code == 401 and r.json()["resourceType"] == "OperationOutcome"
     assert sara.get("/fhir/Observation/not-an-id").status_code == 404
     assert sara.get(f"/fhir/Observation/{uuid.uuid4()}-pulse").status_code == 404
+
+
+def test_observations_by_when_they_were_recorded_and_by_status(app, world, database):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    _values(database, world, pid, days=1, every_minutes=240)  # 6 submissions: 2 values, NEWS2
+    sara = fhir_client(app, database, world, "sara")
+    today = utcnow().date().isoformat()
+    tomorrow = (utcnow() + timedelta(days=2)).date().isoformat()
+    everything = {"patient": pid, "_count": 100}
+    assert len(sara.get("/fhir/Observation", params=everything).json()["entry"]) == 18
+    r = sara.get("/fhir/Observation", params={**everything, "_lastUpdated": f"ge{tomorrow}"})
+    assert r.status_code == 200 and r.json().get("entry", []) == []
+    r = sara.get("/fhir/Observation", params={**everything, "_lastUpdated": f"ge{today}",
+                                               "status": "final"})
+    assert len(r.json()["entry"]) == 18
+    r = sara.get("/fhir/Observation", params={**everything, "status": "preliminary"})
+    assert r.json().get("entry", []) == []
+    r = sara.get("/fhir/Observation", params={**everything, "_lastUpdated": "xx2026"})
+    assert r.status_code == 400 and r.json()["issue"][0]["expression"] == ["_lastUpdated"]

@@ -15,7 +15,6 @@ from hemma.access.policy import Action
 from hemma.agreements import service
 from hemma.i18n import gettext as _
 from hemma.i18n.labels import IF_WORSE_ACTIONS
-from hemma.kit import pdf
 from hemma.kit.errors import Conflict, HemmaError
 from hemma.kit.time import format_local, local_today
 from hemma.kit.validation import DB_INT_MAX
@@ -198,8 +197,7 @@ def agreement_pdf(db: DbSession, episode_id: uuid.UUID, ctx: Reader,
     if row is None:
         return RedirectResponse(BASE.format(patient_id=ctx.patient_id, episode_id=episode_id),
                                 303)
-    title, subtitle, sections, footer = service.pdf_parts(view, row)
-    body = pdf.document(title, subtitle, sections, footer=footer)
+    body = service.pdf_document(view, row)
     # The file name carries no ids: it is saved on shared computers and mailed.
     name = f"overenskommelse-v{row.version}-{local_today().isoformat()}.pdf"
     return Response(body, media_type="application/pdf", headers={

@@ -429,6 +429,14 @@ def confirmation_text(row: Agreement) -> str:
              at=format_local(row.confirmed_at))
 
 
+def pdf_document(view: AgreementView, row: Agreement) -> bytes:
+    """The agreement as a PDF to print or hand over: the page's and FHIR's one document."""
+    from hemma.kit import pdf
+
+    title, subtitle, parts, footer = pdf_parts(view, row)
+    return pdf.document(title, subtitle, parts, footer=footer)
+
+
 def pdf_parts(view: AgreementView, row: Agreement) -> tuple[str, str, list[Section], str]:
     """Title, subtitle, sections and footer of a printed version: the patient's name and the
     date, and nothing of the database (no ids)."""

@@ -38,7 +38,8 @@ PATIENT = capability.register(Kind(
 OBSERVATION = capability.register(Kind(
     "Observation", ("read", "vread", "search-type", "create"),
     (("patient", "reference"), ("subject", "reference"), ("date", "date"), ("code", "token"),
-     ("category", "token"), ("_sort", "string")),
+     ("category", "token"), ("_sort", "string"), ("status", "token"),
+     ("_lastUpdated", "date")),
     profile=vitals.VITALS_PROFILE, includes=("Observation:patient", "Observation:subject"),
     conditional_create=True))
 INCLUDES = set(OBSERVATION.includes)
@@ -189,11 +190,15 @@ def search_observations(request: Request, db: DbSession, principal: ObservationS
     order = search.sort(request.query_params.getlist("_sort"), ("-date", "date"))
     when = search.date_range(_values(request, "date"))
     page = service.Page([], None, [])
-    if patient_id is not None:
+    updated = search.date_range(_values(request, "_lastUpdated"), parameter="_lastUpdated") \
+        if "_lastUpdated" in request.query_params else None
+    # Every value Hemma keeps is final: a value is never changed, only added.
+    statuses = {search.token(v)[1] for v in _values(request, "status")}
+    if patient_id is not None and (not statuses or "final" in statuses):
         page = service.search_observations(
             db, principal.subject, patient_id=patient_id, when=when, parameters=_codes(request),
             newest_first=order == "-date", count=count,
-            cursor=request.query_params.get("_cursor"))
+            cursor=request.query_params.get("_cursor"), updated=updated)
     entries = [{"resource": r} for r in page.resources]
     if includes and page.resources:
         entries.append({"resource": service.read_patient(db, principal.subject, patient_id),
@@ -302,3 +307,58 @@ def transaction(request: Request, body: Resource, db: DbSession, principal: Writ
                       "location": f"Observation/{m.resource['id']}/_history/"
                                   f"{m.resource['meta']['versionId']}"}}
         for m in made]})
+
+
+# --- The patient's answers ------------------------------------------------------------------
+
+ANSWERS = capability.register(Kind(
+    "QuestionnaireResponse", ("read", "vread", "search-type", "create"),
+    (("patient", "reference"), ("subject", "reference"), ("authored", "date")),
+    conditional_create=True,
+    documentation="The patient's answers to their pathway's symptom questions, 'I feel "
+                  "worse' (linkId feeling-worse) and their own words (linkId note)."))
+AnswersReader = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "r"))]
+AnswersSearcher = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "s"))]
+AnswersWriter = Annotated[Principal, Depends(FhirAccess("QuestionnaireResponse", "c",
+                                                        Action.OBSERVE))]
+
+
+@router.get("/QuestionnaireResponse/{answers_id}", response_class=FhirResponse)
+def read_answers(answers_id: uuid.UUID, db: DbSession, principal: AnswersReader):
+    """One submission's answers."""
+    return versioned(service.read_answers(db, principal.subject, answers_id))
+
+
+@router.get("/QuestionnaireResponse/{answers_id}/_history/{version_id}",
+            response_class=FhirResponse)
+def vread_answers(answers_id: uuid.UUID, version_id: str, db: DbSession,
+                  principal: AnswersReader):
+    return versioned(_same_version(service.read_answers(db, principal.subject, answers_id),
+                                   version_id))
+
+
+@router.get("/QuestionnaireResponse", response_class=FhirResponse)
+def search_answers(request: Request, db: DbSession, principal: AnswersSearcher):
+    """A patient's answers, newest first (`authored` with prefixes)."""
+    _check(request, ANSWERS)
+    patient_id = _patient_of(request)
+    when = search.date_range(_values(request, "authored"), parameter="authored")
+    found = service.search_answers(db, principal.subject, patient_id, when) \
+        if patient_id is not None else []
+    count = search.count(request.query_params.getlist("_count"))
+    return FhirResponse(resources.bundle(
+        "searchset", [{"resource": r} for r in found[:count]], self_url=self_url(request),
+        total=len(found), base=_base(request)))
+
+
+@router.post("/QuestionnaireResponse", status_code=201, response_class=FhirResponse)
+def create_answers(request: Request, body: Resource, db: DbSession, principal: AnswersWriter):
+    """Record a patient app's answers (checked against the alert rules like the patient's
+    own page); with `If-None-Exist: identifier=system|value`, a resend changes nothing."""
+    made = service.create_answers(db, principal.subject, body, _condition(request),
+                                  performer="patient" if principal.profession == "system"
+                                  else "staff")
+    resource = made.resource
+    location = f"{_base(request)}QuestionnaireResponse/{resource['id']}/_history/" \
+               f"{resource['meta']['versionId']}"
+    return versioned(resource, 201 if made.created else 200, {"Location": location})

@@ -23,8 +23,9 @@ from hemma.access.service import (
     origin,
     require,
 )
-from hemma.fhir import resources, vitals
+from hemma.fhir import answers, resources, vitals
 from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, encode_cursor
+from hemma.i18n import gettext as _
 from hemma.kit.errors import NotFound
 from hemma.kit.text import N_
 from hemma.kit.time import utcnow
@@ -164,7 +165,8 @@ def _reach(db: Session, patient_id: uuid.UUID, newest_first: bool, first: dateti
 
 def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
                         when: DateRange, parameters: set[str] | None, newest_first: bool,
-                        count: int, cursor: str | None) -> Page:
+                        count: int, cursor: str | None,
+                        updated: DateRange | None = None) -> Page:
     """One page of the patient's Observations (each value its own), in time order; empty
     when the caller may not read the patient (absent, as the specification asks)."""
     decision = can(db, subject, Action.READ, patient_id)
@@ -190,7 +192,8 @@ def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
     while True:
         seen = visible.observations(db, decision, patient_id, low, high).observations
         # Values measured at the same instant keep one order on every page: by their id.
-        rows = sorted((o for o in seen if when.holds(o.measured_at)),
+        rows = sorted((o for o in seen if when.holds(o.measured_at)
+                       and (updated is None or updated.holds(o.received_at))),
                       key=lambda o: (o.measured_at, str(o.id)), reverse=newest_first)
         i, skip = _position(position, rows) if position else (0, 0)
         out: list[dict] = []
@@ -263,12 +266,16 @@ CLIENT_ID_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 class Created:
     resource: dict
     created: bool  # False: the same identifier was sent before (nothing changed)
+    shown: object = None  # the submission as the sender sees it
 
 
-def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
+def _client_id(resource: dict, condition: tuple[str | None, str] | None,
+               where: str = "Observation") -> str:
     """The submission's client id: the identifier the device gave it (a resend is then
     harmless), or a fresh one."""
-    identifiers = [i for i in resource.get("identifier") or [] if isinstance(i, dict)]
+    given = resource.get("identifier") or []
+    identifiers = [i for i in (given if isinstance(given, list) else [given])
+                   if isinstance(i, dict)]
     value = None
     if condition is not None:
         system, value = condition
@@ -276,14 +283,14 @@ def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
                    for i in identifiers):
             raise vitals.NotUnderstood(N_("If-None-Exist must name the Observation's own "
                                           "identifier (identifier=system|value)"),
-                                       "Observation.identifier")
+                                       f"{where}.identifier")
     elif identifiers:
         value = identifiers[0].get("value")
     if value is None:
         return f"fhir-{uuid.uuid4()}"
     if not isinstance(value, str) or not value or len(value) > MAX_IDENTIFIER:
         raise vitals.NotUnderstood(N_("The identifier's value must be text of at most "
-                                      "%(max)s characters"), "Observation.identifier.value",
+                                      "%(max)s characters"), f"{where}.identifier.value",
                                    max=MAX_IDENTIFIER)
     if 8 <= len(value) <= 80 and not set(value) - CLIENT_ID_OK:
         return value
@@ -295,15 +302,15 @@ def _client_id(resource: dict, condition: tuple[str | None, str] | None) -> str:
     return f"fhir.{digest}"
 
 
-def _subject(resource: dict) -> uuid.UUID:
+def _subject(resource: dict, where: str = "Observation") -> uuid.UUID:
     ref = (resource.get("subject") or {}).get("reference") if isinstance(
         resource.get("subject"), dict) else None
     if not isinstance(ref, str) or not ref.startswith("Patient/"):
-        raise vitals.NotUnderstood(SUBJECT, "Observation.subject")
+        raise vitals.NotUnderstood(SUBJECT, f"{where}.subject")
     try:
         return uuid.UUID(ref.removeprefix("Patient/"))
     except ValueError:
-        raise vitals.NotUnderstood(SUBJECT, "Observation.subject") from None
+        raise vitals.NotUnderstood(SUBJECT, f"{where}.subject") from None
 
 
 def submission(resource: dict, condition: tuple[str | None, str] | None):
@@ -348,8 +355,8 @@ def create_observations(db: Session, subject: Subject, items: list, *, performer
     that does not exist."""
     from hemma.monitoring import service as monitoring
 
-    decisions = decisions_for(db, subject, {pid for pid, _ in items}, Action.OBSERVE)
-    for pid, _ in items:
+    decisions = decisions_for(db, subject, {pid for pid, _data in items}, Action.OBSERVE)
+    for pid, _data in items:
         if not decisions[pid]:
             if decisions[pid].facts is not None and decisions[pid].facts.exists:
                 audit.record(db, pid, "fhir.create", outcome="denied")
@@ -363,8 +370,8 @@ def create_observations(db: Session, subject: Subject, items: list, *, performer
         shown = visible.answer(db, decisions[pid], r.observation, r.news2_units)
         # The value sent; a resend of an identifier first used for another value answers
         # with what was recorded under it (a submission always holds at least one value).
-        made = _resources_of(shown, set(_parameters(data))) or _resources_of(shown)
-        out.append(Created(made[0], r.created))
+        made = _resources_of(shown, set(_parameters(data))) or _resources_of(shown) or [None]
+        out.append(Created(made[0], r.created, shown))
     return out
 
 
@@ -374,3 +381,95 @@ def _parameters(data) -> list[str]:
                                                                   None) is not None:
         fields.add("blood_pressure")
     return sorted(fields)
+
+
+# --- The patient's answers (QuestionnaireResponse) ------------------------------------------
+
+
+def _questions(db: Session, episode_id: uuid.UUID | None) -> list[dict]:
+    from hemma.models import Episode, Pathway
+
+    if episode_id is None:
+        return []
+    found = db.execute(select(Pathway.symptom_questions).join(
+        Episode, Episode.pathway_id == Pathway.id).where(Episode.id == episode_id)).scalar()
+    return list(found or [])
+
+
+def _answers_resource(db: Session, row) -> dict:
+    return answers.response(row, _questions(db, row.episode_id),
+                            worse_text=_("I feel worse"), note_text=_("In my own words"))
+
+
+def read_answers(db: Session, subject: Subject, row_id: uuid.UUID) -> dict:
+    """One submission's answers: 404 unless the caller may read the patient and see the
+    organisation that documented it, and it holds answers."""
+    row = db.get(Observation, row_id)
+    if row is None:
+        raise NotFound()
+    decision = require(db, subject, Action.READ, row.patient_id,
+                       on=origin(db, row.documented_by_unit_id), audit_action="fhir.read")
+    shown = _shown(db, decision, row)
+    if shown is None or not answers.has_answers(shown):
+        raise NotFound()
+    return _answers_resource(db, shown)
+
+
+def search_answers(db: Session, subject: Subject, patient_id: uuid.UUID, when: DateRange,
+                   limit: int = 1000) -> list[dict]:
+    """The patient's answers in the period, newest first (those the caller may see)."""
+    decision = can(db, subject, Action.READ, patient_id)
+    if not decision:
+        return []
+    audit.record(db, patient_id, "fhir.search", basis=str(decision.basis),
+                 emergency=decision.emergency)
+    seen = visible.observations(db, decision, patient_id, when.start or EPOCH,
+                                when.end).observations
+    rows = [o for o in reversed(seen) if when.holds(o.measured_at) and answers.has_answers(o)]
+    return [_answers_resource(db, o) for o in rows[:limit]]
+
+
+def _patient_questions(db: Session, patient_id: uuid.UUID) -> list[dict]:
+    from hemma.models import ACTIVE_STATES, Episode
+
+    episode_id = db.scalar(select(Episode.id).where(
+        Episode.patient_id == patient_id, Episode.state.in_(ACTIVE_STATES)))
+    return _questions(db, episode_id)
+
+
+def create_answers(db: Session, subject: Subject, resource: dict,
+                   condition: tuple[str | None, str] | None, *, performer: str) -> Created:
+    """Record a patient app's (or a device's) answers as a submission, checked against the
+    alert rules like the patient's own page ("Jag mår sämre" raises its alert); exactly once
+    per identifier, as an Observation."""
+    from pydantic import ValidationError
+
+    from hemma.monitoring.schemas import ObservationCreate
+
+    where = "QuestionnaireResponse"
+    if resource.get("resourceType") != where:
+        raise vitals.NotUnderstood(N_("Hemma takes a QuestionnaireResponse here"),
+                                   "resourceType")
+    patient_id = _subject(resource, where)
+    # Whether the patient exists for the caller is decided before their pathway is read.
+    decision = can(db, subject, Action.OBSERVE, patient_id)
+    if not decision:
+        if decision.facts is not None and decision.facts.exists:
+            audit.record(db, patient_id, "fhir.create", outcome="denied")
+        raise NotFound()
+    values = answers.values_from(resource, _patient_questions(db, patient_id))
+    try:
+        data = ObservationCreate.model_validate({
+            "client_id": _client_id(resource, condition, where),
+            "measured_at": resource.get("authored"), **values})
+    except ValidationError as e:
+        first = field_errors(list(e.errors()))[0]
+        path = {"measured_at": f"{where}.authored", "client_id": f"{where}.identifier"}.get(
+            first.field, f"{where}.item")
+        raise vitals.NotUnderstood(first.message, path, **first.params) from None
+    (made,) = create_observations(db, subject, [(patient_id, data)], performer=performer)
+    if made.shown is None or not answers.has_answers(made.shown):
+        # The identifier was first used for values without answers: say what it holds.
+        raise vitals.NotUnderstood(N_("The identifier was used before for other values"),
+                                   f"{where}.identifier")
+    return Created(_answers_resource(db, made.shown), made.created, made.shown)

@@ -13,9 +13,7 @@ from sqlalchemy import select
 from hemma.access.policy import Action
 from hemma.access.service import relation_active
 from hemma.episodes import service as episodes
-from hemma.i18n import gettext as _
-from hemma.kit import pdf
-from hemma.kit.time import format_local, local_today, utcnow
+from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
 from hemma.models import CareRelation, Organisation, Unit
 from hemma.patients.service import get_patient
@@ -117,13 +115,7 @@ def summary_pdf(db: DbSession, episode_id: uuid.UUID, ctx: Reader):
     view = service.summary_view(db, ctx.decision, ctx.patient_id, episode_id)
     if view.summary is None:
         return RedirectResponse(_url(ctx, episode_id), 303)
-    patient = get_patient(db, ctx.patient_id)
-    state = (_("Signed %(at)s by %(by)s", at=format_local(view.summary.signed_at),
-               by=view.signed_by) if view.summary.signed_at else _("Draft, not signed"))
-    body = pdf.document(
-        _("Discharge summary"),
-        f"{patient.given_name} {patient.family_name} · {local_today().isoformat()} · {state}",
-        service.pdf_sections(view))
+    body = service.pdf_document(db, view)
     service.record_print(db, ctx.patient_id)
     return Response(body, media_type="application/pdf", headers={
         "Content-Disposition": 'inline; filename="utskrivningssammanfattning.pdf"'})

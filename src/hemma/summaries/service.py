@@ -25,7 +25,7 @@ from hemma.i18n import gettext as _
 from hemma.i18n import ngettext
 from hemma.i18n.labels import DECISIONS, PARAMETERS, label
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
-from hemma.kit.time import format_local, local_date, utcnow
+from hemma.kit.time import format_local, local_date, local_today, utcnow
 from hemma.models import (
     CareRelation,
     DischargeSummary,
@@ -33,6 +33,7 @@ from hemma.models import (
     EpisodeState,
     Organisation,
     Pathway,
+    Patient,
     Profession,
     Staff,
     SummaryReceipt,
@@ -326,6 +327,20 @@ def inbox(db: Session, subject: Subject) -> list[InboxRow]:
 
 def unacknowledged(db: Session, subject: Subject) -> int:
     return sum(1 for r in inbox(db, subject) if r.receipt.acknowledged_at is None)
+
+
+def pdf_document(db: Session, view: SummaryView) -> bytes:
+    """The signed (or draft) summary as a PDF in large type: the page's and FHIR's one
+    document."""
+    from hemma.kit import pdf
+
+    patient = db.get(Patient, view.episode.patient_id)
+    state = (_("Signed %(at)s by %(by)s", at=format_local(view.summary.signed_at),
+               by=view.signed_by) if view.summary.signed_at else _("Draft, not signed"))
+    return pdf.document(
+        _("Discharge summary"),
+        f"{patient.given_name} {patient.family_name} · {local_today().isoformat()} · {state}",
+        pdf_sections(view))
 
 
 def pdf_sections(view: SummaryView) -> list:
