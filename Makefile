@@ -49,6 +49,7 @@ bench: install-test
 	$(BIN)/python bench/monitoring.py
 	$(BIN)/python bench/visitday.py
 	$(BIN)/python bench/planning.py
+	$(BIN)/python bench/fhir.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache node_modules

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from hemma.app import create_app
 from hemma.demo import DEMO_PASSWORD, load_demo
+from tests.live import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -30,37 +26,12 @@ if not Path(CHROMIUM).exists():
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def live_server(settings, database):
     """The demo, served as `hemma serve` does: with the outbox worker in the process."""
     load_demo(database)
     with serving(create_app(settings, database, background=True)) as base:
         yield base
-
-
-@contextmanager
-def serving(app):
-    """Serve `app` on a free loopback port in a thread, until the block ends."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -38,7 +38,8 @@ def _is_api(request: Request) -> bool:
 
 # The OperationOutcome issue type of each status (FHIR's IssueType codes).
 FHIR_ISSUE = {400: "invalid", 401: "login", 403: "forbidden", 404: "not-found", 409: "conflict",
-              412: "conflict", 413: "too-long", 415: "not-supported", 422: "invalid",
+              405: "not-supported", 412: "conflict", 413: "too-long", 415: "not-supported",
+              422: "invalid",
               503: "transient"}
 
 
@@ -121,6 +122,14 @@ async def http_error(request: Request, exc: StarletteHTTPException):
         message = _("The request could not be read. Nothing was changed.")
         return _error_response(request, 400, _("Something is wrong"), message,
                                [FieldError("body", N_("The request could not be read"))])
+    if exc.status_code == 405:
+        # A method the address does not take (POST of a Patient, DELETE): said in the
+        # caller's language, with the methods it does take.
+        response = _error_response(request, 405, _("Something is wrong"),
+                                   _("This operation is not supported here."))
+        if exc.headers and "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     return _error_response(request, exc.status_code, _("Something is wrong"),
                            str(exc.detail))
 

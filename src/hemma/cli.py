@@ -219,6 +219,58 @@ def users_token(username: str, name: str, days: int) -> None:
     click.echo(token)
 
 
+@main.command("simulate-devices")
+@click.option("--base-url", default="http://127.0.0.1:8000/fhir", show_default=True,
+              help="Hemma's FHIR base.")
+@click.option("--token", envvar="HEMMA_FHIR_TOKEN", required=True,
+              help="Bearer token the gateways send as (or HEMMA_FHIR_TOKEN).")
+@click.option("--patient", "patients", multiple=True,
+              help="A patient's FHIR id or personnummer (12 digits); repeat for more.")
+@click.option("--all", "all_patients", is_flag=True,
+              help="Every patient the account may read: its unit's.")
+@click.option("--interval", default=900.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds between measurement rounds.")
+@click.option("--rounds", type=click.IntRange(min=1), default=None,
+              help="Stop after this many rounds (default: until stopped).")
+@click.option("--once", is_flag=True, help="One round (--rounds 1).")
+@click.option("--alarming", type=click.FloatRange(0, 1), is_flag=False, flag_value=1.0,
+              default=0.0, show_default=True,
+              help="The share of Bundles with one red value (alone: every one).")
+@click.option("--seed", type=int, default=None, help="Repeatable values.")
+def simulate_devices(base_url: str, token: str, patients: tuple[str, ...], all_patients: bool,
+                     interval: float, rounds: int | None, once: bool, alarming: float,
+                     seed: int | None) -> None:
+    """Post home gateways' transaction Bundles of LOINC-coded vital signs to Hemma's FHIR
+    API, for the patients given (id or personnummer) or --all, every --interval seconds;
+    each entry a conditional create, so a resend is harmless."""
+    from hemma.fhir.simulator import Gateway, SimulatorError, run
+
+    if bool(patients) == all_patients:
+        raise click.UsageError("give --patient (one or more) or --all")
+    gateway = Gateway(base_url, token)
+    try:
+        try:
+            ids = gateway.all_patients() if all_patients else gateway.patients(patients)
+        except SimulatorError as e:
+            raise click.ClickException(str(e)) from None
+        if not ids:
+            raise click.ClickException("no patients to send values for")
+        click.echo(f"{len(ids)} patient(s), {'one round' if once else rounds or 'endless'} "
+                   f"round(s), every {interval:g} s, alarming {alarming:.0%}")
+        try:
+            sent = run(gateway, ids, rounds=1 if once else rounds, interval=interval,
+                       alarming=alarming, seed=seed, echo=click.echo)
+        except KeyboardInterrupt:
+            return
+    finally:
+        gateway.close()
+    refused = [s for s in sent if s.refused]
+    click.echo(f"{len(sent)} Bundle(s): {sum(s.created for s in sent)} values recorded, "
+               f"{sum(s.resent for s in sent)} already recorded, {len(refused)} refused")
+    if refused and len(refused) == len(sent):
+        sys.exit(1)
+
+
 @main.group()
 def clients() -> None:
     """System clients of the FHIR API (SMART Backend Services: devices, gateways, journals)."""

@@ -362,3 +362,17 @@ def test_provenance_says_who_documented_what_for_which_organisation(
     assert hugo.get(f"/fhir/Provenance/{task['id']}").status_code == 404
     assert sara.get("/fhir/Provenance").status_code == 400
     assert sara.get("/fhir/Provenance/Patient-x").status_code == 404
+
+
+def test_an_id_hemma_did_not_make_is_not_found_for_every_type(app, world, database):
+    """`Patient/example` and its like name nothing here: 404 (an OperationOutcome), never a
+    422 about the id's form."""
+    sara = fhir_client(app, database, world, "sara")
+    for kind in ("Patient", "CarePlan", "Task", "EpisodeOfCare", "Flag", "Consent",
+                 "Communication", "QuestionnaireResponse", "Appointment"):
+        for path in (f"/fhir/{kind}/example", f"/fhir/{kind}/example/_history/1"):
+            r = sara.get(path)
+            assert r.status_code == 404, (path, r.status_code)
+            assert r.json()["resourceType"] == "OperationOutcome"
+    rita = fhir_client(app, database, world, "rita")  # a log reviewer
+    assert rita.get("/fhir/AuditEvent/example").status_code == 404

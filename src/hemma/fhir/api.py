@@ -170,7 +170,21 @@ Resource = Annotated[dict, Depends(fhir_body)]
 
 
 def _condition(request: Request) -> tuple[str | None, str] | None:
+    """The conditional create's condition: the `If-None-Exist` header, or the same search in
+    the POST's query (`POST /Observation?identifier=system|value`, as fhirpy's get_or_create
+    sends it). Any other parameter is refused by name: a condition Hemma ignored would make
+    a resend a second value."""
     header = request.headers.get("if-none-exist")
+    for name in request.query_params:
+        if name not in ("identifier", "_format"):
+            raise SearchError(N_("If-None-Exist can be identifier=system|value"), name)
+    queried = values(request, "identifier")
+    if header is None and queried:
+        if len(queried) > 1:
+            raise SearchError(N_("If-None-Exist can be identifier=system|value"), "identifier")
+        header = f"identifier={queried[0]}"
+    elif header is not None and queried and header.strip() != f"identifier={queried[0]}":
+        raise SearchError(N_("If-None-Exist can be identifier=system|value"), "identifier")
     if header is None:
         return None
     name, _, value = header.partition("=")
@@ -200,6 +214,9 @@ def create_observation(request: Request, body: Resource, db: DbSession, principa
 MAX_ENTRIES = 1000  # entries of one transaction Bundle
 
 
+# The base with its trailing slash too: fhirclient posts a Bundle to "<base>/", and a
+# redirect would answer a gateway's batch with a 307 instead of the transaction's outcome.
+@router.post("/", response_class=FhirResponse, include_in_schema=False)
 @router.post("", response_class=FhirResponse)
 def transaction(request: Request, body: Resource, db: DbSession, principal: Writer):
     """A transaction Bundle of Observations (a home gateway's batch): all or nothing. Each

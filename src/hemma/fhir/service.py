@@ -5,9 +5,10 @@ the reader may be shown (monitoring.visible). Every patient a search returns is 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from hemma.fhir.search import DAMAGED, DateRange, SearchError, decode_cursor, en
 from hemma.i18n import gettext as _
 from hemma.kit.errors import NotFound
 from hemma.kit.text import N_
+from hemma.kit.time import utcnow
 from hemma.kit.validation import field_errors
 from hemma.models import Observation, Patient, Relative
 from hemma.monitoring import visible
@@ -130,6 +132,39 @@ class Page:
     patients: list[uuid.UUID]
 
 
+# A page reads the values from its first one as far as the `count`-th stored after it (an
+# index probe finds where that is), not the whole month (every page did: 2,880 rows of a
+# gateway's 15-minute values). When those give fewer Observations than asked for (a search
+# by code, values hidden from the reader), it looks four times as far, at least this far.
+FIRST_WINDOW = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class _Position:
+    row: str
+    skip: int
+    at: datetime | None  # the row's measurement time (None in a link made before it was kept)
+
+
+def _reach(db: Session, patient_id: uuid.UUID, newest_first: bool, first: datetime | None,
+           bound: datetime | None, count: int) -> datetime | None:
+    """When the `count`-th value after `first` was measured, going the search's way and not
+    past `bound`; None if fewer remain. Only a position: the values themselves are read
+    through the access check, by `visible.observations`."""
+    at = Observation.measured_at
+    stmt = select(at).where(Observation.patient_id == patient_id)
+    if newest_first:
+        if first is not None:
+            stmt = stmt.where(at <= first)
+        stmt = stmt.where(at >= bound).order_by(at.desc())
+    else:
+        stmt = stmt.where(at >= first)
+        if bound is not None:
+            stmt = stmt.where(at < bound)
+        stmt = stmt.order_by(at)
+    return db.scalar(stmt.offset(count).limit(1))
+
+
 def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
                         when: DateRange, parameters: set[str] | None, newest_first: bool,
                         count: int, cursor: str | None,
@@ -141,38 +176,78 @@ def search_observations(db: Session, subject: Subject, *, patient_id: uuid.UUID,
         return Page([], None, [])
     audit.record(db, patient_id, "fhir.search", basis=str(decision.basis),
                  emergency=decision.emergency)
-    seen = visible.observations(db, decision, patient_id, when.start or EPOCH,
-                                when.end).observations
-    rows = [o for o in seen if when.holds(o.measured_at)
-            and (updated is None or updated.holds(o.received_at))]
-    if newest_first:
-        rows.reverse()
-    i, skip = _position(cursor, rows) if cursor else (0, 0)
-    out: list[dict] = []
-    while i < len(rows) and len(out) < count:
-        made = _resources_of(rows[i], parameters)[skip:]
-        room = count - len(out)
-        if len(made) > room:
-            # The page ends within this submission's values: the next one starts there.
-            out.extend(made[:room])
-            skip += room
+    position = _decode(cursor) if cursor else None
+    start, end = when.start or EPOCH, when.end
+    anchor = position.at if position else None
+    # The values between `low` and `high` (both inclusive) are read; `whole`: they reach
+    # the end of the range the search asks for.
+    if position is not None and anchor is None:
+        low, high, whole = start, end, True
+    elif newest_first:
+        high = anchor or end
+        edge = _reach(db, patient_id, True, high, start, count)
+        low, whole = (start, True) if edge is None else (edge, False)
+    else:
+        low = anchor or start
+        edge = _reach(db, patient_id, False, low, end, count)
+        high, whole = (end, True) if edge is None else (edge, False)
+    while True:
+        seen = visible.observations(db, decision, patient_id, low, high).observations
+        # Values measured at the same instant keep one order on every page: by their id.
+        rows = sorted((o for o in seen if when.holds(o.measured_at)
+                       and (updated is None or updated.holds(o.received_at))),
+                      key=lambda o: (o.measured_at, str(o.id)), reverse=newest_first)
+        i, skip = _position(position, rows) if position else (0, 0)
+        out: list[dict] = []
+        while i < len(rows) and len(out) < count:
+            made = _resources_of(rows[i], parameters)[skip:]
+            room = count - len(out)
+            if len(made) > room:
+                # The page ends within this submission's values: the next one starts there.
+                out.extend(made[:room])
+                skip += room
+                break
+            out.extend(made)
+            i, skip = i + 1, 0
+        if whole or (len(out) >= count and i < len(rows)):
             break
-        out.extend(made)
-        i, skip = i + 1, 0
+        # Fewer Observations than rows: look four times as far.
+        if newest_first:
+            reference = high or utcnow()
+            low = reference - max(FIRST_WINDOW, (reference - low) * 4)
+            if low <= start:
+                low, whole = start, True
+        else:
+            high = low + max(FIRST_WINDOW, (high - low) * 4)
+            if (end is not None and high >= end) or high > utcnow() + timedelta(days=1):
+                high, whole = end, True
     next_cursor = None
     if count and i < len(rows):
-        next_cursor = encode_cursor({"row": str(rows[i].id), "skip": skip})
+        next_cursor = encode_cursor({"row": str(rows[i].id), "skip": skip,
+                                     "at": rows[i].measured_at.astimezone(UTC).isoformat()})
     return Page(out, next_cursor, [patient_id])
 
 
-def _position(cursor: str, rows: list) -> tuple[int, int]:
+def _decode(cursor: str) -> _Position:
     position = decode_cursor(cursor)
-    row, skip = position.get("row"), position.get("skip")
-    if not isinstance(skip, int) or skip < 0:
+    row, skip, at = position.get("row"), position.get("skip"), position.get("at")
+    if not isinstance(row, str) or not isinstance(skip, int) or skip < 0:
         raise SearchError(DAMAGED, "_cursor")
+    moment = None
+    if at is not None:
+        try:
+            moment = datetime.fromisoformat(at) if isinstance(at, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise SearchError(DAMAGED, "_cursor")
+    return _Position(row, skip, moment)
+
+
+def _position(position: _Position, rows: list) -> tuple[int, int]:
     for i, o in enumerate(rows):
-        if str(o.id) == row:
-            return i, skip
+        if str(o.id) == position.row:
+            return i, position.skip
     raise SearchError(N_("The page link no longer matches the results: start the search "
                          "again"), "_cursor")
 
@@ -185,6 +260,7 @@ OBSERVATION_ELEMENTS = {"resourceType", "id", "meta", "identifier", "status", "c
                         "subject", "effectiveDateTime", "valueQuantity", "valueCodeableConcept",
                         "component", "device", "performer", "note", "text"}
 SUBJECT = N_("The subject must be Patient/<id>")
+MAX_IDENTIFIER = 300  # characters of an identifier's value (a URN, a UUID, a device's own)
 CLIENT_ID_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
 
 
@@ -214,10 +290,18 @@ def _client_id(resource: dict, condition: tuple[str | None, str] | None,
         value = identifiers[0].get("value")
     if value is None:
         return f"fhir-{uuid.uuid4()}"
-    if not isinstance(value, str) or not 8 <= len(value) <= 80 or set(value) - CLIENT_ID_OK:
-        raise vitals.NotUnderstood(N_("The identifier's value must be 8 to 80 letters, digits "
-                                      "or _ . : -"), f"{where}.identifier.value")
-    return value
+    if not isinstance(value, str) or not value or len(value) > MAX_IDENTIFIER:
+        raise vitals.NotUnderstood(N_("The identifier's value must be text of at most "
+                                      "%(max)s characters"), f"{where}.identifier.value",
+                                   max=MAX_IDENTIFIER)
+    if 8 <= len(value) <= 80 and not set(value) - CLIENT_ID_OK:
+        return value
+    # Any FHIR identifier is a device's own (FHIR's example glucose has "6323"): one that is
+    # not in the form of a submission's client id is kept by a digest of its system and
+    # value, the same on every resend.
+    system = next((i.get("system") for i in identifiers if i.get("value") == value), None)
+    digest = hashlib.sha256(f"{system or ''}|{value}".encode()).hexdigest()[:48]
+    return f"fhir.{digest}"
 
 
 def _subject(resource: dict, where: str = "Observation") -> uuid.UUID:
