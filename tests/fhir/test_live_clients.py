@@ -2,7 +2,9 @@
 fhirpy's async client and fhirclient, the SMART on FHIR Python client. Each finds a patient
 by personnummer, pages through a month of values with `next` links to the end (every value
 once, none missing), includes the patient, creates an Observation conditionally twice (one
-stored) and posts a gateway's transaction Bundle, in the way each client does it."""
+stored), posts a gateway's transaction Bundle, and reads the shared plan with what its
+activities became, in the way each client does it. fhirpy authenticates as a journal's
+SMART Backend Services client (a signed JWT traded for a token), fhirclient as a user."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ import asyncio
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 from fhirclient.models.bundle import Bundle as FcBundle
+from fhirclient.models.careplan import CarePlan as FcCarePlan
 from fhirclient.models.fhirsearch import FHIRSearch
 from fhirclient.models.observation import Observation as FcObservation
 from fhirclient.models.patient import Patient as FcPatient
+from fhirclient.models.servicerequest import ServiceRequest as FcServiceRequest
+from fhirclient.models.task import Task as FcTask
 from fhirclient.server import FHIRServer
 from fhirpy import AsyncFHIRClient
 from sqlalchemy import func, select
@@ -24,6 +30,8 @@ from hemma.app import create_app
 from hemma.fhir import resources, vitals
 from hemma.kit.time import utcnow
 from hemma.models import Observation, Patient, Staff
+from tests.fhir.test_care import _plan
+from tests.fhir.test_smart import Gateway
 from tests.fhir.validate import fhir_client
 from tests.live import serving
 
@@ -33,10 +41,33 @@ PER_SUBMISSION = 3  # pulse, temperature and the NEWS2 scored on them
 
 
 def bearer_token(database, world) -> str:
-    """The clients' credentials: a staff user's API token (a device's SMART Backend
-    Services token replaces it when that exists)."""
+    """A staff user's API token (fhirclient's credentials here)."""
     with database.session() as s:
         return create_api_token(s, s.get(Staff, world.staff["sara"]), "live-fhir-client")
+
+
+def smart_token(live: str, database, world) -> str:
+    """A journal integration's token, as SMART Backend Services get one: a registered client
+    signs a JWT assertion with its private key and trades it at the token endpoint (fhirpy's
+    credentials here). It acts as the home ward's system account, narrowed by its scopes."""
+    journal = Gateway(database, world, client_id="journal-1",
+                      scope="system/Patient.rs system/Observation.crs system/CarePlan.rs "
+                            "system/ServiceRequest.rs system/Task.rs")
+    token_url = f"{live}/auth/token"
+    r = httpx.post(token_url, data=journal.form(
+        assertion=journal.assertion(aud=token_url),
+        scope="system/Patient.rs system/Observation.crs system/CarePlan.rs "
+              "system/ServiceRequest.rs system/Task.rs"))
+    assert r.status_code == 200, r.text
+    return r.json()["access_token"]
+
+
+@pytest.fixture
+def plan(world, as_user):
+    """A second patient with a shared plan: a visit (a care request to the municipality) and
+    a one-off (a task), with consent to share both ways."""
+    pid, _eid = _plan(world, as_user)
+    return pid
 
 
 @pytest.fixture
@@ -95,11 +126,12 @@ def _transaction(pid, prefix: str) -> dict:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-def test_fhirpy_async_client(live, ward, database):
+def test_fhirpy_async_client(live, ward, plan, database, world):
     pid = ward["pid"]
+    token = smart_token(live, database, world)
 
     async def run() -> None:
-        client = AsyncFHIRClient(live, authorization=f"Bearer {ward['token']}")
+        client = AsyncFHIRClient(live, authorization=f"Bearer {token}")
         # A patient by personnummer.
         found = await client.resources("Patient").search(
             identifier=f"{resources.PERSONNUMMER}|{ward['personnummer']}").fetch_all()
@@ -137,10 +169,19 @@ def test_fhirpy_async_client(live, ward, database):
             assert answer["type"] == "transaction-response" and len(answer["entry"]) == 2
         assert _rows(database, pid) == before + 3
 
+        # The shared plan with what its activities became, in one search.
+        bundle = await client.resources("CarePlan").search(patient=str(plan)).include(
+            "CarePlan", "activity-reference").fetch_raw()
+        (care_plan,) = [e.resource for e in bundle["entry"] if e["search"]["mode"] == "match"]
+        wanted = sorted(a["reference"]["reference"] for a in care_plan["activity"])
+        got = sorted(f"{e.resource['resourceType']}/{e.resource['id']}"
+                     for e in bundle["entry"] if e["search"]["mode"] == "include")
+        assert wanted == got and {w.split("/")[0] for w in wanted} == {"ServiceRequest", "Task"}
+
     asyncio.run(run())
 
 
-def test_fhirclient_smart_on_fhir_client(live, ward, database):
+def test_fhirclient_smart_on_fhir_client(live, ward, plan, database):
     pid = ward["pid"]
     server = FHIRServer(None, base_uri=live)
     server.session.headers["Authorization"] = f"Bearer {ward['token']}"
@@ -182,6 +223,17 @@ def test_fhirclient_smart_on_fhir_client(live, ward, database):
         answer = FcBundle(_transaction(pid, "fhirclient-tx")).create(server)
         assert answer["type"] == "transaction-response" and len(answer["entry"]) == 2
     assert _rows(database, pid) == before + 3
+
+    # The shared plan, read with its activities, each followed to what it became.
+    (care_plan,) = list(FcCarePlan.where({"patient": str(plan)}).perform_resources_iter(server))
+    read_back = FcCarePlan.read(care_plan.id, server)
+    kinds = {"ServiceRequest": FcServiceRequest, "Task": FcTask}
+    followed = []
+    for activity in read_back.activity:
+        kind, rid = activity.reference.reference.split("/")
+        followed.append(kinds[kind].read(rid, server))
+    assert sorted(type(x).__name__ for x in followed) == ["ServiceRequest", "Task"]
+    assert any(getattr(x, "description", None) == "Ordna nyckelgömma" for x in followed)
 
 
 # --- What the real clients tripped on, each pinned without them ----------------------------
