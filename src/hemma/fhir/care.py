@@ -457,3 +457,26 @@ def provenance(target: dict, *, recorded: datetime, who: dict, role: str, unit_i
                    "who": unit_ref(unit_id, unit_name)}],
     }
     return with_version(resource, _instant(recorded))
+
+
+def logistics_task(item: Any, *, category: str | None, provider: str, title: str) -> dict:
+    """A thing that must be in the home before the patient (a checklist item of the road
+    home): what, who provides it, by when, and whether it is there."""
+    resource = _clean({
+        "resourceType": "Task", "id": str(item.id),
+        "status": DONE_TASK if item.done_at else OPEN_TASK,
+        "intent": "order", "priority": "routine",
+        "code": coded(TASK_KIND_SYSTEM, "logistics", title),
+        "description": item.what,
+        "for": patient_ref(item.patient_id),
+        "authoredOn": _instant(item.created_at),
+        "lastModified": _instant(item.done_at or item.created_at),
+        "requester": unit_ref(item.documented_by_unit_id),
+        "owner": unit_ref(item.provider_unit_id, provider),
+        "restriction": {"period": {"end": _instant(item.due_at)}},
+        "note": [{"text": n} for n in (category, item.deliverer) if n],
+        "executionPeriod": {"end": _instant(item.done_at)} if item.done_at else None,
+    })
+    resource["meta"] = meta("2" if item.done_at else "1", _instant(item.done_at
+                                                                   or item.created_at))
+    return resource

@@ -28,10 +28,13 @@ from hemma.i18n import gettext as _
 from hemma.i18n import labels
 from hemma.kit.errors import Conflict, NotFound
 from hemma.kit.text import N_
+from hemma.logistics import service as logistics
+from hemma.logistics.schemas import ChecklistDone
 from hemma.models import (
     CarePlan,
     CareRelation,
     CareRequest,
+    ChecklistItem,
     Episode,
     Organisation,
     RoundNote,
@@ -337,8 +340,34 @@ def _task_resources(db: Session, views: list[tasks.TaskView]) -> list[dict]:
     return out
 
 
+def _logistics_tasks(db: Session, views) -> list[dict]:
+    return [care.logistics_task(v.item, category=_label(labels.CHECKLIST_CATEGORIES,
+                                                        v.item.category),
+                                provider=v.provider_name, title=_("Before the homecoming"))
+            for v in views]
+
+
+def _checklist(db: Session, decision: Decision, patient_id: uuid.UUID) -> list:
+    """The checklist items of the patient's episodes the reader may see (the logistics'
+    own view: the home ward's record, each item its writer's)."""
+    out = []
+    for e in db.scalars(select(Episode).where(Episode.patient_id == patient_id)
+                        .order_by(Episode.assessed_at)):
+        if decision.sees(origin(db, e.responsible_unit_id)):
+            out += logistics.logistics(db, decision, patient_id, e.id).items
+    return out
+
+
 def read_task(db: Session, subject: Subject, task_id: uuid.UUID) -> dict:
-    t = _row(db, Task, task_id)
+    """A task, or a checklist item of the road home (both are FHIR Tasks)."""
+    t = db.get(Task, task_id)
+    if t is None:
+        item = _row(db, ChecklistItem, task_id)
+        decision = _read(db, subject, item.patient_id)
+        found = [v for v in _checklist(db, decision, item.patient_id) if v.item.id == item.id]
+        if not found:
+            raise NotFound()
+        return _logistics_tasks(db, found)[0]
     decision = _read(db, subject, t.patient_id)
     return _task_resources(db, [tasks.get_task(db, decision, t.patient_id, t.id)])[0]
 
@@ -349,9 +378,11 @@ def search_tasks(db: Session, subject: Subject, patient_id: uuid.UUID,
     if decision is None:
         return []
     views, _hidden = tasks.patient_tasks(db, decision, patient_id, limit=1000)
+    items = _checklist(db, decision, patient_id)
     if ids is not None:
         views = [v for v in views if v.task.id in ids]
-    return _task_resources(db, views)
+        items = [v for v in items if v.item.id in ids]
+    return _task_resources(db, views) + _logistics_tasks(db, items)
 
 
 # A task's status through FHIR: done, or open again with a reason; nothing else changes.
@@ -379,10 +410,16 @@ def update_task(db: Session, subject: Subject, task_id: uuid.UUID, body: dict,
         if body.get(element) != current.get(element):
             raise refuse(CHANGES_ONLY_STATUS, f"Task.{element}")
     status = body.get("status")
-    t = _row(db, Task, task_id)
     if status == current["status"]:
         return current  # nothing to change
-    if status == care.DONE_TASK:
+    t = db.get(Task, task_id)
+    if t is None:  # a checklist item: it is ticked when it is in the home, never unticked
+        item = _row(db, ChecklistItem, task_id)
+        if status != care.DONE_TASK:
+            raise refuse(N_("A thing in the home is not taken back through FHIR"),
+                         "Task.status")
+        logistics.tick_done(db, subject, item.patient_id, item.id, ChecklistDone())
+    elif status == care.DONE_TASK:
         tasks.complete(db, subject, t.patient_id, t.id)
     elif status in OPEN_STATES and current["status"] == care.DONE_TASK:
         reason = (body.get("statusReason") or {}).get("text") if isinstance(
