@@ -106,3 +106,24 @@ def test_what_hemma_would_not_read_is_refused_by_its_path(app, world, database):
     r = hugo.post("/fhir/QuestionnaireResponse", json=_answers(pid), headers=FHIR)
     assert r.status_code == 404
     assert _count(database, Observation, pid) == 0
+
+
+def test_the_assessment_is_a_questionnaire_response_of_its_parts_and_decision(
+        app, world, database):
+    pid = world.patient(unit="med")
+    world.episode(pid, state="assessing")  # assessed, and the physician decided to admit
+    world.relation(pid, unit="hsv")
+    sara = fhir_client(app, database, world, "sara")
+    found = sara.get("/fhir/QuestionnaireResponse", params={"patient": pid}).json()
+    assert_r4(found)
+    (assessment,) = [e["resource"] for e in found["entry"]]
+    assert assessment["questionnaire"] == "urn:hemma:questionnaire:assessment"
+    links = [i["linkId"] for i in assessment["item"]]
+    assert "medical_stability" in links and "decision" in links
+    decision = next(i for i in assessment["item"] if i["linkId"] == "decision")
+    assert decision["answer"][0]["valueCoding"]["code"] == "admit"
+    assert sara.get(f"/fhir/QuestionnaireResponse/{assessment['id']}").json() == assessment
+    # The municipality, without the patient's consent, does not see the region's assessment.
+    kim = fhir_client(app, database, world, "kim")
+    assert kim.get("/fhir/QuestionnaireResponse", params={"patient": pid}).json()["total"] == 0
+    assert kim.get(f"/fhir/QuestionnaireResponse/{assessment['id']}").status_code == 404

@@ -114,3 +114,49 @@ def values_from(resource: dict, questions: list[dict]) -> dict:
             raise NotUnderstood(N_("The patient's pathway has no question %(link)s"),
                                 f"{at}.linkId", link=str(link)[:60])
     return {"symptoms": symptoms, "feeling_worse": worse, "note": note}
+
+
+# --- The structured assessment before admission ----------------------------------------------
+
+ASSESSMENT = "urn:hemma:questionnaire:assessment"
+PART_STATUS_SYSTEM = "urn:hemma:assessment-part-status"
+DECISION_SYSTEM = "urn:hemma:assessment-decision"
+
+
+def assessment(row: Any, *, parts: dict[str, str], statuses: dict[str, str],
+               decisions: dict[str, str], author: tuple[int, str] | None) -> dict:
+    """One version of the snabbspår assessment: each part (medical stability, ADL, mobility,
+    the home, medication, diagnosis) met, not met or not assessed, with its note; and the
+    physician's decision with its reason, once taken."""
+    from hemma.fhir.resources import practitioner_ref
+
+    items: list[dict] = []
+    for key, part in (row.parts or {}).items():
+        status = part.get("status") if isinstance(part, dict) else None
+        item: dict[str, Any] = {"linkId": key, "text": parts.get(key, key)}
+        if status:
+            item["answer"] = [{"valueCoding": {"system": PART_STATUS_SYSTEM, "code": status,
+                                               "display": statuses.get(status, status)}}]
+        items.append(item)
+        note = part.get("note") if isinstance(part, dict) else None
+        if note:
+            items.append({"linkId": f"{key}.note", "answer": [{"valueString": note}]})
+    if row.decision:
+        items.append({"linkId": "decision", "answer": [{"valueCoding": {
+            "system": DECISION_SYSTEM, "code": row.decision,
+            "display": decisions.get(row.decision, row.decision)}}]})
+        if row.decision_reason:
+            items.append({"linkId": "decision.reason",
+                          "answer": [{"valueString": row.decision_reason}]})
+    resource: dict[str, Any] = {
+        "resourceType": "QuestionnaireResponse", "id": str(row.id),
+        "meta": meta("2" if row.decided_at else "1",
+                     (row.decided_at or row.created_at).isoformat()),
+        "questionnaire": ASSESSMENT, "status": "completed",
+        "subject": patient_ref(row.patient_id),
+        "authored": row.created_at.isoformat(),
+        "item": items,
+    }
+    if author:
+        resource["author"] = practitioner_ref(*author)
+    return resource

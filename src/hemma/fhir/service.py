@@ -403,11 +403,41 @@ def _answers_resource(db: Session, row) -> dict:
                             worse_text=_("I feel worse"), note_text=_("In my own words"))
 
 
+def _assessments(db: Session, decision: Decision, patient_id: uuid.UUID) -> list[dict]:
+    """Every version of each episode's assessment the reader may see (the episode's
+    documentation: the home ward's record)."""
+    from hemma.assessments import service as assessments
+    from hemma.i18n import labels
+    from hemma.models import Episode
+
+    out = []
+    for e in db.scalars(select(Episode).where(Episode.patient_id == patient_id)):
+        if not decision.sees(origin(db, e.responsible_unit_id)):
+            continue
+        for v in assessments.versions(db, decision, patient_id, e.id):
+            out.append(answers.assessment(
+                v.row, parts={k: _(t) for k, t in labels.ASSESSMENT_PARTS.items()},
+                statuses={k: _(t) for k, t in labels.PART_STATUS.items()},
+                decisions={k: _(t) for k, t in labels.ASSESSMENT_DECISIONS.items()},
+                author=(v.row.created_by_id, v.assessed_by)))
+    return out
+
+
 def read_answers(db: Session, subject: Subject, row_id: uuid.UUID) -> dict:
-    """One submission's answers: 404 unless the caller may read the patient and see the
-    organisation that documented it, and it holds answers."""
+    """One submission's answers, or one version of the assessment: 404 unless the caller
+    may read the patient and see the organisation that documented it."""
+    from hemma.models import Assessment
+
     row = db.get(Observation, row_id)
     if row is None:
+        found = db.get(Assessment, row_id)
+        if found is None:
+            raise NotFound()
+        decision = require(db, subject, Action.READ, found.patient_id,
+                           audit_action="fhir.read")
+        for resource in _assessments(db, decision, found.patient_id):
+            if resource["id"] == str(row_id):
+                return resource
         raise NotFound()
     decision = require(db, subject, Action.READ, row.patient_id,
                        on=origin(db, row.documented_by_unit_id), audit_action="fhir.read")
@@ -428,7 +458,10 @@ def search_answers(db: Session, subject: Subject, patient_id: uuid.UUID, when: D
     seen = visible.observations(db, decision, patient_id, when.start or EPOCH,
                                 when.end).observations
     rows = [o for o in reversed(seen) if when.holds(o.measured_at) and answers.has_answers(o)]
-    return [_answers_resource(db, o) for o in rows[:limit]]
+    found = [_answers_resource(db, o) for o in rows[:limit]]
+    found += [r for r in _assessments(db, decision, patient_id)
+              if when.holds(datetime.fromisoformat(r["authored"]))]
+    return sorted(found, key=lambda r: r["authored"], reverse=True)
 
 
 def _patient_questions(db: Session, patient_id: uuid.UUID) -> list[dict]:
