@@ -34,6 +34,32 @@ EPISODE_STATES = {
     "returned": N_("Returned to hospital"),
     "not_admitted": N_("Not admitted"),
 }
+# Why a patient went back to hospital during the episode (Episode.end_reason of a return).
+RETURN_REASONS = {
+    "deterioration": N_("The condition got worse"),
+    "new_problem": N_("A new medical problem"),
+    "fall_injury": N_("A fall or an injury"),
+    "treatment_not_possible": N_("The treatment could not be given at home"),
+    "patient_wish": N_("The patient's or the relatives' wish"),
+    "other": N_("Another reason"),
+}
+# How an admitted episode ended at discharge (Episode.end_reason of a discharge).
+DISCHARGE_OUTCOMES = {
+    "completed": N_("Treatment completed"),
+    "death_expected": N_("Died at home, expected (palliative)"),
+    "death_unexpected": N_("Died at home, unexpected"),
+    "other": N_("Another outcome"),
+}
+DEATH_OUTCOMES = ("death_expected", "death_unexpected")
+# Why a visit was not done, as staff choose it when they report it (Visit.not_done_code).
+NOT_DONE_CODES = {
+    "patient_declined": N_("The patient declined"),
+    "patient_not_home": N_("The patient was not at home"),
+    "patient_in_hospital": N_("The patient is in hospital"),
+    "no_staff": N_("No staff could go"),
+    "travel": N_("Roads or travel"),
+    "other": N_("Another reason"),
+}
 DIGITAL_ABILITY = {
     "independent": N_("Reports on their own"),
     "with_support": N_("Needs support with digital tools"),

@@ -47,6 +47,7 @@ from hemma.models.episodes import (
     Pathway,
 )
 from hemma.models.fhir import FhirNotification, FhirSubscription
+from hemma.models.followup import PremResponse
 from hemma.models.jobs import Notification, OutboxMessage
 from hemma.models.messaging import AuthorKind, Message, MessageThread, ThreadKind
 from hemma.models.monitoring import (
@@ -74,6 +75,7 @@ from hemma.models.planning import (
 )
 
 __all__ = [
+    "PremResponse",
     "FhirNotification",
     "FhirSubscription",
     "Handover",

@@ -85,6 +85,11 @@ class Staff(Base):
     is_log_reviewer: Mapped[bool] = mapped_column(Boolean, default=False)
     # Medicinskt ledningsansvar: edits the pathways (vårdprogram); grants no patient data.
     is_medical_lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Verksamhetsuppföljning: reads the follow-up figures of every unit, with small numbers
+    # suppressed; grants no patient data (a unit's own care team reads its own unsuppressed).
+    is_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    # May take the pseudonymised research extract (logged); grants no patient data either.
+    is_research_exporter: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]

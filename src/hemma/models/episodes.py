@@ -119,6 +119,10 @@ class Episode(Base):
     ended_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
     end_note: Mapped[str | None] = mapped_column(Text)
     ambulance_informed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why it ended, as a code for follow-up: a return's reason (labels.RETURN_REASONS) or a
+    # discharge's outcome (labels.DISCHARGE_OUTCOMES, deaths at home among them). None for
+    # episodes ended before the codes existed and for those never admitted.
+    end_reason: Mapped[str | None] = mapped_column(String(30))
     # Admitted by a physician although a criterion of the assessment was not met (the
     # assessment's decision says why): flagged on the episode and in follow-up.
     criteria_override: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -131,6 +131,8 @@ class Visit(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default=VisitStatus.PLANNED)
     not_done_reason: Mapped[str | None] = mapped_column(Text)
+    # Why, as a code for follow-up (labels.NOT_DONE_CODES), beside the staff's own words.
+    not_done_code: Mapped[str | None] = mapped_column(String(30))
     started_at: Mapped[datetime | None]
     done_at: Mapped[datetime | None]
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
