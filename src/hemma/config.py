@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     # a message sent outside daytime starts its clock at the next daytime start. A message
     # that passes its goal unanswered is escalated once to the unit's staff on duty
     # (hemma.messaging.deadlines).
+    # Follow-up: what an inpatient day costs, the saving each day at home stands for (Region
+    # Dalarna's cost of a vårddygn in 2024, 8 483 kr; shown beside the figure with its
+    # source), and the smallest count shown outside a unit's own care team (smaller counts
+    # are suppressed, "<5").
+    followup_bed_day_cost: float = Field(default=8483.0, ge=0, le=1_000_000)
+    followup_bed_day_cost_source: str = Field(default="Region Dalarna 2024", max_length=200)
+    followup_small_numbers: int = Field(default=5, ge=1, le=100)
+
     message_answer_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     message_day_start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     message_day_end: str = Field(default="17:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

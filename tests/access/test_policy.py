@@ -59,6 +59,13 @@ def oracle_role(subject: Subject, action: Action) -> bool:
         return subject.is_log_reviewer
     if action == Action.PATHWAY:
         return subject.is_medical_lead
+    if action == Action.RESEARCH_EXPORT:
+        return subject.is_research_exporter
+    if action == Action.FOLLOW_UP:
+        # Every clinical profession (its own unit); the follow-up role and the medical lead.
+        return (subject.is_follow_up or subject.is_medical_lead or subject.profession in {
+            "physician", "nurse", "coordinator", "assistant_nurse", "physiotherapist",
+            "occupational_therapist"})
     return action.value in ORACLE_ROLES[subject.profession]
 
 
@@ -82,9 +89,11 @@ def oracle_sees(subject: Subject, f: PatientFacts, origin: Origin) -> bool:
 
 SUBJECTS = [
     Subject(staff_id=7, unit_id=OWN_UNIT, organisation_id=OWN_ORG, profession=p,
-            is_admin=admin, is_log_reviewer=reviewer, is_medical_lead=lead, active=active)
+            is_admin=admin, is_log_reviewer=reviewer, is_medical_lead=lead, active=active,
+            is_follow_up=follow, is_research_exporter=research)
     for p in ORACLE_ROLES
-    for admin, reviewer, lead, active in itertools.product([False, True], repeat=4)
+    for admin, reviewer, lead, active, follow, research in itertools.product([False, True],
+                                                                             repeat=6)
 ]
 
 FACTS = [

@@ -22,6 +22,7 @@ from hemma.followup.measures import (
     days,
     figures,
     percentile,
+    suppress,
     totals,
 )
 from hemma.kit.time import from_local
@@ -131,8 +132,8 @@ def test_time_to_acknowledge_is_absolute_across_daylight_saving():
     assert year["missed"].value == 1
     # 4 alerts over 5 + 13 nights.
     assert year["alerts_per_day"].value == pytest.approx(4 / 18)
-    assert year["alerts_per_day"].parts == {"high": pytest.approx(2 / 18),
-                                            "medium": pytest.approx(2 / 18)}
+    assert year["alerts_per_day"].parts == {"high": {"rate": pytest.approx(2 / 18), "n": 2},
+                                            "medium": {"rate": pytest.approx(2 / 18), "n": 2}}
 
 
 def test_an_alert_after_midnight_swedish_time_belongs_to_the_next_month():
@@ -260,3 +261,29 @@ def test_periods_and_the_one_before():
     assert sum(p.days for p in Period.year(2026).months()) == 365
     assert date(2026, 4, 30) in APRIL and date(2026, 5, 1) not in APRIL
     assert APRIL.start - timedelta(days=1) not in APRIL
+
+
+def test_small_numbers_are_suppressed_outside_the_team():
+    figs = fig(Facts(episodes=EPISODES), APRIL)
+    hidden = suppress(figs, 5)
+    # 3 episodes ended, 1 return: suppressed; 13 days at home: shown; 0 unexpected deaths: shown.
+    assert hidden["episodes_ended"].suppressed and hidden["episodes_ended"].value is None
+    assert hidden["returns"].suppressed and hidden["returns"].parts == {}
+    assert hidden["return_rate"].suppressed and hidden["return_rate"].value is None
+    assert not hidden["days_at_home"].suppressed and hidden["days_at_home"].value == 13
+    assert not hidden["deaths_unexpected"].suppressed and hidden["deaths_unexpected"].value == 0
+    # Nothing is hidden with a threshold of 1, and the figures themselves are unchanged.
+    assert all(not f.suppressed for f in suppress(figs, 1).values())
+    assert figs["returns"].value == 1
+
+
+def test_parts_counted_from_few_are_suppressed_even_when_the_figure_is_not():
+    alerts = [AlertFact(WARD, None, "high", "vitals", t(f"2026-04-0{d}T10:00"),
+                        t(f"2026-04-0{d}T10:05")) for d in range(1, 7)]
+    alerts.append(AlertFact(WARD, None, "low", "vitals", t("2026-04-07T10:00"),
+                            t("2026-04-07T11:00")))
+    hidden = suppress(fig(Facts(episodes=EPISODES, alerts=alerts), APRIL), 5)
+    assert hidden["ack_p50"].value == 5
+    assert hidden["ack_p50"].parts == {"high": {"p50": 5, "p90": 5, "n": 6}, "low": None}
+    assert hidden["alerts_per_day"].parts["low"] is None
+    assert hidden["alerts_per_day"].parts["high"]["n"] == 6

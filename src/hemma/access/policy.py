@@ -42,6 +42,11 @@ class Action(StrEnum):
     ADMIN = "admin.manage"  # units and staff accounts; grants no patient data
     LOG_REVIEW = "log.review"  # the organisation's own access log
     PATHWAY = "pathway.manage"  # edit, import and retire pathways (vårdprogram); no patient data
+    # The follow-up figures: every clinical profession its own unit's; the follow-up role and
+    # the medical lead every unit's and organisation's (small numbers suppressed); no patient
+    # data (tracing a figure to its episodes shows only those the user may read anyway).
+    FOLLOW_UP = "followup.read"
+    RESEARCH_EXPORT = "followup.research_export"  # the pseudonymised extract; logged
     SIGNED_IN = "signed_in"  # any logged-in staff member (their own pages)
 
 
@@ -67,6 +72,9 @@ _SUPPORTING = frozenset({Action.READ, Action.EDIT, Action.OBSERVE, Action.VISIT,
 # (a gateway's `system/Observation.c` cannot read at all).
 # Care requests (vårdbegäran) are sent and answered by nurses, physicians and coordinators;
 # whoever makes the visit records it. The same three plan the unit's day of visits.
+CLINICAL_PROFESSIONS = frozenset({
+    Profession.PHYSICIAN, Profession.NURSE, Profession.COORDINATOR, Profession.ASSISTANT_NURSE,
+    Profession.PHYSIOTHERAPIST, Profession.OCCUPATIONAL_THERAPIST})
 PROFESSION_ACTIONS: dict[str, frozenset[Action]] = {
     Profession.PHYSICIAN: _CLINICAL_ALL,
     Profession.NURSE: frozenset(_CLINICAL_ALL - {Action.ROUND, Action.PLAN}),
@@ -98,8 +106,15 @@ class Subject:
     is_admin: bool = False
     is_log_reviewer: bool = False
     is_medical_lead: bool = False
+    is_follow_up: bool = False
+    is_research_exporter: bool = False
     active: bool = True
     family_name: str = ""
+
+    @property
+    def follows_up_everywhere(self) -> bool:
+        """May read the follow-up figures of any unit and organisation, not only their own."""
+        return self.is_follow_up or self.is_medical_lead
 
     def role_allows(self, action: Action) -> bool:
         if not self.active:
@@ -112,6 +127,11 @@ class Subject:
             return self.is_log_reviewer
         if action == Action.PATHWAY:
             return self.is_medical_lead
+        if action == Action.RESEARCH_EXPORT:
+            return self.is_research_exporter
+        if action == Action.FOLLOW_UP:
+            return (self.follows_up_everywhere
+                    or self.profession in CLINICAL_PROFESSIONS)
         return action in PROFESSION_ACTIONS.get(self.profession, frozenset())
 
 

@@ -46,6 +46,8 @@ def subject_for(session: Session, staff: Staff) -> Subject:
         is_admin=staff.is_admin,
         is_log_reviewer=staff.is_log_reviewer,
         is_medical_lead=staff.is_medical_lead,
+        is_follow_up=staff.is_follow_up,
+        is_research_exporter=staff.is_research_exporter,
         active=staff.active,
         family_name=staff.family_name,
     )

@@ -458,7 +458,7 @@ def figures(t: Day, *, period_days: int, beds: int, bed_day_cost: float) -> dict
     # Monitoring
     by_severity = {s: c[f"alerts:{s}"] for s in SEVERITIES if c[f"alerts:{s}"]}
     put("alerts_per_day", _ratio(c["alerts"], at_home), c["alerts"], "per_day",
-        {s: _ratio(n, at_home) for s, n in by_severity.items()})
+        {s: {"rate": _ratio(n, at_home), "n": n} for s, n in by_severity.items()})
     seconds = [s for _sev, _h, s in t.acks]
     ack_parts: dict[str, Any] = {}
     for sev in SEVERITIES:
@@ -510,3 +510,40 @@ def continuity(staff_by_week: Mapping[str, set[int]]) -> list[int]:
     """Distinct staff per patient and ISO week (the keys of `Day.staff`), one number per
     patient-week that had a visit."""
     return [len(s) for s in staff_by_week.values() if s]
+
+
+# Figures that are counts of patients' events (suppressed by their value); the others are
+# shares, rates and times, suppressed by the count behind them.
+COUNTS = frozenset({"episodes_started", "episodes_ended", "returns", "readmissions",
+                    "deaths_expected", "deaths_unexpected", "criteria_override", "escalations",
+                    "missed", "visits_urgent", "visits_not_done", "prem_responses"})
+
+
+def suppress(figs: dict[str, Figure], threshold: int) -> dict[str, Figure]:
+    """Small numbers hidden for readers outside the unit's own care team: a count between 1
+    and threshold - 1, anything computed from fewer than `threshold` (a share, a rate, a
+    time), and every part of a figure (by reason, severity, hour …) counted from that few
+    (a PREM question answered by fewer). Zero is shown: it tells nothing about anyone."""
+
+    def clean(value):
+        if isinstance(value, dict):
+            n = value.get("n")
+            if isinstance(n, int) and n < threshold:
+                return None
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value < threshold:
+            return None
+        return value
+
+    out = {}
+    for key, f in figs.items():
+        small = 0 < f.n < threshold
+        if small:
+            parts = {}
+        elif key == "prem_responses":
+            parts = {q: (None if 0 < sum(c.values()) < threshold else c)
+                     for q, c in f.parts.items()}
+        else:
+            parts = {k: clean(v) for k, v in f.parts.items()}
+        out[key] = Figure(key, None if small else f.value, f.n, f.unit, parts, small)
+    return out

@@ -1,0 +1,362 @@
+"""Follow-up (uppföljning): the measures of `followup.measures` read from Hemma's own events,
+for the scopes a user may see, with small numbers suppressed outside the unit's own team.
+
+Figures are about many patients and show none: a user of a clinical profession reads their
+own unit's; the follow-up role (`Staff.is_follow_up`) and the medical lead read any unit's,
+organisation's or the whole installation's. Counts between 1 and the threshold
+(`HEMMA_FOLLOWUP_SMALL_NUMBERS`, 5) are suppressed in every scope but the user's own unit,
+and so are shares, rates and times computed from fewer. Tracing a figure to its episodes
+lists only the episodes the user may read through `can()`; the rest are counted, not shown.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from hemma.access.policy import Action, Subject
+from hemma.access.service import decisions_for, log_listed, origin, require
+from hemma.config import get_settings
+from hemma.followup import measures as m
+from hemma.kit.errors import Invalid
+from hemma.kit.time import at_local, ensure_utc, local_date, local_today, utcnow
+from hemma.models import (
+    Alert,
+    CareRequest,
+    Episode,
+    Handover,
+    Message,
+    MessageThread,
+    MonitoringPlan,
+    Observation,
+    Organisation,
+    Pathway,
+    Patient,
+    PremResponse,
+    StaffShift,
+    Unit,
+    Visit,
+    VisitAssignment,
+    VisitPlan,
+)
+from hemma.monitoring.rules import windows as schedule_windows
+
+TREND_MONTHS = 12
+
+
+# --- Scopes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str  # "unit-3", "org-1", "all"
+    name: str
+    kind: str  # unit / organisation / all
+
+
+@dataclass(frozen=True)
+class Chosen:
+    choice: Choice
+    scope: m.Scope
+    beds: int
+    own_team: bool  # the user's own unit: nothing suppressed
+
+
+def choices(db: Session, subject: Subject) -> list[Choice]:
+    """The scopes the user may look at: their own unit; for the follow-up role and the
+    medical lead every unit, every organisation and all of them."""
+    require(db, subject, Action.FOLLOW_UP)
+    own = db.get(Unit, subject.unit_id)
+    out = [Choice(f"unit-{own.id}", own.name, "unit")]
+    if subject.follows_up_everywhere:
+        out.append(Choice("all", "", "all"))
+        for org in db.scalars(select(Organisation).order_by(Organisation.name)):
+            out.append(Choice(f"org-{org.id}", org.name, "organisation"))
+        for unit in db.scalars(select(Unit).order_by(Unit.name)):
+            if unit.id != own.id:
+                out.append(Choice(f"unit-{unit.id}", unit.name, "unit"))
+    return out
+
+
+def choose(db: Session, subject: Subject, key: str | None) -> Chosen:
+    options = {c.key: c for c in choices(db, subject)}
+    key = key or f"unit-{subject.unit_id}"
+    choice = options.get(key)
+    if choice is None:
+        raise Invalid("You cannot see follow-up for that unit or organisation", field="scope")
+    if choice.kind == "all":
+        units = list(db.scalars(select(Unit)))
+        scope = m.Scope()
+    elif choice.kind == "organisation":
+        units = list(db.scalars(select(Unit).where(Unit.organisation_id
+                                                   == int(key.split("-", 1)[1]))))
+        scope = m.Scope(units=frozenset(u.id for u in units))
+    else:
+        units = [db.get(Unit, int(key.split("-", 1)[1]))]
+        scope = m.Scope(units=frozenset({units[0].id}))
+    return Chosen(choice, scope, sum(u.virtual_beds for u in units),
+                  choice.kind == "unit" and units[0].id == subject.unit_id)
+
+
+def pathways(db: Session) -> list[tuple[str, str]]:
+    """(code, name) of every pathway, the current version's name."""
+    rows = db.execute(select(Pathway.code, Pathway.name, Pathway.version)
+                      .order_by(Pathway.code, Pathway.version)).all()
+    names: dict[str, str] = {}
+    for code, name, _version in rows:
+        names[code] = name
+    return sorted(names.items(), key=lambda item: item[1])
+
+
+# --- Reading the events ----------------------------------------------------------------------
+
+
+def _utc(day: date) -> datetime:
+    return at_local(day, "00:00")
+
+
+def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
+    """Every event of the Swedish dates [start, end) that a measure counts, and what it needs
+    around them (episodes a month either side, for readmissions)."""
+    lo, hi = _utc(start), _utc(end)
+    now = ensure_utc(now)
+    codes = dict(db.execute(select(Pathway.id, Pathway.code)).all())
+    facts = m.Facts()
+    episodes = list(db.scalars(select(Episode).where(
+        Episode.assessed_at < hi + timedelta(days=m.READMISSION_DAYS + 1),
+        (Episode.ended_at.is_(None)) | (Episode.ended_at >= lo - timedelta(
+            days=m.READMISSION_DAYS + 1)))))
+    by_id = {e.id: e for e in episodes}
+    by_patient: dict[uuid.UUID, list[Episode]] = defaultdict(list)
+    for e in episodes:
+        by_patient[e.patient_id].append(e)
+        facts.episodes.append(m.EpisodeFact(
+            e.id, e.patient_id, e.responsible_unit_id, codes.get(e.pathway_id), e.state,
+            e.assessed_at, e.admitted_at, e.ended_at, e.end_reason, e.criteria_override))
+
+    def pathway_of(episode_id: uuid.UUID | None) -> str | None:
+        e = by_id.get(episode_id) if episode_id is not None else None
+        return codes.get(e.pathway_id) if e is not None else None
+
+    def episode_on(patient_id: uuid.UUID, at: datetime) -> Episode | None:
+        for e in by_patient.get(patient_id, ()):
+            if e.admitted_at is not None and ensure_utc(e.admitted_at) <= at and (
+                    e.ended_at is None or at <= ensure_utc(e.ended_at)):
+                return e
+        return None
+
+    for a in db.scalars(select(Alert).where(Alert.created_at >= lo, Alert.created_at < hi)):
+        facts.alerts.append(m.AlertFact(
+            a.unit_id, pathway_of(a.episode_id), a.severity, a.kind, a.created_at,
+            a.acknowledged_at, a.escalation_level))
+
+    # Self-monitoring: the windows of each admitted day that have closed, and whether any
+    # values came inside them.
+    plans = {p.episode_id: p for p in db.scalars(select(MonitoringPlan).where(
+        MonitoringPlan.episode_id.in_([e.id for e in episodes if e.admitted_at is not None])))}
+    schedules = {p.id: (p.schedule, p.tolerance_minutes)
+                 for p in db.scalars(select(Pathway))}
+    spans = []
+    for e in episodes:
+        if e.admitted_at is None:
+            continue
+        begin = max(lo, ensure_utc(e.admitted_at))
+        finish = min(hi, now, ensure_utc(e.ended_at) if e.ended_at is not None else now)
+        if begin >= finish:
+            continue
+        times, tolerance = schedules.get(e.pathway_id, ([], 60))
+        plan = plans.get(e.id)
+        if plan is not None and plan.schedule is not None:
+            times = plan.schedule
+        if plan is not None and plan.tolerance_minutes:
+            tolerance = plan.tolerance_minutes
+        if times:
+            spans.append((e, begin, finish, times, tolerance))
+    measured: dict[uuid.UUID, list[datetime]] = defaultdict(list)
+    if spans:
+        margin = timedelta(hours=6)
+        for pid, at in db.execute(select(Observation.patient_id, Observation.measured_at).where(
+                Observation.patient_id.in_({e.patient_id for e, *_ in spans}),
+                Observation.measured_at >= lo - margin, Observation.measured_at < hi + margin)):
+            measured[pid].append(ensure_utc(at))
+    for e, begin, finish, times, tolerance in spans:
+        mine = sorted(measured.get(e.patient_id, ()))
+        for w in schedule_windows(times, tolerance, begin, finish):
+            if w.end > now:
+                continue
+            facts.windows.append(m.WindowFact(
+                e.responsible_unit_id, codes.get(e.pathway_id), w.due,
+                any(w.start <= t <= w.end for t in mine)))
+
+    # Visits: the unit that makes them; the episode through the care request, else the
+    # patient's episode at the time; who made them from the newest plan of that day.
+    visits = list(db.execute(select(Visit, CareRequest.episode_id).outerjoin(
+        CareRequest, CareRequest.id == Visit.care_request_id).where(
+        Visit.day >= start, Visit.day < end)))
+    newest = (select(VisitPlan.unit_id, VisitPlan.day, func.max(VisitPlan.version)
+                     .label("version"))
+              .where(VisitPlan.day >= start, VisitPlan.day < end)
+              .group_by(VisitPlan.unit_id, VisitPlan.day).subquery())
+    plan_rows = list(db.scalars(select(VisitPlan).join(newest, (newest.c.unit_id
+                                                               == VisitPlan.unit_id)
+                                                      & (newest.c.day == VisitPlan.day)
+                                                      & (newest.c.version
+                                                         == VisitPlan.version))))
+    staff_of: dict[uuid.UUID, set[int]] = defaultdict(set)
+    if plan_rows:
+        for visit_id, staff_id in db.execute(
+                select(VisitAssignment.visit_id, StaffShift.staff_id)
+                .join(StaffShift, StaffShift.id == VisitAssignment.shift_id)
+                .where(VisitAssignment.plan_id.in_([p.id for p in plan_rows]))):
+            staff_of[visit_id].add(staff_id)
+    for plan in plan_rows:
+        figures = plan.figures or {}
+        facts.plans.append(m.PlanFact(plan.unit_id, plan.day, float(figures.get("km", 0)),
+                                      float(figures.get("drive_minutes", 0)),
+                                      int(figures.get("planned", 0))))
+    for v, episode_id in visits:
+        e = by_id.get(episode_id) if episode_id else episode_on(v.patient_id,
+                                                                 ensure_utc(v.earliest))
+        staff = staff_of.get(v.id) or ({v.updated_by_id} if v.updated_by_id else set())
+        facts.visits.append(m.VisitFact(
+            v.unit_id, codes.get(e.pathway_id) if e is not None else None, v.patient_id, v.day,
+            v.status, v.urgent, v.earliest, v.latest, v.started_at, v.not_done_code,
+            tuple(sorted(staff))))
+
+    for msg, unit_id in db.execute(select(Message, MessageThread.unit_id).join(
+            MessageThread, MessageThread.id == Message.thread_id).where(
+            Message.due_at.is_not(None), Message.created_at >= lo, Message.created_at < hi)):
+        e = episode_on(msg.patient_id, ensure_utc(msg.created_at))
+        facts.messages.append(m.MessageFact(
+            unit_id, codes.get(e.pathway_id) if e is not None else None, msg.created_at,
+            msg.due_at, msg.answered_at))
+    for h in db.scalars(select(Handover).where(Handover.created_at >= lo,
+                                               Handover.created_at < hi)):
+        facts.handovers.append(m.HandoverFact(h.to_unit_id, pathway_of(h.episode_id),
+                                              h.created_at, h.received_at))
+    for r in db.scalars(select(PremResponse).where(PremResponse.answered_at >= lo,
+                                                   PremResponse.answered_at < hi)):
+        facts.prem.append(m.PremFact(r.unit_id, pathway_of(r.episode_id), r.answered_at,
+                                     r.answers or {}))
+    return facts
+
+
+def load_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key, m.Day]:
+    return m.days(load_facts(db, start, end, now), min(local_today(), end))
+
+
+# --- The report ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One figure as shown: this period, the one before, and the monthly trend."""
+
+    figure: m.Figure
+    previous: m.Figure
+    trend: list[tuple[date, float | None]] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    chosen: Chosen
+    pathway: str | None
+    period: m.Period
+    previous: m.Period
+    rows: dict[str, Row]
+    threshold: int
+    bed_day_cost: float
+    bed_day_cost_source: str
+    generated_at: datetime
+
+
+def report(db: Session, subject: Subject, period: m.Period, scope_key: str | None,
+           pathway: str | None, *, now: datetime | None = None) -> Report:
+    chosen = choose(db, subject, scope_key)
+    if pathway and pathway not in dict(pathways(db)):
+        raise Invalid("No such pathway", field="pathway")
+    scope = m.Scope(chosen.scope.units, pathway or None)
+    settings = get_settings()
+    now = now or utcnow()
+    previous = period.previous()
+    months = period.months(TREND_MONTHS)
+    first = min(previous.start, months[0].start)
+    all_days = load_days(db, first, period.end, now)
+    threshold = settings.followup_small_numbers
+    cost = settings.followup_bed_day_cost
+
+    def figs(p: m.Period) -> dict[str, m.Figure]:
+        out = m.figures(m.totals(all_days, p, scope), period_days=p.days, beds=chosen.beds,
+                        bed_day_cost=cost)
+        return out if chosen.own_team else m.suppress(out, threshold)
+
+    current, before = figs(period), figs(previous)
+    trend = [(p.start, figs(p)) for p in months]
+    rows = {key: Row(f, before[key], [(start, t[key].value) for start, t in trend])
+            for key, f in current.items()}
+    return Report(chosen, pathway or None, period, previous, rows, threshold, cost,
+                  settings.followup_bed_day_cost_source, now)
+
+
+# --- Tracing a figure to its episodes --------------------------------------------------------
+
+
+# The figures whose episodes can be listed, and which episodes count for them.
+TRACEABLE = {
+    "episodes_started": lambda e, p: e.admitted_at is not None and _on(e.admitted_at, p),
+    "episodes_ended": lambda e, p: (e.state in ("discharged", "returned")
+                                    and _on(e.ended_at, p)),
+    "days_at_home": lambda e, p: e.admitted_at is not None and _overlaps(e, p),
+    "bed_days_saved": lambda e, p: e.admitted_at is not None and _overlaps(e, p),
+    "returns": lambda e, p: e.state == "returned" and _on(e.ended_at, p),
+    "deaths_expected": lambda e, p: (e.state == "discharged" and e.end_reason
+                                     == "death_expected" and _on(e.ended_at, p)),
+    "deaths_unexpected": lambda e, p: (e.state == "discharged" and e.end_reason
+                                       == "death_unexpected" and _on(e.ended_at, p)),
+    "criteria_override": lambda e, p: (e.criteria_override and e.admitted_at is not None
+                                       and _on(e.admitted_at, p)),
+}
+
+
+def _on(moment: datetime | None, period: m.Period) -> bool:
+    return moment is not None and local_date(moment) in period
+
+
+def _overlaps(e: Episode, period: m.Period) -> bool:
+    first = local_date(e.admitted_at)
+    last = local_date(e.ended_at) if e.ended_at is not None else local_today()
+    return first < period.end and last > period.start
+
+
+@dataclass
+class Traced:
+    visible: list[tuple[Episode, Patient]]
+    hidden: int
+
+
+def trace(db: Session, subject: Subject, figure: str, period: m.Period, scope_key: str | None,
+          pathway: str | None) -> Traced:
+    """The episodes behind an episode figure, those the user may read; the others counted."""
+    if figure not in TRACEABLE:
+        raise Invalid("This figure cannot be traced to episodes", field="figure")
+    chosen = choose(db, subject, scope_key)
+    codes = dict(db.execute(select(Pathway.id, Pathway.code)).all())
+    stmt = select(Episode, Patient).join(Patient, Patient.id == Episode.patient_id).where(
+        Episode.assessed_at < _utc(period.end))
+    if chosen.scope.units is not None:
+        stmt = stmt.where(Episode.responsible_unit_id.in_(chosen.scope.units))
+    rows = [(e, p) for e, p in db.execute(stmt)
+            if TRACEABLE[figure](e, period) and (not pathway or codes.get(e.pathway_id)
+                                                  == pathway)]
+    decisions = decisions_for(db, subject, {e.patient_id for e, _p in rows})
+    visible = [(e, p) for e, p in rows if decisions[e.patient_id].sees(
+        origin(db, e.responsible_unit_id))]
+    log_listed(db, {e.patient_id: decisions[e.patient_id] for e, _p in visible},
+               "followup.trace")
+    visible.sort(key=lambda r: r[0].admitted_at or r[0].assessed_at)
+    return Traced(visible, len(rows) - len(visible))
