@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
      "hemma.treatments", "hemma.tasks", "hemma.handovers", "hemma.messaging"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
-    # the round's decisions; the patient's side; the discharge summary; the board
-    ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board"),
+    # the round's decisions; the patient's side; the discharge summary; the board; follow-up
+    ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board", "hemma.followup"),
     # FHIR R4 beside the JSON API, over the services below it
     ("hemma.fhir",),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
@@ -43,7 +43,8 @@ PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitori
         "hemma.assessments.stability", "hemma.careplans.deadlines", "hemma.messaging.deadlines",
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
         "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers",
-        "hemma.fhir.scopes", "hemma.fhir.record")
+        "hemma.fhir.scopes", "hemma.fhir.record", "hemma.followup.measures",
+        "hemma.followup.definitions", "hemma.followup.charts")
 TOP = len(LAYERS) - 1
 
 

@@ -319,6 +319,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.fhir import api_care as fhir_care_api
     from hemma.fhir import api_record as fhir_record_api
     from hemma.fhir import api_smart
+    from hemma.followup import api as followup_api
+    from hemma.followup import pages as followup_pages
     from hemma.handovers import api as handovers_api
     from hemma.handovers import pages as handovers_pages
     from hemma.logistics import api as logistics_api
@@ -358,7 +360,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
                          fhir_api.router, fhir_care_api.router, api_smart.router,
-                         fhir_record_api.router,
+                         fhir_record_api.router, followup_pages.router, followup_api.router,
                          docs.router]
     for router in app.state.routers:
         app.include_router(router)

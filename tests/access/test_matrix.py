@@ -58,6 +58,11 @@ def role_allows(username: str, action: str) -> bool:
         return reviewer
     if action == "pathway.manage":
         return username in MEDICAL_LEADS
+    if action == "followup.read":
+        # Every clinical profession its own unit's figures; the medical lead everyone's.
+        return profession != "administrative" or username in MEDICAL_LEADS
+    if action == "followup.research_export":
+        return False  # nobody in the test world holds the research-export role
     return action in ORACLE_ROLES[profession]
 
 

@@ -54,8 +54,8 @@ MARCH, APRIL = Period.month(2026, 3), Period.month(2026, 4)
 TODAY = date(2026, 6, 1)
 
 
-def fig(facts: Facts, period: Period, scope: Scope = Scope(), beds: int = 2):
-    return figures(totals(days(facts, TODAY), period, scope), period_days=period.days,
+def fig(facts: Facts, period: Period, scope: Scope | None = None, beds: int = 2):
+    return figures(totals(days(facts, TODAY), period, scope or Scope()), period_days=period.days,
                    beds=beds, bed_day_cost=8483)
 
 

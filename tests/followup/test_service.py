@@ -1,0 +1,160 @@
+"""Follow-up read from the database: known answers, scopes, suppression and tracing."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import update
+
+from hemma.access.service import subject_for
+from hemma.followup import service
+from hemma.followup.measures import Period
+from hemma.kit.errors import Forbidden, Invalid
+from hemma.kit.time import from_local
+from hemma.models import Alert, Episode, Staff
+
+APRIL = Period.month(2026, 4)
+
+
+def t(text: str) -> datetime:
+    return from_local(datetime.fromisoformat(text))
+
+
+@pytest.fixture
+def april(world, database):
+    """A's 6 nights (5 in March), B's return after 3 nights, C a readmission of A that ends in
+    an expected death after 9 nights; two acknowledged alerts (40 and 10 minutes)."""
+    p1, p2 = world.patient(name="Aina"), world.patient(name="Bo")
+    a = world.episode(p1, state="discharged")
+    b = world.episode(p2, state="returned")
+    c = world.episode(p1, state="discharged")
+    dates = {
+        a: ("2026-03-26T15:00", "2026-03-27T10:00", "2026-04-02T14:00", "completed", False),
+        b: ("2026-04-05T08:00", "2026-04-05T09:00", "2026-04-08T11:00", "deterioration", True),
+        c: ("2026-04-20T09:00", "2026-04-21T09:00", "2026-04-30T20:00", "death_expected", False),
+    }
+    with database.session() as s:
+        for eid, (assessed, admitted, ended, reason, override) in dates.items():
+            s.execute(update(Episode).where(Episode.id == eid).values(
+                assessed_at=t(assessed), admitted_at=t(admitted), ended_at=t(ended),
+                end_reason=reason, criteria_override=override, bed_number=None))
+        for created, acked in (("2026-03-29T01:30", "2026-03-29T03:10"),
+                               ("2026-04-06T08:00", "2026-04-06T08:10")):
+            s.add(Alert(patient_id=p1, episode_id=a, unit_id=world.units["med"], kind="vitals",
+                        severity="high", status="acknowledged", dedupe_key=created,
+                        created_at=t(created), acknowledged_at=t(acked),
+                        acknowledged_by_id=world.staff["sara"]))
+    return {"a": a, "b": b, "c": c, "patients": (p1, p2)}
+
+
+def subject(database, world, username):
+    with database.session() as s:
+        return subject_for(s, s.get(Staff, world.staff[username]))
+
+
+def test_the_own_unit_reads_its_figures_unsuppressed(world, database, april):
+    sara = subject(database, world, "sara")
+    with database.session() as s:
+        r = service.report(s, sara, APRIL, None, None, now=t("2026-06-01T12:00"))
+    assert r.chosen.own_team and r.chosen.beds == 5
+    f = {k: row.figure for k, row in r.rows.items()}
+    assert f["days_at_home"].value == 13
+    assert f["episodes_ended"].value == 3 and not f["episodes_ended"].suppressed
+    assert f["returns"].value == 1 and f["returns"].parts == {"deterioration": 1}
+    assert f["readmissions"].value == 1 and f["deaths_expected"].value == 1
+    assert f["criteria_override"].value == 1
+    assert f["occupancy"].value == pytest.approx(13 / (5 * 30))
+    assert f["cost_saved"].value == 13 * 8483
+    assert f["ack_p50"].value == 10  # April's alert; March's is in the previous period
+    previous = {k: row.previous for k, row in r.rows.items()}
+    assert previous["days_at_home"].value == 5 and previous["ack_p50"].value == 40
+    trend = dict(r.rows["days_at_home"].trend)
+    assert len(trend) == 12 and trend[APRIL.start] == 13
+    assert trend[Period.month(2026, 3).start] == 5
+
+
+def test_a_pathway_narrows_the_figures(world, database, april):
+    sara = subject(database, world, "sara")
+    with database.session() as s:
+        r = service.report(s, sara, APRIL, None, "opat", now=t("2026-06-01T12:00"))
+        assert r.rows["days_at_home"].figure.value == 13
+        r = service.report(s, sara, APRIL, None, "hf", now=t("2026-06-01T12:00"))
+        assert r.rows["days_at_home"].figure.value == 0
+        with pytest.raises(Invalid) as e:
+            service.report(s, sara, APRIL, None, "nope")
+        assert e.value.field == "pathway"
+
+
+def test_other_units_are_for_the_follow_up_role_and_suppressed(world, database, april):
+    kim = subject(database, world, "kim")  # the municipality's nurse
+    with database.session() as s:
+        assert [c.key for c in service.choices(s, kim)] == [f"unit-{world.units['hsv']}"]
+        with pytest.raises(Invalid) as e:
+            service.report(s, kim, APRIL, f"unit-{world.units['med']}", None)
+        assert e.value.field == "scope"
+        s.execute(update(Staff).where(Staff.id == world.staff["kim"]).values(is_follow_up=True))
+    kim = subject(database, world, "kim")
+    with database.session() as s:
+        r = service.report(s, kim, APRIL, f"unit-{world.units['med']}", None,
+                           now=t("2026-06-01T12:00"))
+        assert not r.chosen.own_team
+        f = {k: row.figure for k, row in r.rows.items()}
+        assert f["days_at_home"].value == 13
+        for key in ("episodes_ended", "returns", "return_rate", "readmissions",
+                    "deaths_expected", "ack_p50"):
+            assert f[key].suppressed and f[key].value is None, key
+        r = service.report(s, kim, APRIL, "all", None, now=t("2026-06-01T12:00"))
+        assert r.rows["days_at_home"].figure.value == 13 and r.chosen.beds == 5
+
+
+def test_roles_without_care_or_follow_up_see_no_figures(world, database):
+    rita = subject(database, world, "rita")  # log reviewer, administrative
+    with database.session() as s, pytest.raises(Forbidden):
+        service.choices(s, rita)
+
+
+def test_tracing_shows_only_episodes_the_user_may_read(world, database, april):
+    lisa = subject(database, world, "lisa")
+    with database.session() as s:
+        traced = service.trace(s, lisa, "episodes_ended", APRIL, None, None)
+        assert {e.id for e, _p in traced.visible} == {april["a"], april["b"], april["c"]}
+        assert traced.hidden == 0
+        with pytest.raises(Invalid):
+            service.trace(s, lisa, "adherence", APRIL, None, None)
+    # Bo's care relationship ends: his episode is counted, not shown.
+    from hemma.models import CareRelation
+    with database.session() as s:
+        s.execute(update(CareRelation).where(CareRelation.patient_id == april["patients"][1])
+                  .values(ends_at=t("2026-05-01T00:00")))
+    with database.session() as s:
+        traced = service.trace(s, lisa, "returns", APRIL, None, None)
+        assert traced.visible == [] and traced.hidden == 1
+
+
+def test_page_exports_and_api(world, as_user, april, database):
+    sara = as_user("sara")
+    page = sara.get("/followup?period=2026-04")
+    assert page.status_code == 200
+    assert "Vårddygn i hemmet" in page.text and "Återföringar till sjukhus" in page.text
+    assert "8\xa0483" in page.text  # the cost of a bed day, beside the figure
+    bad = sara.get("/followup?period=2026-13")
+    assert bad.status_code == 200 and "Välj en månad" in bad.text
+    text = sara.get("/followup/export.csv?period=2026-04").content.decode("utf-8-sig")
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    by_label = {r[1]: r for r in rows if len(r) > 3}
+    assert by_label["Vårddygn i hemmet"][2] == "13" and by_label["Vårddygn i hemmet"][3] == "5"
+    assert by_label["Andel återförda till sjukhus"][2] == "33,3333"
+    book = load_workbook(io.BytesIO(sara.get("/followup/export.xlsx?period=2026-04").content))
+    cells = {r[1]: r for r in book.active.iter_rows(values_only=True) if r and len(r) > 3}
+    assert cells["Vårddygn i hemmet"][2] == 13
+    api = sara.get("/api/v1/followup?period=2026-04").json()
+    assert api["figures"]["days_at_home"]["value"] == 13
+    assert api["figures"]["returns"]["parts"] == {"deterioration": 1}
+    refused = sara.get("/api/v1/followup?period=2026-Q5")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "period"
+    traced = sara.get("/followup/episodes?figure=returns&period=2026-04")
+    assert traced.status_code == 200 and "Bo" in traced.text
