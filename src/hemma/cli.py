@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -113,6 +114,42 @@ def demo() -> None:
     finally:
         database.dispose()
     click.echo("demo data loaded" if created else "demo data already present")
+
+
+@main.group()
+def followup() -> None:
+    """The follow-up figures (uppföljning)."""
+
+
+@followup.command("rebuild")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The first Swedish date to compute again (default: the first event).")
+def followup_rebuild(since) -> None:
+    """Compute the materialised follow-up days again, from --since (or the first episode)
+    up to yesterday: after changes older than the worker's 35 days, or after an upgrade
+    that changes how a figure is counted."""
+    from sqlalchemy import func, select
+
+    from hemma.followup import service
+    from hemma.kit.time import local_date, utcnow
+    from hemma.models import Episode
+
+    now = utcnow()
+    with _session() as session:
+        if since is not None:
+            start = since.date()
+        else:
+            first = session.scalar(select(func.min(Episode.assessed_at)))
+            start = local_date(first) if first is not None else local_date(now)
+        end = local_date(now)
+        rows = 0
+        day = start
+        while day < end:  # a month a transaction: a year of a region fits in memory
+            stop = min(end, (day.replace(day=1) + timedelta(days=32)).replace(day=1))
+            rows += service.refresh(session, day, stop, now)
+            session.commit()
+            day = stop
+    click.echo(f"follow-up days {start} to {end - timedelta(days=1)} computed: {rows} rows")
 
 
 @main.group()

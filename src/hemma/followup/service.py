@@ -16,7 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
@@ -29,6 +29,8 @@ from hemma.models import (
     Alert,
     CareRequest,
     Episode,
+    FollowUpComputed,
+    FollowUpDay,
     Handover,
     Message,
     MessageThread,
@@ -246,8 +248,79 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
     return facts
 
 
+def raw_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key, m.Day]:
+    """The days of [start, end) computed from the events themselves."""
+    today = local_date(now)
+    return {key: day for key, day in m.days(load_facts(db, start, end, now), today).items()
+            if start <= key[0] < end}
+
+
+def _ranges(dates: list[date]) -> list[tuple[date, date]]:
+    """Consecutive dates as [start, end) ranges."""
+    out: list[tuple[date, date]] = []
+    for d in sorted(dates):
+        if out and out[-1][1] == d:
+            out[-1] = (out[-1][0], d + timedelta(days=1))
+        else:
+            out.append((d, d + timedelta(days=1)))
+    return out
+
+
 def load_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key, m.Day]:
-    return m.days(load_facts(db, start, end, now), min(local_today(), end))
+    """The days of [start, end): the materialised ones as stored, the rest (today, and any
+    the worker has not computed yet) from the events."""
+    computed = set(db.scalars(select(FollowUpComputed.day).where(
+        FollowUpComputed.day >= start, FollowUpComputed.day < end)))
+    out: dict[m.Key, m.Day] = {}
+    for day, unit_id, pathway, data in db.execute(
+            select(FollowUpDay.day, FollowUpDay.unit_id, FollowUpDay.pathway, FollowUpDay.data)
+            .where(FollowUpDay.day >= start, FollowUpDay.day < end)):
+        if day in computed:
+            out[(day, unit_id, pathway or None)] = m.Day.from_json(data)
+    missing = [start + timedelta(days=i) for i in range((end - start).days)]
+    for lo, hi in _ranges([d for d in missing if d not in computed]):
+        out.update(raw_days(db, lo, hi, now))
+    return out
+
+
+# The worker keeps these days current: the last two on every round, and once a day the
+# last 35 (a readmission is seen up to 30 days after the discharge it belongs to, and
+# visits and ends of episodes may be reported some days late). Older changes need
+# `hemma followup rebuild`.
+RECENT_DAYS = 2
+SETTLING_DAYS = 35
+
+
+def refresh(db: Session, start: date, end: date, now: datetime | None = None) -> int:
+    """Compute and store the days of [start, end) before today (today is still happening and
+    is always computed from the events). Returns the number of rows stored."""
+    now = now or utcnow()
+    end = min(end, local_date(now))
+    if start >= end:
+        return 0
+    days = raw_days(db, start, end, now)
+    db.execute(delete(FollowUpDay).where(FollowUpDay.day >= start, FollowUpDay.day < end))
+    db.execute(delete(FollowUpComputed).where(FollowUpComputed.day >= start,
+                                              FollowUpComputed.day < end))
+    rows = [{"day": d, "unit_id": unit, "pathway": pathway or "", "data": day.to_json()}
+            for (d, unit, pathway), day in days.items()]
+    for i in range(0, len(rows), 1000):
+        db.execute(insert(FollowUpDay), rows[i:i + 1000])
+    db.execute(insert(FollowUpComputed), [
+        {"day": start + timedelta(days=i), "computed_at": now}
+        for i in range((end - start).days)])
+    return len(rows)
+
+
+def keep_current(db: Session, now: datetime) -> int:
+    """The worker's round: the last days again, and once a day the settling ones."""
+    today = local_date(now)
+    settled = db.scalar(select(func.min(FollowUpComputed.computed_at)).where(
+        FollowUpComputed.day >= today - timedelta(days=SETTLING_DAYS),
+        FollowUpComputed.day < today - timedelta(days=RECENT_DAYS)))
+    if settled is None or local_date(settled) < today:
+        return refresh(db, today - timedelta(days=SETTLING_DAYS), today, now)
+    return refresh(db, today - timedelta(days=RECENT_DAYS), today, now)
 
 
 # --- The report ------------------------------------------------------------------------------
@@ -290,8 +363,23 @@ def report(db: Session, subject: Subject, period: m.Period, scope_key: str | Non
     threshold = settings.followup_small_numbers
     cost = settings.followup_bed_day_cost
 
+    # Each day is added once, into its month; a period of whole months adds its months.
+    months_total: dict[date, m.Day] = defaultdict(m.Day)
+    for (day, unit, path), value in all_days.items():
+        if scope.holds(unit, path):
+            months_total[day.replace(day=1)].add(value)
+
+    def period_total(p: m.Period) -> m.Day:
+        if p.kind == "days":
+            return m.totals(all_days, p, scope)
+        total = m.Day()
+        for start, value in months_total.items():
+            if start in p:
+                total.add(value)
+        return total
+
     def figs(p: m.Period) -> dict[str, m.Figure]:
-        out = m.figures(m.totals(all_days, p, scope), period_days=p.days, beds=chosen.beds,
+        out = m.figures(period_total(p), period_days=p.days, beds=chosen.beds,
                         bed_day_cost=cost)
         return out if chosen.own_team else m.suppress(out, threshold)
 

@@ -1,7 +1,8 @@
 """The worker: delivers the outbox (alerts to staff, notices to patients and relatives),
 escalates alerts that nobody acknowledged, patients' messages nobody answered in time and
-tasks past their due time, raises alerts for missed measurements, and writes signed
-checkpoints of the end of the audit log.
+tasks past their due time, raises alerts for missed measurements, writes signed
+checkpoints of the end of the audit log, and keeps the follow-up figures of the last days
+materialised.
 Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
 escalation steps are conditional updates; checkpoints are appended lines).
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from sqlalchemy import update
 
 import hemma.fhir.subscriptions  # (registers the rest-hook delivery)
+import hemma.followup.service
 import hemma.messaging.service  # noqa: F401  (registers the message escalation's delivery)
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
 import hemma.notifications.service  # noqa: F401  (registers the notice delivery handler)
@@ -44,13 +46,15 @@ class TickReport:
     notifications: int = 0  # FHIR subscription notifications queued
     missed: int = 0
     checkpoint: bool = False
+    followup_days: int | None = None  # follow-up rows stored this round (None: not its time)
 
 
 class Worker:
     def __init__(self, database: Database, *, name: str | None = None,
                  missed_every: timedelta = timedelta(seconds=60),
                  checkpoint_file: Path | None = None,
-                 checkpoint_every: timedelta | None = None):
+                 checkpoint_every: timedelta | None = None,
+                 followup_every: timedelta = timedelta(minutes=15)):
         settings = get_settings()
         self.database = database
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -58,7 +62,9 @@ class Worker:
         self.checkpoint_file = checkpoint_file or settings.resolved_checkpoint_file()
         self.checkpoint_every = checkpoint_every or timedelta(
             seconds=settings.audit_checkpoint_seconds)
+        self.followup_every = followup_every
         self._last_missed: datetime | None = None
+        self._last_followup: datetime | None = None
         self._last_checkpoint: tuple[datetime, tuple, tuple] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -111,7 +117,20 @@ class Worker:
                 report.delivered += delivered
                 report.failed += failed
         report.checkpoint = self.checkpoint(now)
+        if self._last_followup is None or now - self._last_followup >= self.followup_every:
+            report.followup_days = self.keep_followup_current(now)
         return report
+
+    def keep_followup_current(self, now: datetime) -> int | None:
+        """The follow-up measures of the last days, materialised (hemma.followup.service).
+        Last: alerts and escalations never wait for it, and a failure only delays figures."""
+        self._last_followup = now
+        try:
+            with self.database.session() as s:
+                return hemma.followup.service.keep_current(s, now)
+        except Exception:
+            log.exception("keeping the follow-up figures current failed")
+            return None
 
     def checkpoint(self, now: datetime, *, force: bool = False) -> bool:
         """Every `checkpoint_every`, if the audit log grew since this worker's last one, append

@@ -47,7 +47,7 @@ from hemma.models.episodes import (
     Pathway,
 )
 from hemma.models.fhir import FhirNotification, FhirSubscription
-from hemma.models.followup import PremResponse
+from hemma.models.followup import FollowUpComputed, FollowUpDay, PremResponse
 from hemma.models.jobs import Notification, OutboxMessage
 from hemma.models.messaging import AuthorKind, Message, MessageThread, ThreadKind
 from hemma.models.monitoring import (
@@ -75,6 +75,8 @@ from hemma.models.planning import (
 )
 
 __all__ = [
+    "FollowUpComputed",
+    "FollowUpDay",
     "PremResponse",
     "FhirNotification",
     "FhirSubscription",

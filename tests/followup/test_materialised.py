@@ -1,0 +1,69 @@
+"""The materialised follow-up days equal the raw computation, and the worker keeps them so."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from hemma.followup import service
+from hemma.jobs.worker import Worker
+from hemma.kit.time import from_local
+from hemma.models import Alert, FollowUpComputed, FollowUpDay
+
+NOW = from_local(datetime(2026, 6, 1, 12, 0))
+
+
+def as_json(days):
+    return {k: v.to_json() for k, v in days.items() if any(v.to_json().values())}
+
+
+def test_stored_days_equal_the_raw_computation(world, database, april):
+    with database.session() as s:
+        raw = service.raw_days(s, date(2026, 3, 1), date(2026, 6, 1), NOW)
+        assert service.refresh(s, date(2026, 3, 1), date(2026, 6, 1), NOW) == len(raw) > 0
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(FollowUpComputed)) == 92
+        stored = service.load_days(s, date(2026, 3, 1), date(2026, 6, 1), NOW)
+        assert as_json(stored) == as_json(raw)
+        # A range only partly materialised: the rest is computed from the events.
+        wider = service.load_days(s, date(2026, 2, 1), date(2026, 6, 2), NOW)
+        assert as_json(wider) == as_json(service.raw_days(s, date(2026, 2, 1),
+                                                          date(2026, 6, 2), NOW))
+
+
+def test_today_is_never_stored(world, database, april):
+    with database.session() as s:
+        service.refresh(s, date(2026, 4, 1), date(2026, 7, 1), NOW)
+        assert s.scalar(select(func.max(FollowUpComputed.day))) == date(2026, 5, 31)
+        assert s.scalar(select(func.max(FollowUpDay.day))) <= date(2026, 5, 31)
+
+
+def test_the_worker_keeps_the_last_days_current(world, database, april, settings):
+    p1 = april["patients"][0]
+    worker = Worker(database)
+    report = worker.tick(NOW)
+    assert report.followup_days is not None
+    with database.session() as s:
+        days = set(s.scalars(select(FollowUpComputed.day)))
+        assert min(days) == date(2026, 6, 1) - timedelta(days=35)
+        assert max(days) == date(2026, 5, 31)
+    # An alert reported late for yesterday: the next round (15 minutes on) picks it up.
+    with database.session() as s:
+        s.add(Alert(patient_id=p1, episode_id=april["c"], unit_id=world.units["med"],
+                    kind="vitals", severity="low", status="open", dedupe_key="late",
+                    created_at=from_local(datetime(2026, 5, 31, 22, 0))))
+    assert worker.tick(NOW + timedelta(minutes=5)).followup_days is None  # not its time
+    assert worker.tick(NOW + timedelta(minutes=16)).followup_days is not None
+    with database.session() as s:
+        stored = service.load_days(s, date(2026, 5, 31), date(2026, 6, 1), NOW)
+        assert sum(d.counts["alerts"] for d in stored.values()) == 1
+    # The next day, the settling days are computed again once.
+    with database.session() as s:
+        first = s.scalar(select(FollowUpComputed.computed_at).where(
+            FollowUpComputed.day == date(2026, 5, 1)))
+    Worker(database).tick(NOW + timedelta(days=1))
+    with database.session() as s:
+        again = s.scalar(select(FollowUpComputed.computed_at).where(
+            FollowUpComputed.day == date(2026, 5, 1)))
+        assert again > first
