@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     followup_bed_day_cost: float = Field(default=8483.0, ge=0, le=1_000_000)
     followup_bed_day_cost_source: str = Field(default="Region Dalarna 2024", max_length=200)
     followup_small_numbers: int = Field(default=5, ge=1, le=100)
+    # The key of the research extract's pseudonyms (a keyed hash of the personnummer). Keep it
+    # apart from the database; unset, a key derived from the secret key is used.
+    research_key: str = ""
 
     message_answer_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     message_day_start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")

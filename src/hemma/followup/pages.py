@@ -9,21 +9,25 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from sqlalchemy import select
 
 from hemma.access.policy import Action
-from hemma.followup import exports, service
+from hemma.followup import exports, research, service
 from hemma.followup import measures as m
 from hemma.followup.charts import sparkline
 from hemma.followup.definitions import BY_KEY, DEFINITIONS, GROUPS
 from hemma.i18n import gettext, labels
 from hemma.kit.errors import Invalid
 from hemma.kit.time import local_today
+from hemma.models import Organisation
 from hemma.web.deps import DbSession, Principal, StaffAccess
+from hemma.web.forms import error_messages, form_data
 from hemma.web.templating import render
 
 router = APIRouter()
 Reader = Annotated[Principal, Depends(StaffAccess(Action.FOLLOW_UP))]
 Text = Annotated[str | None, Query(max_length=40)]
+FormData = Annotated[dict, Depends(form_data)]
 
 
 def period_choices(today: date) -> list[tuple[str, str]]:
@@ -146,3 +150,41 @@ def traced(request: Request, db: DbSession, principal: Reader,
         "traced": result, "labels": labels,
         "back": "/followup?" + urlencode({k: v for k, v in {
             "period": period, "scope": scope, "pathway": pathway}.items() if v})})
+
+
+Exporter = Annotated[Principal, Depends(StaffAccess(Action.RESEARCH_EXPORT))]
+
+
+def _research_form(request, db, values, errors, status_code=200):
+    orgs = [(str(o.id), o.name) for o in db.scalars(select(Organisation)
+                                                        .order_by(Organisation.name))]
+    return render(request, "followup/research.html", {
+        "values": values, "errors": errors, "periods": period_choices(local_today()),
+        "organisations": orgs, "pathways": service.pathways(db)}, status_code=status_code)
+
+
+@router.get("/followup/research")
+def research_form(request: Request, db: DbSession, principal: Exporter):
+    """The pseudonymised research extract: what it holds, and the form to take it."""
+    return _research_form(request, db, {"period": str(local_today().year - 1)}, {})
+
+
+@router.post("/followup/research")
+def research_extract(request: Request, db: DbSession, principal: Exporter, form: FormData):
+    values = {k: form.get(k, "") for k in ("period", "organisation", "pathway", "approval",
+                                            "shift_dates")}
+    try:
+        chosen = parse(values["period"], local_today())
+        org = values["organisation"]
+        if org and not org.isdigit():
+            raise Invalid("No such organisation", field="organisation")
+        result = research.extract(
+            db, principal.subject, chosen, organisation_id=int(org) if org else None,
+            pathway=values["pathway"] or None, shift_dates=bool(values["shift_dates"]),
+            approval=values["approval"])
+    except Invalid as exc:
+        return _research_form(request, db, values, error_messages(exc), status_code=422)
+    name = f"hemma-forskningsuttag-{exports.period_name(chosen).replace(' ', '')}.zip"
+    return Response(result.data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Cache-Control": "private, no-store"})
