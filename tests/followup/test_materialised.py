@@ -67,3 +67,17 @@ def test_the_worker_keeps_the_last_days_current(world, database, april, settings
         again = s.scalar(select(FollowUpComputed.computed_at).where(
             FollowUpComputed.day == date(2026, 5, 1)))
         assert again > first
+
+
+def test_month_totals_equal_the_days_added_up(world, database, april):
+    from hemma.followup import measures as m
+
+    with database.session() as s:
+        service.refresh(s, date(2026, 3, 1), date(2026, 4, 15), NOW)
+    for scope in (m.Scope(), m.Scope(pathway="opat"), m.Scope(units=frozenset({1, 2, 3}))):
+        with database.session() as s:
+            months = service.month_totals(s, date(2026, 3, 1), date(2026, 6, 1), NOW, scope)
+            raw = service.raw_days(s, date(2026, 3, 1), date(2026, 6, 1), NOW)
+        for month in (m.Period.month(2026, 3), m.Period.month(2026, 4)):
+            expected = m.totals(raw, month, scope).to_json()
+            assert months.get(month.start, m.Day()).to_json() == expected

@@ -161,6 +161,22 @@ class Day:
         for key, counts in other.prem.items():
             self.prem.setdefault(key, Counter()).update(counts)
 
+    def add_json(self, data: Mapping) -> None:
+        """Add a stored day (`to_json`'s form) without making a Day of it first: the page
+        adds up a year of stored days."""
+        counts = self.counts
+        for key, value in data.get("counts", {}).items():
+            counts[key] += value
+        acks = data.get("acks")
+        if acks:
+            self.acks.extend((a[0], a[1], a[2]) for a in acks)
+        for patient, staff in data.get("staff", {}).items():
+            self.staff.setdefault(patient, set()).update(staff)
+        for key, scores in data.get("prem", {}).items():
+            mine = self.prem.setdefault(key, Counter())
+            for score, n in scores.items():
+                mine[int(score)] += n
+
     def to_json(self) -> dict:
         return {
             "counts": {k: v for k, v in sorted(self.counts.items()) if v},

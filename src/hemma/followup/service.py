@@ -11,12 +11,14 @@ lists only the episodes the user may read through `can()`; the rest are counted,
 
 from __future__ import annotations
 
+import json
 import uuid
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Text, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
@@ -186,14 +188,17 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
                 Observation.patient_id.in_({e.patient_id for e, *_ in spans}),
                 Observation.measured_at >= lo - margin, Observation.measured_at < hi + margin)):
             measured[pid].append(ensure_utc(at))
+    for values in measured.values():
+        values.sort()
     for e, begin, finish, times, tolerance in spans:
-        mine = sorted(measured.get(e.patient_id, ()))
+        mine = measured.get(e.patient_id, [])
         for w in schedule_windows(times, tolerance, begin, finish):
             if w.end > now:
                 continue
+            first = bisect_left(mine, w.start)
             facts.windows.append(m.WindowFact(
                 e.responsible_unit_id, codes.get(e.pathway_id), w.due,
-                any(w.start <= t <= w.end for t in mine)))
+                first < len(mine) and mine[first] <= w.end))
 
     # Visits: the unit that makes them; the episode through the care request, else the
     # patient's episode at the time; who made them from the newest plan of that day.
@@ -283,6 +288,32 @@ def load_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key,
     return out
 
 
+def month_totals(db: Session, start: date, end: date, now: datetime,
+                 scope: m.Scope) -> dict[date, m.Day]:
+    """The days of [start, end) in `scope`, added up per calendar month (keyed by its first
+    day): the stored days straight from their JSON, the rest from the events. What the page
+    reads: a year of a region is some twenty thousand stored days."""
+    computed = set(db.scalars(select(FollowUpComputed.day).where(
+        FollowUpComputed.day >= start, FollowUpComputed.day < end)))
+    out: dict[date, m.Day] = defaultdict(m.Day)
+    stmt = select(FollowUpDay.day, cast(FollowUpDay.data, Text)).where(
+        FollowUpDay.day >= start, FollowUpDay.day < end)
+    if scope.units is not None:
+        stmt = stmt.where(FollowUpDay.unit_id.in_(sorted(scope.units)))
+    if scope.pathway is not None:
+        stmt = stmt.where(FollowUpDay.pathway == scope.pathway)
+    loads = json.loads
+    for day, data in db.execute(stmt):
+        if day in computed:
+            out[day.replace(day=1)].add_json(loads(data))
+    missing = [start + timedelta(days=i) for i in range((end - start).days)]
+    for lo, hi in _ranges([d for d in missing if d not in computed]):
+        for (day, unit, pathway), value in raw_days(db, lo, hi, now).items():
+            if scope.holds(unit, pathway):
+                out[day.replace(day=1)].add(value)
+    return dict(out)
+
+
 # The worker keeps these days current: the last two on every round, and once a day the
 # last 35 (a readmission is seen up to 30 days after the discharge it belongs to, and
 # visits and ends of episodes may be reported some days late). Older changes need
@@ -351,6 +382,9 @@ class Report:
 def report(db: Session, subject: Subject, period: m.Period, scope_key: str | None,
            pathway: str | None, *, now: datetime | None = None) -> Report:
     chosen = choose(db, subject, scope_key)
+    if period.kind == "days":
+        raise Invalid("Choose a month (2026-11), a quarter (2026-Q4) or a year (2026)",
+                      field="period")
     if pathway and pathway not in dict(pathways(db)):
         raise Invalid("No such pathway", field="pathway")
     scope = m.Scope(chosen.scope.units, pathway or None)
@@ -359,19 +393,13 @@ def report(db: Session, subject: Subject, period: m.Period, scope_key: str | Non
     previous = period.previous()
     months = period.months(TREND_MONTHS)
     first = min(previous.start, months[0].start)
-    all_days = load_days(db, first, period.end, now)
+    # Each day is added once, into its month; a period adds its months (the page offers
+    # months, quarters and years only).
+    months_total = month_totals(db, first, period.end, now, scope)
     threshold = settings.followup_small_numbers
     cost = settings.followup_bed_day_cost
 
-    # Each day is added once, into its month; a period of whole months adds its months.
-    months_total: dict[date, m.Day] = defaultdict(m.Day)
-    for (day, unit, path), value in all_days.items():
-        if scope.holds(unit, path):
-            months_total[day.replace(day=1)].add(value)
-
     def period_total(p: m.Period) -> m.Day:
-        if p.kind == "days":
-            return m.totals(all_days, p, scope)
         total = m.Day()
         for start, value in months_total.items():
             if start in p:
