@@ -81,3 +81,24 @@ def test_month_totals_equal_the_days_added_up(world, database, april):
         for month in (m.Period.month(2026, 3), m.Period.month(2026, 4)):
             expected = m.totals(raw, month, scope).to_json()
             assert months.get(month.start, m.Day()).to_json() == expected
+
+
+def test_a_refresh_replaces_the_added_up_months_kept_in_memory(world, database, april):
+    from hemma.followup import measures as m
+
+    with database.session() as s:
+        service.refresh(s, date(2026, 4, 1), date(2026, 5, 1), NOW)
+    with database.session() as s:
+        before = service.month_totals(s, date(2026, 4, 1), date(2026, 5, 1), NOW, m.Scope())
+        assert before[date(2026, 4, 1)].counts["alerts"] == 1
+        s.add(Alert(patient_id=april["patients"][0], episode_id=april["c"],
+                    unit_id=world.units["med"], kind="vitals", severity="low", status="open",
+                    dedupe_key="later", created_at=from_local(datetime(2026, 4, 22, 9, 0))))
+    with database.session() as s:
+        # Not refreshed yet: the stored month holds.
+        same = service.month_totals(s, date(2026, 4, 1), date(2026, 5, 1), NOW, m.Scope())
+        assert same[date(2026, 4, 1)].counts["alerts"] == 1
+        service.refresh(s, date(2026, 4, 1), date(2026, 5, 1), NOW)
+    with database.session() as s:
+        after = service.month_totals(s, date(2026, 4, 1), date(2026, 5, 1), NOW, m.Scope())
+        assert after[date(2026, 4, 1)].counts["alerts"] == 2

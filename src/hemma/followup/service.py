@@ -12,6 +12,7 @@ lists only the episodes the user may read through `can()`; the rest are counted,
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from bisect import bisect_left
 from collections import defaultdict
@@ -288,30 +289,61 @@ def load_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key,
     return out
 
 
+# Added-up months of stored days, per process: (first day, last day + 1, units, pathway) ->
+# (the refresh batches they were added from, the total). A month whose days were all stored
+# is added up once, until a refresh touches one of its days.
+_MONTHS: dict[tuple, tuple[frozenset, m.Day]] = {}
+_MONTHS_LOCK = threading.Lock()
+_MONTHS_MAX = 2000
+
+
 def month_totals(db: Session, start: date, end: date, now: datetime,
                  scope: m.Scope) -> dict[date, m.Day]:
     """The days of [start, end) in `scope`, added up per calendar month (keyed by its first
-    day): the stored days straight from their JSON, the rest from the events. What the page
-    reads: a year of a region is some twenty thousand stored days."""
-    computed = set(db.scalars(select(FollowUpComputed.day).where(
-        FollowUpComputed.day >= start, FollowUpComputed.day < end)))
-    out: dict[date, m.Day] = defaultdict(m.Day)
-    stmt = select(FollowUpDay.day, cast(FollowUpDay.data, Text)).where(
-        FollowUpDay.day >= start, FollowUpDay.day < end)
-    if scope.units is not None:
-        stmt = stmt.where(FollowUpDay.unit_id.in_(sorted(scope.units)))
-    if scope.pathway is not None:
-        stmt = stmt.where(FollowUpDay.pathway == scope.pathway)
-    loads = json.loads
-    for day, data in db.execute(stmt):
-        if day in computed:
-            out[day.replace(day=1)].add_json(loads(data))
-    missing = [start + timedelta(days=i) for i in range((end - start).days)]
-    for lo, hi in _ranges([d for d in missing if d not in computed]):
-        for (day, unit, pathway), value in raw_days(db, lo, hi, now).items():
-            if scope.holds(unit, pathway):
-                out[day.replace(day=1)].add(value)
-    return dict(out)
+    day): stored days straight from their JSON (a month whose days are all stored is kept
+    added up in memory until a refresh touches it), the rest from the events."""
+    batches: dict[date, str] = dict(db.execute(select(
+        FollowUpComputed.day, FollowUpComputed.batch).where(
+        FollowUpComputed.day >= start, FollowUpComputed.day < end)).all())
+    out: dict[date, m.Day] = {}
+    month = start.replace(day=1)
+    units = None if scope.units is None else tuple(sorted(scope.units))
+    while month < end:
+        lo = max(month, start)
+        hi = min((month + timedelta(days=32)).replace(day=1), end)
+        dates = [lo + timedelta(days=i) for i in range((hi - lo).days)]
+        stored = [d for d in dates if d in batches]
+        version = frozenset(batches[d] for d in stored)
+        key = (lo, hi, units, scope.pathway)
+        complete = len(stored) == len(dates)
+        with _MONTHS_LOCK:
+            cached = _MONTHS.get(key)
+        if complete and cached is not None and cached[0] == version:
+            out[month] = cached[1]
+        else:
+            total = m.Day()
+            if stored:
+                stmt = select(FollowUpDay.day, cast(FollowUpDay.data, Text)).where(
+                    FollowUpDay.day >= lo, FollowUpDay.day < hi)
+                if units is not None:
+                    stmt = stmt.where(FollowUpDay.unit_id.in_(units))
+                if scope.pathway is not None:
+                    stmt = stmt.where(FollowUpDay.pathway == scope.pathway)
+                for day, data in db.execute(stmt):
+                    if day in batches:
+                        total.add_json(json.loads(data))
+            for a, b in _ranges([d for d in dates if d not in batches]):
+                for (_day, unit, pathway), value in raw_days(db, a, b, now).items():
+                    if scope.holds(unit, pathway):
+                        total.add(value)
+            if complete:
+                with _MONTHS_LOCK:
+                    if len(_MONTHS) >= _MONTHS_MAX:
+                        _MONTHS.clear()
+                    _MONTHS[key] = (version, total)
+            out[month] = total
+        month = hi if hi.day == 1 else (month + timedelta(days=32)).replace(day=1)
+    return out
 
 
 # The worker keeps these days current: the last two on every round, and once a day the
@@ -337,8 +369,9 @@ def refresh(db: Session, start: date, end: date, now: datetime | None = None) ->
             for (d, unit, pathway), day in days.items()]
     for i in range(0, len(rows), 1000):
         db.execute(insert(FollowUpDay), rows[i:i + 1000])
+    batch = uuid.uuid4().hex
     db.execute(insert(FollowUpComputed), [
-        {"day": start + timedelta(days=i), "computed_at": now}
+        {"day": start + timedelta(days=i), "computed_at": now, "batch": batch}
         for i in range((end - start).days)])
     return len(rows)
 

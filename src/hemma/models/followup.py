@@ -61,3 +61,6 @@ class FollowUpComputed(Base):
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     computed_at: Mapped[datetime]
+    # Which refresh computed it (random per refresh): what a process that keeps added-up
+    # months in memory compares to know they still hold.
+    batch: Mapped[str] = mapped_column(String(32))

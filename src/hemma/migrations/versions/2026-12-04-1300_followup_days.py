@@ -38,6 +38,7 @@ def upgrade() -> None:
         'followup_computed',
         sa.Column('day', sa.Date(), nullable=False),
         sa.Column('computed_at', hemma.models.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('batch', sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint('day', name=op.f('pk_followup_computed')),
     )
 
