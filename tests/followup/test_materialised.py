@@ -102,3 +102,22 @@ def test_a_refresh_replaces_the_added_up_months_kept_in_memory(world, database, 
     with database.session() as s:
         after = service.month_totals(s, date(2026, 4, 1), date(2026, 5, 1), NOW, m.Scope())
         assert after[date(2026, 4, 1)].counts["alerts"] == 2
+
+
+def test_the_worker_fills_in_an_older_history_a_few_months_a_round(world, database, april):
+    # March and April 2026's episodes, and a worker first run in August: the last 35 days
+    # first, then three months further back each round until the first event (26 March).
+    august = from_local(datetime(2026, 8, 20, 12, 0))
+    with database.session() as s:
+        service.keep_current(s, august)
+        assert s.scalar(select(func.min(FollowUpComputed.day))) == date(2026, 7, 16)
+    with database.session() as s:
+        service.keep_current(s, august + timedelta(minutes=15))
+        oldest = s.scalar(select(func.min(FollowUpComputed.day)))
+        assert oldest == date(2026, 7, 16) - timedelta(days=93)
+    with database.session() as s:
+        service.keep_current(s, august + timedelta(minutes=30))
+        assert s.scalar(select(func.min(FollowUpComputed.day))) == date(2026, 3, 26)
+        stored = service.load_days(s, date(2026, 3, 1), date(2026, 8, 20), august)
+        raw = service.raw_days(s, date(2026, 3, 1), date(2026, 8, 20), august)
+        assert as_json(stored) == as_json(raw)

@@ -306,8 +306,13 @@ def month_totals(db: Session, start: date, end: date, now: datetime,
         FollowUpComputed.day, FollowUpComputed.batch).where(
         FollowUpComputed.day >= start, FollowUpComputed.day < end)).all())
     out: dict[date, m.Day] = {}
-    month = start.replace(day=1)
     units = None if scope.units is None else tuple(sorted(scope.units))
+    # The dates not stored are read from the events in one go per run of dates, not per month.
+    missing = [start + timedelta(days=i) for i in range((end - start).days)]
+    raw: dict[m.Key, m.Day] = {}
+    for a, b in _ranges([d for d in missing if d not in batches]):
+        raw.update(raw_days(db, a, b, now))
+    month = start.replace(day=1)
     while month < end:
         lo = max(month, start)
         hi = min((month + timedelta(days=32)).replace(day=1), end)
@@ -332,9 +337,9 @@ def month_totals(db: Session, start: date, end: date, now: datetime,
                 for day, data in db.execute(stmt):
                     if day in batches:
                         total.add_json(json.loads(data))
-            for a, b in _ranges([d for d in dates if d not in batches]):
-                for (_day, unit, pathway), value in raw_days(db, a, b, now).items():
-                    if scope.holds(unit, pathway):
+            if not complete:
+                for (day, unit, pathway), value in raw.items():
+                    if lo <= day < hi and scope.holds(unit, pathway):
                         total.add(value)
             if complete:
                 with _MONTHS_LOCK:
@@ -376,15 +381,26 @@ def refresh(db: Session, start: date, end: date, now: datetime | None = None) ->
     return len(rows)
 
 
+BACKFILL_MONTHS = 3
+
+
 def keep_current(db: Session, now: datetime) -> int:
-    """The worker's round: the last days again, and once a day the settling ones."""
+    """The worker's round: the last days again, once a day the settling ones, and, where
+    events are older than anything computed (an installation upgraded with its history),
+    up to three months further back each round until the first event."""
     today = local_date(now)
+    rows = 0
+    oldest = db.scalar(select(func.min(FollowUpComputed.day)))
+    first_event = db.scalar(select(func.min(Episode.assessed_at)))
+    if oldest is not None and first_event is not None and local_date(first_event) < oldest:
+        start = max(local_date(first_event), oldest - timedelta(days=31 * BACKFILL_MONTHS))
+        rows += refresh(db, start, oldest, now)
     settled = db.scalar(select(func.min(FollowUpComputed.computed_at)).where(
         FollowUpComputed.day >= today - timedelta(days=SETTLING_DAYS),
         FollowUpComputed.day < today - timedelta(days=RECENT_DAYS)))
     if settled is None or local_date(settled) < today:
-        return refresh(db, today - timedelta(days=SETTLING_DAYS), today, now)
-    return refresh(db, today - timedelta(days=RECENT_DAYS), today, now)
+        return rows + refresh(db, today - timedelta(days=SETTLING_DAYS), today, now)
+    return rows + refresh(db, today - timedelta(days=RECENT_DAYS), today, now)
 
 
 # --- The report ------------------------------------------------------------------------------
