@@ -26,6 +26,7 @@ import pytest
 
 from hemma.patients.personnummer import format_number, make
 from tests.conftest import BACKEND
+from tests.prem.demo import discharged_this_morning
 from tests.test_browser import ARTIFACTS, _login, browser, serving  # noqa: F401
 from tests.test_browser_flow import morning_server  # noqa: F401
 
@@ -282,7 +283,8 @@ def _context(browser, width=1280, height=900, **kw):  # noqa: F811
     return browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True, **kw)
 
 
-def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_installed):  # noqa: F811
+def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_installed,  # noqa: F811
+                                             database):
     base = morning_server
     started = time.monotonic()
     crawls: list[Crawl] = []
@@ -391,6 +393,38 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     _send(page, patient, page.get_by_role("button", name="Skicka", exact=True))
     expect(page.get_by_role("status")).to_be_visible()
     crawls.append(patient)
+    page.context.close()
+
+    # A patient discharged home this morning: the home ward's part of the episode (the form
+    # for a paper questionnaire, sent with a mistake), and on her phone the questions about
+    # the stay, sent with nothing answered, then answered: the thanks.
+    pid, eid, discharged_code = discharged_this_morning(database)
+    page = _context(browser).new_page()
+    _login(page, base, "sara.nilsson")
+    expect(page.get_by_role("navigation", name="Huvudmeny")).to_be_visible()
+    ward = Crawl("sara.nilsson, a discharged patient", base, everybody)
+    _check(page, ward, f"/patients/{pid}/episodes/{eid}/summary")
+    page.get_by_label("Dagen patienten fyllde i den").fill("2099-01-01")
+    _send(page, ward, page.get_by_role("button", name="Spara svaren"), novalidate=True)
+    expect(page.locator(".error-summary")).to_be_visible()
+    crawls.append(ward)
+    page.context.close()
+    page = _context(browser, 390, 844, is_mobile=True).new_page()
+    page.goto(f"{base}/p/login")
+    page.get_by_label("Din kod").fill(discharged_code)
+    page.get_by_role("button", name="Logga in").click()
+    expect(page.locator("#prem-card")).to_be_visible()
+    discharged = Crawl("patient, discharged", base, everybody)
+    _crawl(page, discharged, ["/p"], menu=False)
+    assert "/p/prem" in {url for url, _, _ in discharged.pages}, discharged.pages
+    page.goto(f"{base}/p/prem")
+    _send(page, discharged, page.get_by_role("button", name="Skicka", exact=True))
+    expect(page.locator(".error-summary")).to_be_visible()
+    page.get_by_role("group", name="Jag kände mig trygg med att vårdas hemma").get_by_role(
+        "radio", name="4, Stämmer ganska bra").check()
+    _send(page, discharged, page.get_by_role("button", name="Skicka", exact=True))
+    expect(page.get_by_role("status")).to_have_text("Tack för dina svar")
+    crawls.append(discharged)
     page.context.close()
 
     seconds = time.monotonic() - started

@@ -26,14 +26,17 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.assessments", "hemma.careplans", "hemma.agreements", "hemma.logistics",
      "hemma.treatments", "hemma.tasks", "hemma.handovers", "hemma.messaging"),
     ("hemma.episodes",),  # the home ward (ending an episode ends its visits and alerts)
-    # the round's decisions; the patient's side; the discharge summary; the board; follow-up
-    ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board", "hemma.followup"),
+    # the round's decisions; the patient's side; the discharge summary; the board; follow-up;
+    # the patient's experience of the stay (PREM)
+    ("hemma.rounds", "hemma.portal", "hemma.summaries", "hemma.board", "hemma.followup",
+     "hemma.prem"),
     # FHIR R4 beside the JSON API, over the services below it
     ("hemma.fhir",),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
+     "hemma.prem.demo",
      # FHIR's routes: what they share, and each group of resource types
      "hemma.fhir.http", "hemma.fhir.api_care", "hemma.fhir.api_record",
      "hemma.fhir.api_smart"),
@@ -44,7 +47,7 @@ PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitori
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
         "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers",
         "hemma.fhir.scopes", "hemma.fhir.record", "hemma.followup.measures",
-        "hemma.followup.definitions", "hemma.followup.charts")
+        "hemma.followup.definitions", "hemma.followup.charts", "hemma.prem.questionnaire")
 TOP = len(LAYERS) - 1
 
 

@@ -336,6 +336,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.planning import api as planning_api
     from hemma.planning import pages as planning_pages
     from hemma.portal import pages as portal_pages
+    from hemma.prem import api as prem_api
+    from hemma.prem import pages as prem_pages
     from hemma.rounds import api as rounds_api
     from hemma.rounds import pages as rounds_pages
     from hemma.summaries import api as summaries_api
@@ -359,6 +361,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                          tasks_pages.router, tasks_api.router, handovers_pages.router,
                          handovers_api.router, board_pages.router,
                          messaging_pages.router, messaging_api.router,
+                         prem_pages.router, prem_api.router,
                          fhir_api.router, fhir_care_api.router, api_smart.router,
                          fhir_record_api.router, followup_pages.router, followup_api.router,
                          docs.router]

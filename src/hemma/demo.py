@@ -236,6 +236,10 @@ def load_demo(database: Database) -> bool:
     from hemma.messaging.demo import demo_messages
 
     demo_messages(database, now)
+    # The patients' answers about their stay (PREM), paper and phone (hemma.prem.demo).
+    from hemma.prem.demo import demo_prem
+
+    demo_prem(database, RECENTLY_DISCHARGED)
     return True
 
 

@@ -279,6 +279,13 @@ EXAMPLES = [
     ("POST", "/api/v1/patients/{patient_id}/messages", "admitted",
      {"body": "Förbandet byts i kväll", "to": "staff"}),
     ("POST", "/api/v1/patients/{patient_id}/messages/{thread_id}/read", "admitted", {}),
+    # The patient's experience of the stay (PREM), typed in from paper.
+    ("GET", "/patients/{patient_id}/episodes/{episode_id}/prem", "discharged", None),
+    ("POST", "/patients/{patient_id}/episodes/{episode_id}/prem", "discharged",
+     lambda w: {"answered_on": local_today().isoformat(), "answers.safe": "5"}),
+    ("GET", "/api/v1/patients/{patient_id}/episodes/{episode_id}/prem", "discharged", None),
+    ("POST", "/api/v1/patients/{patient_id}/episodes/{episode_id}/prem", "discharged",
+     lambda w: {"answers": {"safe": 4, "again": 5}, "answered_on": local_today().isoformat()}),
 ]
 
 

@@ -20,6 +20,7 @@ from hemma.i18n import gettext, labels
 from hemma.kit.errors import Invalid
 from hemma.kit.time import local_today
 from hemma.models import Organisation
+from hemma.prem import questionnaire
 from hemma.web.deps import DbSession, Principal, StaffAccess
 from hemma.web.forms import error_messages, form_data
 from hemma.web.templating import render
@@ -113,7 +114,8 @@ def page(request: Request, db: DbSession, principal: Reader, period: Text = None
 
 
 def prem_questions() -> dict[str, str]:
-    return {}
+    """The questionnaire's statements in the reader's language, by key."""
+    return {q.key: gettext(q.text) for q in questionnaire.QUESTIONS}
 
 
 @router.get("/followup/export.csv")

@@ -167,6 +167,8 @@ FIELD_LABELS = {
     "patient_id": N_("Patient"),
     "status": N_("Status"),
     "reason": N_("Reason"),
+    "answered_on": N_("The day the patient filled it in"),
+    "comment": N_("Comment"),
 }
 UNITS = {"respiration_rate": "/min", "spo2": "%", "temperature": "°C", "systolic_bp": "mmHg",
          "diastolic_bp": "mmHg", "pulse": "/min", "weight": "kg", "blood_glucose": "mmol/l",
@@ -392,6 +394,7 @@ FLASH = {
     "values": N_("The values have been saved."),
     "round": N_("The round decision has been saved."),
     "round_booked": N_("The decision is recorded and the visit booked; the note says what."),
+    "prem_entered": N_("The patient's answers have been saved."),
 }
 
 AUDIT_ACTIONS = {
@@ -512,6 +515,9 @@ AUDIT_ACTIONS = {
     "agreement.print": N_("Printed the agreement with the patient"),
     "patient.agreement": N_("The patient read the agreement"),
     "patient.agreement_confirm": N_("The patient confirmed the agreement"),
+    "patient.prem": N_("The patient opened the questions about the stay"),
+    "prem.answer": N_("The patient answered the questions about the stay (PREM)"),
+    "prem.enter_paper": N_("Entered the patient's paper questionnaire about the stay (PREM)"),
 }
 
 

@@ -33,6 +33,7 @@ from hemma.monitoring.schemas import ObservationCreate
 from hemma.patients import relatives
 from hemma.patients.service import get_patient
 from hemma.portal import today
+from hemma.prem import service as prem
 from hemma.summaries import service as summaries
 from hemma.web.deps import (
     ANY_SHARE,
@@ -102,7 +103,9 @@ def _context(db, me: PatientSelf) -> dict:
             "relatives": relatives.current(db, me.patient_id),
             "unread_messages": messaging.patient_unread(db, me.patient_id),
             "discharged": summaries.patient_discharge(db, me.patient_id) if episode is None
-            else None}
+            else None,
+            # After discharge: the questions about the stay, or thanks once answered.
+            "prem": prem.patient_card(db, me.patient_id) if episode is None else None}
 
 
 def _relative_context(db, me: PatientSelf) -> dict:

@@ -17,6 +17,8 @@ from hemma.kit.time import utcnow
 from hemma.kit.validation import parse
 from hemma.models import CareRelation, Organisation, Unit
 from hemma.patients.service import get_patient
+from hemma.prem import questionnaire
+from hemma.prem import service as prem
 from hemma.summaries import service
 from hemma.summaries.schemas import SummarySign, SummaryUpdate
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
@@ -51,7 +53,10 @@ def _context(db, ctx: PatientContext, episode_id: uuid.UUID) -> dict:
                                                       episode_id),
             "receiver_options": _receiver_options(db, ctx, view) if view.may_sign else [],
             "values": {"text": view.summary.text, "next_steps": view.summary.next_steps}
-            if view.summary else {}}
+            if view.summary else {},
+            # The patient's experience of the stay: the answers, or the paper form.
+            "prem": prem.section(db, ctx.decision, ctx.patient_id, episode_id),
+            "questionnaire": questionnaire, "prem_values": {}, "prem_errors": {}}
 
 
 def _url(ctx: PatientContext, episode_id: uuid.UUID) -> str:
