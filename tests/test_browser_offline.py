@@ -39,6 +39,17 @@ STORAGE = """async () => ({
 })"""
 
 
+def _emptied(page) -> dict:
+    """The phone's storage once the logout's clean-up has run: a route the worker was keeping
+    while the nurse logged out is deleted as soon as its write ends, so wait for that."""
+    for _ in range(50):
+        found = page.evaluate(STORAGE)
+        if found == {"caches": [], "databases": [], "workers": 0}:
+            break
+        page.wait_for_timeout(200)
+    return found
+
+
 def _phone(browser):  # noqa: F811
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     return context, context.new_page()
@@ -164,7 +175,7 @@ def test_a_visit_reported_without_coverage_arrives_exactly_once(morning_server, 
     # Logout: nothing of the route or the queue stays on the phone.
     _log_out(page)
     expect(page.get_by_role("heading", name="Logga in")).to_be_visible()
-    assert page.evaluate(STORAGE) == {"caches": [], "databases": [], "workers": 0}
+    assert _emptied(page) == {"caches": [], "databases": [], "workers": 0}
     context.close()
 
 
@@ -196,7 +207,7 @@ def test_logout_with_reports_waiting_asks_first(morning_server, browser, databas
     assert _counts(database, visit_id) == (1, 0)
     page.locator("#offline-logout-done").get_by_role("button", name="Logga ut").click()
     expect(page.get_by_role("heading", name="Logga in")).to_be_visible()
-    assert page.evaluate(STORAGE) == {"caches": [], "databases": [], "workers": 0}
+    assert _emptied(page) == {"caches": [], "databases": [], "workers": 0}
 
     # Discarding on purpose: the report never reaches the server.
     _login(page, base, NURSE)
@@ -212,7 +223,7 @@ def test_logout_with_reports_waiting_asks_first(morning_server, browser, databas
         page.get_by_role("button", name="Kasta rapporterna och logga ut").click()
     context.set_offline(False)
     page.goto(f"{base}/login")
-    assert page.evaluate(STORAGE) == {"caches": [], "databases": [], "workers": 0}
+    assert _emptied(page) == {"caches": [], "databases": [], "workers": 0}
     assert _counts(database, second) == (0, 0)
     context.close()
 

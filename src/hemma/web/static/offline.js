@@ -77,6 +77,16 @@
 
   // Everything this app keeps on the phone: the kept route and files, the queue, the worker.
   async function forgetEverything() {
+    // The worker first: a route it is keeping right now is not written back afterwards.
+    const worker = navigator.serviceWorker.controller;
+    if (worker) {
+      await new Promise((resolve) => {
+        const channel = new MessageChannel();
+        channel.port1.onmessage = resolve;
+        worker.postMessage({ type: "forget" }, [channel.port2]);
+        setTimeout(resolve, 2000);
+      });
+    }
     const names = (await caches.keys()).filter((n) => n.startsWith("hemma-"));
     await Promise.all(names.map((n) => caches.delete(n)));
     await new Promise((resolve) => {

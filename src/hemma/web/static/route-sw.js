@@ -18,6 +18,9 @@ const ASSETS = ["/static/hemma.css", "/static/hemma.js", "/static/offline.js",
 const PATIENCE_MS = 8000;
 // The pages this worker answered with the kept copy (they say so to the nurse).
 const servedKept = new Set();
+// Counts the times the phone was told to forget (logout). A keep that started before one
+// never leaves its copy behind: its fetch may answer after the logout emptied the phone.
+let forgotten = 0;
 
 // The Swedish calendar day, as the server writes it (YYYY-MM-DD).
 function today() {
@@ -43,6 +46,12 @@ async function forgetRoutes() {
   await Promise.all(routeCaches(await caches.keys()).map((n) => caches.delete(n)));
 }
 
+async function forgetAll() {
+  forgotten += 1;
+  const names = await caches.keys();
+  await Promise.all(names.filter((n) => n.startsWith("hemma-")).map((n) => caches.delete(n)));
+}
+
 async function keptRoute() {
   await forgetStale();
   for (const name of routeCaches(await caches.keys())) {
@@ -53,7 +62,9 @@ async function keptRoute() {
 }
 
 // Keep today's route page (one only: another staff member's or another day's goes).
-async function keep(response) {
+// `since` is the count of forgets when the page was asked for.
+async function keep(response, since) {
+  if (since !== forgotten) return false;
   const mark = response.headers.get(MARK) || "";
   const [staff, day] = mark.split("/");
   if (!response.ok || !/^\d+$/.test(staff || "") || day !== today()) return false;
@@ -63,9 +74,15 @@ async function keep(response) {
   const headers = new Headers(response.headers);
   headers.set(KEPT_AT, new Date().toISOString());
   const body = await response.blob();
+  if (since !== forgotten) return false;
   await (await caches.open(name)).put("/my-route", new Response(body, {
     status: response.status, statusText: response.statusText, headers,
   }));
+  if (since !== forgotten) {
+    // Told to forget while this copy was being written: it goes too.
+    await caches.delete(name);
+    return false;
+  }
   return true;
 }
 
@@ -81,9 +98,10 @@ function signedOut(response) {
 
 async function routePage(event) {
   const asked = new URL(event.request.url).searchParams.get("day");
+  const since = forgotten;
   const network = fetch(event.request).then(async (response) => {
     if (signedOut(response)) await forgetRoutes();
-    else if (response.headers.has(MARK)) await keep(response.clone());
+    else if (response.headers.has(MARK)) await keep(response.clone(), since);
     return response;
   });
   const fallback = async () => {
@@ -163,12 +181,13 @@ self.addEventListener("message", (event) => {
   if (kind === "keep") {
     event.waitUntil((async () => {
       try {
+        const since = forgotten;
         const response = await fetch("/my-route", { credentials: "same-origin", cache: "no-store" });
         if (signedOut(response)) {
           await forgetRoutes();
           reply({ kept: false });
         } else {
-          reply({ kept: await keep(response) });
+          reply({ kept: await keep(response, since) });
         }
       } catch (error) {
         reply({ kept: false });
@@ -185,8 +204,7 @@ self.addEventListener("message", (event) => {
     })());
   } else if (kind === "forget") {
     event.waitUntil((async () => {
-      const names = await caches.keys();
-      await Promise.all(names.filter((n) => n.startsWith("hemma-")).map((n) => caches.delete(n)));
+      await forgetAll();
       reply({ forgotten: true });
     })());
   }
