@@ -181,6 +181,8 @@ class World:
             if state in ("discharged", "returned", "not_admitted"):
                 e.ended_at = now - timedelta(hours=1)
                 e.end_note = "Avslutat."
+                e.end_reason = {"discharged": "completed",
+                                "returned": "deterioration"}.get(state)
             s.add(e)
             s.flush()
             episode_id = e.id

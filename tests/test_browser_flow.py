@@ -210,7 +210,19 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     expect(first).to_contain_text("Flödesson")
     _shot(page, "10-worklist")
     first.get_by_role("link", name=re.compile("Rond|Beslut")).click()
-    page.get_by_label("Beslut", exact=True).select_option(label="Boka hembesök")
+    # Why the patient returns, or how the episode ended, is asked with that decision only.
+    decision = page.get_by_label("Beslut", exact=True)
+    returns = page.get_by_label("Varför patienten återförs till sjukhus")
+    ends = page.get_by_label("Hur vårdtillfället avslutades")
+    expect(returns).to_be_hidden()
+    expect(ends).to_be_hidden()
+    decision.select_option(label="Återföring till sjukhus")
+    expect(returns).to_be_visible()
+    expect(returns).to_have_value("")
+    decision.select_option(label="Skriv ut patienten")
+    expect(returns).to_be_hidden()
+    expect(ends).to_be_visible()
+    decision.select_option(label="Boka hembesök")
     page.get_by_label("Rondanteckning").fill("Feber och takykardi. Bedömning i hemmet i dag.")
     # The options say which units are in the care team and which make home visits.
     team = page.locator("#visit_unit_id option", has_text="Mobila teamet Södra Lappland")
@@ -231,6 +243,9 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     page.get_by_role("link", name="Vård i hemmet", exact=True).click()
     page.get_by_role("link", name=re.compile("Flödesson")).click()
     page.get_by_role("link", name="Skriv ut patienten", exact=True).click()
+    outcome = page.get_by_label("Hur vårdtillfället avslutades")
+    expect(outcome).to_have_value("")  # chosen, never preselected
+    outcome.select_option(label="Färdigbehandlad")
     page.get_by_label("Utskrivningsanteckning").fill("Feberfri efter byte av antibiotika. "
                                                    "Åter till vårdcentralen.")
     _shot(page, "13-discharge")
@@ -239,6 +254,6 @@ def test_a_new_patient_from_registration_to_discharge(morning_server, browser, d
     _shot(page, "14-discharged")
     with database.session() as s:
         episode = s.scalar(select(Episode).where(Episode.patient_id == patient.id))
-        assert episode.state == "discharged"
+        assert (episode.state, episode.end_reason) == ("discharged", "completed")
         assert all(a.status == "resolved" for a in s.scalars(
             select(Alert).where(Alert.patient_id == patient.id)))

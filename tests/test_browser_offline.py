@@ -308,7 +308,9 @@ def test_a_kept_page_from_another_session_and_an_ended_session(morning_server, b
     context.set_offline(True)
     stop = page.locator(f"li[data-visit='{visit_id}']")
     stop.locator("summary", has_text="Ej utfört").click()
-    stop.get_by_label("Varför blev besöket inte av?").fill("Ingen öppnade")
+    stop.get_by_label("Varför blev besöket inte av?").select_option(
+        label="Patienten var inte hemma")
+    stop.get_by_label("Med egna ord").fill("Ingen öppnade")
     stop.get_by_role("button", name="Rapportera ej utfört").click()
     expect(panel).to_contain_text("1 rapport väntar på att skickas")
     with database.session() as s:
@@ -328,5 +330,57 @@ def test_a_kept_page_from_another_session_and_an_ended_session(morning_server, b
     assert _counts(database, visit_id) == (2, 0)
     with database.session() as s:
         visit = s.get(Visit, uuid.UUID(visit_id))
-        assert (visit.status, visit.not_done_reason) == ("not_done", "Ingen öppnade")
+        assert (visit.status, visit.not_done_code, visit.not_done_reason) == (
+            "not_done", "patient_not_home", "Ingen öppnade")
+    context.close()
+
+
+def test_a_visit_not_done_without_coverage_says_why(morning_server, browser, database):  # noqa: F811
+    """Not done takes why from a list (nothing chosen beforehand): without coverage the
+    choice waits on the phone with the report and arrives with it; "another reason" needs
+    words, and the server's refusal is shown at once, with nothing saved."""
+    base = morning_server
+    context, page = _phone(browser)
+    _login(page, base, NURSE)
+    _open_route(page, base)
+    stop, visit_id = _first_planned(page)
+    stop.locator("summary", has_text="Ej utfört").click()
+    why = stop.get_by_label("Varför blev besöket inte av?")
+    expect(why).to_have_value("")
+    expect(why.locator("option").first).to_have_text("Välj …")
+
+    # Another reason without words: refused while she is still there, nothing saved.
+    why.select_option(label="Annan orsak")
+    stop.get_by_role("button", name="Rapportera ej utfört").click()
+    expect(stop.locator(".error-summary")).to_contain_text("Ange varför besöket inte blev av")
+    expect(stop.get_by_label("Med egna ord")).to_have_attribute("aria-invalid", "true")
+    # Nothing waits on the phone either: the visit shows as it was.
+    expect(page.locator("#offline-queue")).to_be_hidden()
+    expect(stop.locator(".queued-note")).to_have_count(0)
+    expect(stop.locator(".state")).to_have_text("Planerad")
+    assert _counts(database, visit_id) == (0, 0)
+    page.screenshot(path=ARTIFACTS / "offline-not-done-refused.png", full_page=True)
+
+    # Without coverage: nobody home. It waits on the phone with its reason.
+    context.set_offline(True)
+    why.select_option(label="Patienten var inte hemma")
+    stop.get_by_role("button", name="Rapportera ej utfört").click()
+    panel = page.locator("#offline-queue")
+    expect(panel).to_contain_text("1 rapport väntar på att skickas")
+    expect(panel.locator("#offline-list")).to_contain_text(
+        "Ej utfört (Patienten var inte hemma)")
+    expect(stop.locator(".state")).to_have_text("Ej utfört")
+    page.screenshot(path=ARTIFACTS / "offline-not-done-waiting.png", full_page=True)
+    assert _counts(database, visit_id) == (0, 0)
+
+    _back_online(context, page)
+    expect(panel).to_contain_text("Alla rapporter är skickade")
+    assert _counts(database, visit_id) == (1, 0)
+    with database.session() as s:
+        visit = s.get(Visit, uuid.UUID(visit_id))
+        assert (visit.status, visit.not_done_code, visit.not_done_reason) == (
+            "not_done", "patient_not_home", None)
+    page.reload()
+    expect(page.locator(f"li[data-visit='{visit_id}'] .not-done-reason")).to_have_text(
+        "Patienten var inte hemma")
     context.close()

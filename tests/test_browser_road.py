@@ -309,6 +309,7 @@ def test_the_road_home_for_a_new_patient(morning_server, browser, database):  # 
     # 6. Sara discharges Birgit and goes straight on to the summary.
     sara.goto(overview)
     sara.get_by_role("link", name="Skriv ut patienten", exact=True).click()
+    sara.get_by_label("Hur vårdtillfället avslutades").select_option(label="Färdigbehandlad")
     sara.get_by_label("Utskrivningsanteckning").fill("Kuren klar, feberfri. Åter till "
                                                     "vårdcentralen.")
     sara.get_by_role("button", name="Skriv ut patienten", exact=True).click()

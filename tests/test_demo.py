@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from hemma.access.audit import verify
 from hemma.access.service import relation_active
 from hemma.demo import FEATURED, load_demo
+from hemma.i18n.labels import DISCHARGE_OUTCOMES, NOT_DONE_CODES, RETURN_REASONS
 from hemma.kit.time import local, utcnow
 from hemma.models import (
     Block,
@@ -41,6 +42,18 @@ def test_demo_is_idempotent_and_realistic(database, client):
     with database.session() as s:
         states = Counter(s.scalars(select(Episode.state)))
         assert {"assessing", "admitted", "discharged", "returned", "not_admitted"} <= set(states)
+        # Why each ended, as follow-up counts: deaths at home planned and not among them.
+        ends = s.execute(select(Episode.state, Episode.end_reason)).all()
+        codes = {"discharged": DISCHARGE_OUTCOMES, "returned": RETURN_REASONS}
+        for state, code in ends:
+            assert code in codes[state] if state in codes else code is None, (state, code)
+        assert {"completed", "death_expected", "death_unexpected", "deterioration",
+                "fall_injury"} <= {code for _state, code in ends}
+        # And why the visits of the days already worked were not done.
+        not_done = s.execute(select(Visit.not_done_code, Visit.not_done_reason)
+                             .where(Visit.status == "not_done")).all()
+        assert len(not_done) >= 5 and all(code in NOT_DONE_CODES for code, _ in not_done)
+        assert all(words for code, words in not_done if code == "other")
         professions = set(s.scalars(select(Staff.profession)))
         assert {"physician", "nurse", "assistant_nurse", "physiotherapist",
                 "occupational_therapist", "coordinator"} <= professions

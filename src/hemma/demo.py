@@ -370,6 +370,25 @@ def _assessment(ctx: _Ctx, episode: Episode, patient: Patient, plan: str, nurse:
 
 # Discharged yesterday with a signed summary to the hälsocentral and the municipality.
 RECENTLY_DISCHARGED = "Lindberg"
+# How the ended episodes ended (the codes follow-up counts by) and the note written then:
+# by patient, else by plan.
+ENDINGS = {
+    "discharged": ("completed", "Utskriven efter avslutad behandling. Epikris till "
+                                "hälsocentralen."),
+    "returned": ("deterioration", "Försämrad andning, NEWS2 7. Ambulans till akuten, "
+                                  "trygghetsplats användes."),
+    # Palliative care at home to the end, as he and his family wished.
+    "Brännström": ("death_expected", "Somnade in lugnt i hemmet med familjen hos sig, som han "
+                                     "önskat. Brytpunktssamtal fördes tidigare; närstående "
+                                     "erbjuds efterlevandesamtal."),
+    "Nordin": ("death_unexpected", "Avled oväntat i hemmet natten före planerad utskrivning. "
+                                   "Läkare konstaterade dödsfallet, närstående underrättade. "
+                                   "Händelsen utreds som avvikelse."),
+    "Sjöberg": ("other", "Flyttar till dottern i Umeå; behandlingen avslutas där via "
+                         "infektionsmottagningen."),
+    "Lidström": ("fall_injury", "Föll i badrummet, smärta i höger höft. Ambulans till akuten, "
+                                "trygghetsplats användes."),
+}
 # The admitted patient whose walker has not come (an overdue item of the checklist; KOL's
 # template has the municipality's rehab bring one).
 WALKER_MISSING = "Burman"
@@ -768,11 +787,7 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
                 ended = admitted + timedelta(days=7, hours=2)
             episode.ended_at = ended
             episode.ended_by_id = physician.id
-            episode.end_note = {
-                "discharged": "Utskriven efter avslutad behandling. Epikris till hälsocentralen.",
-                "returned": "Försämrad andning, NEWS2 7. Ambulans till akuten, trygghetsplats "
-                            "användes.",
-            }[plan]
+            episode.end_reason, episode.end_note = ENDINGS.get(family, ENDINGS[plan])
             episode.ambulance_informed = plan == "returned"
     elif plan == "not_admitted":
         ended = assessed + timedelta(hours=3)

@@ -56,7 +56,8 @@ def test_nurse_registers_assesses_admits_and_discharges(as_user, world, database
     assert re.search(r"Inskriven", page.text)
 
     r = sara.post(f"{patient_url}/episodes/{episode.id}/discharge",
-                  data={"note": "Klar med antibiotika."}, follow_redirects=False)
+                  data={"outcome": "completed", "note": "Klar med antibiotika."},
+                  follow_redirects=False)
     assert r.status_code == 303, r.text
     assert "Lindgren" not in sara.get("/home-ward").text
     with database.session() as s:

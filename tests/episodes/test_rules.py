@@ -44,7 +44,7 @@ def test_admission_takes_the_lowest_free_virtual_bed_until_the_ward_is_full(worl
                                    "message": "Det finns ingen ledig virtuell vårdplats"}]
     # Discharging frees the bed.
     assert sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/discharge",
-                     json={"note": "Klar"}).status_code == 200
+                     json={"note": "Klar", "outcome": "completed"}).status_code == 200
     assert _admit(sara, other, other_eid, world).json()["bed_number"] == 3
 
 
@@ -98,7 +98,8 @@ def test_another_organisation_may_read_but_not_change_the_episode(world, as_user
     eid = world.episode(pid, state="admitted")
     kim = as_user("kim")
     assert kim.get(f"/api/v1/patients/{pid}/episodes").json()[0]["id"] == str(eid)
-    r = kim.post(f"/api/v1/patients/{pid}/episodes/{eid}/discharge", json={"note": "Klar"})
+    r = kim.post(f"/api/v1/patients/{pid}/episodes/{eid}/discharge",
+                 json={"note": "Klar", "outcome": "completed"})
     assert r.status_code == 403
     assert "organisation" in r.json()["detail"]
     page = kim.get(f"/patients/{pid}")
@@ -119,7 +120,7 @@ def test_discharge_ends_the_teams_access_after_the_follow_up_period(world, as_us
                      ).status_code == 201
     assert kim.get(f"/patients/{pid}").status_code == 200
     assert sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/discharge",
-                     json={"note": "Klar"}).json()["state"] == "discharged"
+                     json={"note": "Klar", "outcome": "completed"}).json()["state"] == "discharged"
     with frozen_clock(utcnow() + timedelta(days=6)):
         # Sessions would have timed out; log in afresh in the future.
         assert as_user("kim").get(f"/patients/{pid}").status_code == 200
@@ -134,17 +135,21 @@ def test_return_to_hospital_and_closing_an_assessment(world, as_user):
     pid = world.patient(unit="med")
     eid = world.episode(pid, state="admitted")
     r = sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/return",
-                  json={"note": "NEWS2 7, andningspåverkad", "ambulance_informed": True})
+                  json={"note": "NEWS2 7, andningspåverkad", "reason": "deterioration",
+                        "ambulance_informed": True})
     assert r.status_code == 200 and r.json()["state"] == "returned"
+    assert r.json()["end_reason"] == "deterioration"
     assert r.json()["bed_number"] == 1  # kept as history; the bed is free again
-    r = sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/return", json={"note": "igen"})
+    r = sara.post(f"/api/v1/patients/{pid}/episodes/{eid}/return",
+                  json={"note": "igen", "reason": "deterioration"})
     assert r.status_code == 409
     other = world.patient(unit="med")
     assessing = world.episode(other, state="assessing")
     r = sara.post(f"/api/v1/patients/{other}/episodes/{assessing}/close",
                   json={"note": "Vill stanna på avdelningen"})
-    assert r.json()["state"] == "not_admitted"
-    r = sara.post(f"/api/v1/patients/{other}/episodes/{assessing}/discharge", json={"note": "x"})
+    assert r.json()["state"] == "not_admitted" and r.json()["end_reason"] is None
+    r = sara.post(f"/api/v1/patients/{other}/episodes/{assessing}/discharge",
+                  json={"note": "x", "outcome": "completed"})
     assert r.status_code == 409
 
 

@@ -331,6 +331,33 @@ def test_visits_are_appointments_and_encounters_and_the_round_is_virtual(
     assert hugo.get(f"/fhir/Appointment/{municipal}").status_code == 404
 
 
+def test_a_visit_not_done_says_why_on_its_appointment(app, world, database):
+    """R4's Encounter has no status reason: why a visit was not done is its Appointment's
+    cancelationReason, in Hemma's code system with the words, and the staff's own words."""
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    missed = _visit(database, world, pid, unit="med", hours=-2, status="not_done", by="sara")
+    with database.session() as s:
+        v = s.get(Visit, missed)
+        v.not_done_code, v.not_done_reason = "travel", "Vägen avstängd"
+        v.done_at = utcnow() - timedelta(hours=1)
+    sara = fhir_client(app, database, world, "sara")
+    appointment = sara.get(f"/fhir/Appointment/{missed}").json()
+    assert_r4(appointment)
+    assert appointment["status"] == "noshow"
+    assert appointment["cancelationReason"] == {
+        "coding": [{"system": "urn:hemma:visit-not-done", "code": "travel",
+                    "display": "Väglag eller resa"}], "text": "Väglag eller resa"}
+    assert appointment["comment"] == "Vägen avstängd"
+    encounter = sara.get(f"/fhir/Encounter/{missed}").json()
+    assert_r4(encounter)
+    assert encounter["status"] == "cancelled"
+    assert encounter["appointment"] == [{"reference": f"Appointment/{missed}"}]
+    # A visit done has no such reason.
+    done = _visit(database, world, pid, unit="med", hours=-4, status="done", by="sara")
+    assert "cancelationReason" not in sara.get(f"/fhir/Appointment/{done}").json()
+
+
 def test_provenance_says_who_documented_what_for_which_organisation(
         app, world, database, as_user):
     pid, _eid = _plan(world, as_user)

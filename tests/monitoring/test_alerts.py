@@ -372,10 +372,11 @@ def test_discharge_and_return_to_hospital_close_the_episodes_open_alerts(world, 
     form = sara.get(f"/patients/{hospital}/episodes/{episodes[hospital]}/return").text
     assert "1 öppet larm avslutas" in form and "mottagande avdelningen" in form
     r = sara.post(f"/patients/{home}/episodes/{episodes[home]}/discharge",
-                  data={"note": "Feberfri, klar."}, follow_redirects=False)
+                  data={"outcome": "completed", "note": "Feberfri, klar."},
+                  follow_redirects=False)
     assert r.status_code == 303
     r = sara.post(f"/api/v1/patients/{hospital}/episodes/{episodes[hospital]}/return",
-                  json={"note": "Sämre, åter till avdelning 7."})
+                  json={"note": "Sämre, åter till avdelning 7.", "reason": "deterioration"})
     assert r.status_code == 200, r.text
     with database.session() as s:
         closed = {a.id: a for a in s.scalars(select(Alert))}

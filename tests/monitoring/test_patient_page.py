@@ -156,16 +156,41 @@ def test_the_round_ranks_by_risk_and_its_decisions_end_episodes(world, database,
     # The nurse may look, not decide.
     assert sara.post(f"/api/v1/patients/{sick}/round",
                      json={"decision": "continue", "note": "x"}).status_code == 404
-    r = lisa.post(f"/patients/{stable}/round", data={"decision": "discharge",
-                                                     "note": "Klar, epikris skickad"},
-                  follow_redirects=False)
+    # Ending the episode at the round takes why, as the episode's own forms do: refused
+    # without it (or with it beside another decision), naming the field; nothing written.
+    form = lisa.get(f"/patients/{stable}/round").text
+    for name in ("return_reason", "discharge_outcome"):
+        choices = form.split(f'name="{name}"')[1].split("</select>")[0]
+        assert '<option value="">Välj …</option>' in choices and "selected" not in choices
+    assert "Avled i hemmet, förväntat (palliativt)" in form and "Fall eller skada" in form
+    r = lisa.post(f"/patients/{stable}/round", data={"decision": "discharge", "note": "Klar"})
+    assert r.status_code == 422 and "Välj hur vårdtillfället avslutades" in r.text
+    for body, field in (({"decision": "return"}, "return_reason"),
+                        ({"decision": "return", "return_reason": "worse"}, "return_reason"),
+                        ({"decision": "discharge", "return_reason": "deterioration",
+                          "discharge_outcome": "completed"}, "return_reason"),
+                        ({"decision": "continue", "discharge_outcome": "completed"},
+                         "discharge_outcome")):
+        r = lisa.post(f"/api/v1/patients/{sick}/round", json=body | {"note": "x"})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, (body, r.text)
+    with database.session() as s:
+        assert {e.state for e in s.scalars(select(Episode))} == {"admitted"}
+        assert s.scalar(select(RoundNote).where(RoundNote.patient_id.in_((stable, sick)))) \
+            is None
+    # On the page a reason chosen before the decision changed no longer applies.
+    r = lisa.post(f"/patients/{stable}/round", data={
+        "decision": "discharge", "discharge_outcome": "death_expected",
+        "return_reason": "fall_injury", "note": "Somnade in lugnt hemma, som planerat"},
+        follow_redirects=False)
     assert r.status_code == 303
     r = lisa.post(f"/api/v1/patients/{sick}/round", json={
-        "decision": "return", "note": "NEWS2 11, ambulans beställd", "ambulance_informed": True})
+        "decision": "return", "return_reason": "deterioration",
+        "note": "NEWS2 11, ambulans beställd", "ambulance_informed": True})
     assert r.status_code == 201
     with database.session() as s:
-        states = {e.patient_id: e.state for e in s.scalars(select(Episode))}
-        assert states[stable] == "discharged" and states[sick] == "returned"
+        states = {e.patient_id: (e.state, e.end_reason) for e in s.scalars(select(Episode))}
+        assert states[stable] == ("discharged", "death_expected")
+        assert states[sick] == ("returned", "deterioration")
         assert s.scalar(select(RoundNote).where(RoundNote.patient_id == sick)).decision == "return"
     assert [r["patient_id"] for r in lisa.get("/api/v1/rounds").json()] == [str(quiet)]
 

@@ -156,7 +156,7 @@ def test_visits_stop_when_the_episode_ends(world, database, end):
     """Discharged or readmitted: the visits asked for the episode from then on are cancelled
     with the reason, those already made stay, and the request is over."""
     from hemma.episodes import service as episodes
-    from hemma.episodes.schemas import EpisodeEnd, ReturnToHospital
+    from hemma.episodes.schemas import Discharge, ReturnToHospital
 
     pid = world.patient(unit="med")
     eid = world.episode(pid, state="admitted")
@@ -176,9 +176,11 @@ def test_visits_stop_when_the_episode_ends(world, database, end):
         with database.session() as s:
             sara = _subject(s, world, "sara")
             if end == "discharge":
-                episodes.discharge(s, sara, pid, eid, EpisodeEnd(note="Klar."))
+                episodes.discharge(s, sara, pid, eid, Discharge(note="Klar.",
+                                                               outcome="completed"))
             else:
-                episodes.return_to_hospital(s, sara, pid, eid, ReturnToHospital(note="Sämre."))
+                episodes.return_to_hospital(s, sara, pid, eid, ReturnToHospital(
+                    note="Sämre.", reason="deterioration"))
     after = {v.id: v for v in _visits(database, request_id)}
     assert len(after) == len(visits) >= 7
     reason = "episode_discharged" if end == "discharge" else "episode_returned"

@@ -271,12 +271,16 @@ def test_continuity_prefers_a_face_the_patient_has_met(d, database, world):
 def test_reporting_a_visit(world, database):
     d = Day(world, database, local_today())
     v = d.visit(0, "00:00", "23:00", minutes=5)
-    with database.session() as s:
-        kim = subject_for(s, s.get(Staff, world.staff["kim"]))
-        with pytest.raises(Invalid) as err:
-            service.report_visit(s, kim, d.patients[0], v, VisitReport(status="not_done"),
-                                 d.now())
-        assert err.value.field == "reason"
+    # Not done takes why, from the list follow-up counts by; "other" in words as well; a
+    # code says why a visit was not done, never anything else.
+    for report, field in ((VisitReport(status="not_done", reason="Ingen öppnade"), "reason_code"),
+                          (VisitReport(status="not_done", reason_code="other"), "reason"),
+                          (VisitReport(status="started", reason_code="travel"), "reason_code")):
+        with database.session() as s:
+            kim = subject_for(s, s.get(Staff, world.staff["kim"]))
+            with pytest.raises(Invalid) as err:
+                service.report_visit(s, kim, d.patients[0], v, report, d.now())
+            assert err.value.field == field
     with database.session() as s:
         kim = subject_for(s, s.get(Staff, world.staff["kim"]))
         service.report_visit(s, kim, d.patients[0], v, VisitReport(status="started"), d.now())
@@ -288,10 +292,12 @@ def test_reporting_a_visit(world, database):
     with database.session() as s:
         kim = subject_for(s, s.get(Staff, world.staff["kim"]))
         service.report_visit(s, kim, d.patients[0], v,
-                             VisitReport(status="not_done", reason="Ingen öppnade"), d.now())
+                             VisitReport(status="not_done", reason_code="patient_not_home",
+                                         reason="Ingen öppnade"), d.now())
     with database.session() as s:
         visit = s.get(Visit, v)
-        assert (visit.status, visit.not_done_reason) == ("not_done", "Ingen öppnade")
+        assert (visit.status, visit.not_done_code, visit.not_done_reason) == (
+            "not_done", "patient_not_home", "Ingen öppnade")
     with database.session() as s:  # not this patient's visit
         kim = subject_for(s, s.get(Staff, world.staff["kim"]))
         with pytest.raises(NotFound):

@@ -12,7 +12,15 @@ import pytest
 from sqlalchemy import func, select
 
 from hemma.kit.time import at_local, frozen_clock, local_today
-from hemma.models import AuditEntry, CareRequest, Observation, Patient, Visit, VisitPlan
+from hemma.models import (
+    AuditEntry,
+    CareRequest,
+    Observation,
+    Patient,
+    Visit,
+    VisitPlan,
+    VisitReportRecord,
+)
 from tests.planning.test_day import Day
 
 
@@ -148,13 +156,42 @@ def test_my_route_start_done_with_values_and_not_done(world, database, as_user, 
         assert (obs.spo2, obs.pulse, obs.source) == (94, 88, "visit")
     owner_b = who[owner[(b, 0)]]
     other = client if owner_b == user else as_user(owner_b)
+    # Not done: the form asks why from the list, nothing chosen beforehand.
+    page = other.get("/my-route").text
+    choices = page.split(f'id="reason-code-{b}"')[1].split("</select>")[0]
+    assert '<option value="">Välj …</option>' in choices and "selected" not in choices
+    assert "Patienten var inte hemma" in choices and "Väglag eller resa" in choices
+    form = {"csrf_token": world.csrf[id(other)], "status": "not_done"}
     r = other.post(f"/patients/{d.patients[1]}/visits/{b}/report",
-                   data={"csrf_token": world.csrf[id(other)], "status": "not_done"})
+                   data=form | {"reason": "Ingen hemma"})
+    assert r.status_code == 422 and "Välj varför besöket inte blev av" in r.text
+    r = other.post(f"/patients/{d.patients[1]}/visits/{b}/report",
+                   data=form | {"reason_code": "other"})
     assert r.status_code == 422 and "Ange varför besöket inte blev av" in r.text
     r = other.post(f"/patients/{d.patients[1]}/visits/{b}/report",
-                   data={"csrf_token": world.csrf[id(other)], "status": "not_done",
-                         "reason": "Ingen hemma"}, follow_redirects=False)
+                   data=form | {"reason_code": "nobody"})
+    assert r.status_code == 422 and "Välj ett av alternativen" in r.text
+    with database.session() as s:  # refused: nothing written
+        visit = s.get(Visit, b)
+        assert (visit.status, visit.not_done_code, visit.not_done_reason) == (
+            "planned", None, None)
+        assert s.scalar(select(func.count()).select_from(VisitReportRecord)
+                        .where(VisitReportRecord.visit_id == b)) == 0
+    r = other.post(f"/patients/{d.patients[1]}/visits/{b}/report",
+                   data=form | {"reason_code": "patient_not_home"}, follow_redirects=False)
     assert r.status_code == 303
+    with database.session() as s:
+        visit = s.get(Visit, b)
+        assert (visit.status, visit.not_done_code, visit.not_done_reason) == (
+            "not_done", "patient_not_home", None)
+    # Shown in Swedish words on the route page, the day plan and the patient's visits.
+    assert "Patienten var inte hemma" in other.get("/my-route").text.split(f'id="visit-{b}"')[1]
+    kim = as_user("kim")
+    plan = kim.get(f"/planning?day={local_today().isoformat()}").text
+    shown = 'Ej utfört: <span class="not-done-reason">Patienten var inte hemma</span>'
+    assert shown in plan
+    visits = kim.get(f"/patients/{d.patients[1]}/care-requests").text
+    assert shown in visits
 
 
 def test_shifts_page_names_the_wrong_field(world, database, as_user, clock):

@@ -12,6 +12,7 @@ from hemma.episodes import service
 from hemma.episodes.schemas import (
     AdmissionCreate,
     AssessmentCreate,
+    Discharge,
     EpisodeEnd,
     EpisodeRead,
     HomeWardRow,
@@ -32,7 +33,8 @@ def _read(view: service.EpisodeView) -> EpisodeRead:
         responsible_unit_name=view.unit_name, responsible_physician_id=e.responsible_physician_id,
         coordinator_id=e.coordinator_id, bed_number=e.bed_number, held_bed=e.held_bed,
         held_bed_location=e.held_bed_location, assessed_at=e.assessed_at,
-        admitted_at=e.admitted_at, ended_at=e.ended_at, end_note=e.end_note,
+        admitted_at=e.admitted_at, ended_at=e.ended_at, end_reason=e.end_reason,
+        end_note=e.end_note,
     )
 
 
@@ -93,8 +95,10 @@ def admit(episode_id: uuid.UUID, body: AdmissionCreate, db: DbSession, ctx: Epis
 
 
 @router.post("/patients/{patient_id}/episodes/{episode_id}/discharge", response_model=EpisodeRead)
-def discharge(episode_id: uuid.UUID, body: EpisodeEnd, db: DbSession, ctx: EpisodeManager):
-    """Discharge from the home ward, with a summary."""
+def discharge(episode_id: uuid.UUID, body: Discharge, db: DbSession, ctx: EpisodeManager):
+    """Discharge from the home ward, with a note and how the episode ended (`outcome`:
+    `completed`, `death_expected` — a death at home in palliative care —,
+    `death_unexpected`, `other`)."""
     service.discharge(db, ctx.subject, ctx.patient_id, episode_id, body)
     return _view(db, ctx, episode_id)
 
@@ -102,7 +106,8 @@ def discharge(episode_id: uuid.UUID, body: EpisodeEnd, db: DbSession, ctx: Episo
 @router.post("/patients/{patient_id}/episodes/{episode_id}/return", response_model=EpisodeRead)
 def return_to_hospital(episode_id: uuid.UUID, body: ReturnToHospital, db: DbSession,
                        ctx: EpisodeManager):
-    """Register a return to hospital."""
+    """Register a return to hospital, with why (`reason`: `deterioration`, `new_problem`,
+    `fall_injury`, `treatment_not_possible`, `patient_wish`, `other`)."""
     service.return_to_hospital(db, ctx.subject, ctx.patient_id, episode_id, body)
     return _view(db, ctx, episode_id)
 

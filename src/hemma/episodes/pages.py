@@ -13,9 +13,21 @@ from hemma.access.policy import Action
 from hemma.access.service import origin
 from hemma.access.sharing import organisations_without_consent
 from hemma.episodes import service
-from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
+from hemma.episodes.schemas import (
+    AdmissionCreate,
+    AssessmentCreate,
+    Discharge,
+    EpisodeEnd,
+    ReturnToHospital,
+)
 from hemma.i18n import gettext as _
-from hemma.i18n.labels import PROFESSIONS, label
+from hemma.i18n.labels import (
+    DISCHARGE_OUTCOMES,
+    PROFESSIONS,
+    RETURN_REASONS,
+    label,
+    options,
+)
 from hemma.kit.text import N_
 from hemma.kit.validation import parse
 from hemma.monitoring import views as monitoring_views
@@ -130,22 +142,34 @@ def admit(request: Request, db: DbSession, episode_id: uuid.UUID, form: FormData
 
 _END_FORMS = {
     # mode: (service action, schema, heading, note label, submit, done code)
-    "discharge": (service.discharge, EpisodeEnd, N_("Discharge from the home ward"),
+    "discharge": (service.discharge, Discharge, N_("Discharge from the home ward"),
                   N_("Discharge note"), N_("Discharge"), "discharged"),
     "return": (service.return_to_hospital, ReturnToHospital, N_("Return to hospital"),
-               N_("Reason and condition"), N_("Register return to hospital"), "returned"),
+               N_("Condition and what happened"), N_("Register return to hospital"),
+               "returned"),
     "close": (service.close_without_admission, EpisodeEnd,
               N_("Close assessment without admission"),
               N_("Why the patient is not admitted"), N_("Close assessment"), "not_admitted"),
+}
+# How an admitted episode ended, as a code follow-up counts by: chosen, never preselected.
+# mode: (field, label, codes, hint)
+_END_CODES = {
+    "discharge": ("outcome", N_("How the episode ended"), DISCHARGE_OUTCOMES,
+                  N_("A death at home that was expected, in palliative care, is recorded "
+                     "here as the episode's end.")),
+    "return": ("reason", N_("Why the patient returns to hospital"), RETURN_REASONS, None),
 }
 
 
 def _end_context(db, ctx: PatientContext, episode_id: uuid.UUID, mode: str) -> dict:
     heading, note_label, submit = _END_FORMS[mode][2:5]
+    code = _END_CODES.get(mode)
     return {
         "patient": get_patient(db, ctx.patient_id),
         "view": service.get_episode_view(db, ctx.decision, ctx.patient_id, episode_id),
         "mode": mode, "heading": _(heading), "note_label": _(note_label), "submit": _(submit),
+        "code": code and {"name": code[0], "label": _(code[1]), "options": options(code[2]),
+                          "hint": _(code[3]) if code[3] else None},
         # The open alerts that ending the episode closes: seen before confirming.
         "alerts": monitoring_views.patient_alerts(db, ctx.decision, ctx.patient_id,
                                                   unresolved_only=True, episode_id=episode_id),

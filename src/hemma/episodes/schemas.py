@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from hemma.access.sharing import SharingAnswer
+from hemma.i18n.labels import DISCHARGE_OUTCOMES, RETURN_REASONS
 from hemma.kit.validation import DbId, Moment, Schema, Text
 
 
@@ -31,12 +33,23 @@ class AdmissionCreate(SharingAnswer):
         return self
 
 
+# The codes follow-up counts by (labels.py gives their words): why patients went back to
+# hospital, and how the episodes that ended at home ended, deaths at home among them.
+ReturnReason = Literal[tuple(RETURN_REASONS)]
+DischargeOutcome = Literal[tuple(DISCHARGE_OUTCOMES)]
+
+
 class EpisodeEnd(Schema):
     note: Text = Field(min_length=1, max_length=4000)
     ended_at: Moment | None = None  # default: now
 
 
+class Discharge(EpisodeEnd):
+    outcome: DischargeOutcome  # how the episode ended: completed, a death at home, other
+
+
 class ReturnToHospital(EpisodeEnd):
+    reason: ReturnReason  # why the patient went back to hospital
     ambulance_informed: bool = False
 
 
@@ -56,6 +69,10 @@ class EpisodeRead(BaseModel):
     assessed_at: datetime
     admitted_at: datetime | None
     ended_at: datetime | None
+    # A return's reason or a discharge's outcome (codes of RETURN_REASONS or
+    # DISCHARGE_OUTCOMES by `state`); None while active, when never admitted, and for
+    # episodes ended before Hemma asked.
+    end_reason: str | None
     end_note: str | None
 
 

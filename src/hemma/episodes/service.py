@@ -27,7 +27,14 @@ from hemma.access.sharing import settle_sharing
 from hemma.assessments import service as assessments
 from hemma.assessments.schemas import DecisionCreate
 from hemma.config import get_settings
-from hemma.episodes.schemas import AdmissionCreate, AssessmentCreate, EpisodeEnd, ReturnToHospital
+from hemma.episodes.schemas import (
+    AdmissionCreate,
+    AssessmentCreate,
+    Discharge,
+    EpisodeEnd,
+    ReturnToHospital,
+)
+from hemma.i18n.labels import DISCHARGE_OUTCOMES, RETURN_REASONS
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import local_date, local_today, utcnow
 from hemma.logistics import service as logistics
@@ -252,13 +259,14 @@ def admit(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid
 
 
 def _end(db: Session, subject: Subject, episode: Episode, state: EpisodeState,
-         data: EpisodeEnd, field_name: str) -> None:
+         data: EpisodeEnd, field_name: str, end_reason: str | None = None) -> None:
     ended_at = _when(data.ended_at, field_name,
                      not_before=episode.admitted_at or episode.assessed_at)
     episode.state = state
     episode.ended_at = ended_at
     episode.ended_by_id = subject.staff_id
     episode.end_note = data.note
+    episode.end_reason = end_reason
     episode.held_bed = False
     # The team keeps access for a short follow-up period (discharge summary, readmission),
     # then the care relationships bound to the episode end by themselves.
@@ -276,12 +284,25 @@ def _end(db: Session, subject: Subject, episode: Episode, state: EpisodeState,
     alerts.end_with_episode(db, episode.id, subject.staff_id, reason, utcnow())
 
 
+def _code(value: str | None, codes: dict[str, str], field_name: str) -> str:
+    """The schema already holds the code to its list; this guards callers that build the
+    data by hand (the round's decision), so no episode ends without a known code."""
+    if not value:
+        raise Invalid("This field is required", field=field_name)
+    if value not in codes:
+        raise Invalid("Choose one of the options", field=field_name)
+    return value
+
+
 def discharge(db: Session, subject: Subject, patient_id: uuid.UUID, episode_id: uuid.UUID,
-              data: EpisodeEnd) -> Episode:
+              data: Discharge) -> Episode:
+    """The episode ends at home: the treatment completed, a death at home (expected in
+    palliative care, or not), or another outcome — the code follow-up counts by."""
     episode = _episode_for_change(db, subject, patient_id, episode_id)
     if episode.state != EpisodeState.ADMITTED:
         raise Conflict("Only an admitted patient can be discharged", field="state")
-    _end(db, subject, episode, EpisodeState.DISCHARGED, data, "ended_at")
+    _end(db, subject, episode, EpisodeState.DISCHARGED, data, "ended_at",
+         _code(data.outcome, DISCHARGE_OUTCOMES, "outcome"))
     audit.record(db, patient_id, "episode.discharge")
     return episode
 
@@ -291,7 +312,8 @@ def return_to_hospital(db: Session, subject: Subject, patient_id: uuid.UUID,
     episode = _episode_for_change(db, subject, patient_id, episode_id)
     if episode.state != EpisodeState.ADMITTED:
         raise Conflict("Only an admitted patient can be returned to hospital", field="state")
-    _end(db, subject, episode, EpisodeState.RETURNED, data, "ended_at")
+    _end(db, subject, episode, EpisodeState.RETURNED, data, "ended_at",
+         _code(data.reason, RETURN_REASONS, "reason"))
     episode.ambulance_informed = data.ambulance_informed
     audit.record(db, patient_id, "episode.return")
     return episode

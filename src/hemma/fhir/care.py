@@ -310,6 +310,9 @@ def task(t: Any, *, kind: str | None, unit_name: str, person: str | None, versio
 
 # --- Visits and rounds ----------------------------------------------------------------------
 
+# Why a visit was not done, as the visiting staff chose it (labels.NOT_DONE_CODES). R4's
+# Encounter has no status reason, so it is the Appointment's cancelationReason.
+NOT_DONE_SYSTEM = "urn:hemma:visit-not-done"
 APPOINTMENT_STATUS = {"planned": "booked", "started": "arrived", "done": "fulfilled",
                       "not_done": "noshow", "cancelled": "cancelled"}
 ENCOUNTER_STATUS = {"started": "in-progress", "done": "finished", "not_done": "cancelled"}
@@ -321,9 +324,11 @@ PRIMARY_PERFORMER = {"coding": [{
 
 
 def appointment(v: Any, *, kind: str | None, unit_name: str,
-                staff: list[tuple[int, str, datetime, datetime]]) -> dict:
+                staff: list[tuple[int, str, datetime, datetime]],
+                not_done: str | None = None) -> dict:
     """A planned visit: when (the planned time if the day is planned, else its window) and
-    who comes (the staff of the day's plan, or the unit until it is planned)."""
+    who comes (the staff of the day's plan, or the unit until it is planned); a visit not
+    done says why (`not_done`: the words of its code)."""
     from datetime import timedelta
 
     window_end = v.latest + timedelta(minutes=v.duration_minutes)
@@ -347,6 +352,8 @@ def appointment(v: Any, *, kind: str | None, unit_name: str,
         "minutesDuration": v.duration_minutes,
         "requestedPeriod": [{"start": _instant(v.earliest), "end": _instant(window_end)}],
         "created": _instant(v.created_at),
+        "cancelationReason": coded(NOT_DONE_SYSTEM, v.not_done_code, not_done)
+        if v.not_done_code else None,
         "comment": v.not_done_reason,
         "basedOn": [reference("ServiceRequest", v.care_request_id)]
         if v.care_request_id else None,

@@ -484,7 +484,8 @@ def _appointments(db: Session, visits: list[Visit]) -> list[dict]:
     names = _unit_names(db, {v.unit_id for v in visits})
     staff = _assigned(db, visits)
     return [care.appointment(v, kind=_label(labels.CARE_KINDS, v.kind),
-                             unit_name=names.get(v.unit_id, ""), staff=staff.get(v.id, []))
+                             unit_name=names.get(v.unit_id, ""), staff=staff.get(v.id, []),
+                             not_done=_label(labels.NOT_DONE_CODES, v.not_done_code))
             for v in visits]
 
 

@@ -628,3 +628,25 @@ AUDIT_ACTIONS.update({
     "smart.client_registered": N_("System client registered"),
     "smart.client_disabled": N_("System client disabled"),
 })
+# --- Why episodes ended and visits were not done, on the pages (Step 8) ------------------------
+END_REASONS = {"discharged": DISCHARGE_OUTCOMES, "returned": RETURN_REASONS}
+FIELD_LABELS.update({
+    "outcome": N_("How the episode ended"),
+    "return_reason": N_("Why the patient returns to hospital"),
+    "discharge_outcome": N_("How the episode ended"),
+    "reason_code": N_("Why the visit was not done"),
+})
+
+
+def end_reason(state: str, code: str | None) -> str:
+    """An ended episode's code in words: a return's reason, or a discharge's outcome."""
+    return label(END_REASONS.get(state, {}), code)
+
+
+def visit_reason(code: str | None, text: str | None) -> str:
+    """Why a visit was not made, in words: the reason chosen when it was reported not done
+    and what the staff typed, or a cancellation's reason (VISIT_REASONS)."""
+    words = [label(NOT_DONE_CODES, code)] if code else []
+    if text:
+        words.append(label(VISIT_REASONS, text))
+    return ": ".join(words)

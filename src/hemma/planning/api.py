@@ -329,13 +329,16 @@ class VisitOut(BaseModel):
     status: str
     started_at: datetime | None
     done_at: datetime | None
+    not_done_code: str | None  # why not done (labels.NOT_DONE_CODES)
     not_done_reason: str | None
 
 
 @router.post("/patients/{patient_id}/visits/{visit_id}/report", response_model=VisitOut)
 def report_visit(visit_id: uuid.UUID, body: VisitReport, db: DbSession,
                  ctx: Annotated[PatientContext, Depends(PatientAccess(Action.VISIT))]):
-    """Started, done, or not done with a reason."""
+    """Started, done, or not done with why (`reason_code`: `patient_declined`,
+    `patient_not_home`, `patient_in_hospital`, `no_staff`, `travel`, `other`; `reason` in
+    words, needed with `other`)."""
     v = service.report_visit(db, ctx.subject, ctx.patient_id, visit_id, body, utcnow())
     return VisitOut(id=v.id, status=v.status, started_at=v.started_at, done_at=v.done_at,
-                    not_done_reason=v.not_done_reason)
+                    not_done_code=v.not_done_code, not_done_reason=v.not_done_reason)

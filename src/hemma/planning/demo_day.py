@@ -268,6 +268,7 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
                                 budget=planner.Budget(iterations=HISTORY_MOVES),
                                 now=at_local(past, "06:30"), osrm_url=settings.osrm_url)
         _report(session, plan, at_local(past + timedelta(days=1), "00:00"))
+        _not_done(session, unit_id, past, back)
         # What a past day's plan could not fit, the evening's on-call nurse took.
         for visit in session.scalars(select(Visit).where(
                 Visit.unit_id == unit_id, Visit.day == past, Visit.status == "planned")):
@@ -276,6 +277,38 @@ def plan_visit_day(session, unit_id: int, day: date, now: datetime) -> None:
                             budget=planner.Budget.of(settings, replan=False),
                             now=min(now, at_local(day, "06:30")), osrm_url=settings.osrm_url)
     _report(session, plan, now)
+
+
+# Now and then a visit of the days already worked was not made, as the staff reported it on
+# their phones: (patient, days back, kind, the reason chosen, their own words).
+NOT_DONE = [
+    ("Wiklund", 3, "wound_care", "patient_not_home", "Ingen öppnade. Lämnade lapp och ringde "
+     "dottern."),
+    ("Lundberg", 3, "other", "other", "Hemtjänsten hade redan gett kvällens läkemedel."),
+    ("Dahlberg", 2, "wound_care", "travel", "Vägen avstängd efter en trafikolycka; "
+     "omläggningen görs i morgon."),
+    ("Abrahamsson", 2, "other", "patient_in_hospital", "Inlagd på lasarettet över natten "
+     "efter ett fall."),
+    ("Sundberg", 1, "other", "patient_declined", "Ville vila efter en dålig natt."),
+    ("Rönnqvist", 1, "vital_signs", "no_staff", "Två sjuka på eftermiddagen; kontrollerna "
+     "tas vid nästa besök."),
+]
+
+
+def _not_done(session, unit_id: int, day: date, back: int) -> None:
+    """The day's visits that were not made, reported so (the first of their kind that day)."""
+    for family, days_back, kind, code, words in NOT_DONE:
+        if days_back != back:
+            continue
+        visit = session.scalar(
+            select(Visit).join(Patient, Patient.id == Visit.patient_id)
+            .where(Visit.unit_id == unit_id, Visit.day == day, Visit.kind == kind,
+                   Patient.family_name == family, Visit.status == "done")
+            .order_by(Visit.earliest).limit(1))
+        if visit is not None:
+            visit.status, visit.started_at = "not_done", None
+            visit.not_done_code, visit.not_done_reason = code, words
+    session.flush()
 
 
 def _report(session, plan, until: datetime) -> None:

@@ -508,7 +508,7 @@ def report_visit(request: Request, db: DbSession, visit_id: uuid.UUID, form: For
     values = {k: form[k] for k in VALUE_FIELDS if form.get(k)}
     if "on_oxygen" in values:
         values["on_oxygen"] = values["on_oxygen"] in ("true", "on")
-    report = {k: form[k] for k in ("status", "reason", "note") if k in form}
+    report = {k: form[k] for k in ("status", "reason_code", "reason", "note") if k in form}
     if form.get("client_id"):
         report["client_id"] = form["client_id"]
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from hemma.access.sharing import SharingAnswer
+from hemma.i18n.labels import NOT_DONE_CODES
 from hemma.kit.validation import Clock, Day, DbId, Moment, Schema, Text
 from hemma.models import CareKind
 from hemma.monitoring.schemas import ObservationValues
@@ -95,6 +96,9 @@ class VisitReport(Schema):
     visit), or not done (and why)."""
 
     status: Literal["started", "done", "not_done"]
+    # Why a visit was not done, as chosen from the list follow-up counts by (required with
+    # "not_done"); `reason` says it in the staff's own words (required with "other").
+    reason_code: Literal[tuple(NOT_DONE_CODES)] | None = None
     reason: Text | None = Field(default=None, max_length=1000)
     note: Text | None = Field(default=None, max_length=2000)
     # Made once by the sending phone for this report: sending it again changes nothing (the

@@ -630,7 +630,8 @@ _REPORTS = {VisitStatus.PLANNED: {"started", "done", "not_done"},
 def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id: uuid.UUID,
                  data: VisitReport, now: datetime) -> Visit:
     """The visiting staff member reports the visit: started, done (with the values measured
-    at the visit, recorded in the patient's monitoring), or not done with a reason. A report
+    at the visit, recorded in the patient's monitoring), or not done with a reason (a code of
+    labels.NOT_DONE_CODES, and the staff's words: needed when the code is "other"). A report
     with a client id its sender already used for this visit is a resend: the visit is
     answered as it is and nothing is recorded again. A report made without coverage and
     sent later keeps its time (`at`, the phone's clock)."""
@@ -653,7 +654,11 @@ def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id:
         raise Invalid("The time is before the day of the visit", field="at")
     if data.status not in _REPORTS.get(visit.status, ()):
         raise Conflict("The visit has already been reported", field="status")
-    if data.status == "not_done" and not data.reason:
+    if data.status == "not_done" and data.reason_code is None:
+        raise Invalid("Choose why the visit was not done", field="reason_code")
+    if data.status != "not_done" and data.reason_code is not None:
+        raise Invalid("Only with a visit not done", field="reason_code")
+    if data.reason_code == "other" and not data.reason:
         raise Invalid("Say why the visit was not done", field="reason")
     if data.values is not None and data.status != "done":
         raise Invalid("Values are reported with the visit done", field="values")
@@ -667,6 +672,7 @@ def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id:
         visit.started_at = visit.started_at or at - timedelta(minutes=visit.duration_minutes)
         visit.done_at = at
     else:
+        visit.not_done_code = data.reason_code
         visit.not_done_reason = data.reason
         visit.done_at = at
     if data.note:

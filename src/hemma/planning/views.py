@@ -125,7 +125,7 @@ class Hidden:
 class HiddenVisit:
     """The visit of a `Hidden` patient: when, how long, what kind, how far along — what a
     planner needs of a slot in someone's day. Not whose (no patient id), and not the notes or
-    a typed reason, which are about the patient."""
+    why it was not done (the code or the typed reason), which are about the patient."""
 
     id: uuid.UUID
     unit_id: int
@@ -144,6 +144,7 @@ class HiddenVisit:
     patient_id: None = None
     care_request_id: None = None
     notes: None = None
+    not_done_code: None = None
     not_done_reason: None = None
 
     @classmethod

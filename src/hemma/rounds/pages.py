@@ -123,6 +123,10 @@ def round_decision(form: dict) -> dict:
     data["tasks"] = round_tasks(form)
     if "ambulance_informed" in data:
         data["ambulance_informed"] = data["ambulance_informed"] in ("true", "on")
+    # A reason chosen and then another decision taken: the choice no longer applies.
+    for key, decision in (("return_reason", "return"), ("discharge_outcome", "discharge")):
+        if data.get("decision") != decision:
+            data.pop(key, None)
     if data.get("decision") == "visit":
         data["visit"] = {v: form[k] for k, v in BOOKING_FIELDS.items() if form.get(k)}
         if data["visit"].get("when") != "date":

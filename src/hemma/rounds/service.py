@@ -18,7 +18,7 @@ from hemma.access.policy import Action, Subject
 from hemma.access.service import accessible_patients, decisions_for, log_listed, origin, require
 from hemma.access.sharing import SharingAnswer
 from hemma.episodes import service as episodes
-from hemma.episodes.schemas import EpisodeEnd, ReturnToHospital
+from hemma.episodes.schemas import Discharge, DischargeOutcome, ReturnReason, ReturnToHospital
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import at_local, local, local_today, utcnow
 from hemma.kit.validation import Day, DbId, Schema, Text
@@ -65,6 +65,10 @@ class RoundDecision(Schema):
     decision: Literal["continue", "adjust", "visit", "return", "discharge"]
     note: Text = Field(min_length=1, max_length=4000)
     ambulance_informed: bool = False
+    # Why the patient returns to hospital (with "return"), how the episode ended (with
+    # "discharge"): the codes follow-up counts by, as on the episode's own forms.
+    return_reason: ReturnReason | None = None
+    discharge_outcome: DischargeOutcome | None = None
     visit: VisitBooking | None = None  # with the decision "visit" (and only then)
     # What the decision asks of someone: take samples, book a visit, call the patient.
     tasks: list[TaskCreate] = Field(default_factory=list, max_length=5)
@@ -171,6 +175,14 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID,
         raise Invalid("Say which unit makes the visit, and when", field="visit.unit_id")
     if data.decision != "visit" and data.visit is not None:
         raise Invalid("Only with the decision to book a visit", field="visit.unit_id")
+    if data.decision == "return" and data.return_reason is None:
+        raise Invalid("Choose why the patient returns to hospital", field="return_reason")
+    if data.decision != "return" and data.return_reason is not None:
+        raise Invalid("Only with the decision to return to hospital", field="return_reason")
+    if data.decision == "discharge" and data.discharge_outcome is None:
+        raise Invalid("Choose how the episode ended", field="discharge_outcome")
+    if data.decision != "discharge" and data.discharge_outcome is not None:
+        raise Invalid("Only with the decision to discharge", field="discharge_outcome")
     now = utcnow()
     note = RoundNote(patient_id=patient_id, episode_id=episode.id, staff_id=subject.staff_id,
                      documented_by_unit_id=subject.unit_id, at=now,
@@ -186,10 +198,12 @@ def decide(db: Session, subject: Subject, patient_id: uuid.UUID,
         except Invalid as err:
             raise Invalid(err.message, field=f"tasks.{i}.{err.field}", **err.params) from err
     if data.decision == "discharge":
-        episodes.discharge(db, subject, patient_id, episode.id, EpisodeEnd(note=data.note))
+        episodes.discharge(db, subject, patient_id, episode.id, Discharge(
+            note=data.note, outcome=data.discharge_outcome))
     elif data.decision == "return":
         episodes.return_to_hospital(db, subject, patient_id, episode.id, ReturnToHospital(
-            note=data.note, ambulance_informed=data.ambulance_informed))
+            note=data.note, reason=data.return_reason,
+            ambulance_informed=data.ambulance_informed))
     audit.record(db, patient_id, "round.decide", detail=data.decision)
     return note
 

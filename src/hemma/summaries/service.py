@@ -23,7 +23,7 @@ from hemma.access.sharing import consented_organisations
 from hemma.careplans import service as careplans
 from hemma.i18n import gettext as _
 from hemma.i18n import ngettext
-from hemma.i18n.labels import DECISIONS, PARAMETERS, label
+from hemma.i18n.labels import DECISIONS, DISCHARGE_OUTCOMES, PARAMETERS, label
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from hemma.kit.time import format_local, local_date, local_today, utcnow
 from hemma.models import (
@@ -105,6 +105,7 @@ def gather(db: Session, decision: Decision, episode: Episode) -> dict:
         "reason": episode.assessment_note or "",
         "admitted": format_local(episode.admitted_at), "ended": format_local(episode.ended_at),
         "days_at_home": days, "end_note": episode.end_note or "",
+        "outcome": episode.end_reason,  # how the episode ended (labels.DISCHARGE_OUTCOMES)
         "criteria_override": episode.criteria_override,
         "trends": trends, "news2_max": max(news2) if news2 else None,
         "news2_last": news2[-1] if news2 else None, "hidden_values": seen.hidden,
@@ -346,11 +347,14 @@ def pdf_document(db: Session, view: SummaryView) -> bytes:
 def pdf_sections(view: SummaryView) -> list:
     """The summary as the PDF's sections (headings and paragraphs or bullet lists)."""
     s, f = view.summary, view.summary.facts
+    # Summaries drafted before the outcome was a code have it on the episode only.
+    outcome = f.get("outcome") or view.episode.end_reason
     sections = [
         (_("Reason and pathway"), [f["pathway"], *([f["reason"]] if f["reason"] else [])]),
         (_("At home"), [ngettext("Admitted %(a)s, discharged %(b)s: %(num)s day at home.",
                                  "Admitted %(a)s, discharged %(b)s: %(num)s days at home.",
-                                 f["days_at_home"], a=f["admitted"], b=f["ended"])]),
+                                 f["days_at_home"], a=f["admitted"], b=f["ended"]),
+                        *([label(DISCHARGE_OUTCOMES, outcome) + "."] if outcome else [])]),
         (_("Summary"), [s.text or ""]),
     ]
     if f["trends"]:

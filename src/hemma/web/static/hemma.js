@@ -42,6 +42,15 @@ document.addEventListener("DOMContentLoaded", () => {
     if (when) when.addEventListener("change", sync);
     sync();
   }
+  // The round: why the patient returns, or how the episode ended, only with that decision.
+  const withDecision = document.querySelectorAll("#round-form .with-decision");
+  if (decision && withDecision.length) {
+    const sync = () => {
+      withDecision.forEach((el) => { el.hidden = decision.value !== el.dataset.decision; });
+    };
+    decision.addEventListener("change", sync);
+    sync();
+  }
   // Visits by two staff: how the two go together only matters when there are two.
   document.querySelectorAll("select[name=staff_count]").forEach((count) => {
     const form = count.form;

@@ -227,7 +227,9 @@
     }
 
     function describe(entry) {
-      return `${entry.patient} · ${texts.status[entry.body.status]} ${clock(entry.body.at)}`;
+      const why = entry.body.reason_code && texts.not_done_codes[entry.body.reason_code];
+      return `${entry.patient} · ${texts.status[entry.body.status]}${why ? ` (${why})` : ""}`
+        + ` ${clock(entry.body.at)}`;
     }
 
     async function render() {
@@ -417,14 +419,15 @@
       const [, patientId, , visitId] = new URL(form.action).pathname.split("/").filter(Boolean);
       const body = { status: data.get("status"), client_id: crypto.randomUUID(),
                      at: new Date().toISOString() };
-      for (const key of ["reason", "note"]) {
+      for (const key of ["reason_code", "reason", "note"]) {
         const value = (data.get(key) || "").trim();
         if (value) body[key] = value;
       }
       const values = {};
       for (const [key, raw] of data.entries()) {
         const value = typeof raw === "string" ? raw.trim() : "";
-        if (!value || ["csrf_token", "status", "reason", "note", "client_id"].includes(key)) continue;
+        if (!value || ["csrf_token", "status", "reason_code", "reason", "note",
+                       "client_id"].includes(key)) continue;
         values[key] = key === "on_oxygen" ? value === "true" : value;
       }
       if (body.status === "done" && Object.keys(values).length) body.values = values;
@@ -444,6 +447,8 @@
         const entry = entryFrom(form);
         const item = form.closest("li.visit");
         const actions = item.querySelector(".visit-actions");
+        const stateEl = item.querySelector(".state");
+        const shown = stateEl && { className: stateEl.className, text: stateEl.textContent };
         // Nothing more to tap on this visit until it is settled (at once, before waiting).
         actions.hidden = true;
         // On the phone first: nothing typed is lost, whatever the network does.
@@ -461,8 +466,16 @@
           return;
         }
         if (answer && answer.outcome === "failed") {
-          // Refused while the nurse is still here: the form says why; nothing was saved.
+          // Refused while the nurse is still here: the form says why; nothing was saved, and
+          // nothing waits on the phone: the visit shows as it was, the list without it.
           await removeEntry(entry.seq);
+          if (stateEl) {
+            stateEl.className = shown.className;
+            stateEl.textContent = shown.text;
+          }
+          item.querySelectorAll(".queued-note").forEach((note) => note.remove());
+          actions.querySelectorAll("form").forEach((f) => { f.hidden = false; });
+          await render();
           actions.hidden = false;
           const details = form.closest("details");
           if (details) details.open = true;

@@ -6,7 +6,9 @@
 // something go to the network only. A kept route of another day is deleted, never shown.
 "use strict";
 
-const VERSION = "1";
+// A new version makes every phone fetch the static files again when the worker updates
+// (2: the not-done report's reason code in offline.js).
+const VERSION = "2";
 const STATIC = `hemma-static-${VERSION}`;
 const ROUTE = "hemma-route-"; // + "<staff>-<day>"
 const MARK = "X-Hemma-Offline";
