@@ -13,7 +13,7 @@ import pytest
 
 from hemma.followup import history as h
 from hemma.followup import measures as m
-from hemma.kit.time import local, local_date
+from hemma.kit.time import at_local, local, local_date
 
 START, END = date(2025, 1, 1), date(2026, 1, 1)
 WARD, PALLIATIVE = 1, 2
@@ -39,7 +39,10 @@ def big():
     return history, h.to_facts(history)
 
 
-def figures(facts: m.Facts, unit: int, beds: int, period=m.Period(START, END)):
+YEAR = m.Period(START, END)
+
+
+def figures(facts: m.Facts, unit: int, beds: int, period: m.Period = YEAR):
     return m.figures(m.totals(m.days(facts, END), period, m.Scope(frozenset({unit}))),
                      period_days=period.days, beds=beds, bed_day_cost=8483)
 
@@ -164,8 +167,6 @@ def test_the_beds_others_hold_are_left_to_them():
 
 
 def local_date_at(day: date):
-    from hemma.kit.time import at_local
-
     return at_local(day, "12:00")
 
 

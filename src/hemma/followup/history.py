@@ -80,7 +80,7 @@ distribution with mean ADHERENCE = 0.88 (sd 0.10; assumption: 80–90 % is what 
 monitoring studies report), 10 % lower in the first 24 hours at home; a reading is measured
 around the due time (N(+4, 20) minutes) and LATE = 5 % come 10–150 minutes after the window
 has closed (they count as missed). So 80–85 % of windows are met. Patients who do not use
-digital tools have their values taken by staff. Values are plausible and stable (NEWS2 0–2)
+digital tools have their values taken by staff. Values are plausible and stable (NEWS2 0–3)
 unless the reading raises an alert; a device (Scale.device_share of admitted episodes) sends
 pulse, SpO2 and respiration every Scale.device_minutes (2 % of its sends lost).
 
@@ -103,7 +103,7 @@ evening. An alert not acknowledged within its severity's escalation steps (the s
 `escalation`, passed in) has been escalated once or twice. An alert whose episode ended
 first was closed with it, unacknowledged. All alerts are resolved 5–60 minutes after.
 
-Visits (per unit and Swedish day; VISITS per pathway): the home ward's own nurse visits
+Visits (per unit and Swedish day; PATHWAYS' `visits`): the home ward's own nurse visits
 (a homecoming visit the first day in 70 % — Dalarna: someone should meet the patient at
 home —, then opat 0.35 a day for samples and the PICC line, heart_failure 0.6, copd 0.5,
 general 0.6, palliative 1.1), and where the unit has a partner (a municipal home nursing
@@ -111,13 +111,14 @@ unit) the partner's: IV antibiotics at 08, 14 and 20 ± 30 minutes for OPAT (Dal
 ggr per dag för att ge antibiotika intravenöst"), palliative 0.8 a day. Urgent visits:
 URGENT per day at home (0.05; palliative 0.15). A unit may also visit its own patients
 without an episode (`caseload_visits_per_day`). Of the visits: cancelled 3 %, not done
-2.5 % (+1 % December–February, roads) with NOT_DONE (patient declined 30 %, not at home 20 %,
+2.5 % (+1 % December–February, roads) with NOT_DONE_CODES (patient declined 30 %, not at home 20 %,
 in hospital 10 %, no staff 15 %, roads or travel 15 %, other 10 %); the rest are done, 87 %
 on time, 10 % late (5–45 minutes), 3 % early. Visits after a return or death that day are
 cancelled (after a return a quarter are reported not done: in hospital). All assumptions.
 
 Staff and plans. Each unit-day `on_duty` of the unit's staff work (in blocks of three days,
-turn by turn); a patient meets their own nurse when on duty (80 %), else mostly the same
+turn by turn; with two or more, the last works the evening, 13–22, the others the day, 07–16,
+and visits go to who is there); a patient meets their own nurse when on duty (80 %), else mostly the same
 colleague. 5 % of visits need two staff. The day's plan has the visits it holds and the
 driving: each patient lives a log-normal distance factor (σ 0.5) × the unit's `km_per_visit`
 away (demo: 22 km for the home ward, 28 for the mobile team; Hemsjukvården's planned demo
@@ -1307,10 +1308,13 @@ def to_facts(history: History) -> m.Facts:
         p = vd.plan
         facts.plans.append(m.PlanFact(p.unit_id, p.day, p.km, p.drive_minutes, p.planned))
         for v in vd.visits:
+            # As the service finds a visit's episode: the one at home when it was due.
+            e = by_key.get(v.episode) if v.episode is not None else None
+            pathway = e.pathway if e is not None and e.admitted_at <= v.earliest \
+                <= e.ended_at else None
             facts.visits.append(m.VisitFact(
-                v.unit_id, by_key[v.episode].pathway if v.episode is not None else None,
-                v.patient, v.day, v.status, v.urgent, v.earliest, v.latest, v.started_at,
-                v.not_done_code, v.staff))
+                v.unit_id, pathway, v.patient, v.day, v.status, v.urgent, v.earliest,
+                v.latest, v.started_at, v.not_done_code, v.staff))
     for msg in history.messages():
         facts.messages.append(m.MessageFact(msg.unit_id, by_key[msg.episode].pathway,
                                             msg.created_at, msg.due_at, msg.answered_at))
