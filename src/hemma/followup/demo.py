@@ -284,12 +284,13 @@ class _Writer:
             for e in self.h.episodes:
                 readings, raised = self.h.monitoring(e)
                 episode_id, patient_id = self.episode_id[e.key], self.patient_id[e.patient]
-                ids = {}
+                made = {}
                 for o in readings:
-                    ids[o.key] = self.new_id()
-                    yield _observation(o, e.unit_id, ids[o.key], episode_id, patient_id,
+                    made[o.key] = (self.new_id(), o.measured_at)
+                    yield _observation(o, e.unit_id, made[o.key][0], episode_id, patient_id,
                                        staff_id=e.nurse if o.performer == "staff" else None)
-                alerts.extend(self._alert(a, e, ids.get(a.observation)) for a in raised)
+                alerts.extend(self._alert(a, e, *made.get(a.observation, (None, None)))
+                              for a in raised)
                 if e.device:
                     yield from (_observation(o, e.unit_id, self.new_id(), episode_id,
                                              patient_id) for o in self.h.device(e))
@@ -297,22 +298,22 @@ class _Writer:
         self._insert(Observation, observations())
         self._insert(Alert, alerts)
 
-    def _alert(self, a: h.Alert, e: h.Episode, observation_id) -> dict:
+    def _alert(self, a: h.Alert, e: h.Episode, observation_id, measured_at) -> dict:
+        """The alert as `monitoring.alerts.raise_alert` stores one: its reason quotes the
+        values (and when, and which unit documented them) or the window that was missed."""
         reason = {"message": REASONS[a.cause.split(":", 1)[0]], "params": dict(a.params),
                   "severity": a.severity, "topic": a.cause,
-                  "at": None, "unit_id": e.unit_id}
+                  "at": measured_at.isoformat() if measured_at else None, "unit_id": e.unit_id}
         if a.cause.startswith("symptom:"):
             reason["params"]["question"] = self.questions.get(
                 (e.pathway, a.params["question"]), a.params["question"])
-        if a.observation is not None:
-            reason["at"] = a.created_at.isoformat()
         return dict(
             id=self.new_id(), patient_id=self.patient_id[a.patient],
             episode_id=self.episode_id[a.episode], unit_id=a.unit_id, kind=a.kind,
             severity=a.severity, status="resolved", dedupe_key=f"history:{a.key}",
             reasons=[reason], observation_id=observation_id,
             created_at=a.created_at,
-            latest_value_at=a.created_at if a.observation else None,
+            latest_value_at=measured_at,
             acknowledged_at=a.acknowledged_at, acknowledged_by_id=a.acknowledged_by,
             resolved_at=a.resolved_at,
             resolved_by_id=a.acknowledged_by if a.resolved_reason is None else None,
