@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
-     "hemma.prem.demo",
+     "hemma.prem.demo", "hemma.followup.demo",
      # FHIR's routes: what they share, and each group of resource types
      "hemma.fhir.http", "hemma.fhir.api_care", "hemma.fhir.api_record",
      "hemma.fhir.api_smart"),
@@ -47,7 +47,8 @@ PURE = ("hemma.patients.personnummer", "hemma.monitoring.news2", "hemma.monitori
         "hemma.planning.solver", "hemma.geo", "hemma.fhir.vitals", "hemma.fhir.search",
         "hemma.fhir.resources", "hemma.fhir.capability", "hemma.fhir.care", "hemma.fhir.answers",
         "hemma.fhir.scopes", "hemma.fhir.record", "hemma.followup.measures",
-        "hemma.followup.definitions", "hemma.followup.charts", "hemma.prem.questionnaire")
+        "hemma.followup.definitions", "hemma.followup.charts", "hemma.prem.questionnaire",
+        "hemma.followup.history")
 TOP = len(LAYERS) - 1
 
 

@@ -9,7 +9,7 @@ fiction (070-174 06 05–99, 0980-319 200–299)."""
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
@@ -42,13 +42,18 @@ KOMMUN = "Lycksele kommun"
 UNITS = [
     ("med", REGION, "Medicinkliniken, Lycksele lasarett", "hospital_clinic", 12, "0980-319 200"),
     ("hc", REGION, "Lycksele hälsocentral", "primary_care", 0, "0980-319 210"),
-    ("mobile", REGION, "Mobila teamet Södra Lappland", "mobile_team", 0, "0980-319 220"),
+    # The mobile team runs a palliative home ward of its own, beside its visits.
+    ("mobile", REGION, "Mobila teamet Södra Lappland", "mobile_team", 6, "0980-319 220"),
     ("hsv", KOMMUN, "Hemsjukvården Lycksele kommun", "home_health", 0, "0980-319 230"),
     ("rehab", KOMMUN, "Rehab Lycksele kommun", "rehab", 0, "0980-319 240"),
 ]
 
 # Maria Holm has the medical lead's responsibility for the home ward: she edits pathways.
 MEDICAL_LEADS = {"maria.holm"}
+# Verksamhetsuppföljning: the region's follow-up reads every unit's figures; Johan Wallin
+# also takes the pseudonymised research extract.
+FOLLOW_UP = {"birgitta.ohman", "johan.wallin"}
+RESEARCH_EXPORTERS = {"johan.wallin"}
 # (username, given, family, profession, unit key, skills, admin, log reviewer). Skills are
 # what a visit may ask for: "ssk" a registered nurse's tasks (assessments, catheters,
 # subcutaneous pumps), "iv" intravenous treatment, "sår" wound care, "bil" has a car.
@@ -86,6 +91,8 @@ STAFF = [
     ("ingela.granlund", "Ingela", "Granlund", "administrative", "med", [], True, False),
     ("tomas.vikner", "Tomas", "Vikner", "administrative", "med", [], False, True),
     ("birgitta.nord", "Birgitta", "Nord", "administrative", "hsv", [], True, False),
+    ("birgitta.ohman", "Birgitta", "Öhman", "administrative", "med", [], False, False),
+    ("johan.wallin", "Johan", "Wallin", "administrative", "med", [], False, False),
 ]
 
 # The logins printed at start: one of each kind of user a newcomer wants to try.
@@ -99,6 +106,7 @@ FEATURED = [
     ("tomas.vikner", "Loggranskare, Region Västerbotten"),
     ("agneta.karlsson", "MAS och loggranskare, Lycksele kommun"),
     ("ingela.granlund", "Administratör, Region Västerbotten"),
+    ("birgitta.ohman", "Verksamhetsuppföljning, Region Västerbotten (uppföljning)"),
 ]
 
 VILLAGES = [
@@ -163,6 +171,17 @@ PATIENTS = [
     ("Algot", "Wallin", date(1939, 1, 14), "none_kommun", None, "Ekorrsele"),
 ]
 
+# The mobile team's palliative home ward: who is at home now (family name: nights at home).
+# Their names sort after every other admitted patient's, and they draw from randoms of their
+# own, so that the values and times the demo gives the others stay as they were.
+MOBILE_PATIENTS = [
+    ("Agda", "Ödlund", date(1934, 5, 16), "admitted", "palliative"),
+    ("Tore", "Öhman", date(1941, 9, 4), "admitted", "palliative"),
+    ("Edit", "Örnberg", date(1938, 2, 11), "admitted", "palliative"),
+    ("Holger", "Östman", date(1946, 10, 23), "admitted", "general"),
+]
+MOBILE_NIGHTS = {"Ödlund": 24, "Öhman": 15, "Örnberg": 8, "Östman": 3}
+
 RELATIVES = [("dotter", "Lena"), ("son", "Mats"), ("make", "Gunnar"), ("maka", "Berit"),
              ("son", "Peter"), ("dotter", "Anna"), ("granne", "Kjell")]
 
@@ -212,6 +231,8 @@ def load_demo(database: Database) -> bool:
                                 profession=prof, unit_id=units[unit].id, skills=skills,
                                 is_admin=admin, is_log_reviewer=reviewer,
                                 is_medical_lead=user in MEDICAL_LEADS,
+                                is_follow_up=user in FOLLOW_UP,
+                                is_research_exporter=user in RESEARCH_EXPORTERS,
                                 phone=f"0980-319 {250 + i}", password_hash=password_hash,
                                 created_at=now)
         session.add_all(staff.values())
@@ -221,13 +242,24 @@ def load_demo(database: Database) -> bool:
                    {p.id: p for p in pathways.values()})
         for i, spec in enumerate(PATIENTS):
             _patient(ctx, i, *spec)
+        for j, spec in enumerate(MOBILE_PATIENTS):
+            _patient(replace(ctx, rng=random.Random(spec[1])), len(PATIENTS) + j, *spec)
         _duty_roster(session, now, units, staff)
         plan_unit, plan_day = load_visit_day(session, now, units, staff)
         _care_plans(session, now, units, staff)
         plan_visit_day(session, plan_unit, plan_day, now)
+        # A year of the two home wards before today (hemma.followup.demo), for follow-up.
+        from hemma.followup.demo import load_history
+
+        history = load_history(
+            session, now, units, staff, VILLAGES, STREETS,
+            {spec[1] for spec in PATIENTS} | {spec[2] for spec in STAFF},
+            own_values_skip=[e for e, in session.execute(
+                select(Episode.id).join(Patient, Patient.id == Episode.patient_id)
+                .where(Patient.family_name == RECENTLY_DISCHARGED))])
         audit.trail(session).actor = audit.Actor(username="hemma-demo")
         audit.record(session, None, "demo.load", basis="role",
-                     detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff")
+                     detail=f"{len(PATIENTS)} patients, {len(STAFF)} staff; {history}")
     _monitoring_history(database, now, rng)
     _road_home(database, now)
     _coordination(database, now)
@@ -408,33 +440,38 @@ def _road_home(database: Database, now: datetime) -> None:
 
     with database.session() as s:
         people = {u: s.scalar(select(Staff).where(Staff.username == u))
-                  for u in ("sara.nilsson", "karin.lundgren", "hanna.lundstrom")}
-        sara, karin, hanna = (subject_for(s, people[u]) for u in people)
+                  for u in ("sara.nilsson", "karin.lundgren", "hanna.lundstrom",
+                            "eva.marklund")}
+        sara, karin, hanna = (subject_for(s, people[u]) for u in people if u != "eva.marklund")
+        # The responsible unit's nurse writes the agreement and the checklist.
+        writer = {sara.unit_id: sara, people["eva.marklund"].unit_id: subject_for(
+            s, people["eva.marklund"])}
         rows = s.execute(select(Episode, Patient).join(Patient, Patient.id == Episode.patient_id)
                          .where(Episode.state.in_(("admitted", "assessing")))
                          .order_by(Patient.family_name)).all()
         for episode, patient in rows:
+            nurse = writer[episode.responsible_unit_id]
             if episode.state == "assessing":
                 if patient.family_name == "Nordlund":  # decided: the home is made ready
                     logistics.create_checklist(s, sara, patient.id, episode.id,
                                                now + timedelta(hours=20))
                 continue
             home = episode.admitted_at
-            row = agreements.draft_from_template(s, sara, patient.id, episode.id)
+            row = agreements.draft_from_template(s, nurse, patient.id, episode.id)
             row.created_at = home - timedelta(hours=2)
             row.confirmed_at, row.confirmed_how = home + timedelta(hours=3), "patient_page"
-            logistics.create_checklist(s, sara, patient.id, episode.id, home)
+            logistics.create_checklist(s, nurse, patient.id, episode.id, home)
             for item in s.scalars(select(ChecklistItem).where(
                     ChecklistItem.episode_id == episode.id)):
                 if patient.family_name == WALKER_MISSING and item.category == "aids":
                     continue
                 item.done_at = item.due_at - timedelta(hours=2)
-                item.done_by_id = people["hanna.lundstrom" if item.provider_unit_id ==
-                                         hanna.unit_id else "sara.nilsson"].id
+                item.done_by_id = people["hanna.lundstrom"].id if item.provider_unit_id == \
+                    hanna.unit_id else nurse.staff_id
             for task in s.scalars(select(Task).where(Task.episode_id == episode.id,
                                                      Task.kind == "homecoming_call")):
                 task.answers = {q["key"]: {"answer": "yes"} for q in task.questions}
-                task.done_at, task.done_by_id = task.due_at, sara.staff_id
+                task.done_at, task.done_by_id = task.due_at, nurse.staff_id
         episode = s.scalar(select(Episode).join(Patient, Patient.id == Episode.patient_id)
                            .where(Patient.family_name == RECENTLY_DISCHARGED))
         _recent_stay(s, episode, people, hanna.unit_id)
@@ -555,8 +592,9 @@ def _care_plans(session, now: datetime, units: dict, staff: dict) -> None:
 
     rows = session.execute(select(Episode, Patient).join(Patient, Patient.id == Episode.patient_id)
                            .where(Episode.state == "admitted").order_by(Patient.family_name)).all()
-    coordinator = staff["anders.wikstrom"]
     for i, (episode, patient) in enumerate(rows):
+        mobile = episode.responsible_unit_id == units["mobile"].id
+        coordinator = staff["eva.marklund" if mobile else "anders.wikstrom"]
         at = episode.admitted_at + timedelta(hours=1)
         plan = CarePlan(episode_id=episode.id, patient_id=patient.id, version=1,
                         goals=GOALS[i % len(GOALS)],
@@ -570,7 +608,7 @@ def _care_plans(session, now: datetime, units: dict, staff: dict) -> None:
         session.flush()
 
         def add(unit, what, kind, status, request=None, times=(), minutes=None, after=False,
-                plan=plan, episode=episode, patient=patient, at=at):
+                plan=plan, episode=episode, patient=patient, at=at, coordinator=coordinator):
             session.add(PlanActivity(
                 plan_id=plan.id, episode_id=episode.id, patient_id=patient.id, unit_id=unit.id,
                 what=what, kind=kind, times=list(times), duration_minutes=minutes,
@@ -581,8 +619,8 @@ def _care_plans(session, now: datetime, units: dict, staff: dict) -> None:
                 documented_by_unit_id=unit.id, created_at=at, created_by_id=coordinator.id,
                 updated_at=at, updated_by_id=coordinator.id))
 
-        add(units["med"], "Fjärrond: läkaren går igenom värdena varje vardag", "ongoing",
-            "ongoing")
+        add(units["mobile" if mobile else "med"],
+            "Fjärrond: läkaren går igenom värdena varje vardag", "ongoing", "ongoing")
         requests = session.scalars(select(CareRequest).where(
             CareRequest.episode_id == episode.id)).all()
         for request in requests:
@@ -646,11 +684,15 @@ def _monitoring_history(database: Database, now: datetime, rng: random.Random) -
             .join(Pathway, Pathway.id == Episode.pathway_id)
             .where(Episode.state == "admitted").order_by(Patient.family_name)).all()
         nurse_hsv = s.scalar(select(Staff).where(Staff.username == "hanna.lundstrom"))
-        physician = s.scalar(select(Staff).where(Staff.username == "karin.lundgren"))
-        episodes = [(e.id, p.id, p.family_name, p.digital_ability, pw.schedule, e.admitted_at)
-                    for e, p, pw in rows]
-        hsv_unit, physician_id = nurse_hsv.unit_id, physician.id
-    for episode_id, pid, family, ability, schedule, admitted_at in episodes:
+        physicians = {u.unit_id: u.id for u in s.scalars(select(Staff).where(
+            Staff.username.in_(("karin.lundgren", "nils.eriksson"))))}
+        episodes = [(e.id, p.id, p.family_name, p.digital_ability, pw.schedule, e.admitted_at,
+                     physicians[e.responsible_unit_id]) for e, p, pw in rows]
+        hsv_unit = nurse_hsv.unit_id
+    shared = rng
+    for episode_id, pid, family, ability, schedule, admitted_at, physician_id in episodes:
+        # The mobile team's patients draw from randoms of their own (MOBILE_PATIENTS).
+        rng = random.Random(f"values-{family}") if family in MOBILE_NIGHTS else shared
         profile = PROFILES.get(family, "stable")
         start = max(admitted_at, now - timedelta(days=4))
         times = []
@@ -722,8 +764,10 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
     rng, session, units, staff = ctx.rng, ctx.session, ctx.units, ctx.staff
     town, postal, lat, lon = next(v for v in VILLAGES if place in (v[0], v[1])) if place \
         else VILLAGES[i % len(VILLAGES)]
+    mobile = family in MOBILE_NIGHTS
+    home_ward = units["mobile"] if mobile else units["med"]
     registering = units["hsv"] if plan == "none_kommun" else (
-        units["hc"] if plan == "none_hc" else units["med"])
+        units["hc"] if plan == "none_hc" else home_ward)
     created = ctx.now - timedelta(days=60 + rng.randint(0, 300))
     patient = Patient(
         personnummer=make(born, 980 + i % 20), birth_date=born, given_name=given,
@@ -744,8 +788,9 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
         phone=_phone(40 + i), is_primary_contact=True, may_receive_information=i % 4 != 0,
         documented_by_unit_id=registering.id, created_at=created))
 
-    nurse, physician, coordinator = staff["sara.nilsson"], staff["karin.lundgren"], \
-        staff["anders.wikstrom"]
+    nurse, physician, coordinator = (staff["eva.marklund"], staff["nils.eriksson"],
+                                     staff["eva.marklund"]) if mobile else (
+        staff["sara.nilsson"], staff["karin.lundgren"], staff["anders.wikstrom"])
     if plan.startswith("none"):
         # An ongoing relationship without a home-ward episode: the kommun's or the
         # hälsocentral's own patient.
@@ -759,13 +804,15 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
                                                                             rng.randint(20, 90))
     if family == RECENTLY_DISCHARGED:
         admitted_days_ago = 8
+    if mobile:
+        admitted_days_ago = MOBILE_NIGHTS[family]
     assessed_day = today - timedelta(days=admitted_days_ago + 1)
     assessed = _at(assessed_day, 9, rng.randint(0, 50))
     if plan == "assessing":
         assessed = min(ctx.now - timedelta(hours=rng.randint(1, 5)), assessed + timedelta(days=1))
     episode = Episode(
         patient_id=patient.id, state=plan, pathway_id=ctx.pathways[pathway].id,
-        responsible_unit_id=units["med"].id, assessed_at=assessed, assessed_by_id=nurse.id,
+        responsible_unit_id=home_ward.id, assessed_at=assessed, assessed_by_id=nurse.id,
         assessment_note="NEWS2 under 4 utan syrgas. Patienten och närstående vill vårdas hemma.",
     )
     ended = None
@@ -773,10 +820,10 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
         admitted = _at(assessed_day + timedelta(days=1), 14, rng.randint(0, 50))
         episode.admitted_at = admitted
         episode.admitted_by_id = nurse.id
-        episode.responsible_physician_id = rng.choice(
+        episode.responsible_physician_id = physician.id if mobile else rng.choice(
             [physician, staff["erik.sundqvist"], staff["maria.holm"]]).id
-        episode.coordinator_id = rng.choice([coordinator, staff["lena.forsberg"],
-                                             staff["hanna.lundstrom"]]).id
+        episode.coordinator_id = coordinator.id if mobile else rng.choice(
+            [coordinator, staff["lena.forsberg"], staff["hanna.lundstrom"]]).id
         if plan == "admitted":
             episode.bed_number = None  # numbered below, in admission order
             episode.held_bed = i % 4 == 0
@@ -798,13 +845,13 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
     session.flush()
     _assessment(ctx, episode, patient, plan, nurse, physician)
     grace = ended + timedelta(days=7) if ended else None
-    _relation(ctx, patient, episode, unit=units["med"], role="Ansvarig enhet",
+    _relation(ctx, patient, episode, unit=home_ward, role="Ansvarig enhet",
               starts=assessed, ends=grace, by=nurse)
     if plan in ("admitted", "discharged", "returned"):
         start = episode.admitted_at
         _relation(ctx, patient, episode, unit=units["hsv"], role="Kommunal hemsjukvård",
                   starts=start, ends=grace, by=coordinator)
-        if i % 3 == 0:
+        if i % 3 == 0 and not mobile:
             _relation(ctx, patient, episode, unit=units["mobile"], role="Hembesök",
                       starts=start, ends=grace, by=coordinator)
         if i % 5 == 1:
@@ -827,9 +874,9 @@ def _patient(ctx: _Ctx, i: int, given: str, family: str, born: date, plan: str,
                           created_by_id=staff["ulla.backman"].id))
     if plan == "admitted":
         used = {b for b in session.scalars(select(Episode.bed_number).where(
-            Episode.responsible_unit_id == units["med"].id, Episode.state == "admitted"))
+            Episode.responsible_unit_id == home_ward.id, Episode.state == "admitted"))
             if b}
-        episode.bed_number = min(set(range(1, 13)) - used)
+        episode.bed_number = min(set(range(1, home_ward.virtual_beds + 1)) - used)
 
 
 def print_logins(url: str) -> None:

@@ -50,6 +50,8 @@ def start(request: Request, principal: Annotated[Principal, Depends(StaffAccess(
         return RedirectResponse("/logs", 303)
     if subject.is_admin:
         return RedirectResponse("/admin", 303)
+    if subject.role_allows(Action.FOLLOW_UP):
+        return RedirectResponse("/followup", 303)
     return render(request, "error.html", {
         "title": _("No role yet"),
         "message": _("Your account has no role in Hemma yet. Contact your administrator."),
