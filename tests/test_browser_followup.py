@@ -75,3 +75,39 @@ def test_the_page_fits_a_phone(morning_server, browser):  # noqa: F811
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
     page.screenshot(path=ARTIFACTS / "followup-phone.png", full_page=True)
     assert not problems, problems
+
+
+def test_the_follow_up_user_reads_every_unit_and_no_patient(morning_server, browser):  # noqa: F811
+    """Verksamhetsuppföljning: sent straight to the figures, chooses the mobile team's
+    palliative home ward (a year of history) and reads its response times; no patient's
+    record is hers."""
+    page, problems = _open(browser, morning_server, "birgitta.ohman")
+    expect(page.get_by_role("heading", name="Uppföljning", exact=True)).to_be_visible()
+    option = page.locator("#scope option", has_text="Mobila teamet").first
+    page.locator("#scope").select_option(option.get_attribute("value"))
+    page.get_by_role("button", name="Visa").click()
+    expect(page.locator(".lead")).to_contain_text("Mobila teamet")
+    for key in ("days_at_home", "ack_p50", "visits_done"):
+        value = page.locator(f"#figure-{key} .figure-value")
+        expect(value).not_to_have_text("–")
+        expect(value).not_to_have_text("0")
+    page.screenshot(path=ARTIFACTS / "followup-region.png", full_page=True)
+    assert not problems, problems
+    # No patient: the home ward's list is not hers.
+    response = page.goto(f"{morning_server}/home-ward")
+    assert response.status == 403
+
+
+def test_the_research_exporter_takes_an_extract(morning_server, browser):  # noqa: F811
+    page, problems = _open(browser, morning_server, "johan.wallin")
+    page.get_by_role("link", name="Forskningsuttag").first.click()
+    expect(page.get_by_role("heading", name="Forskningsuttag")).to_be_visible()
+    # Without the approval's reference, nothing is taken and the field says why.
+    page.get_by_role("button", name="Ta ut uttaget (ZIP)").click()
+    expect(page.locator("#approval")).to_have_attribute("required", "")
+    page.get_by_label("Etikprövningstillstånd (Dnr)").fill("Dnr 2026-01234-01")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Ta ut uttaget (ZIP)").click()
+    assert download.value.suggested_filename.endswith(".zip")
+    page.screenshot(path=ARTIFACTS / "followup-research.png", full_page=True)
+    assert not problems, problems

@@ -25,6 +25,16 @@ UNIT_WORDS = {"count": "", "days": "days", "share": "%", "kr": "kr", "minutes": 
 DECIMALS = {"count": 0, "days": 0, "share": 1, "kr": 0, "minutes": 0, "km": 1, "per_day": 2,
             "staff": 1}
 SUPPRESSED = "<{n}"
+# Counted in whole things (episodes, days, alerts): "<5" says how many at most.
+COUNTED = ("count", "days")
+
+
+def hidden(unit: str, threshold: int | None) -> str:
+    """A suppressed value in words: "<5" for a count; a share, a time or a distance worked
+    out from fewer than five is "too few (<5)", never a number that looks like a value."""
+    if unit in COUNTED:
+        return SUPPRESSED.format(n=threshold)
+    return gettext("too few (<%(n)s)", n=threshold)
 
 
 def scaled(f_unit: str, value: float | None) -> float | None:
@@ -39,7 +49,7 @@ def show(unit: str, value: float | None, *, threshold: int | None = None,
     """A figure's value for people: 12,5 %, 110 279 kr, 40 min; "<5" when suppressed; "–"
     when there is nothing to count from."""
     if suppressed:
-        return SUPPRESSED.format(n=threshold)
+        return hidden(unit, threshold)
     if value is None:
         return "–"
     lang = current_language.get()
@@ -87,7 +97,7 @@ def part_rows(key: str, f: m.Figure) -> list[tuple[str, float | None, str]]:
         return [(gettext(labels.PRIORITY_LABELS.get(k, k)), None if v is None else v["rate"],
                  "per_day") for k, v in f.parts.items()]
     if key == "ack_p50":
-        return [(gettext(labels.PRIORITY_LABELS.get(k, k)) + " p50/p90",
+        return [(gettext("%(priority)s, median", priority=gettext(labels.PRIORITY_LABELS.get(k, k))),
                  None if v is None else v["p50"], "minutes") for k, v in f.parts.items()]
     return []
 
@@ -106,7 +116,7 @@ def table(report: Report) -> tuple[list[str], list[list]]:
         f, p = row.figure, row.previous
 
         def cell(value, suppressed, unit=f.unit):
-            return SUPPRESSED.format(n=threshold) if suppressed else (
+            return hidden(unit, threshold) if suppressed else (
                 None if value is None else round(scaled(unit, value), 4))
 
         rows.append([gettext(GROUPS[d.group]), gettext(d.label),
@@ -117,7 +127,7 @@ def table(report: Report) -> tuple[list[str], list[list]]:
                      gettext(d.text)])
         for name, value, unit in part_rows(d.key, f):
             rows.append(["", f"{gettext(d.label)}: {name}",
-                         SUPPRESSED.format(n=threshold) if value is None and f.n else (
+                         hidden(unit, threshold) if value is None and f.n else (
                              None if value is None else round(scaled(unit, value), 4)),
                          None, gettext(UNIT_WORDS[unit]) if UNIT_WORDS[unit] else "",
                          *[None] * len(months), ""])

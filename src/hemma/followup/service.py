@@ -185,9 +185,11 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
     measured: dict[uuid.UUID, list[datetime]] = defaultdict(list)
     if spans:
         margin = timedelta(hours=6)
+        # One row per reading, not per value: a reading's values share their time.
         for pid, at in db.execute(select(Observation.patient_id, Observation.measured_at).where(
                 Observation.patient_id.in_({e.patient_id for e, *_ in spans}),
-                Observation.measured_at >= lo - margin, Observation.measured_at < hi + margin)):
+                Observation.measured_at >= lo - margin, Observation.measured_at < hi + margin)
+                .distinct()):
             measured[pid].append(ensure_utc(at))
     for values in measured.values():
         values.sort()
