@@ -131,3 +131,30 @@ def test_page_exports_and_api(world, as_user, april, database):
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "period"
     traced = sara.get("/followup/episodes?figure=returns&period=2026-04")
     assert traced.status_code == 200 and "Bo" in traced.text
+
+
+def test_visits_count_once_they_are_due(world, database, april):
+    """The share of visits done counts the visits due by now: tomorrow's and one still ahead
+    today are not yet made or missed; one whose window has passed unreported is."""
+    from datetime import date
+
+    from hemma.kit.time import at_local
+    from hemma.models import Visit
+
+    today, tomorrow = date(2026, 4, 29), date(2026, 4, 30)
+    p1 = april["patients"][0]
+    with database.session() as s:
+        for day, start, latest, status in ((today, "08:00", "09:00", "done"),
+                                           (today, "09:00", "10:00", "planned"),  # missed
+                                           (today, "15:00", "16:00", "planned"),  # ahead
+                                           (tomorrow, "08:00", "09:00", "planned")):
+            s.add(Visit(patient_id=p1, unit_id=world.units["med"], day=day, kind="wound_care",
+                        earliest=at_local(day, start), latest=at_local(day, latest),
+                        duration_minutes=30, status=status, created_at=t("2026-04-20T08:00"),
+                        started_at=at_local(day, start) if status == "done" else None,
+                        done_at=at_local(day, latest) if status == "done" else None))
+    sara = subject(database, world, "sara")
+    with database.session() as s:
+        r = service.report(s, sara, APRIL, None, None, now=t("2026-04-29T12:00"))
+    f = r.rows["visits_done"].figure
+    assert (f.n, f.value) == (2, 0.5)

@@ -90,8 +90,9 @@ DEFINITIONS = [Definition(*d) for d in [
      N_("Scheduled measurement windows of admitted patients that closed with values in them, "
         "divided by all such windows that closed in the period."), "up"),
     ("visits_done", "visits", N_("Visits done of those planned"),
-     N_("Visits reported done divided by the visits of the period's days. Cancelled visits "
-        "(for instance when the episode ended) are not counted."), "up"),
+     N_("Visits reported done divided by the visits of the period's days that were due by "
+        "now (a visit still ahead is not counted yet). Cancelled visits (for instance when "
+        "the episode ended) are not counted."), "up"),
     ("punctuality", "visits", N_("Visits on time"),
      N_("Done visits that started within their window, from the earliest to the latest "
         "start, of the done visits with a start time."), "up"),

@@ -205,12 +205,15 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
 
     # Visits: the unit that makes them; the episode through the care request, else the
     # patient's episode at the time; who made them from the newest plan of that day.
+    # Only the visits due by now: a later day's, or one still ahead today, is not yet a
+    # visit that was or was not made (nor its plan's kilometres).
+    today = local_date(now)
     visits = list(db.execute(select(Visit, CareRequest.episode_id).outerjoin(
         CareRequest, CareRequest.id == Visit.care_request_id).where(
-        Visit.day >= start, Visit.day < end)))
+        Visit.day >= start, Visit.day < end, Visit.day <= today)))
     newest = (select(VisitPlan.unit_id, VisitPlan.day, func.max(VisitPlan.version)
                      .label("version"))
-              .where(VisitPlan.day >= start, VisitPlan.day < end)
+              .where(VisitPlan.day >= start, VisitPlan.day < end, VisitPlan.day <= today)
               .group_by(VisitPlan.unit_id, VisitPlan.day).subquery())
     plan_rows = list(db.scalars(select(VisitPlan).join(newest, (newest.c.unit_id
                                                                == VisitPlan.unit_id)
@@ -230,6 +233,8 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
                                       float(figures.get("drive_minutes", 0)),
                                       int(figures.get("planned", 0))))
     for v, episode_id in visits:
+        if v.status == "planned" and ensure_utc(v.latest) > now:
+            continue
         e = by_id.get(episode_id) if episode_id else episode_on(v.patient_id,
                                                                  ensure_utc(v.earliest))
         staff = staff_of.get(v.id) or ({v.updated_by_id} if v.updated_by_id else set())
@@ -310,9 +315,12 @@ def month_totals(db: Session, start: date, end: date, now: datetime,
     out: dict[date, m.Day] = {}
     units = None if scope.units is None else tuple(sorted(scope.units))
     # The dates not stored are read from the events in one go per run of dates, not per month.
+    # Dates after today have nothing to count yet: they are neither read nor stored.
+    today = local_date(now)
     missing = [start + timedelta(days=i) for i in range((end - start).days)]
+    missing = [d for d in missing if d not in batches and d <= today]
     raw: dict[m.Key, m.Day] = {}
-    for a, b in _ranges([d for d in missing if d not in batches]):
+    for a, b in _ranges(missing):
         raw.update(raw_days(db, a, b, now))
     month = start.replace(day=1)
     while month < end:
@@ -322,7 +330,7 @@ def month_totals(db: Session, start: date, end: date, now: datetime,
         stored = [d for d in dates if d in batches]
         version = frozenset(batches[d] for d in stored)
         key = (lo, hi, units, scope.pathway)
-        complete = len(stored) == len(dates)
+        complete = all(d in batches or d > today for d in dates)
         with _MONTHS_LOCK:
             cached = _MONTHS.get(key)
         if complete and cached is not None and cached[0] == version:
