@@ -54,6 +54,8 @@ STAFF = [
     ("tomas.vikner", "log reviewer"),
     ("agneta.karlsson", "MAS and log reviewer"),
     ("ingela.granlund", "administrator"),
+    ("birgitta.ohman", "follow-up, the region"),
+    ("johan.wallin", "follow-up and research extracts"),
 ]
 # How often one person checks pages of the same route pattern (twice: a patient in another
 # state shows other sections), and how often all of them together: axe takes most of a second
