@@ -114,6 +114,9 @@ def demo() -> None:
     finally:
         database.dispose()
     click.echo("demo data loaded" if created else "demo data already present")
+    if created:
+        # The year of history, added up per day now: the follow-up page opens at once.
+        _rebuild_followup(None)
 
 
 @main.group()
@@ -128,6 +131,10 @@ def followup_rebuild(since) -> None:
     """Compute the materialised follow-up days again, from --since (or the first episode)
     up to yesterday: after changes older than the worker's 35 days, or after an upgrade
     that changes how a figure is counted."""
+    _rebuild_followup(since.date() if since is not None else None)
+
+
+def _rebuild_followup(start) -> None:
     from sqlalchemy import func, select
 
     from hemma.followup import service
@@ -136,9 +143,7 @@ def followup_rebuild(since) -> None:
 
     now = utcnow()
     with _session() as session:
-        if since is not None:
-            start = since.date()
-        else:
+        if start is None:
             first = session.scalar(select(func.min(Episode.assessed_at)))
             start = local_date(first) if first is not None else local_date(now)
         end = local_date(now)
