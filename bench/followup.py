@@ -4,6 +4,7 @@ the time grows as the data grows.
 
     .venv/bin/python bench/followup.py                    # scales 0.25, 0.5 and 1 of a year
     .venv/bin/python bench/followup.py --scales 1 --keep
+    .venv/bin/python bench/followup.py --scales 1 --reuse   # the pages again, no reload
 
 For each scale it drops, recreates and migrates `hemma_bench_followup` and bulk-loads a
 region's year (scale 1: 5,000 episodes in 8 home wards, about 20 million observations — the
@@ -383,39 +384,60 @@ def timed(client: httpx.Client, name: str, paths: list[str], n: int) -> Result:
     return Result(name, times, "-")
 
 
+def reused(url: str) -> dict:
+    """What a run with --keep left in the database: its counts and its follow-up reader."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            count = lambda table: conn.exec_driver_sql(  # noqa: E731
+                f"SELECT count(*) FROM {table}").scalar()
+            return {"episodes": count("episodes"), "alerts": count("alerts"),
+                    "messages": count("messages"), "observations": count("observations"),
+                    "visits": count("visits"),
+                    "reader": conn.scalar(select(Staff.id).where(Staff.is_follow_up)),
+                    "unit": 1, "organisation": 1}
+    finally:
+        engine.dispose()
+
+
 def run_scale(url: str, scale: float, args) -> dict:
     print(f"\n=== scale {scale}: preparing {safe_url(url)} …", flush=True)
-    create_database(url)
-    upgrade(url)
-    backend = backend_description(url)
-    database = Database(url)
-    try:
-        with database.session() as s:
-            install_builtin(s)
-    finally:
-        database.dispose()
-    t0 = time.perf_counter()
-    data = populate(url, scale, args.seed)
-    print(f"  loaded in {time.perf_counter() - t0:.0f} s: {data}", flush=True)
-    workdir = Path(tempfile.mkdtemp(prefix="hemma-bench-followup-"))
-    env = dict(os.environ, HEMMA_DATABASE_URL=url, HEMMA_SECRET_KEY=SECRET_KEY,
-               HEMMA_DATA_DIR=str(workdir))
-    out = {"scale": scale, "backend": backend, **data}
-    try:
-        # The year read straight from the events, as a page would without materialised days.
+    if args.reuse:
+        data = reused(url)
+    else:
+        create_database(url)
+        upgrade(url)
         database = Database(url)
         try:
             with database.session() as s:
-                today = date.today()
-                t0 = time.perf_counter()
-                service.raw_days(s, today - timedelta(days=365), today, datetime.now(UTC))
-                out["raw_ms"] = (time.perf_counter() - t0) * 1000
+                install_builtin(s)
         finally:
             database.dispose()
         t0 = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "hemma"), "followup", "rebuild"],
-                       env=env, cwd=ROOT, check=True, capture_output=True)
-        out["rebuild_s"] = time.perf_counter() - t0
+        data = populate(url, scale, args.seed)
+        print(f"  loaded in {time.perf_counter() - t0:.0f} s: {data}", flush=True)
+    backend = backend_description(url)
+    workdir = Path(tempfile.mkdtemp(prefix="hemma-bench-followup-"))
+    env = dict(os.environ, HEMMA_DATABASE_URL=url, HEMMA_SECRET_KEY=SECRET_KEY,
+               HEMMA_DATA_DIR=str(workdir))
+    out = {"scale": scale, "backend": backend, **data, "raw_ms": None, "rebuild_s": None}
+    try:
+        if not args.reuse:
+            # The year read straight from the events, as a page would without materialised
+            # days.
+            database = Database(url)
+            try:
+                with database.session() as s:
+                    today = date.today()
+                    t0 = time.perf_counter()
+                    service.raw_days(s, today - timedelta(days=365), today, datetime.now(UTC))
+                    out["raw_ms"] = (time.perf_counter() - t0) * 1000
+            finally:
+                database.dispose()
+            t0 = time.perf_counter()
+            subprocess.run([str(Path(sys.executable).parent / "hemma"), "followup", "rebuild"],
+                           env=env, cwd=ROOT, check=True, capture_output=True)
+            out["rebuild_s"] = time.perf_counter() - t0
         token = login_token(url, data["reader"])
         headers = {"Cookie": f"hemma_session={token}", "Accept-Language": "sv"}
         year = str(date.today().year)
@@ -452,6 +474,10 @@ def _server_pid(base: str) -> int:
     return min(pids) if pids else 0
 
 
+def _num(value: float | None, width: int, spec: str) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
@@ -459,7 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=30, help="timed requests of each kind")
     parser.add_argument("--seed", type=int, default=20261204)
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure the pages again on what a run with --keep left (one "
+                             "scale; no load, raw read or rebuild)")
     args = parser.parse_args(argv)
+    if args.reuse:
+        args.keep = True
     results = [run_scale(args.database_url, float(s), args) for s in args.scales.split(",")]
     print("\nHemma follow-up benchmark")
     print(f"  backend  {results[0]['backend']}")
@@ -468,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
           "page p50/p95 ms   csv p95   xlsx p95   api p95   peak MB")
     for r in results:
         print(f"  {r['scale']:>5}  {r['episodes']:>8,}  {r['observations']:>12,}  "
-              f"{r['visits']:>7,}  {r['rebuild_s']:>9.1f}  {r['raw_ms']:>11.0f}   "
+              f"{r['visits']:>7,}  {_num(r['rebuild_s'], 9, '.1f')}  {_num(r['raw_ms'], 11, '.0f')}   "
               f"{r['page'].percentile(50):>6.0f}/{r['page'].percentile(95):<6.0f}   "
               f"{r['csv'].percentile(95):>7.0f}  {r['xlsx'].percentile(95):>8.0f}  "
               f"{r['api'].percentile(95):>8.0f}  {r['rss_mb']:>8.0f}")

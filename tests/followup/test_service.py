@@ -158,3 +158,35 @@ def test_visits_count_once_they_are_due(world, database, april):
         r = service.report(s, sara, APRIL, None, None, now=t("2026-04-29T12:00"))
     f = r.rows["visits_done"].figure
     assert (f.n, f.value) == (2, 0.5)
+
+
+def test_adherence_reads_the_readings_in_each_window(world, database, april):
+    """Bo at home 5 April 09:00 to 8 April 11:00, asked to measure at 08:00 and 20:00 (±60
+    min): six windows. Readings inside two of them count (two values of one reading once);
+    one just after a window, one just before, and another patient's do not."""
+    from datetime import UTC
+
+    from hemma.models import MonitoringPlan, Observation
+
+    p1, p2 = april["patients"]
+    with database.session() as s:
+        for eid, pid, schedule in ((april["a"], p1, []), (april["b"], p2, ["08:00", "20:00"]),
+                                   (april["c"], p1, [])):
+            s.add(MonitoringPlan(episode_id=eid, patient_id=pid, schedule=schedule,
+                                 tolerance_minutes=60, updated_at=t("2026-03-20T08:00")))
+        for i, (pid, at) in enumerate((
+                (p2, "2026-04-06T08:10:00"), (p2, "2026-04-06T08:10:00"),  # one reading
+                (p2, "2026-04-07T20:59:59.400000"),  # inside, to the second
+                (p2, "2026-04-07T09:01:00"),  # after the morning window
+                (p2, "2026-04-08T06:59:30"),  # before the morning window
+                (p1, "2026-04-05T20:10:00"))):  # not Bo's
+            moment = t(at)
+            s.add(Observation(patient_id=pid, client_id=f"c{i}", measured_at=moment,
+                              received_at=moment.astimezone(UTC), performer="patient",
+                              source="patient_page", pulse=70,
+                              documented_by_unit_id=world.units["med"]))
+    sara = subject(database, world, "sara")
+    with database.session() as s:
+        r = service.report(s, sara, APRIL, None, None, now=t("2026-06-01T12:00"))
+    f = r.rows["adherence"].figure
+    assert f.parts == {"scheduled": 6, "received": 2} and f.value == pytest.approx(2 / 6)

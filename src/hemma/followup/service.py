@@ -12,6 +12,7 @@ lists only the episodes the user may read through `can()`; the rest are counted,
 from __future__ import annotations
 
 import json
+import math
 import threading
 import uuid
 from bisect import bisect_left
@@ -19,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Text, cast, delete, func, insert, select
+from sqlalchemy import BigInteger, String, Text, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from hemma.access.policy import Action, Subject
@@ -132,12 +133,16 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
     now = ensure_utc(now)
     codes = dict(db.execute(select(Pathway.id, Pathway.code)).all())
     facts = m.Facts()
-    episodes = list(db.scalars(select(Episode).where(
+    # Columns, not entities: a month of a region is thousands of episodes and visits.
+    episodes = db.execute(select(
+        Episode.id, Episode.patient_id, Episode.responsible_unit_id, Episode.pathway_id,
+        Episode.state, Episode.assessed_at, Episode.admitted_at, Episode.ended_at,
+        Episode.end_reason, Episode.criteria_override).where(
         Episode.assessed_at < hi + timedelta(days=m.READMISSION_DAYS + 1),
         (Episode.ended_at.is_(None)) | (Episode.ended_at >= lo - timedelta(
-            days=m.READMISSION_DAYS + 1)))))
+            days=m.READMISSION_DAYS + 1)))).all()
     by_id = {e.id: e for e in episodes}
-    by_patient: dict[uuid.UUID, list[Episode]] = defaultdict(list)
+    by_patient: dict[uuid.UUID, list] = defaultdict(list)
     for e in episodes:
         by_patient[e.patient_id].append(e)
         facts.episodes.append(m.EpisodeFact(
@@ -148,24 +153,33 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
         e = by_id.get(episode_id) if episode_id is not None else None
         return codes.get(e.pathway_id) if e is not None else None
 
-    def episode_on(patient_id: uuid.UUID, at: datetime) -> Episode | None:
+    def episode_on(patient_id: uuid.UUID, at: datetime):
         for e in by_patient.get(patient_id, ()):
             if e.admitted_at is not None and ensure_utc(e.admitted_at) <= at and (
                     e.ended_at is None or at <= ensure_utc(e.ended_at)):
                 return e
         return None
 
-    for a in db.scalars(select(Alert).where(Alert.created_at >= lo, Alert.created_at < hi)):
+    for a in db.execute(select(
+            Alert.unit_id, Alert.episode_id, Alert.severity, Alert.kind, Alert.created_at,
+            Alert.acknowledged_at, Alert.escalation_level).where(
+            Alert.created_at >= lo, Alert.created_at < hi)):
         facts.alerts.append(m.AlertFact(
             a.unit_id, pathway_of(a.episode_id), a.severity, a.kind, a.created_at,
             a.acknowledged_at, a.escalation_level))
 
     # Self-monitoring: the windows of each admitted day that have closed, and whether any
     # values came inside them.
-    plans = {p.episode_id: p for p in db.scalars(select(MonitoringPlan).where(
-        MonitoringPlan.episode_id.in_([e.id for e in episodes if e.admitted_at is not None])))}
+    admitted = [e.id for e in episodes if e.admitted_at is not None]
+    plans = {}
+    for i in range(0, len(admitted), 1000):
+        plans.update((p.episode_id, p) for p in db.execute(select(
+            MonitoringPlan.episode_id, MonitoringPlan.schedule,
+            MonitoringPlan.tolerance_minutes).where(
+            MonitoringPlan.episode_id.in_(admitted[i:i + 1000]))))
     schedules = {p.id: (p.schedule, p.tolerance_minutes)
-                 for p in db.scalars(select(Pathway))}
+                 for p in db.execute(select(Pathway.id, Pathway.schedule,
+                                            Pathway.tolerance_minutes))}
     spans = []
     for e in episodes:
         if e.admitted_at is None:
@@ -182,40 +196,50 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
             tolerance = plan.tolerance_minutes
         if times:
             spans.append((e, begin, finish, times, tolerance))
-    measured: dict[uuid.UUID, list[datetime]] = defaultdict(list)
+    # The times of the readings, as whole seconds since 1970 in one string per patient: a
+    # day of a region is tens of thousands of values, and a window only asks whether one
+    # came (to the second).
+    measured: dict[uuid.UUID, list[int]] = {}
     if spans:
         margin = timedelta(hours=6)
-        # One row per reading, not per value: a reading's values share their time.
-        for pid, at in db.execute(select(Observation.patient_id, Observation.measured_at).where(
-                Observation.patient_id.in_({e.patient_id for e, *_ in spans}),
-                Observation.measured_at >= lo - margin, Observation.measured_at < hi + margin)
-                .distinct()):
-            measured[pid].append(ensure_utc(at))
-    for values in measured.values():
-        values.sort()
+        patients = sorted({e.patient_id for e, *_ in spans})
+        seconds = _epoch_seconds(db, Observation.measured_at)
+        for i in range(0, len(patients), 1000):
+            for pid, times in db.execute(
+                    select(Observation.patient_id,
+                           func.aggregate_strings(cast(seconds, String), ","))
+                    .where(Observation.patient_id.in_(patients[i:i + 1000]),
+                           Observation.measured_at >= lo - margin,
+                           Observation.measured_at < hi + margin)
+                    .group_by(Observation.patient_id)):
+                measured[pid] = sorted(map(int, times.split(",")))
     for e, begin, finish, times, tolerance in spans:
         mine = measured.get(e.patient_id, [])
         for w in schedule_windows(times, tolerance, begin, finish):
             if w.end > now:
                 continue
-            first = bisect_left(mine, w.start)
+            first = bisect_left(mine, math.ceil(w.start.timestamp()))
             facts.windows.append(m.WindowFact(
                 e.responsible_unit_id, codes.get(e.pathway_id), w.due,
-                first < len(mine) and mine[first] <= w.end))
+                first < len(mine) and mine[first] <= w.end.timestamp()))
 
     # Visits: the unit that makes them; the episode through the care request, else the
     # patient's episode at the time; who made them from the newest plan of that day.
     # Only the visits due by now: a later day's, or one still ahead today, is not yet a
     # visit that was or was not made (nor its plan's kilometres).
     today = local_date(now)
-    visits = list(db.execute(select(Visit, CareRequest.episode_id).outerjoin(
+    visits = list(db.execute(select(
+        Visit.id, Visit.unit_id, Visit.patient_id, Visit.day, Visit.status, Visit.urgent,
+        Visit.earliest, Visit.latest, Visit.started_at, Visit.not_done_code,
+        Visit.updated_by_id, CareRequest.episode_id).outerjoin(
         CareRequest, CareRequest.id == Visit.care_request_id).where(
         Visit.day >= start, Visit.day < end, Visit.day <= today)))
     newest = (select(VisitPlan.unit_id, VisitPlan.day, func.max(VisitPlan.version)
                      .label("version"))
               .where(VisitPlan.day >= start, VisitPlan.day < end, VisitPlan.day <= today)
               .group_by(VisitPlan.unit_id, VisitPlan.day).subquery())
-    plan_rows = list(db.scalars(select(VisitPlan).join(newest, (newest.c.unit_id
+    plan_rows = list(db.execute(select(VisitPlan.id, VisitPlan.unit_id, VisitPlan.day,
+                                       VisitPlan.figures).join(newest, (newest.c.unit_id
                                                                == VisitPlan.unit_id)
                                                       & (newest.c.day == VisitPlan.day)
                                                       & (newest.c.version
@@ -232,7 +256,8 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
         facts.plans.append(m.PlanFact(plan.unit_id, plan.day, float(figures.get("km", 0)),
                                       float(figures.get("drive_minutes", 0)),
                                       int(figures.get("planned", 0))))
-    for v, episode_id in visits:
+    for v in visits:
+        episode_id = v.episode_id
         if v.status == "planned" and ensure_utc(v.latest) > now:
             continue
         e = by_id.get(episode_id) if episode_id else episode_on(v.patient_id,
@@ -259,6 +284,13 @@ def load_facts(db: Session, start: date, end: date, now: datetime) -> m.Facts:
         facts.prem.append(m.PremFact(r.unit_id, pathway_of(r.episode_id), r.answered_at,
                                      r.answers or {}))
     return facts
+
+
+def _epoch_seconds(db: Session, column):
+    """A UTC time column as whole seconds since 1970, in SQL (rounded down on both)."""
+    if db.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%s", column), BigInteger)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
 
 
 def raw_days(db: Session, start: date, end: date, now: datetime) -> dict[m.Key, m.Day]:
