@@ -95,3 +95,34 @@ def test_a_taken_hsa_id_with_a_new_password_is_a_message_not_a_server_error(worl
     assert r.json()["errors"][0]["field"] == "hsa_id"
     with database.session() as s:
         assert s.get(Staff, world.staff["lisa"]).hsa_id is None
+
+
+def test_the_administrator_grants_follow_up_and_research_extracts(app, world, database,
+                                                                  as_user):
+    """The roles of follow-up: set on the account's form, shown in the list, and what they
+    open the next request; taking them away closes it again."""
+    adam = as_user("adam")
+    lisa = world.staff["lisa"]
+    form = adam.get(f"/admin/staff/{lisa}").text
+    assert 'name="is_follow_up"' in form and 'name="is_research_exporter"' in form
+    with database.session() as s:
+        staff = s.get(Staff, lisa)
+        values = {"given_name": staff.given_name, "family_name": staff.family_name,
+                  "profession": staff.profession, "unit_id": str(staff.unit_id),
+                  "active": "true"}
+    r = adam.post(f"/admin/staff/{lisa}", data={**values, "is_follow_up": "true",
+                                                "is_research_exporter": "true"},
+                  follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert "Forskningsuttag" in adam.get("/admin").text
+    reader = as_user("lisa")
+    assert reader.get("/followup").status_code == 200
+    assert reader.get("/followup/research").status_code == 200
+    me = reader.get("/api/v1/me").json()
+    assert me["is_follow_up"] and me["is_research_exporter"]
+    r = adam.post(f"/admin/staff/{lisa}", data=values, follow_redirects=False)
+    assert r.status_code == 303
+    with database.session() as s:
+        staff = s.get(Staff, lisa)
+        assert not staff.is_follow_up and not staff.is_research_exporter
+    assert reader.get("/followup/research").status_code == 403

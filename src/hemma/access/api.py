@@ -38,6 +38,8 @@ class Me(BaseModel):
     is_admin: bool
     is_log_reviewer: bool
     is_medical_lead: bool
+    is_follow_up: bool
+    is_research_exporter: bool
     skills: list[str]
 
 
@@ -125,6 +127,8 @@ class StaffOut(BaseModel):
     is_admin: bool
     is_log_reviewer: bool
     is_medical_lead: bool
+    is_follow_up: bool
+    is_research_exporter: bool
     active: bool
 
 
@@ -142,7 +146,8 @@ def me(principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
     return Me(id=subj.staff_id, username=p.username, name=p.full_name, profession=p.profession,
               unit_id=subj.unit_id, organisation_id=subj.organisation_id,
               is_admin=subj.is_admin, is_log_reviewer=subj.is_log_reviewer,
-              is_medical_lead=subj.is_medical_lead, skills=list(p.skills))
+              is_medical_lead=subj.is_medical_lead, is_follow_up=subj.is_follow_up,
+              is_research_exporter=subj.is_research_exporter, skills=list(p.skills))
 
 
 @router.get("/units", response_model=list[UnitOut], tags=["directory"])

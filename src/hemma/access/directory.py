@@ -57,6 +57,10 @@ class StaffFields(Schema):
     is_admin: bool = False
     is_log_reviewer: bool = False
     is_medical_lead: bool = False
+    # Verksamhetsuppföljning: every unit's follow-up figures, never a patient; and the
+    # pseudonymised research extract (with an ethics approval's reference).
+    is_follow_up: bool = False
+    is_research_exporter: bool = False
 
     @field_validator("skills", mode="before")
     @classmethod

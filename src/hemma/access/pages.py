@@ -412,7 +412,8 @@ def _staff_page(request, db, principal, staff_id: int, values=None, errors=None,
     if values is None:
         values = {k: getattr(staff, k) for k in (
             "given_name", "family_name", "profession", "unit_id", "phone", "hsa_id",
-            "is_admin", "is_log_reviewer", "is_medical_lead", "active")}
+            "is_admin", "is_log_reviewer", "is_medical_lead", "is_follow_up",
+            "is_research_exporter", "active")}
         values["skills"] = ", ".join(staff.skills or [])
     return render(request, "access/admin_staff.html", {
         "staff": staff, "staff_values": values, "staff_errors": errors or {},
@@ -429,7 +430,8 @@ def staff_form(request: Request, db: DbSession, staff_id: DbId, principal: Admin
 def update_staff(request: Request, db: DbSession, staff_id: DbId, form: FormData,
                  principal: AdminPrincipal):
     """Save a staff account (deactivating or a new password logs the user out everywhere)."""
-    for flag in ("active", "is_admin", "is_log_reviewer", "is_medical_lead"):
+    for flag in ("active", "is_admin", "is_log_reviewer", "is_medical_lead", "is_follow_up",
+                 "is_research_exporter"):
         form.setdefault(flag, False)
     _, err = attempt(db, lambda: directory.update_staff(
         db, principal.subject, staff_id, parse(directory.StaffUpdate, form)))
