@@ -285,6 +285,18 @@ def _context(browser, width=1280, height=900, **kw):  # noqa: F811
     return browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True, **kw)
 
 
+def _code_login(page, base, code):
+    """Log in on /p with a patient's (or a relative's) code."""
+    page.goto(f"{base}/p/login")
+    page.get_by_label("Din kod").fill(code)
+    page.get_by_role("button", name="Logga in").click()
+    return page
+
+
+def _phone(browser, base, code):  # noqa: F811
+    return _code_login(_context(browser, 390, 844, is_mobile=True).new_page(), base, code)
+
+
 def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_installed,  # noqa: F811
                                              database):
     base = morning_server
@@ -365,10 +377,7 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
         page.context.close()
 
     # The relative, on a phone: only what Gunnel lets them see.
-    page = _context(browser, 390, 844, is_mobile=True).new_page()
-    page.goto(f"{base}/p/login")
-    page.get_by_label("Din kod").fill(relative_code)
-    page.get_by_role("button", name="Logga in").click()
+    page = _phone(browser, base, relative_code)
     expect(page.locator("#relative-intro")).to_be_visible()
     relative = Crawl("relative", base, everybody)
     _crawl(page, relative, ["/p"], menu=False)
@@ -377,10 +386,7 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
 
     # The patient, on a phone.
     assert code
-    page = _context(browser, 390, 844, is_mobile=True).new_page()
-    page.goto(f"{base}/p/login")
-    page.get_by_label("Din kod").fill(code)
-    page.get_by_role("button", name="Logga in").click()
+    page = _phone(browser, base, code)
     expect(page.get_by_role("heading", name=re.compile("^Hej "))).to_be_visible()
     patient = Crawl("patient", base, everybody)
     _crawl(page, patient, ["/p"], menu=False)
@@ -411,10 +417,7 @@ def test_every_page_passes_axe_with_landmarks(morning_server, browser, axe_insta
     expect(page.locator(".error-summary")).to_be_visible()
     crawls.append(ward)
     page.context.close()
-    page = _context(browser, 390, 844, is_mobile=True).new_page()
-    page.goto(f"{base}/p/login")
-    page.get_by_label("Din kod").fill(discharged_code)
-    page.get_by_role("button", name="Logga in").click()
+    page = _phone(browser, base, discharged_code)
     expect(page.locator("#prem-card")).to_be_visible()
     discharged = Crawl("patient, discharged", base, everybody)
     _crawl(page, discharged, ["/p"], menu=False)
@@ -552,10 +555,7 @@ def test_text_at_200_percent_loses_nothing(morning_server, browser):  # noqa: F8
         look(page, "municipal-nurse", ["/my-route", "/planning"])
         page.context.close()
 
-        page = context(large)
-        page.goto(f"{base}/p/login")
-        page.get_by_label("Din kod").fill(code)
-        page.get_by_role("button", name="Logga in").click()
+        page = _code_login(context(large), base, code)
         expect(page.get_by_role("heading", name=re.compile("^Hej "))).to_be_visible()
         look(page, "patient", ["/p", "/p/agreement", "/p/relatives"])
         page.context.close()
