@@ -348,25 +348,30 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.treatments import pages as treatments_pages
     from hemma.web import docs
 
-    app.state.routers = [access_pages.router, episodes_pages.router, patients_pages.router,
-                         monitoring_pages.router, portal_pages.router, rounds_pages.router,
-                         planning_pages.router, pathways_pages.router, assessments_pages.router,
-                         careplans_pages.router,
-                         access_api.router, episodes_api.router,
-                         patients_api.router, monitoring_api.router, rounds_api.router,
-                         planning_api.router, pathways_api.router, assessments_api.router,
-                         careplans_api.router, agreements_pages.router, agreements_api.router,
-                         logistics_pages.router, logistics_api.router, treatments_pages.router,
-                         treatments_api.router, summaries_pages.router, summaries_api.router,
-                         tasks_pages.router, tasks_api.router, handovers_pages.router,
-                         handovers_api.router, board_pages.router,
-                         messaging_pages.router, messaging_api.router,
-                         prem_pages.router, prem_api.router,
-                         fhir_api.router, fhir_care_api.router, api_smart.router,
-                         fhir_record_api.router, followup_pages.router, followup_api.router,
-                         docs.router]
-    for router in app.state.routers:
-        app.include_router(router)
+    routers = [access_pages.router, episodes_pages.router, patients_pages.router,
+               monitoring_pages.router, portal_pages.router, rounds_pages.router,
+               planning_pages.router, pathways_pages.router, assessments_pages.router,
+               careplans_pages.router,
+               access_api.router, episodes_api.router,
+               patients_api.router, monitoring_api.router, rounds_api.router,
+               planning_api.router, pathways_api.router, assessments_api.router,
+               careplans_api.router, agreements_pages.router, agreements_api.router,
+               logistics_pages.router, logistics_api.router, treatments_pages.router,
+               treatments_api.router, summaries_pages.router, summaries_api.router,
+               tasks_pages.router, tasks_api.router, handovers_pages.router,
+               handovers_api.router, board_pages.router,
+               messaging_pages.router, messaging_api.router,
+               prem_pages.router, prem_api.router,
+               fhir_api.router, fhir_care_api.router, api_smart.router,
+               fhir_record_api.router, followup_pages.router, followup_api.router,
+               docs.router]
+    # The features' routes go onto the app's own router, not through include_router: FastAPI
+    # wraps an included router in an object that prepares every route again for each app on
+    # its first request (0.4 s; the tests build an app per test) and walks the routers one
+    # by one on every request (a 404 cost 8 ms, now 3). The routers carry no prefix or
+    # dependency of their own beyond what each route already holds.
+    for router in routers:
+        app.router.routes.extend(router.routes)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     check_routes_declare_access(app)
     check_json_routes(api_routes(app))

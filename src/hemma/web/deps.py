@@ -355,12 +355,8 @@ def access_declarations(route: APIRoute) -> list:
 
 
 def api_routes(app) -> list[APIRoute]:
-    """Every route of the app. Routers are kept on app.state because FastAPI wraps included
-    routers in objects of its own."""
-    routes = [r for r in app.router.routes if isinstance(r, APIRoute)]
-    for router in app.state.routers:
-        routes.extend(r for r in router.routes if isinstance(r, APIRoute))
-    return routes
+    """Every route of the app (create_app puts them on the app's own router)."""
+    return [r for r in app.router.routes if isinstance(r, APIRoute)]
 
 
 def check_routes_declare_access(app) -> None:
