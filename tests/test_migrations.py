@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import JSON, column, insert, select, table, text
+from sqlalchemy import JSON, bindparam, column, insert, select, table, text
 
 from hemma.access import audit
 from hemma.db import Database
 from hemma.migrations.runner import upgrade
-from hemma.models import AuditReview, Base
+from hemma.models import AuditHead, AuditReview, Base
 from hemma.models.base import UTCDateTime
 from tests.conftest import BACKEND
 
@@ -63,11 +64,8 @@ def test_log_reviews_made_before_they_were_chained_are_chained_by_the_migration(
                 id=1, username="rita", given_name="Rita", family_name="Granskare",
                 profession="administrative", unit_id=1, skills=[], is_admin=False,
                 is_log_reviewer=True, active=True, created_at=datetime.now(UTC)))
-        with database.session() as s:
-            for n in range(3):
-                audit.record(s, None, "auth.login", basis="role", detail=str(n))
-                audit.flush(s)
         with database.engine.begin() as conn:
+            _write_shared_entries(conn, 3)
             ids = conn.execute(text("SELECT id FROM audit_entries ORDER BY seq")).scalars().all()
             conn.execute(insert(reviews), [
                 {"entry_id": entry_id, "reviewer_id": 1, "outcome": "justified",
@@ -82,6 +80,7 @@ def test_log_reviews_made_before_they_were_chained_are_chained_by_the_migration(
             assert report.reviews_checked == 3
             assert [r.note for r in s.scalars(select(AuditReview).order_by(AuditReview.seq))] \
                 == ["Granskad 0", "Granskad 1", "Granskad 2"]
+            assert {r.chain_id for r in s.scalars(select(AuditReview))} == {audit.SHARED_REVIEWS}
         # They are protected like new ones: a changed review breaks the chain.
         with database.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -91,6 +90,89 @@ def test_log_reviews_made_before_they_were_chained_are_chained_by_the_migration(
             conn.execute(text("UPDATE audit_reviews SET outcome = 'incident' WHERE seq = 2"))
         with database.session() as s:
             assert audit.verify(s, path).problems == [
-                "review seq 2: contents do not match its hash"]
+                "the shared log reviews (before Step 9, chain 2): seq 2's contents do not "
+                "match its hash"]
+    finally:
+        database.dispose()
+
+
+AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def _write_shared_entries(conn, n: int, start: int = 0) -> None:
+    """Access-log entries as the code before Step 9 wrote them: one shared chain (head 1),
+    the digest without a chain id."""
+    head = conn.execute(text("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")).one()
+    seq, prev = head
+    key = audit._chain_key()
+    for k in range(start, start + n):
+        seq += 1
+        row = {"chain_id": None, "seq": seq, "at": AT, "user_id": 1, "username": "rita",
+               "unit_id": 1, "organisation_id": 1, "patient_id": None, "action": "auth.login",
+               "basis": "role", "emergency": False, "outcome": "allowed",
+               "client_addr": "127.0.0.1", "detail": str(k), "prev_hash": prev}
+        prev = audit._digest(key, row, 1)
+        del row["chain_id"]
+        conn.execute(text(
+            "INSERT INTO audit_entries (seq, at, user_id, username, unit_id, organisation_id, "
+            "patient_id, action, basis, emergency, outcome, client_addr, detail, prev_hash, "
+            "hash) VALUES (:seq, :at, :user_id, :username, :unit_id, :organisation_id, "
+            ":patient_id, :action, :basis, :emergency, :outcome, :client_addr, :detail, "
+            ":prev_hash, :hash)").bindparams(bindparam("at", type_=UTCDateTime())),
+            {**row, "hash": prev})
+    conn.execute(text("UPDATE audit_head SET last_seq = :seq, last_hash = :hash WHERE id = 1"),
+                 {"seq": seq, "hash": prev})
+
+
+def test_the_shared_log_is_kept_as_it_was_and_new_entries_go_to_each_organisations_chain(
+        blank_url, tmp_path):
+    upgrade(blank_url, "9b4e2a7c1d35")
+    database = Database(blank_url)
+    path = tmp_path / "checkpoints.jsonl"
+    try:
+        with database.engine.begin() as conn:
+            _write_shared_entries(conn, 4)
+            seq, digest = conn.execute(
+                text("SELECT last_seq, last_hash FROM audit_head WHERE id = 1")).one()
+        # A checkpoint line as the worker wrote it before Step 9.
+        body = {"at": AT.isoformat(), "entries": [seq, digest], "reviews": [0, audit.GENESIS]}
+        path.write_text(json.dumps({**body, "sig": audit._sign(body)}) + "\n")
+        upgrade(blank_url)
+        with database.session() as s:
+            report = audit.verify(s, path)
+            assert report.ok, report.problems
+            assert (report.checked, report.chains, report.checkpoints_checked) == (4, 1, 1)
+            heads = s.execute(select(AuditHead.id, AuditHead.chain_key, AuditHead.closed,
+                                     AuditHead.digest_version)).all()
+            assert [tuple(h) for h in heads] == [(1, "entries:shared", True, 1)]
+        # New entries: each organisation's its own chain; nothing more in the shared one.
+        for org, n in ((1, 2), (7, 3), (None, 1)):
+            with database.session() as s:
+                audit.trail(s).actor = audit.Actor(user_id=1, username="rita",
+                                                   organisation_id=org)
+                for k in range(n):
+                    audit.record(s, None, "auth.login", basis="role", detail=str(k))
+        with database.session() as s:
+            chains = {h.chain_key: (h.id, h.last_seq) for h in s.scalars(select(AuditHead))}
+            assert chains["entries:shared"] == (1, 4)
+            assert chains["entries:org:1"][1] == 2
+            assert chains["entries:org:7"][1] == 3
+            assert chains["entries:installation"][1] == 1
+            audit.write_checkpoint(s, path)
+            report = audit.verify(s, path)
+            assert report.ok, report.problems
+            assert (report.checked, report.chains, report.checkpoints_checked) == (10, 4, 2)
+        # The old rows are still protected: one changed breaks the shared chain.
+        with database.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            else:
+                conn.execute(text("DROP TRIGGER audit_entries_no_update"))
+            conn.execute(text("UPDATE audit_entries SET detail = 'x' WHERE chain_id = 1 "
+                              "AND seq = 3"))
+        with database.session() as s:
+            assert audit.verify(s, path).problems == [
+                "the shared access log (before Step 9, chain 1): seq 3's contents do not "
+                "match its hash"]
     finally:
         database.dispose()

@@ -18,8 +18,9 @@ from hemma.cli import main as cli
 from hemma.config import configure
 from hemma.jobs.worker import Worker
 from hemma.kit.time import at_local, local_today, utcnow
-from hemma.models import AuditEntry
+from hemma.models import AuditEntry, AuditHead
 from hemma.web.deps import PatientAccess, access_declarations, api_routes
+from tests.conftest import BACKEND
 from tests.factories import PEOPLE
 
 # (method, path, the episode state the patient needs, body). Bodies are valid: each call
@@ -479,7 +480,7 @@ def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, wo
     sara = as_user(username)
     data = body(world) if callable(body) else body
     with database.session() as s:
-        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+        before = s.scalar(select(func.max(AuditEntry.id))) or 0
     url = path.format(**ids)
     if path.startswith("/api/"):
         r = sara.request(method, url, json=data if method in ("POST", "PUT") else None)
@@ -489,8 +490,8 @@ def test_each_patient_route_logs_exactly_one_entry(method, path, state, body, wo
         r = sara.post(url, data=data, follow_redirects=False)
     assert r.status_code in (200, 201, 204, 303), (r.status_code, r.text[:2000])
     with database.session() as s:
-        new = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
-                        .order_by(AuditEntry.seq)).all()
+        new = s.scalars(select(AuditEntry).where(AuditEntry.id > before)
+                        .order_by(AuditEntry.id)).all()
     assert len(new) == 1, [(e.action, e.patient_id) for e in new]
     entry = new[0]
     assert entry.patient_id == ids["patient_id"]
@@ -511,11 +512,11 @@ def test_a_list_of_n_patients_logs_n_patient_identities(world, database, as_user
         world.episode(pid, state="admitted")
     sara = as_user("sara")
     with database.session() as s:
-        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+        before = s.scalar(select(func.max(AuditEntry.id))) or 0
     r = sara.get("/home-ward")
     assert r.status_code == 200
     with database.session() as s:
-        new = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)).all()
+        new = s.scalars(select(AuditEntry).where(AuditEntry.id > before)).all()
     assert sorted(str(e.patient_id) for e in new) == sorted(str(p) for p in pids)
     assert {e.action for e in new} == {"homeward.list"}
 
@@ -539,7 +540,7 @@ def test_emergency_access_is_logged_and_flagged(world, database, as_user):
     assert lisa.get(f"/patients/{pid}/edit").status_code == 404
     with database.session() as s:
         entries = s.scalars(select(AuditEntry).where(AuditEntry.patient_id == pid)
-                            .order_by(AuditEntry.seq)).all()
+                            .order_by(AuditEntry.id)).all()
     assert [e.outcome for e in entries] == ["denied", "allowed", "allowed", "denied"]
     opened, read = entries[1], entries[2]
     assert opened.action == "emergency.open" and opened.emergency
@@ -587,9 +588,21 @@ def _tamper(database, sql: str, table: str = "audit_entries"):
             conn.execute(text(sql))
 
 
+def _chain_of(database, table: str, username: str) -> tuple[int, int]:
+    """The chain `username`'s organisation writes in `table`, and where it ends."""
+    column = "username" if table == "audit_entries" else "reviewer_id"
+    with database.engine.connect() as conn:
+        if table == "audit_reviews":
+            username = conn.execute(text("SELECT id FROM staff WHERE username = :u"),
+                                    {"u": username}).scalar()
+        return tuple(conn.execute(text(
+            f"SELECT chain_id, max(seq) FROM {table} WHERE {column} = :u GROUP BY chain_id"),
+            {"u": username}).one())
+
+
 def _cut_off_the_end(database, table: str, chain: int, keep: int):
     """The attack a hash chain alone cannot see: drop the append-only triggers, delete the
-    newest rows, and set the chain's head back to the row that is now last."""
+    newest rows of a chain, and set the chain's head back to the row that is now last."""
     with database.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
@@ -597,11 +610,12 @@ def _cut_off_the_end(database, table: str, chain: int, keep: int):
         else:
             conn.execute(text(f"DROP TRIGGER {table}_no_update"))
             conn.execute(text(f"DROP TRIGGER {table}_no_delete"))
-        conn.execute(text(f"DELETE FROM {table} WHERE seq > :keep"), {"keep": keep})
+        conn.execute(text(f"DELETE FROM {table} WHERE chain_id = :chain AND seq > :keep"),
+                     {"keep": keep, "chain": chain})
         conn.execute(text(
             f"UPDATE audit_head SET last_seq = :keep, last_hash = "
-            f"(SELECT hash FROM {table} WHERE seq = :keep) WHERE id = :chain"),
-            {"keep": keep, "chain": chain})
+            f"(SELECT hash FROM {table} WHERE chain_id = :chain AND seq = :keep) "
+            f"WHERE id = :chain"), {"keep": keep, "chain": chain})
 
 
 def _some_activity(world, as_user):
@@ -618,7 +632,7 @@ def _review(as_user, database, n: int = 3):
     """Rita reviews the newest n of Sara's entries."""
     with database.session() as s:
         ids = s.scalars(select(AuditEntry.id).where(AuditEntry.username == "sara")
-                        .order_by(AuditEntry.seq.desc()).limit(n)).all()
+                        .order_by(AuditEntry.id.desc()).limit(n)).all()
     rita = as_user("rita")
     for entry_id in ids:
         r = rita.post("/api/v1/audit/reviews", json={"entry_ids": [entry_id],
@@ -651,13 +665,13 @@ def test_cutting_off_the_end_of_the_log_fails_verify_against_the_workers_checkpo
     # The worker writes a checkpoint of where the chain ends, to a file outside the database.
     worker = Worker(database, checkpoint_file=_checkpoints(settings))
     assert worker.tick().checkpoint
-    with database.session() as s:
-        end = s.scalar(select(func.max(AuditEntry.seq)))
+    chain, end = _chain_of(database, "audit_entries", "sara")
     assert _verify(settings)[0] == 0
-    _cut_off_the_end(database, "audit_entries", audit.ENTRIES, keep=end - 3)
+    _cut_off_the_end(database, "audit_entries", chain, keep=end - 3)
     code, output = _verify(settings)
     assert code == 1, output
-    assert "checkpoint line 1" in output and f"records seq {end}" in output
+    assert "checkpoint line 1" in output and f"records seq {end} of the access log of " \
+        f"organisation {world.orgs['region']} (chain {chain})" in output
     assert f"the chain ends at {end - 3}" in output
     # The application goes on writing over the cut: the chain grows past the checkpoint
     # again, but with other entries than the checkpointed one.
@@ -666,7 +680,8 @@ def test_cutting_off_the_end_of_the_log_fails_verify_against_the_workers_checkpo
         sara.get(f"/patients/{pid}")
     code, output = _verify(settings)
     assert code == 1, output
-    assert f"seq {end} is not the one that was checkpointed" in output
+    assert f"seq {end} of the access log of organisation {world.orgs['region']} (chain {chain}) " \
+        "is not the one that was checkpointed" in output
 
 
 def test_the_worker_writes_checkpoints_regularly_while_the_log_grows(settings, world, database,
@@ -683,7 +698,7 @@ def test_the_worker_writes_checkpoints_regularly_while_the_log_grows(settings, w
     with database.session() as s:
         found, problems = audit.read_checkpoints(path)
         assert problems == [] and len(found) == 2
-        assert found[-1][1].entries == audit.current_checkpoint(s).entries
+        assert found[-1][1].chains == audit.current_checkpoint(s).chains
 
 
 def test_a_checkpoint_not_signed_by_the_installation_fails_verify(settings, world, database,
@@ -691,7 +706,8 @@ def test_a_checkpoint_not_signed_by_the_installation_fails_verify(settings, worl
     _some_activity(world, as_user)
     assert _cli(settings, "checkpoint")[0] == 0
     line = json.loads(_checkpoints(settings).read_text())
-    line["entries"][0] = 1  # someone moves the checkpoint back to hide a cut
+    chain = next(iter(line["chains"]))
+    line["chains"][chain][0] = 1  # someone moves the checkpoint back to hide a cut
     with _checkpoints(settings).open("a") as f:
         f.write(json.dumps(line) + "\n")
     code, output = _verify(settings)
@@ -717,19 +733,115 @@ def test_a_review_changed_or_removed_behind_the_apps_back_fails_verify(
     _review(as_user, database)
     assert _cli(settings, "checkpoint")[0] == 0
     code, output = _verify(settings)
-    assert code == 0 and "3 reviews verified" in output, output
+    assert code == 0 and "and 3 reviews in" in output, output
     _tamper(database, sql, "audit_reviews")
     code, output = _verify(settings)
-    assert code == 1 and "review seq" in output, output
+    assert code == 1 and "the log reviews of organisation" in output, output
 
 
 def test_cutting_off_the_newest_reviews_fails_verify(settings, world, database, as_user):
     _some_activity(world, as_user)
     _review(as_user, database)
     assert _cli(settings, "checkpoint")[0] == 0
-    _cut_off_the_end(database, "audit_reviews", audit.REVIEWS, keep=1)
+    chain, end = _chain_of(database, "audit_reviews", "rita")
+    assert end == 3
+    _cut_off_the_end(database, "audit_reviews", chain, keep=1)
     code, output = _verify(settings)
-    assert code == 1 and "records review seq 3, but the chain ends at 1" in output, output
+    assert code == 1 and "records seq 3 of the log reviews of organisation" in output \
+        and "but the chain ends at 1" in output, output
+
+
+# --- One chain per organisation ------------------------------------------------------------
+
+
+def test_each_organisation_writes_its_own_chain_and_the_patients_own_pages_the_installations(
+        settings, world, database, as_user):
+    pid = _some_activity(world, as_user)  # Sara, the region
+    world.relation(pid, unit="hsv")
+    world.consent(pid, "kommun")
+    as_user("kim").get(f"/patients/{pid}")  # the municipality
+    with database.session() as s:  # no organisation acting (a patient's own page, a refusal)
+        audit.record(s, pid, "portal.read", basis="patient")
+    with database.session() as s:
+        heads = {h.chain_key: h for h in s.scalars(select(AuditHead))}
+        assert set(heads) == {f"entries:org:{world.orgs['region']}",
+                              f"entries:org:{world.orgs['kommun']}", "entries:installation"}
+        for head in heads.values():
+            rows = s.execute(select(AuditEntry.seq, AuditEntry.organisation_id)
+                             .where(AuditEntry.chain_id == head.id)
+                             .order_by(AuditEntry.seq)).all()
+            assert [r.seq for r in rows] == list(range(1, head.last_seq + 1))
+            assert {r.organisation_id for r in rows} == {head.organisation_id}
+            assert head.digest_version == 2 and not head.closed
+    assert _cli(settings, "checkpoint")[0] == 0
+    code, output = _verify(settings)
+    assert code == 0 and "in 3 chain(s) verified" in output, output
+
+
+def test_a_row_moved_to_another_organisations_chain_fails_verify(settings, world, database,
+                                                                 as_user):
+    pid = _some_activity(world, as_user)
+    world.relation(pid, unit="hsv")
+    as_user("kim").get(f"/patients/{pid}")
+    assert _cli(settings, "checkpoint")[0] == 0
+    region, _ = _chain_of(database, "audit_entries", "sara")
+    kommun, end = _chain_of(database, "audit_entries", "kim")
+    # Renumbered to fit the region's chain's end: its hash still names the kommun's chain.
+    _tamper(database, f"UPDATE audit_entries SET chain_id = {region}, seq = "
+                      f"(SELECT last_seq + 1 FROM audit_head WHERE id = {region}) "
+                      f"WHERE chain_id = {kommun} AND seq = {end}")
+    code, output = _verify(settings)
+    assert code == 1, output
+    assert f"(chain {kommun}) ends at seq {end - 1} but its head says {end}" in output \
+        or f"records seq {end} of the access log of organisation " \
+           f"{world.orgs['kommun']} (chain {kommun}), but the chain ends at {end - 1}" in output
+
+
+def test_rows_of_a_chain_whose_head_was_removed_fail_verify(settings, world, database,
+                                                            as_user):
+    _some_activity(world, as_user)
+    assert _cli(settings, "checkpoint")[0] == 0
+    chain, end = _chain_of(database, "audit_entries", "sara")
+    with database.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_head WHERE id = :id"), {"id": chain})
+    code, output = _verify(settings)
+    assert code == 1, output
+    assert f"audit_entries row(s) name chain {chain}, which has no head" in output
+    assert f"records chain {chain} up to seq {end}, but the database has no such chain" \
+        in output
+
+
+@pytest.mark.skipif(BACKEND != "postgres", reason="SQLite has one writer at a time")
+def test_organisations_never_wait_for_each_others_chain(world, database):
+    """The region's transaction holds its chain's head until it commits; the municipality
+    commits meanwhile without waiting, another of the region's requests waits."""
+
+    def actor(username):
+        unit = PEOPLE[username][3]
+        return audit.Actor(user_id=world.staff[username], username=username,
+                           unit_id=world.units[unit],
+                           organisation_id=world.orgs["kommun" if unit in ("hsv", "kdag")
+                                                      else "region"])
+
+    holding = database.sessionmaker()
+    try:
+        audit.trail(holding).actor = actor("sara")
+        audit.record(holding, None, "auth.login", basis="role")
+        audit.flush(holding)  # the region's head is locked until `holding` ends
+        with database.session() as other:
+            other.execute(text("SET LOCAL lock_timeout = '5s'"))
+            audit.trail(other).actor = actor("kim")
+            audit.record(other, None, "auth.login", basis="role")
+        with pytest.raises(DBAPIError, match="lock timeout"):
+            with database.session() as same:
+                same.execute(text("SET LOCAL lock_timeout = '200ms'"))
+                audit.trail(same).actor = actor("lisa")
+                audit.record(same, None, "auth.login", basis="role")
+        holding.commit()
+    finally:
+        holding.close()
+    with database.session() as s:
+        assert audit.verify(s).ok
 
 
 def test_the_application_cannot_change_or_remove_log_entries(settings, world, database,
@@ -769,13 +881,13 @@ ALERT_ACTIONS = [
 
 def _new_entries(database, before: int) -> list[AuditEntry]:
     with database.session() as s:
-        return s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
-                         .order_by(AuditEntry.seq)).all()
+        return s.scalars(select(AuditEntry).where(AuditEntry.id > before)
+                         .order_by(AuditEntry.id)).all()
 
 
 def _last_seq(database) -> int:
     with database.session() as s:
-        return s.scalar(select(func.max(AuditEntry.seq))) or 0
+        return s.scalar(select(func.max(AuditEntry.id))) or 0
 
 
 @pytest.mark.parametrize("verb,form,body", ALERT_ACTIONS, ids=[a[0] for a in ALERT_ACTIONS])

@@ -35,7 +35,7 @@ def _next(body: dict) -> str | None:
 def _actions(database, username: str) -> list[str]:
     with database.session() as s:
         return list(s.scalars(select(AuditEntry.action).where(AuditEntry.username == username)
-                              .order_by(AuditEntry.seq)))
+                              .order_by(AuditEntry.id)))
 
 
 # --- AuditEvent ------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ def test_every_shape_of_log_entry_is_a_valid_audit_event():
     from hemma.i18n.labels import AUDIT_ACTIONS
 
     now = utcnow()
-    base = dict(id=5, seq=9, at=now, user_id=3, username="sara", unit_id=1, organisation_id=1,
+    base = dict(id=5, chain_id=4, seq=9, at=now, user_id=3, username="sara", unit_id=1, organisation_id=1,
                 patient_id=uuid.uuid4(), basis="unit", emergency=False, outcome="allowed",
                 client_addr="10.0.0.1", detail=None)
     cases = [

@@ -109,7 +109,7 @@ def _hs256(claims: dict, secret: bytes) -> str:
 def _entries(database, action: str) -> list[AuditEntry]:
     with database.session() as s:
         return list(s.scalars(select(AuditEntry).where(AuditEntry.action == action)
-                              .order_by(AuditEntry.seq)))
+                              .order_by(AuditEntry.id)))
 
 
 def _count(database, pid) -> int:

@@ -52,7 +52,7 @@ def test_one_transaction_many_callers_each_its_own_answer_and_log_entry(world, d
         item(olle, mine, _body("sara-0001", pulse=80)),  # the same client id again
     ]
     with database.session() as s:
-        before = s.scalar(select(func.max(AuditEntry.seq))) or 0
+        before = s.scalar(select(func.max(AuditEntry.id))) or 0
     with database.session() as s:
         outcomes = record_batch(s, batch)
     ok, olle_ok, refused, anonymous, impossible, garbage, again = outcomes
@@ -65,8 +65,8 @@ def test_one_transaction_many_callers_each_its_own_answer_and_log_entry(world, d
     assert isinstance(again, ObservationRead) and again.duplicate and again.id == ok.id
     with database.session() as s:
         stored = s.scalars(select(Observation.client_id)).all()
-        entries = s.scalars(select(AuditEntry).where(AuditEntry.seq > before)
-                            .order_by(AuditEntry.seq)).all()
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.id > before)
+                            .order_by(AuditEntry.id)).all()
         assert verify(s).ok
     assert sorted(stored) == ["olle-0001", "sara-0001"]
     logged = [(e.username, e.patient_id, e.outcome, e.client_addr) for e in entries]

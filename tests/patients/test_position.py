@@ -59,7 +59,7 @@ def _logged(database, pid, action) -> list[str | None]:
         return list(s.scalars(select(AuditEntry.detail).where(AuditEntry.patient_id
                                                               == uuid.UUID(str(pid)),
                                                               AuditEntry.action == action)
-                              .order_by(AuditEntry.seq)))
+                              .order_by(AuditEntry.id)))
 
 
 def _pid(response) -> str:

@@ -67,7 +67,7 @@ def test_a_resent_report_is_recorded_once_and_answered_like_the_first(world, dat
         assert report.staff_id == world.staff["kim"]
         # Each request logged once: the report, then the resend that changed nothing.
         actions = list(s.scalars(select(AuditEntry.action).where(
-            AuditEntry.patient_id == d.patients[0]).order_by(AuditEntry.seq)))
+            AuditEntry.patient_id == d.patients[0]).order_by(AuditEntry.id)))
         assert actions == ["visit.done", "visit.resend"]
     # The same client id from someone else is not theirs to claim or probe.
     mona = as_user("mona")

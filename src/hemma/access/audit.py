@@ -2,11 +2,17 @@
 
 Routes and services `record()` what they touch on the session's trail; the entries are
 written by `flush()` right before the transaction commits, so an action and its log entry
-commit together or not at all. Entries are chained with HMAC-SHA256 (keyed by the
-installation's secret) in `seq` order, and so are the log reviews, in a chain of their own;
-signed checkpoints of where both chains end go to a file outside the database. `verify()`
-recomputes both chains and holds them to the checkpoints: it reports the first rows that were
-changed, removed or inserted behind the application's back, and a chain cut off at its end.
+commit together or not at all. Each organisation (vårdgivare) is responsible for its own
+log, so each has its own chain: an entry goes to the chain of the organisation whose staff
+acted (accesses without one — the patients' and relatives' own pages, refused logins — to
+the installation's chain), chained with HMAC-SHA256 (keyed by the installation's secret) in
+`seq` order; the log reviews are chained the same way, per the reviewer's organisation.
+Appending locks only the chain's own head, so organisations never wait for each other.
+Signed checkpoints of where every chain ends go to a file outside the database. `verify()`
+recomputes every chain and holds them to the checkpoints: it reports the first rows that
+were changed, removed or inserted behind the application's back, and a chain cut off at its
+end. The one chain of each kind that everyone shared before Step 9 is kept as it was,
+closed (`AuditHead.closed`, digest version 1), and verified like the others.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hemma.config import get_settings
@@ -150,8 +157,16 @@ def record(session: Session, patient_id: uuid.UUID | None, action: str, **kw) ->
     trail(session).record(patient_id, action, **kw)
 
 
-# The rows of `audit_head`: the end of each chain.
-ENTRIES, REVIEWS = 1, 2
+# The kinds of chain, and the rows of `audit_head` of the chains everyone shared before
+# Step 9 (closed: kept and verified, never appended to).
+ENTRIES, REVIEWS = "entries", "reviews"
+SHARED_ENTRIES, SHARED_REVIEWS = 1, 2
+
+
+def chain_key(kind: str, organisation_id: int | None) -> str:
+    """The chain of `kind` for an organisation (None: the installation's own)."""
+    return f"{kind}:org:{organisation_id}" if organisation_id is not None \
+        else f"{kind}:installation"
 
 
 def _key(purpose: bytes) -> bytes:
@@ -176,14 +191,16 @@ def _mac(key: bytes, fields: list) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-ENTRY_FIELDS = ("seq", "at", "user_id", "username", "unit_id", "organisation_id", "patient_id",
-                "action", "basis", "emergency", "outcome", "client_addr", "detail", "prev_hash")
-REVIEW_FIELDS = ("seq", "entry_id", "reviewer_id", "reviewed_at", "outcome", "note",
-                 "prev_hash")
+ENTRY_FIELDS = ("chain_id", "seq", "at", "user_id", "username", "unit_id", "organisation_id",
+                "patient_id", "action", "basis", "emergency", "outcome", "client_addr", "detail",
+                "prev_hash")
+REVIEW_FIELDS = ("chain_id", "seq", "entry_id", "reviewer_id", "reviewed_at", "outcome",
+                 "note", "prev_hash")
 
 
-def _digest(key: bytes, row: dict) -> str:
-    return _mac(key, [
+def _digest(key: bytes, row: dict, version: int = 2) -> str:
+    # Version 2 puts the chain into the hash: a row moved to another chain does not verify.
+    return _mac(key, ([row["chain_id"]] if version >= 2 else []) + [
         row["seq"],
         row["at"].isoformat(),
         row["user_id"],
@@ -201,18 +218,49 @@ def _digest(key: bytes, row: dict) -> str:
     ])
 
 
-def _review_digest(key: bytes, row: dict) -> str:
-    return _mac(key, [row["seq"], row["entry_id"], row["reviewer_id"],
-                      row["reviewed_at"].isoformat(), row["outcome"], row["note"],
-                      row["prev_hash"]])
+def _review_digest(key: bytes, row: dict, version: int = 2) -> str:
+    return _mac(key, ([row["chain_id"]] if version >= 2 else []) + [
+        row["seq"], row["entry_id"], row["reviewer_id"], row["reviewed_at"].isoformat(),
+        row["outcome"], row["note"], row["prev_hash"]])
 
 
-def _lock_head(session: Session, chain: int) -> tuple[int, str]:
-    """The end of a chain, locked until commit: appenders queue, so the chain is one line."""
-    head = session.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == chain)
-        .with_for_update()).one()
-    return head.last_seq, head.last_hash
+@dataclass
+class _Head:
+    id: int
+    last_seq: int
+    last_hash: str
+
+
+def _lock_heads(session: Session, kind: str,
+                organisations: list[int | None]) -> dict[int | None, _Head]:
+    """The ends of the organisations' chains of `kind`, locked until commit: appenders to one
+    chain queue, so it is one line; appenders to different chains do not meet. A chain is
+    made on its organisation's first entry (INSERT … ON CONFLICT DO NOTHING: two first
+    entries at once make one). Heads are locked in the order of their ids, and a new head's
+    id is above every existing one, so two transactions never wait for each other in a
+    circle."""
+    keys = {chain_key(kind, org): org for org in organisations}
+
+    def lock(wanted) -> dict[int | None, _Head]:
+        rows = session.execute(
+            select(AuditHead.id, AuditHead.chain_key, AuditHead.last_seq, AuditHead.last_hash)
+            .where(AuditHead.chain_key.in_(sorted(wanted))).order_by(AuditHead.id)
+            .with_for_update()).all()
+        return {keys[r.chain_key]: _Head(r.id, r.last_seq, r.last_hash) for r in rows}
+
+    heads = lock(keys)
+    missing = [k for k, org in keys.items() if org not in heads]
+    if missing:
+        dialect = session.get_bind().dialect.name
+        make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        for key in sorted(missing):
+            session.execute(make(AuditHead).values(
+                chain_key=key, kind=kind, organisation_id=keys[key], digest_version=2,
+                closed=False, first_seq=1, first_prev_hash=GENESIS, last_seq=0,
+                last_hash=GENESIS).on_conflict_do_nothing(
+                index_elements=["chain_key"]))
+        heads.update(lock(missing))
+    return heads
 
 
 @event.listens_for(Session, "before_commit")
@@ -230,16 +278,21 @@ def flush(session: Session, at: datetime | None = None) -> int:
     if current is None or not current.entries:
         return 0
     at = at or utcnow()
-    # Lock the head row: concurrent requests append one after the other, so the chain is
-    # one line. The lock is held only from here to commit.
-    seq, prev = _lock_head(session, ENTRIES)
+    # Lock the heads of the chains these entries go to: concurrent requests of one
+    # organisation append one after the other, so its chain is one line. The locks are held
+    # only from here to commit.
+    heads = _lock_heads(session, ENTRIES, sorted(
+        {(p.actor or current.actor).organisation_id for p in current.entries},
+        key=lambda o: -1 if o is None else o))
     key = _chain_key()
     rows = []
     for pending in current.entries:
         actor = pending.actor or current.actor
-        seq += 1
+        head = heads[actor.organisation_id]
+        head.last_seq += 1
         row = {
-            "seq": seq,
+            "chain_id": head.id,
+            "seq": head.last_seq,
             "at": at,
             "user_id": actor.user_id,
             "username": actor.username,
@@ -252,31 +305,34 @@ def flush(session: Session, at: datetime | None = None) -> int:
             "outcome": pending.outcome,
             "client_addr": actor.client_addr,
             "detail": "; ".join(([actor.via] if actor.via else []) + pending.details) or None,
-            "prev_hash": prev,
+            "prev_hash": head.last_hash,
         }
-        row["hash"] = prev = _digest(key, row)
+        row["hash"] = head.last_hash = _digest(key, row)
         rows.append(row)
     session.execute(insert(AuditEntry), rows)
-    session.execute(update(AuditHead).where(AuditHead.id == ENTRIES)
-                    .values(last_seq=seq, last_hash=prev))
+    for head in heads.values():
+        session.execute(update(AuditHead).where(AuditHead.id == head.id)
+                        .values(last_seq=head.last_seq, last_hash=head.last_hash))
     current.clear()
     return len(rows)
 
 
-def append_reviews(session: Session, reviews: list[dict]) -> list[AuditReview]:
+def append_reviews(session: Session, organisation_id: int,
+                   reviews: list[dict]) -> list[AuditReview]:
     """Add log-review records (entry_id, reviewer_id, reviewed_at, outcome, note) at the end
-    of the reviews' chain, in the caller's transaction."""
-    seq, prev = _lock_head(session, REVIEWS)
+    of the reviewing organisation's chain of reviews, in the caller's transaction."""
+    head = _lock_heads(session, REVIEWS, [organisation_id])[organisation_id]
     key = _review_key()
     rows = []
     for review in reviews:
-        seq += 1
-        row = {**review, "seq": seq, "prev_hash": prev}
-        row["hash"] = prev = _review_digest(key, row)
+        head.last_seq += 1
+        row = {**review, "chain_id": head.id, "seq": head.last_seq,
+               "prev_hash": head.last_hash}
+        row["hash"] = head.last_hash = _review_digest(key, row)
         rows.append(AuditReview(**row))
     session.add_all(rows)
-    session.execute(update(AuditHead).where(AuditHead.id == REVIEWS)
-                    .values(last_seq=seq, last_hash=prev))
+    session.execute(update(AuditHead).where(AuditHead.id == head.id)
+                    .values(last_seq=head.last_seq, last_hash=head.last_hash))
     return rows
 
 
@@ -284,7 +340,7 @@ def append_reviews(session: Session, reviews: list[dict]) -> list[AuditReview]:
 #
 # The chains prove that nothing inside them was changed, removed or inserted; they cannot
 # prove where they end: someone who can write to the database can cut entries off the end
-# and set the head back. So the ends of both chains are written, signed, to a second place
+# and set the head back. So the ends of every chain are written, signed, to a second place
 # the database cannot reach (an append-only file; a copy goes to the process log), and
 # `verify` holds the chains to every checkpoint.
 
@@ -292,25 +348,27 @@ def append_reviews(session: Session, reviews: list[dict]) -> list[AuditReview]:
 @dataclass(frozen=True)
 class Checkpoint:
     at: datetime
-    entries: tuple[int, str]  # seq and hash of the last access-log entry
-    reviews: tuple[int, str]  # the same for the log reviews
+    chains: dict[int, tuple[int, str]]  # head id -> seq and hash of the chain's last row
 
     def body(self) -> dict:
-        return {"at": self.at.isoformat(), "entries": list(self.entries),
-                "reviews": list(self.reviews)}
+        return {"at": self.at.isoformat(),
+                "chains": {str(i): list(end) for i, end in sorted(self.chains.items())}}
 
 
 def _sign(body: dict) -> str:
+    if "chains" in body:
+        return _mac(_checkpoint_key(), [body["at"], sorted(
+            [int(i), end[0], end[1]] for i, end in body["chains"].items())])
+    # A line written before Step 9: the two shared chains.
     return _mac(_checkpoint_key(), [body["at"], body["entries"], body["reviews"]])
 
 
 def current_checkpoint(session: Session, now: datetime | None = None) -> Checkpoint:
-    """Where both chains end now (committed rows only: a head moves in the transaction that
+    """Where every chain ends now (committed rows only: a head moves in the transaction that
     appends, so it never points past what is there)."""
-    heads = {row.id: (row.last_seq, row.last_hash) for row in session.execute(
-        select(AuditHead.id, AuditHead.last_seq, AuditHead.last_hash))}
-    return Checkpoint(now or utcnow(), heads.get(ENTRIES, (0, GENESIS)),
-                      heads.get(REVIEWS, (0, GENESIS)))
+    return Checkpoint(now or utcnow(), {row.id: (row.last_seq, row.last_hash) for row in
+                                        session.execute(select(AuditHead.id, AuditHead.last_seq,
+                                                               AuditHead.last_hash))})
 
 
 def write_checkpoint(session: Session, path: Path, now: datetime | None = None) -> Checkpoint:
@@ -330,9 +388,21 @@ def write_checkpoint(session: Session, path: Path, now: datetime | None = None) 
     return checkpoint
 
 
+def _parse_checkpoint(data: dict) -> tuple[dict, Checkpoint]:
+    if "chains" in data:
+        body = {"at": data["at"], "chains": data["chains"]}
+        chains = {int(i): (int(end[0]), str(end[1])) for i, end in data["chains"].items()}
+    else:
+        body = {"at": data["at"], "entries": data["entries"], "reviews": data["reviews"]}
+        chains = {SHARED_ENTRIES: (int(body["entries"][0]), str(body["entries"][1])),
+                  SHARED_REVIEWS: (int(body["reviews"][0]), str(body["reviews"][1]))}
+    return body, Checkpoint(datetime.fromisoformat(body["at"]), chains)
+
+
 def read_checkpoints(path: Path) -> tuple[list[tuple[int, Checkpoint]], list[str]]:
     """The file's checkpoints with their line numbers, and a problem for every line that is
-    not a checkpoint signed by this installation."""
+    not a checkpoint signed by this installation. Lines written before Step 9 (the two
+    shared chains) are read as checkpoints of those chains."""
     found, problems = [], []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
@@ -340,12 +410,9 @@ def read_checkpoints(path: Path) -> tuple[list[tuple[int, Checkpoint]], list[str
                 continue
             try:
                 data = json.loads(line)
-                body = {"at": data["at"], "entries": data["entries"], "reviews": data["reviews"]}
+                body, checkpoint = _parse_checkpoint(data)
                 signed = hmac.compare_digest(_sign(body), str(data["sig"]))
-                checkpoint = Checkpoint(datetime.fromisoformat(body["at"]),
-                                        (int(body["entries"][0]), str(body["entries"][1])),
-                                        (int(body["reviews"][0]), str(body["reviews"][1])))
-            except (ValueError, KeyError, IndexError, TypeError):
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
                 problems.append(f"checkpoint line {number}: unreadable")
                 continue
             if not signed:
@@ -367,18 +434,19 @@ class VerifyReport:
     reviews_checked: int = 0
     checkpoints_checked: int = 0
     newest_checkpoint: Checkpoint | None = None
+    chains: int = 0
 
 
 @dataclass
 class _Chain:
     """One chain as `verify` walks it."""
 
-    name: str  # how problems name its rows ("seq 12", "review seq 3")
+    name: str  # how problems name it ("the access log of organisation 3")
     model: type
     fields: tuple[str, ...]
     digest: Callable[[bytes, dict], str]
     key: bytes
-    head: int
+    head: AuditHead
     wanted: set[int] = field(default_factory=set)  # seqs that checkpoints name
     seen: dict[int, str] = field(default_factory=dict)  # their hashes, as found
     checked: int = 0
@@ -387,11 +455,21 @@ class _Chain:
     complete: bool = False  # walked to its end (not stopped at too many problems)
 
 
-def _rows(session: Session, model, batch: int = 5000) -> Iterator:
-    last = 0
+def _chain_name(head: AuditHead) -> str:
+    what = "access log" if head.kind == ENTRIES else "log reviews"
+    if head.id in (SHARED_ENTRIES, SHARED_REVIEWS) and head.closed:
+        return f"the shared {what} (before Step 9, chain {head.id})"
+    owner = (f"organisation {head.organisation_id}" if head.organisation_id is not None
+             else "the installation")
+    return f"the {what} of {owner} (chain {head.id})"
+
+
+def _rows(session: Session, model, chain_id: int, batch: int = 5000) -> Iterator:
+    last = -1
     while True:
         chunk = session.scalars(
-            select(model).where(model.seq > last).order_by(model.seq).limit(batch)).all()
+            select(model).where(model.chain_id == chain_id, model.seq > last)
+            .order_by(model.seq).limit(batch)).all()
         if not chunk:
             return
         yield from chunk
@@ -400,16 +478,18 @@ def _rows(session: Session, model, batch: int = 5000) -> Iterator:
 
 
 def _walk(session: Session, chain: _Chain, problems: list[str], max_problems: int) -> None:
-    expected_seq, prev = 1, GENESIS
-    for row in _rows(session, chain.model):
+    expected_seq, prev = chain.head.first_seq, chain.head.first_prev_hash
+    version = chain.head.digest_version
+    for row in _rows(session, chain.model, chain.head.id):
         chain.checked += 1
         values = {c: getattr(row, c) for c in chain.fields}
         if row.seq != expected_seq:
-            problems.append(f"{chain.name} {expected_seq}: missing (next present is {row.seq})")
+            problems.append(f"{chain.name}: seq {expected_seq} is missing "
+                            f"(next present is {row.seq})")
         if row.prev_hash != prev:
-            problems.append(f"{chain.name} {row.seq}: does not link to the one before it")
-        if not hmac.compare_digest(chain.digest(chain.key, values), row.hash):
-            problems.append(f"{chain.name} {row.seq}: contents do not match its hash")
+            problems.append(f"{chain.name}: seq {row.seq} does not link to the one before it")
+        if not hmac.compare_digest(chain.digest(chain.key, values, version), row.hash):
+            problems.append(f"{chain.name}: seq {row.seq}'s contents do not match its hash")
         if row.seq in chain.wanted:
             chain.seen[row.seq] = row.hash
         expected_seq, prev = row.seq + 1, row.hash
@@ -417,16 +497,10 @@ def _walk(session: Session, chain: _Chain, problems: list[str], max_problems: in
             return
     chain.complete = True
     chain.last_seq, chain.last_hash = expected_seq - 1, prev
-    head = session.execute(select(AuditHead.last_seq, AuditHead.last_hash)
-                           .where(AuditHead.id == chain.head)).one_or_none()
-    if head is None:
-        problems.append(f"the head of the {chain.name.rsplit(' ', 1)[0]} chain is missing")
-    elif len(problems) < max_problems:
-        if head.last_seq != chain.last_seq or head.last_hash != prev:
-            problems.append(
-                f"the {chain.name.rsplit(' ', 1)[0]} chain ends at {chain.name} "
-                f"{chain.last_seq} but its head says {head.last_seq}"
-                " (removed from the end, or the head was changed)")
+    if len(problems) < max_problems and (chain.head.last_seq != chain.last_seq
+                                         or chain.head.last_hash != prev):
+        problems.append(f"{chain.name} ends at seq {chain.last_seq} but its head says "
+                        f"{chain.head.last_seq} (removed from the end, or the head was changed)")
 
 
 def _held_to(chain: _Chain, number: int, checkpoint: Checkpoint, seq: int, digest: str,
@@ -437,38 +511,66 @@ def _held_to(chain: _Chain, number: int, checkpoint: Checkpoint, seq: int, diges
         return
     written = f"checkpoint line {number} ({checkpoint.at.isoformat(timespec='seconds')})"
     if seq > chain.last_seq:
-        problems.append(f"{written} records {chain.name} {seq}, but the chain ends at "
+        problems.append(f"{written} records seq {seq} of {chain.name}, but the chain ends at "
                         f"{chain.last_seq}: the end of the chain was cut off")
     elif seq not in chain.seen:
-        problems.append(f"{written}: {chain.name} {seq} is missing")
+        problems.append(f"{written}: seq {seq} of {chain.name} is missing")
     elif not hmac.compare_digest(chain.seen[seq], digest):
-        problems.append(f"{written}: {chain.name} {seq} is not the one that was checkpointed")
+        problems.append(f"{written}: seq {seq} of {chain.name} is not the one that was "
+                        "checkpointed")
 
 
 def verify(session: Session, checkpoints: Path | None = None,
            max_problems: int = 20) -> VerifyReport:
-    """Recompute both chains (the access log and the log reviews) and hold them to the
-    signed checkpoints: any row edited, deleted, reordered or forged breaks a chain, and a
-    chain cut off at the end falls short of a checkpoint. Without `checkpoints` (the file,
-    `hemma audit verify` passes `HEMMA_AUDIT_CHECKPOINT_FILE`) only the chains are checked."""
+    """Recompute every chain (each organisation's access log and log reviews, the
+    installation's, the shared ones from before Step 9) and hold them to the signed
+    checkpoints: any row edited, deleted, reordered, moved to another chain or forged breaks
+    a chain, a chain cut off at the end falls short of a checkpoint, and a chain that a
+    checkpoint names but the database no longer has is reported. Without `checkpoints` (the
+    file; `hemma audit verify` passes `HEMMA_AUDIT_CHECKPOINT_FILE`) only the chains are
+    checked."""
     problems: list[str] = []
     found: list[tuple[int, Checkpoint]] = []
     if checkpoints is not None and checkpoints.exists():
         found, problems = read_checkpoints(checkpoints)
-    entries = _Chain("seq", AuditEntry, ENTRY_FIELDS, _digest, _chain_key(), ENTRIES,
-                     wanted={c.entries[0] for _n, c in found})
-    reviews = _Chain("review seq", AuditReview, REVIEW_FIELDS, _review_digest, _review_key(),
-                     REVIEWS, wanted={c.reviews[0] for _n, c in found})
-    _walk(session, entries, problems, max_problems)
-    _walk(session, reviews, problems, max_problems)
+    heads = list(session.scalars(select(AuditHead).order_by(AuditHead.id)))
+    session.expunge_all()
+    chains: dict[int, _Chain] = {}
+    for head in heads:
+        entries = head.kind == ENTRIES
+        chains[head.id] = _Chain(
+            _chain_name(head), AuditEntry if entries else AuditReview,
+            ENTRY_FIELDS if entries else REVIEW_FIELDS,
+            _digest if entries else _review_digest,
+            _chain_key() if entries else _review_key(), head,
+            wanted={c.chains[head.id][0] for _n, c in found if head.id in c.chains})
+    for model in (AuditEntry, AuditReview):
+        strays = session.execute(
+            select(model.chain_id, func.count()).where(model.chain_id.not_in(list(chains)))
+            .group_by(model.chain_id)).all() if chains else session.execute(
+            select(model.chain_id, func.count()).group_by(model.chain_id)).all()
+        for chain_id, count in strays:
+            problems.append(f"{count} {model.__tablename__} row(s) name chain {chain_id}, "
+                            "which has no head (its head was removed, or the rows were "
+                            "inserted behind the application's back)")
+    for chain in chains.values():
+        if len(problems) >= max_problems:
+            break
+        _walk(session, chain, problems, max_problems)
     for number, checkpoint in found:
-        _held_to(entries, number, checkpoint, *checkpoint.entries, problems)
-        _held_to(reviews, number, checkpoint, *checkpoint.reviews, problems)
-    if checkpoints is not None and not found and (entries.checked or reviews.checked):
+        for chain_id, (seq, digest) in sorted(checkpoint.chains.items()):
+            if chain_id in chains:
+                _held_to(chains[chain_id], number, checkpoint, seq, digest, problems)
+            elif seq:
+                problems.append(f"checkpoint line {number} records chain {chain_id} up to seq "
+                                f"{seq}, but the database has no such chain (removed)")
+    checked = sum(c.checked for c in chains.values() if c.model is AuditEntry)
+    reviews_checked = sum(c.checked for c in chains.values() if c.model is AuditReview)
+    if checkpoints is not None and not found and (checked or reviews_checked):
         problems.append(
             f"no checkpoint in {checkpoints}: the end of the chain cannot be checked (the worker "
             "writes them; `hemma audit checkpoint` writes one now)")
-    newest = max((c for _n, c in found), key=lambda c: (c.entries[0], c.at), default=None)
-    return VerifyReport(ok=not problems, checked=entries.checked, problems=problems[:max_problems],
-                        reviews_checked=reviews.checked, checkpoints_checked=len(found),
-                        newest_checkpoint=newest)
+    newest = max((c for _n, c in found), key=lambda c: c.at, default=None)
+    return VerifyReport(ok=not problems, checked=checked, problems=problems[:max_problems],
+                        reviews_checked=reviews_checked, checkpoints_checked=len(found),
+                        newest_checkpoint=newest, chains=len(chains))

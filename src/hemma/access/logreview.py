@@ -117,7 +117,7 @@ def _filtered(db: Session, subject: Subject, f: LogFilter):
         stmt = stmt.where(AuditEntry.at >= _local_day_start(f.date_from))
     if f.date_to:
         stmt = stmt.where(AuditEntry.at < _local_day_start(f.date_to + timedelta(days=1)))
-    return stmt.order_by(AuditEntry.seq.desc())
+    return stmt.order_by(AuditEntry.id.desc())
 
 
 def _matching(db: Session, stmt, f: LogFilter, batch: int = 1000) -> Iterator[EntryView]:
@@ -282,7 +282,7 @@ def _attach_reviews(db: Session, views: list[EntryView]) -> None:
             select(AuditReview, Staff.given_name, Staff.family_name)
             .join(Staff, Staff.id == AuditReview.reviewer_id)
             .where(AuditReview.entry_id.in_(ids[start:start + 1000]))
-            .order_by(AuditReview.seq)
+            .order_by(AuditReview.id)
         ):
             by_entry.setdefault(review.entry_id, []).append((review, f"{given} {family}"))
     for v in views:
@@ -298,7 +298,7 @@ def record_review(db: Session, subject: Subject, data: ReviewCreate) -> int:
     if found != ids:
         raise Invalid("Unknown log entry", field="entry_ids")
     now = utcnow()
-    audit.append_reviews(db, [
+    audit.append_reviews(db, subject.organisation_id, [
         {"entry_id": entry_id, "reviewer_id": subject.staff_id, "reviewed_at": now,
          "outcome": data.outcome, "note": data.note} for entry_id in sorted(ids)])
     audit.record(db, None, "log.review.record", basis="role",

@@ -135,7 +135,8 @@ def audit_event(e: Any, labels: dict[str, str]) -> dict:
     if e.detail:
         entities.append({"description": e.detail,
                          "type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
-                         "detail": [{"type": "hemma-sequence", "valueString": str(e.seq)}]})
+                         "detail": [{"type": "hemma-sequence",
+                                     "valueString": f"{e.chain_id}:{e.seq}"}]})
     if entities:
         resource["entity"] = entities
     return resource

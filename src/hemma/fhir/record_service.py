@@ -85,16 +85,16 @@ def search_audit_events(db: Session, subject: Subject, *, patient_id: uuid.UUID 
     if when.end is not None:
         stmt = stmt.where(AuditEntry.at < when.end)
     if cursor:
-        before = decode_cursor(cursor).get("seq")
+        before = decode_cursor(cursor).get("id")
         if not isinstance(before, int):
             raise SearchError(DAMAGED, "_cursor")
-        stmt = stmt.where(AuditEntry.seq < before)
-    rows = list(db.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(count + 1)))
+        stmt = stmt.where(AuditEntry.id < before)
+    rows = list(db.scalars(stmt.order_by(AuditEntry.id.desc()).limit(count + 1)))
     shown = rows[:count]
     _logged(db, shown)
     more = len(rows) > count and shown
     return Page([record.audit_event(e, AUDIT_ACTIONS) for e in shown],
-                encode_cursor({"seq": shown[-1].seq}) if more else None)
+                encode_cursor({"id": shown[-1].id}) if more else None)
 
 
 # --- Consent -----------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ class Worker:
         self.followup_every = followup_every
         self._last_missed: datetime | None = None
         self._last_followup: datetime | None = None
-        self._last_checkpoint: tuple[datetime, tuple, tuple] | None = None
+        self._last_checkpoint: tuple[datetime, dict] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -142,15 +142,14 @@ class Worker:
         try:
             with self.database.session() as s:
                 current = audit.current_checkpoint(s, now)
-                if not force and last is not None and \
-                        (current.entries, current.reviews) == last[1:]:
-                    self._last_checkpoint = (now, *last[1:])  # still the end: look again later
+                if not force and last is not None and current.chains == last[1]:
+                    self._last_checkpoint = (now, last[1])  # still the end: look again later
                     return False
                 written = audit.write_checkpoint(s, self.checkpoint_file, now)
         except Exception:
             log.exception("writing the audit checkpoint to %s failed", self.checkpoint_file)
             return False
-        self._last_checkpoint = (now, written.entries, written.reviews)
+        self._last_checkpoint = (now, written.chains)
         return True
 
     def run(self, idle_seconds: float = 1.0) -> None:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hemma.models.base import Base
@@ -21,11 +31,14 @@ class AuditEntry(Base):
         Index("ix_audit_user_at", "user_id", "at"),
         Index("ix_audit_org_at", "organisation_id", "at"),
         Index("ix_audit_unit_at", "unit_id", "at"),
+        UniqueConstraint("chain_id", "seq"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    # Position in the hash chain: gap-free, so a deleted row is noticed.
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    # The chain (an `audit_head` row: the organisation whose staff acted) and the position
+    # in it: gap-free, so a deleted row is noticed.
+    chain_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
     # Names are copied, not only referenced: the log must still say who it was after an
     # account is renamed.
@@ -47,12 +60,26 @@ class AuditEntry(Base):
 
 
 class AuditHead(Base):
-    """The end of each chain, one row per chain (1: the access log, 2: the log reviews).
-    Appenders lock it, so each chain stays linear."""
+    """The end of each chain, one row per chain: the access log and the log reviews of each
+    organisation (vårdgivare), and of the installation (accesses with no organisation: the
+    patients' and relatives' own pages, refused logins). Appenders lock it, so each chain
+    stays linear and organisations never wait for each other. Before Step 9 there was one
+    chain of each kind for everyone (ids 1 and 2): kept as they were, `closed`, digest 1."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "entries:org:<id>", "entries:installation", "reviews:org:<id>", "entries:shared" …
+    chain_key: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # entries / reviews
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
+    # 1: the rows' fields as before Step 9; 2: the chain's id is part of each row's hash.
+    digest_version: Mapped[int] = mapped_column(Integer, default=2)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where the kept part of the chain begins: rows before it were purged after their
+    # retention time (`first_seq` 1 and the genesis hash: nothing purged).
+    first_seq: Mapped[int] = mapped_column(BigInteger, default=1)
+    first_prev_hash: Mapped[str] = mapped_column(String(64))
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_hash: Mapped[str] = mapped_column(String(64))
 
@@ -63,9 +90,11 @@ class AuditReview(Base):
     own so that reviewing never waits on the access log's head."""
 
     __tablename__ = "audit_reviews"
+    __table_args__ = (UniqueConstraint("chain_id", "seq"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chain_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int] = mapped_column(ForeignKey("audit_entries.id"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
     reviewed_at: Mapped[datetime]
