@@ -16,12 +16,14 @@ from hemma.db import Database
 from hemma.migrations.runner import upgrade
 from hemma.models import AuditHead, AuditReview, Base
 from hemma.models.base import UTCDateTime
+from hemma.models.partitions import include_name
 from tests.conftest import BACKEND
 
 
 def test_the_migrated_schema_is_the_models_schema(database):
     with database.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(
+            conn, opts={"include_name": include_name}), Base.metadata)
     assert diff == []
 
 

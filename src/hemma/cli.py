@@ -55,6 +55,28 @@ def db_upgrade(revision: str) -> None:
     click.echo("database is up to date")
 
 
+@db.command("partitions")
+def db_partitions() -> None:
+    """The monthly partitions of observations and the access log (PostgreSQL), with their
+    estimated rows; makes the coming months' if missing (the worker does so daily)."""
+    from hemma.kit.time import local_today
+    from hemma.models import partitions
+
+    with _session() as session:
+        made = partitions.ensure_ahead(session, local_today())
+        for table in partitions.PARTITIONED:
+            found = partitions.partitions(session, table)
+            if not found:
+                click.echo(f"{table}: not partitioned (SQLite keeps plain tables)")
+                continue
+            click.echo(f"{table}:")
+            for p in found:
+                rows = "not analysed" if p.rows < 0 else f"~{p.rows:,} rows"
+                click.echo(f"  {p.name:32} {rows}")
+    if made:
+        click.echo(f"made: {', '.join(made)}")
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -199,6 +221,37 @@ def audit_checkpoint() -> None:
     with _session() as session:
         checkpoint = write_checkpoint(session, path)
     click.echo(f"checkpoint written to {path}: the ends of {len(checkpoint.chains)} chain(s)")
+
+
+@audit.command("archive")
+@click.option("--before", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Detach the months that end on or before this first of a month.")
+def audit_archive(before) -> None:
+    """Detach the access log's old months (PostgreSQL) for the archive: each stays a table of
+    its own to dump and drop; the chains are verified from what remains. Never a month
+    younger than the legal minimum (HSLF-FS 2016:40: five years)."""
+    from datetime import date
+
+    from hemma.access.audit import MINIMUM_YEARS, archive_before
+    from hemma.kit.time import local_today
+
+    day = before.date()
+    today = local_today()
+    limit = date(today.year - MINIMUM_YEARS, today.month, 1)
+    if day.day != 1:
+        raise click.BadParameter("give the first day of a month", param_hint="--before")
+    if day > limit:
+        raise click.BadParameter(f"the access log is kept at least {MINIMUM_YEARS} years "
+                                 f"(HSLF-FS 2016:40 4 kap. 9 §): the latest allowed is "
+                                 f"{limit.isoformat()}", param_hint="--before")
+    with _session() as session:
+        archived = archive_before(session, day)
+    if not archived.partitions:
+        click.echo("nothing to archive (no month that old, or not PostgreSQL)")
+        return
+    click.echo(f"detached {', '.join(archived.partitions)}: dump each (pg_dump -t NAME) to "
+               f"the archive, then DROP TABLE it; {len(archived.chains)} chain(s) now verified "
+               "from their first row still here")
 
 
 @main.group()

@@ -182,15 +182,17 @@ def test_every_submission_is_answered_when_recording_fails(world, database, tmp_
 
 
 def test_an_answer_that_takes_too_long_is_a_503(world, database, app, as_user):
-    """Another transaction holds the audit chain's head (on SQLite, the write lock) longer
-    than the ingest timeout: the request gets a 503 saying to send again. Once the lock is
-    released the submission is recorded, and a resend with the same client id finds it."""
+    """Another transaction holds the region's audit chain's head (on SQLite, the write lock)
+    longer than the ingest timeout: the request gets a 503 saying to send again. Once the
+    lock is released the submission is recorded, and a resend with the same client id finds
+    it."""
     from sqlalchemy import text
 
     from hemma.models import AuditHead
 
     pid = _admitted(world)
     sara = as_user("sara")
+    assert sara.get(f"/patients/{pid}").status_code == 200  # the region's chain is there
     app.state.ingest.timeout = 0.5
     body = {"client_id": "slow-00001", "measured_at": utcnow().isoformat(), "pulse": 72}
     with database.engine.connect() as blocker:

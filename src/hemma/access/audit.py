@@ -25,7 +25,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import event, func, insert, select, update
@@ -336,6 +336,45 @@ def append_reviews(session: Session, organisation_id: int,
     return rows
 
 
+# --- Archiving --------------------------------------------------------------------------------
+
+
+# HSLF-FS 2016:40 4 kap. 9 § 7: the access logs are kept at least five years.
+MINIMUM_YEARS = 5
+
+
+@dataclass
+class Archived:
+    partitions: list[str]
+    chains: dict[int, int]  # head id -> the first seq still in the database
+
+
+def archive_before(session: Session, before: date) -> Archived:
+    """Detach the access log's months that end on or before `before` (PostgreSQL, where the
+    log is partitioned by month): each month stays a table of its own for the archive, and
+    every chain is verified from its first row still here (`first_seq`, `first_prev_hash`
+    on its head: the rest of the chain still proves nothing inside it was touched). The
+    caller holds the retention time; this records itself. On SQLite nothing is archived."""
+    from hemma.models import partitions
+
+    gone = partitions.detach(session, "audit_entries", before)
+    moved: dict[int, int] = {}
+    if gone:
+        for head in session.scalars(select(AuditHead).where(AuditHead.kind == ENTRIES)
+                                    .with_for_update()):
+            first = session.execute(
+                select(AuditEntry.seq, AuditEntry.prev_hash)
+                .where(AuditEntry.chain_id == head.id).order_by(AuditEntry.seq).limit(1)).first()
+            start = (first.seq, first.prev_hash) if first else (head.last_seq + 1,
+                                                               head.last_hash)
+            if start != (head.first_seq, head.first_prev_hash):
+                head.first_seq, head.first_prev_hash = start
+                moved[head.id] = start[0]
+        record(session, None, "audit.archive", basis="role",
+               detail=f"before {before.isoformat()}: {', '.join(p.name for p in gone)}")
+    return Archived([p.name for p in gone], moved)
+
+
 # --- Checkpoints ---------------------------------------------------------------------------
 #
 # The chains prove that nothing inside them was changed, removed or inserted; they cannot
@@ -507,8 +546,8 @@ def _held_to(chain: _Chain, number: int, checkpoint: Checkpoint, seq: int, diges
              problems: list[str]) -> None:
     """A chain against one checkpoint: it must reach the checkpointed row, and that row must
     be the one that was there."""
-    if seq == 0 or not chain.complete:
-        return
+    if seq < chain.head.first_seq or not chain.complete:
+        return  # nothing, or a part archived since (its rows are no longer here to check)
     written = f"checkpoint line {number} ({checkpoint.at.isoformat(timespec='seconds')})"
     if seq > chain.last_seq:
         problems.append(f"{written} records seq {seq} of {chain.name}, but the chain ends at "

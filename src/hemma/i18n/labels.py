@@ -429,6 +429,7 @@ AUDIT_ACTIONS = {
     "log.extract": N_("Log extract"),
     "log.fhir": N_("Shown in the access log through FHIR"),
     "log.review.record": N_("Recorded a log review"),
+    "audit.archive": N_("Archived old months of the access log"),
     "auth.login": N_("Logged in"),
     "auth.logout": N_("Logged out"),
     "admin.unit.create": N_("Created a unit"),

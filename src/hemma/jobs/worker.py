@@ -15,7 +15,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import update
@@ -31,7 +31,7 @@ from hemma.config import get_settings
 from hemma.db import Database
 from hemma.jobs import outbox
 from hemma.kit.time import utcnow
-from hemma.models import OutboxMessage
+from hemma.models import OutboxMessage, partitions
 
 log = logging.getLogger("hemma.worker")
 
@@ -47,6 +47,7 @@ class TickReport:
     missed: int = 0
     checkpoint: bool = False
     followup_days: int | None = None  # follow-up rows stored this round (None: not its time)
+    partitions: list[str] | None = None  # monthly partitions made (None: not its time)
 
 
 class Worker:
@@ -65,6 +66,7 @@ class Worker:
         self.followup_every = followup_every
         self._last_missed: datetime | None = None
         self._last_followup: datetime | None = None
+        self._partitions_on: date | None = None
         self._last_checkpoint: tuple[datetime, dict] | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -119,7 +121,23 @@ class Worker:
         report.checkpoint = self.checkpoint(now)
         if self._last_followup is None or now - self._last_followup >= self.followup_every:
             report.followup_days = self.keep_followup_current(now)
+        if self._partitions_on != now.date():
+            report.partitions = self.make_partitions(now)
         return report
+
+    def make_partitions(self, now: datetime) -> list[str] | None:
+        """Once a day, the coming months' partitions of observations and the access log
+        (PostgreSQL; hemma.models.partitions), made well before a row needs them."""
+        self._partitions_on = now.date()
+        try:
+            with self.database.session() as s:
+                made = partitions.ensure_ahead(s, now.date())
+        except Exception:
+            log.exception("making the coming months' partitions failed")
+            return None
+        if made:
+            log.info("partitions made: %s", ", ".join(made))
+        return made
 
     def keep_followup_current(self, now: datetime) -> int | None:
         """The follow-up measures of the last days, materialised (hemma.followup.service).

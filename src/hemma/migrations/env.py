@@ -7,6 +7,7 @@ from alembic import context
 from hemma.config import get_settings
 from hemma.db import make_engine
 from hemma.models import Base
+from hemma.models.partitions import include_name
 
 config = context.config
 target_metadata = Base.metadata
@@ -38,7 +39,7 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, compare_type=True)
+                      render_as_batch=True, compare_type=True, include_name=include_name)
     sqlite = connection.dialect.name == "sqlite" and not connection.in_transaction()
     if sqlite:
         # A batch migration copies a table and drops the old one; with foreign keys on, SQLite

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -51,8 +52,11 @@ class Observation(Base):
     __table_args__ = (
         # Resending the same submission (retries, double taps) never makes a second row. The
         # id is the sender's, so it is unique within the documenting unit: one unit can
-        # neither find nor claim another's submissions by guessing their ids.
-        UniqueConstraint("patient_id", "documented_by_unit_id", "client_id",
+        # neither find nor claim another's submissions by guessing their ids. With the time
+        # it was measured: on PostgreSQL the table is partitioned by month of `measured_at`,
+        # and a unique constraint there must include it (a resend carries the same time;
+        # the service finds an earlier submission by its client id alone before it inserts).
+        UniqueConstraint("patient_id", "documented_by_unit_id", "client_id", "measured_at",
                          name="uq_observations_client_id"),
         Index("ix_observations_patient_measured", "patient_id", "measured_at"),
     )
@@ -108,7 +112,9 @@ class Alert(Base):
     # One triggering event, one alert: the database refuses a second alert for the same key.
     dedupe_key: Mapped[str] = mapped_column(String(120), unique=True)
     reasons: Mapped[list[dict]] = mapped_column(JSON, default=list)
-    observation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("observations.id"))
+    # No foreign key: observations are partitioned by month on PostgreSQL (a key into them
+    # would have to carry the month) and old months can be detached for archive.
+    observation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
     created_at: Mapped[datetime]
     # When the newest of the values that raised or joined it were measured (None: it is
     # about values that did not come, a missed measurement). Lists show and sort by it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hemma.models.base import Base, uuid_pk
@@ -32,4 +32,5 @@ class VisitReportRecord(Base):
     reported_at: Mapped[datetime]
     received_at: Mapped[datetime]
     # The values measured at the visit, recorded with the report.
-    observation_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("observations.id"))
+    # No foreign key: observations are partitioned by month on PostgreSQL.
+    observation_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())

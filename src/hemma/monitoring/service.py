@@ -210,7 +210,7 @@ def record_many(
     if new:
         inserted = set(insert_ignoring_conflict(
             db, Observation, [{c: getattr(o, c) for c in _COLUMNS} for _, o in new],
-            ["patient_id", "documented_by_unit_id", "client_id"]))
+            ["patient_id", "documented_by_unit_id", "client_id", "measured_at"]))
     # A late arrival re-scores what was measured just after it.
     earliest: dict[uuid.UUID, datetime] = {}
     for _i, o in new:

@@ -85,7 +85,14 @@ def upgrade() -> None:
         with op.batch_alter_table(table) as batch:
             batch.alter_column('chain_id', existing_type=sa.Integer(), nullable=False)
             batch.drop_constraint(f'uq_{table}_seq', type_='unique')
-            batch.create_unique_constraint(batch.f(f'uq_{table}_chain_id'), ['chain_id', 'seq'])
+            if table == "audit_reviews":
+                batch.create_unique_constraint(batch.f(f'uq_{table}_chain_id'),
+                                               ['chain_id', 'seq'])
+            else:
+                # Not unique: on PostgreSQL the log is partitioned by month, and a unique
+                # constraint there must include the partition key. The head's lock keeps
+                # each chain one line; `verify` finds any row that is not.
+                batch.create_index('ix_audit_chain_seq', ['chain_id', 'seq'])
     _triggers(create=True)
 
 
@@ -97,7 +104,10 @@ def downgrade() -> None:
     _triggers(create=False)
     for table in ("audit_entries", "audit_reviews"):
         with op.batch_alter_table(table) as batch:
-            batch.drop_constraint(f'uq_{table}_chain_id', type_='unique')
+            if table == "audit_reviews":
+                batch.drop_constraint(f'uq_{table}_chain_id', type_='unique')
+            else:
+                batch.drop_index('ix_audit_chain_seq')
             batch.create_unique_constraint(f'uq_{table}_seq', ['seq'])
             batch.drop_column('chain_id')
     for head_id in SHARED:
