@@ -201,6 +201,65 @@ def audit_checkpoint() -> None:
     click.echo(f"checkpoint written to {path}: the ends of {len(checkpoint.chains)} chain(s)")
 
 
+@main.command()
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The archive to write (default: hemma-backup-<UTC time>.tar here).")
+def backup(out: Path | None) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup), the photos of messages and
+    the audit checkpoints into one tar archive with a manifest, while Hemma runs."""
+    from hemma.backup import BackupError
+    from hemma.backup import backup as make_backup
+    from hemma.kit.time import utcnow
+
+    out = out or Path(f"hemma-backup-{utcnow():%Y%m%dT%H%M%SZ}.tar")
+    try:
+        manifest = make_backup(get_settings(), out)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    photos = sum(1 for name in manifest["parts"] if name.startswith("uploads/"))
+    click.echo(f"backup written to {out}: {manifest['database']['backend']} at schema revision "
+               f"{manifest['database']['alembic_revision']}, {len(manifest['tables'])} tables, "
+               f"{sum(manifest['tables'].values())} rows, {photos} photos")
+    if manifest["missing_photos"]:
+        click.echo(f"WARNING: {len(manifest['missing_photos'])} photo(s) the database refers "
+                   "to were not on disk and are not in the backup", err=True)
+    click.echo("It holds patient data: keep it encrypted and apart from the secret key "
+               "(HEMMA_SECRET_KEY or <data dir>/secret_key), which it does not hold.")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Restore over existing data: a SQLite file and the photos are moved aside "
+                   "(*.before-restore-<time>), on PostgreSQL what the role owns in the "
+                   "database is dropped.")
+@click.option("--new-secret", is_flag=True,
+              help="Restore although this installation's secret key is not the backup's "
+                   "(the audit log then cannot be verified).")
+def restore(archive: Path, force: bool, new_secret: bool) -> None:
+    """Restore a backup into an empty database (HEMMA_DATABASE_URL) and data dir, after
+    checking every part against the manifest. Stop Hemma's processes first."""
+    from hemma.backup import BackupError
+    from hemma.backup import restore as restore_backup
+
+    try:
+        done = restore_backup(get_settings(), archive, force=force, new_secret=new_secret)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    made = done.manifest
+    for aside in done.moved_aside:
+        click.echo(f"moved aside: {aside}")
+    click.echo(f"restored the backup of {made['created_at']}: {len(made['tables'])} tables and "
+               f"{done.rows} rows (as the manifest says), {done.photos} photos, audit "
+               f"checkpoints in {done.checkpoints}")
+    for note in done.notes:
+        click.echo(f"NOTE: {note}")
+    if done.upgrade_needed:
+        click.echo(f"The backup's schema (revision {made['database']['alembic_revision']}) is "
+                   "older than this Hemma's: run `hemma db upgrade` before starting Hemma.")
+    click.echo("Then check the audit log: `hemma audit verify`.")
+
+
 @main.group()
 def users() -> None:
     """Staff accounts."""
