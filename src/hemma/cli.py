@@ -261,6 +261,45 @@ def restore(archive: Path, force: bool, new_secret: bool) -> None:
 
 
 @main.group()
+def retention() -> None:
+    """Retention (gallring) per data class: HEMMA_RETENTION_<CLASS>_DAYS."""
+
+
+@retention.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def retention_purge(dry_run: bool) -> None:
+    """Purge each data class's rows of patients whose record has had no entry for its
+    retention days (the worker does this once a day); one audit entry per class."""
+    from hemma.db import Database
+    from hemma.jobs.retention import DATA_CLASSES, run
+    from hemma.kit.time import utcnow
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        outcomes = run(database, utcnow(), dry_run=dry_run)
+    finally:
+        database.dispose()
+    for outcome in outcomes:
+        data_class = DATA_CLASSES[outcome.data_class]
+        minimum = (f"(at least {data_class.minimum_days} days: {data_class.law})")
+        if outcome.skipped:
+            click.echo(f"{outcome.data_class}: {outcome.skipped} {minimum}")
+            continue
+        verb = "would purge" if dry_run else "purged"
+        click.echo(f"{outcome.data_class}: {verb} {outcome.rows} rows of {outcome.patients} "
+                   f"patients"
+                   + (f" and {outcome.photos} photos" if outcome.photos else "")
+                   + f", records without an entry since {outcome.cutoff:%Y-%m-%d %H:%M} UTC "
+                   f"({outcome.days} days) {minimum}")
+        if outcome.orphans:
+            click.echo(f"  and {outcome.orphans} photo files no message referred to")
+        if outcome.error:
+            click.echo(f"  stopped by an error: {outcome.error}", err=True)
+    if any(o.error for o in outcomes):
+        sys.exit(1)
+
+
+@main.group()
 def users() -> None:
     """Staff accounts."""
 

@@ -167,10 +167,11 @@ class Settings(BaseSettings):
         for data_class, (minimum, law) in RETENTION_MINIMUM_DAYS.items():
             days = getattr(self, f"retention_{data_class}_days")
             if 0 < days < minimum:
-                raise ValueError(
-                    f"HEMMA_RETENTION_{data_class.upper()}_DAYS={days} is below the legal "
-                    f"minimum of {minimum} days ({law}): set at least {minimum}, or 0 to keep "
-                    "them for ever")
+                # An operator's error, in English like the rest of the settings' errors.
+                said = (f"HEMMA_RETENTION_{data_class.upper()}_DAYS={days} is below the legal "
+                        f"minimum of {minimum} days ({law}): set at least {minimum}, or 0 to "
+                        "keep them for ever")
+                raise ValueError(said)
         return self
 
     @model_validator(mode="after")
