@@ -527,7 +527,7 @@ def _sqlite_check_empty(target: Path, force: bool) -> None:
 
 def _sqlite_restore(path: Path, manifest: dict, target: Path, stamp: str) -> list[str]:
     moved = []
-    if target.exists():
+    if _sqlite_has_tables(target):  # only with --force (checked before)
         for suffix in ("", "-wal", "-shm"):
             existing = Path(f"{target}{suffix}")
             if existing.exists():
@@ -535,6 +535,8 @@ def _sqlite_restore(path: Path, manifest: dict, target: Path, stamp: str) -> lis
                 existing.rename(aside)
                 if suffix == "":
                     moved.append(str(aside))
+    for suffix in ("-wal", "-shm"):  # an empty database's: never to be replayed onto ours
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(f"{target}.restoring")
     with tarfile.open(path, mode="r:") as tar:

@@ -40,11 +40,12 @@ def _kept_windows(db: Session, patient_ids: list[uuid.UUID]) -> set[uuid.UUID]:
     window = timedelta(minutes=get_settings().news2_window_minutes)
     anchors = db.execute(select(Observation.patient_id, Observation.measured_at).where(
         any_of(db, Observation.patient_id, patient_ids), _referenced())).all()
-    if not anchors:
-        return set()
-    return set(db.scalars(select(Observation.id).where(or_(*(
-        and_(Observation.patient_id == pid, Observation.measured_at >= at - window,
-             Observation.measured_at <= at) for pid, at in anchors)))))
+    kept: set[uuid.UUID] = set()
+    for start in range(0, len(anchors), 100):
+        kept.update(db.scalars(select(Observation.id).where(or_(*(
+            and_(Observation.patient_id == pid, Observation.measured_at >= at - window,
+                 Observation.measured_at <= at) for pid, at in anchors[start:start + 100])))))
+    return kept
 
 
 def _expired(db: Session, patient_ids: list[uuid.UUID], cutoff: datetime):
