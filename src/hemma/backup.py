@@ -664,11 +664,10 @@ def _restore_checkpoints(path: Path, live: Path, manifest: dict,
         if live.read_bytes() == data:
             return live, None
         target = live.with_name(f"{live.stem}.from-backup-{stamp}{live.suffix}")
-        end = manifest.get("audit_end") or {}
         note = (f"the checkpoint file {live} was there already and is kept as it is; the "
                 f"backup's checkpoints are in {target}. If {live} records the log beyond "
-                f"the backup's end ({end.get('entries')}), `hemma audit verify` says so, and "
-                f"it is true: what was written after the backup is lost. "
+                f"the backup's end (made {manifest['created_at']}), `hemma audit verify` says "
+                f"so, and it is true: what was written after the backup is lost. "
                 f"`hemma audit verify --checkpoints {target}` checks the restored log "
                 "against the backup's own")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ a dry run changes and writes nothing.
 
 Audit entries are a data class too: their minimum is the law's (HSLF-FS 2016:40 4 kap. 9 §:
 five years), and the setting is read and held to it, but Hemma does not purge them yet: their
-purge (per organisation's chain, from the chain's start, with a checkpoint of the new start)
-comes with the per-organisation chains and goes in `DATA_CLASSES["audit"].purge`."""
+purge cuts each organisation's chain from its start (`AuditHead.first_seq`) and goes in
+`DATA_CLASSES["audit"].purge`."""
 
 from __future__ import annotations
 
