@@ -593,9 +593,9 @@ def _pg_prepare(settings: Settings, url: str, manifest: dict, force: bool) -> tu
     tool, _said = _tool(settings, "pg_restore", major)
     if objects and not force:
         name = make_url(url).database
-        raise BackupError(f"the database {name} is not empty ({objects} tables, sequences or "
-                          "functions): restore into a new, empty database (createdb), or give "
-                          "--force to drop what the role owns in it first")
+        raise BackupError(f"the database {name} is not empty ({objects} tables, indexes, "
+                          "sequences or functions): restore into a new, empty database "
+                          "(createdb), or give --force to drop what the role owns in it first")
     return tool, objects
 
 
