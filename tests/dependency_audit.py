@@ -32,7 +32,18 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "test.txt"
-PROJECT_PAGE = "https://pypi.org/pypi/{name}/json"
+
+
+
+def _project_page(name: str) -> str:
+    """A project's JSON page at the registry pip itself uses by default (pip's own record
+    of it), or at HEMMA_PIP_AUDIT_JSON_API (the base before /<name>/json) for a mirror."""
+    base = os.environ.get("HEMMA_PIP_AUDIT_JSON_API")
+    if not base:
+        from pip._internal.models.index import PyPI
+
+        base = PyPI.pypi_url
+    return f"{base.rstrip('/')}/{name}/json"
 
 
 def declared() -> list[Requirement]:
@@ -84,7 +95,7 @@ def _pip_audit(lock: Path) -> dict:
 def _newest(name: str) -> tuple[str, list[dict]] | None:
     """The project's newest release and its known vulnerabilities; None: no answer."""
     try:
-        with urllib.request.urlopen(PROJECT_PAGE.format(name=name), timeout=30) as answer:
+        with urllib.request.urlopen(_project_page(name), timeout=30) as answer:
             page = json.load(answer)
     except (urllib.error.URLError, OSError, ValueError):
         return None
