@@ -6,21 +6,28 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 DEMO_DATA ?= data/demo
 
-.PHONY: demo test install install-test messages bench clean
+# The locked dependencies (Python 3.11 on Linux, every file's SHA-256): what runs Hemma, and
+# that plus what the tests and benchmarks need. `make lock` makes them again from pyproject.toml.
+LOCK_RUN := requirements/run.txt
+LOCK_TEST := requirements/test.txt
+UV := uv==0.13.8
+
+.PHONY: demo test install install-test lock messages bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# What Hemma needs to run (the demo installs nothing more) ...
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# What Hemma needs to run (the demo installs nothing more), exactly as locked ...
+$(VENV)/.installed: $(LOCK_RUN) pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_RUN)
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 # ... and what the tests and benchmarks need besides: Python's, and axe-core from npm, which
 # the accessibility test injects into the browser (package.json; node_modules/ is not committed).
-$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install --quiet -e '.[test]'
+$(VENV)/.installed-test: $(LOCK_TEST) $(VENV)/.installed
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_TEST)
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -41,6 +48,20 @@ demo: install
 test: install-test
 	$(BIN)/python -m tests.run
 
+# Resolve pyproject.toml's dependencies again into the two locks (newest versions allowed;
+# `make lock UPGRADE=` keeps the locked ones where they still fit), with uv in a venv of its own.
+UPGRADE ?= --upgrade
+lock:
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install --quiet $(UV)
+	.venv-lock/bin/uv pip compile pyproject.toml --extra test $(UPGRADE) --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header \
+		--quiet -o $(LOCK_TEST)
+	.venv-lock/bin/uv pip compile pyproject.toml -c $(LOCK_TEST) --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header \
+		--quiet -o $(LOCK_RUN)
+	rm -rf .venv-lock
+
 messages: install
 	$(BIN)/hemma i18n update
 
@@ -52,4 +73,4 @@ bench: install-test
 	$(BIN)/python bench/fhir.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache node_modules
+	rm -rf $(VENV) .venv-lock data .pytest_cache node_modules

@@ -1,4 +1,5 @@
-"""`make test`: the whole suite on SQLite and, side by side, on PostgreSQL when
+"""`make test`: ruff, pip-audit on the locked dependencies (tests/dependency_audit.py), then
+the whole suite on SQLite and, side by side, on PostgreSQL when
 HEMMA_TEST_DATABASE_URL is set (the PostgreSQL leg runs the tests that use a database; see
 tests/conftest.py). CI sets HEMMA_REQUIRE_POSTGRES=1 so that a missing server fails instead of
 skipping."""
@@ -12,6 +13,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from tests import dependency_audit
 
 
 class Leg:
@@ -50,6 +53,10 @@ def main() -> int:
     extra = sys.argv[1:]
     print("=== ruff ===", flush=True)
     if subprocess.call([sys.executable, "-m", "ruff", "check", "src", "tests", "bench"]) != 0:
+        return 1
+    # Known vulnerabilities in the locked set (requirements/test.txt): before the suite.
+    print("=== pip-audit ===", flush=True)
+    if dependency_audit.main() != 0:
         return 1
     backends = ["sqlite"]
     if os.environ.get("HEMMA_TEST_DATABASE_URL"):

@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
     ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
+     # backup and restore; retention's data classes and their purges
+     "hemma.backup", "hemma.jobs.retention",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
      "hemma.prem.demo", "hemma.followup.demo",
      # FHIR's routes: what they share, and each group of resource types

@@ -127,3 +127,32 @@ def test_old_months_of_the_log_are_detached_and_every_chain_still_verifies(
     with database.session() as s:
         head = s.get(AuditHead, chain)
         assert head.first_seq == 1
+
+
+def test_the_daily_retention_detaches_the_logs_months_past_its_time(settings, database):
+    from hemma.config import configure
+    from hemma.jobs import retention
+
+    with database.session() as s:
+        partitions.ensure(s, "audit_entries", date(2019, 5, 1), date(2019, 5, 1))
+        audit.trail(s).actor = audit.Actor(user_id=1, username="arkiv", organisation_id=999)
+        audit.record(s, None, "auth.login", basis="role")
+        audit.flush(s, at=datetime(2019, 5, 2, 10, 0, tzinfo=UTC))
+    configure(settings.model_copy(update={"retention_audit_days": 1827}))
+    try:
+        now = datetime(2024, 7, 15, 12, 0, tzinfo=UTC)  # 2019-05 ended over five years ago
+        dry = {o.data_class: o for o in retention.run(database, now, dry_run=True)}
+        assert dry["audit"].rows == 1
+        with database.session() as s:
+            assert "audit_entries_2019_05" in {
+                p.name for p in partitions.partitions(s, "audit_entries")}
+        done = {o.data_class: o for o in retention.run(database, now)}
+        assert done["audit"].rows == 1 and done["audit"].error is None
+    finally:
+        configure(settings)
+    with database.session() as s:
+        assert "audit_entries_2019_05" not in {
+            p.name for p in partitions.partitions(s, "audit_entries")}
+        assert s.scalar(select(AuditEntry.detail).where(
+            AuditEntry.action == "retention.purge", AuditEntry.detail.like("audit:%")))
+        assert audit.verify(s).ok

@@ -229,21 +229,23 @@ def audit_checkpoint() -> None:
 def audit_archive(before) -> None:
     """Detach the access log's old months (PostgreSQL) for the archive: each stays a table of
     its own to dump and drop; the chains are verified from what remains. Never a month
-    younger than the legal minimum (HSLF-FS 2016:40: five years)."""
-    from datetime import date
+    younger than the legal minimum (HSLF-FS 2016:40: five years). The worker does the same
+    daily when HEMMA_RETENTION_AUDIT_DAYS is set."""
+    from datetime import timedelta
 
-    from hemma.access.audit import MINIMUM_YEARS, archive_before
+    from hemma.access.audit import archive_before
+    from hemma.config import RETENTION_MINIMUM_DAYS
     from hemma.kit.time import local_today
 
     day = before.date()
-    today = local_today()
-    limit = date(today.year - MINIMUM_YEARS, today.month, 1)
+    minimum, law = RETENTION_MINIMUM_DAYS["audit"]
+    limit = local_today() - timedelta(days=minimum)
     if day.day != 1:
         raise click.BadParameter("give the first day of a month", param_hint="--before")
     if day > limit:
-        raise click.BadParameter(f"the access log is kept at least {MINIMUM_YEARS} years "
-                                 f"(HSLF-FS 2016:40 4 kap. 9 §): the latest allowed is "
-                                 f"{limit.isoformat()}", param_hint="--before")
+        raise click.BadParameter(f"the access log is kept at least {minimum} days ({law}): "
+                                 f"the latest allowed is {limit.isoformat()}",
+                                 param_hint="--before")
     with _session() as session:
         archived = archive_before(session, day)
     if not archived.partitions:
@@ -252,6 +254,104 @@ def audit_archive(before) -> None:
     click.echo(f"detached {', '.join(archived.partitions)}: dump each (pg_dump -t NAME) to "
                f"the archive, then DROP TABLE it; {len(archived.chains)} chain(s) now verified "
                "from their first row still here")
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The archive to write (default: hemma-backup-<UTC time>.tar here).")
+def backup(out: Path | None) -> None:
+    """Back up the database (pg_dump, or SQLite's online backup), the photos of messages and
+    the audit checkpoints into one tar archive with a manifest, while Hemma runs."""
+    from hemma.backup import BackupError
+    from hemma.backup import backup as make_backup
+    from hemma.kit.time import utcnow
+
+    out = out or Path(f"hemma-backup-{utcnow():%Y%m%dT%H%M%SZ}.tar")
+    try:
+        manifest = make_backup(get_settings(), out)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    photos = sum(1 for name in manifest["parts"] if name.startswith("uploads/"))
+    click.echo(f"backup written to {out}: {manifest['database']['backend']} at schema revision "
+               f"{manifest['database']['alembic_revision']}, {len(manifest['tables'])} tables, "
+               f"{sum(manifest['tables'].values())} rows, {photos} photos")
+    if manifest["missing_photos"]:
+        click.echo(f"WARNING: {len(manifest['missing_photos'])} photo(s) the database refers "
+                   "to were not on disk and are not in the backup", err=True)
+    click.echo("It holds patient data: keep it encrypted and apart from the secret key "
+               "(HEMMA_SECRET_KEY or <data dir>/secret_key), which it does not hold.")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True,
+              help="Restore over existing data: a SQLite file and the photos are moved aside "
+                   "(*.before-restore-<time>), on PostgreSQL what the role owns in the "
+                   "database is dropped.")
+@click.option("--new-secret", is_flag=True,
+              help="Restore although this installation's secret key is not the backup's "
+                   "(the audit log then cannot be verified).")
+def restore(archive: Path, force: bool, new_secret: bool) -> None:
+    """Restore a backup into an empty database (HEMMA_DATABASE_URL) and data dir, after
+    checking every part against the manifest. Stop Hemma's processes first."""
+    from hemma.backup import BackupError
+    from hemma.backup import restore as restore_backup
+
+    try:
+        done = restore_backup(get_settings(), archive, force=force, new_secret=new_secret)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    made = done.manifest
+    for aside in done.moved_aside:
+        click.echo(f"moved aside: {aside}")
+    click.echo(f"restored the backup of {made['created_at']}: {len(made['tables'])} tables and "
+               f"{done.rows} rows (as the manifest says), {done.photos} photos, audit "
+               f"checkpoints in {done.checkpoints}")
+    for note in done.notes:
+        click.echo(f"NOTE: {note}")
+    if done.upgrade_needed:
+        click.echo(f"The backup's schema (revision {made['database']['alembic_revision']}) is "
+                   "older than this Hemma's: run `hemma db upgrade` before starting Hemma.")
+    click.echo("Then check the audit log: `hemma audit verify`.")
+
+
+@main.group()
+def retention() -> None:
+    """Retention (gallring) per data class: HEMMA_RETENTION_<CLASS>_DAYS."""
+
+
+@retention.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would go; change nothing.")
+def retention_purge(dry_run: bool) -> None:
+    """Purge each data class's rows of patients whose record has had no entry for its
+    retention days (the worker does this once a day); one audit entry per class."""
+    from hemma.db import Database
+    from hemma.jobs.retention import DATA_CLASSES, run
+    from hemma.kit.time import utcnow
+
+    database = Database(get_settings().resolved_database_url())
+    try:
+        outcomes = run(database, utcnow(), dry_run=dry_run)
+    finally:
+        database.dispose()
+    for outcome in outcomes:
+        data_class = DATA_CLASSES[outcome.data_class]
+        minimum = (f"(at least {data_class.minimum_days} days: {data_class.law})")
+        if outcome.skipped:
+            click.echo(f"{outcome.data_class}: {outcome.skipped} {minimum}")
+            continue
+        verb = "would purge" if dry_run else "purged"
+        click.echo(f"{outcome.data_class}: {verb} {outcome.rows} rows of {outcome.patients} "
+                   f"patients"
+                   + (f" and {outcome.photos} photos" if outcome.photos else "")
+                   + f", records without an entry since {outcome.cutoff:%Y-%m-%d %H:%M} UTC "
+                   f"({outcome.days} days) {minimum}")
+        if outcome.orphans:
+            click.echo(f"  and {outcome.orphans} photo files no message referred to")
+        if outcome.error:
+            click.echo(f"  stopped by an error: {outcome.error}", err=True)
+    if any(o.error for o in outcomes):
+        sys.exit(1)
 
 
 @main.group()

@@ -8,6 +8,18 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The least each data class must be kept, in days, and the rule that says so. Ten years are
+# at most 3,653 days (three leap days), five years 1,827.
+RETENTION_MINIMUM_DAYS: dict[str, tuple[int, str]] = {
+    # Values and messages about the patient's health are journalhandlingar.
+    "observations": (3653, "Patientdatalagen (2008:355) 3 kap. 17 §: a record is kept at "
+                           "least ten years after its last entry"),
+    "messages": (3653, "Patientdatalagen (2008:355) 3 kap. 17 §: a record is kept at least "
+                       "ten years after its last entry"),
+    # The access log.
+    "audit": (1827, "HSLF-FS 2016:40 4 kap. 9 § 7: access logs are kept at least five years"),
+}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HEMMA_", extra="ignore")
@@ -136,6 +148,32 @@ class Settings(BaseSettings):
     # list of URL prefixes ("https://journal.region.example.se/hemma-hook,"). A subscription
     # to any other endpoint is refused: patient events go only where an administrator said.
     fhir_subscription_endpoints: str = ""
+
+    # `hemma backup` and `hemma restore` on PostgreSQL run pg_dump and pg_restore of the
+    # server's own major version: from this directory when set, else Debian's
+    # /usr/lib/postgresql/<major>/bin, else the PATH.
+    pg_bin_dir: Path | None = None
+
+    # Retention (gallring) per data class, in days counted from the last entry into the
+    # patient's record (hemma.jobs.retention): 0 keeps the class for ever (the default: in
+    # public care only the archive authority's decision, gallringsbeslut, allows a purge).
+    # A figure below the class's legal minimum (RETENTION_MINIMUM_DAYS) is refused at start.
+    retention_observations_days: int = Field(default=0, ge=0, le=365 * 200)
+    retention_messages_days: int = Field(default=0, ge=0, le=365 * 200)
+    retention_audit_days: int = Field(default=0, ge=0, le=365 * 200)
+
+    @model_validator(mode="after")
+    def _retention_at_least_the_law(self) -> Settings:
+        for data_class, (minimum, law) in RETENTION_MINIMUM_DAYS.items():
+            days = getattr(self, f"retention_{data_class}_days")
+            if 0 < days < minimum:
+                # An operator's error, in English like the rest of the settings' errors.
+                said = (f"HEMMA_RETENTION_{data_class.upper()}_DAYS={days} is below the legal "
+                        f"minimum of {minimum} days ({law}): set at least {minimum}, or 0 to "
+                        "keep them for ever")
+                raise ValueError(said)
+        return self
+
     @model_validator(mode="after")
     def _daytime_runs_forward(self) -> Settings:
         if self.message_day_end <= self.message_day_start:

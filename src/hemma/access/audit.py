@@ -339,10 +339,6 @@ def append_reviews(session: Session, organisation_id: int,
 # --- Archiving --------------------------------------------------------------------------------
 
 
-# HSLF-FS 2016:40 4 kap. 9 § 7: the access logs are kept at least five years.
-MINIMUM_YEARS = 5
-
-
 @dataclass
 class Archived:
     partitions: list[str]

@@ -437,6 +437,7 @@ AUDIT_ACTIONS = {
     "admin.staff.create": N_("Created a staff account"),
     "admin.staff.update": N_("Changed a staff account"),
     "demo.load": N_("Loaded demo data"),
+    "retention.purge": N_("Purged data past its retention period"),
     "followup.trace": N_("Listed the episodes behind a follow-up figure"),
     "followup.research_export": N_("Research extract (pseudonymised)"),
     "carerequest.manage": N_("Opened care requests"),

@@ -1,8 +1,8 @@
 """The worker: delivers the outbox (alerts to staff, notices to patients and relatives),
 escalates alerts that nobody acknowledged, patients' messages nobody answered in time and
 tasks past their due time, raises alerts for missed measurements, writes signed
-checkpoints of the end of the audit log, and keeps the follow-up figures of the last days
-materialised.
+checkpoints of the end of the audit log, keeps the follow-up figures of the last days
+materialised, and once a day purges what has passed its retention (hemma.jobs.retention).
 Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
 escalation steps are conditional updates; checkpoints are appended lines).
 
@@ -22,6 +22,7 @@ from sqlalchemy import update
 
 import hemma.fhir.subscriptions  # (registers the rest-hook delivery)
 import hemma.followup.service
+import hemma.jobs.retention
 import hemma.messaging.service  # noqa: F401  (registers the message escalation's delivery)
 import hemma.monitoring.alerts  # noqa: F401  (registers the alert delivery handlers)
 import hemma.notifications.service  # noqa: F401  (registers the notice delivery handler)
@@ -48,6 +49,7 @@ class TickReport:
     checkpoint: bool = False
     followup_days: int | None = None  # follow-up rows stored this round (None: not its time)
     partitions: list[str] | None = None  # monthly partitions made (None: not its time)
+    retention: list | None = None  # each data class's purge (None: not its time)
 
 
 class Worker:
@@ -55,7 +57,8 @@ class Worker:
                  missed_every: timedelta = timedelta(seconds=60),
                  checkpoint_file: Path | None = None,
                  checkpoint_every: timedelta | None = None,
-                 followup_every: timedelta = timedelta(minutes=15)):
+                 followup_every: timedelta = timedelta(minutes=15),
+                 retention_every: timedelta = timedelta(days=1)):
         settings = get_settings()
         self.database = database
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -64,6 +67,8 @@ class Worker:
         self.checkpoint_every = checkpoint_every or timedelta(
             seconds=settings.audit_checkpoint_seconds)
         self.followup_every = followup_every
+        self.retention_every = retention_every
+        self._last_retention: datetime | None = None
         self._last_missed: datetime | None = None
         self._last_followup: datetime | None = None
         self._partitions_on: date | None = None
@@ -123,6 +128,8 @@ class Worker:
             report.followup_days = self.keep_followup_current(now)
         if self._partitions_on != now.date():
             report.partitions = self.make_partitions(now)
+        if self._last_retention is None or now - self._last_retention >= self.retention_every:
+            report.retention = self.purge_expired(now)
         return report
 
     def make_partitions(self, now: datetime) -> list[str] | None:
@@ -138,6 +145,16 @@ class Worker:
         if made:
             log.info("partitions made: %s", ", ".join(made))
         return made
+
+    def purge_expired(self, now: datetime) -> list | None:
+        """Once a day: each data class past its retention (hemma.jobs.retention). Last of all,
+        and a failure is logged and tried again the next day."""
+        self._last_retention = now
+        try:
+            return hemma.jobs.retention.run(self.database, now)
+        except Exception:
+            log.exception("the retention purge failed")
+            return None
 
     def keep_followup_current(self, now: datetime) -> int | None:
         """The follow-up measures of the last days, materialised (hemma.followup.service).
