@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.fhir",),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
-    ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
+    ("hemma.web", "hemma.app", "hemma.cli", "hemma.__main__", "hemma.demo", "hemma.jobs.worker",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",
      "hemma.prem.demo", "hemma.followup.demo",
      # FHIR's routes: what they share, and each group of resource types
