@@ -34,7 +34,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("hemma.fhir",),
     # What puts it all together for people: pages, the JSON API, the patient overview, the
     # worker, commands, demo data.
-    ("hemma.web", "hemma.app", "hemma.cli", "hemma.demo", "hemma.jobs.worker",
+    ("hemma.web", "hemma.app", "hemma.cli", "hemma.__main__", "hemma.demo",
+     "hemma.jobs.worker",
      # backup and restore; retention's data classes and their purges
      "hemma.backup", "hemma.jobs.retention",
      "hemma.patients.overview", "hemma.planning.demo_day", "hemma.messaging.demo",

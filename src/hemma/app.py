@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -243,17 +244,59 @@ def _document_errors(app: FastAPI) -> None:
     app.openapi = openapi
 
 
+def _end_streams_on_stop() -> Callable[[], None]:
+    """uvicorn stops on SIGTERM (SIGINT) only once every open response has ended, and a live
+    stream (a board, an inbox, the patient's page) never ends by itself: told by the same
+    signal, each stream ends now, and its browser reconnects (to another process behind the
+    load balancer). uvicorn's own handler still runs; the graceful timeout stays the net.
+    Only where uvicorn handles the signals (its main thread); returns the undoing."""
+    import asyncio
+    import signal
+    import threading
+
+    from hemma.coordination.live import broadcaster
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    loop = asyncio.get_running_loop()
+    installed = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):  # nobody handles it gracefully: leave it be
+            continue
+
+        def handler(signum, frame, previous=previous):
+            loop.call_soon_threadsafe(broadcaster.close)  # no locks in a signal handler
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+        installed[sig] = (handler, previous)
+
+    def undo() -> None:
+        for sig, (handler, previous) in installed.items():
+            if signal.getsignal(sig) is handler:
+                signal.signal(sig, previous)
+
+    return undo
+
+
 @asynccontextmanager
 async def _background(app: FastAPI):
-    """`hemma serve` runs an outbox worker in the process, and on PostgreSQL listens for
-    other processes' wake-ups (new outbox messages, new inbox events)."""
+    """Each process of `hemma serve` runs an outbox worker (unless `--no-worker`, i.e.
+    HEMMA_RUN_WORKER=false: production runs `hemma worker` beside the app instead), and on
+    PostgreSQL listens for other processes' wake-ups (new outbox messages, new inbox
+    events): every app process has its own listener, so a change committed in any process
+    wakes the live pages (boards, inboxes) open on every other."""
     from hemma.coordination import live
     from hemma.coordination.live import PostgresListener, broadcaster
     from hemma.jobs import outbox
     from hemma.jobs.worker import Worker
 
     started = []
+    undo = lambda: None  # noqa: E731
     if app.state.background:
+        broadcaster.closing = False  # (open again, should this process serve once more)
+        undo = _end_streams_on_stop()
         if get_settings().run_worker:
             worker = Worker(app.state.db, checkpoint_file=get_settings()
                             .resolved_checkpoint_file())
@@ -270,6 +313,7 @@ async def _background(app: FastAPI):
     try:
         yield
     finally:
+        undo()
         app.state.ingest.stop()
         for thing in reversed(started):
             thing.stop()

@@ -33,6 +33,18 @@ def main() -> None:
     configure(None)  # a command's settings are the environment's, read afresh
 
 
+def _shared_secret() -> None:
+    """On PostgreSQL, processes on several machines share one audit chain and must key it
+    alike: a key generated into one machine's data directory would be that machine's alone."""
+    settings = get_settings()
+    if not settings.secret_key and \
+            not settings.resolved_database_url().startswith("sqlite"):
+        raise click.ClickException(
+            "set HEMMA_SECRET_KEY: on PostgreSQL every process, on every machine, keys the "
+            "audit chain with it (an installation that has run without it has its key in "
+            f"{settings.data_dir / 'secret_key'}: use that one)")
+
+
 @main.group()
 def db() -> None:
     """Database migrations."""
@@ -80,24 +92,57 @@ def db_partitions() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="App processes serving requests on the one port (uvicorn's workers).")
+@click.option("--worker/--no-worker", "run_worker", default=None,
+              help="Run an outbox worker inside each app process (default: HEMMA_RUN_WORKER, "
+                   "on). Production: --no-worker, with `hemma worker` processes beside.")
+@click.option("--forwarded-allow-ips", envvar="HEMMA_FORWARDED_ALLOW_IPS", default=None,
+              help="The reverse proxies (comma-separated addresses) whose X-Forwarded-For "
+                   "and X-Forwarded-Proto are believed: the client's address and https then "
+                   "come from them. Unset: nobody's (the peer is the client).")
+@click.option("--graceful-timeout", default=10, show_default=True,
+              type=click.IntRange(min=1),
+              help="On SIGTERM, seconds for requests to finish; open live streams (boards, "
+                   "inboxes) are then closed, and the browsers reconnect elsewhere.")
 @click.option("--show-logins/--no-show-logins", default=False,
               help="Print the demo logins (for `make demo`).")
-def serve(host: str, port: int, workers: int, show_logins: bool) -> None:
+def serve(host: str, port: int, workers: int, run_worker: bool | None,
+          forwarded_allow_ips: str | None, graceful_timeout: int, show_logins: bool) -> None:
     """Serve Hemma over HTTP."""
+    import os
+
     import uvicorn
 
+    from hemma.config import configure
+
+    _shared_secret()
+    if run_worker is not None:
+        # The app processes read their settings from the environment (uvicorn's workers are
+        # new processes): the flag reaches them there.
+        os.environ["HEMMA_RUN_WORKER"] = "true" if run_worker else "false"
+        configure(None)
+    settings = get_settings()
+    if workers > 1 and settings.resolved_database_url().startswith("sqlite"):
+        click.echo("warning: several processes on SQLite do not wake each other's live pages "
+                   "(PostgreSQL's LISTEN/NOTIFY does): they only look again on their own "
+                   "clock, up to a minute. Production runs on PostgreSQL.", err=True)
+    if workers > 1 and settings.run_worker:
+        click.echo(f"note: each of the {workers} app processes runs an outbox worker; in "
+                   "production use --no-worker and run `hemma worker` beside them.", err=True)
     if show_logins:
         from hemma.demo import print_logins
 
         print_logins(f"http://{host}:{port}/")
     uvicorn.run("hemma.app:serve_app", factory=True, host=host, port=port, workers=workers,
-                proxy_headers=False, access_log=False)
+                proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips,
+                timeout_graceful_shutdown=graceful_timeout, access_log=False)
 
 
 @main.command()
 def worker() -> None:
-    """Deliver the outbox, escalate alerts and watch for missed measurements, until stopped."""
+    """Deliver the outbox, escalate alerts and watch for missed measurements, until stopped
+    (SIGTERM: after the message being delivered; the rest of its claim is handed back)."""
     import logging
     import signal
 
@@ -106,6 +151,7 @@ def worker() -> None:
     from hemma.jobs import outbox
     from hemma.jobs.worker import Worker
 
+    _shared_secret()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     database = Database(get_settings().resolved_database_url())
     w = Worker(database)

@@ -115,8 +115,16 @@ class Settings(BaseSettings):
     planning_seconds: float = 2.5
     replan_seconds: float = 0.4
     planning_iterations: int | None = None
-    # Run the outbox worker inside `hemma serve` (and `make demo`).
+    # Run an outbox worker inside each app process (`hemma serve`, `make demo`). On by default
+    # so that alerts go out even where nobody started `hemma worker`; production turns it off
+    # (`hemma serve --no-worker`) and runs `hemma worker` processes beside the app instead.
     run_worker: bool = True
+    # A worker holds the outbox messages it claimed this long. A worker that dies (killed,
+    # the machine lost) holds them no longer than this: then another worker delivers them.
+    # It is also how soon a failed delivery is tried again. Longer than the slowest delivery
+    # of a batch (an SMTP server's timeout), and far longer than the clocks of the workers'
+    # machines drift apart (they compare their own clocks with it).
+    outbox_lease_seconds: int = Field(default=30, ge=1, le=3600)
 
     # Where the worker (and `hemma audit checkpoint`) appends signed checkpoints of the end of
     # the audit chains, and how often. Entries added since the newest checkpoint could be cut

@@ -4,6 +4,7 @@ queued events share one transaction)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -98,6 +99,22 @@ def _send_notifications(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_notifications(session: Session) -> None:
     session.info.pop(_CHANNELS, None)
+
+
+def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
+    """One at a time across every process, until this transaction ends: PostgreSQL's
+    transaction-level advisory lock on `name`. With `wait` False it is taken only if free,
+    and False says another transaction holds it. On SQLite always True: its writers queue
+    on the database's own lock (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
+                         signed=True)
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
+    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                {"key": key}).scalar())
 
 
 def any_of(session: Session, column, values) -> ColumnElement[bool]:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from hemma.config import Settings, configure
 from hemma.fhir import subscriptions
-from hemma.jobs.outbox import LEASE
+from hemma.jobs.outbox import lease
 from hemma.jobs.worker import Worker
 from hemma.kit.time import utcnow
 from hemma.models import FhirNotification, FhirSubscription, Patient
@@ -92,7 +92,7 @@ def test_each_new_alert_the_account_may_read_is_told_once(app, world, database, 
         assert patient.personnummer not in text and patient.family_name not in text
         assert str(mine) not in text
     # However often the worker runs, once.
-    worker.tick(utcnow() + LEASE * 3)
+    worker.tick(utcnow() + lease() * 3)
     assert len(hook.requests) == 1 and _sent(database) == 1
     # Only the subscribing account sees its subscription; it ends it with status off.
     kim = fhir_client(app, database, world, "kim")
@@ -102,7 +102,7 @@ def test_each_new_alert_the_account_may_read_is_told_once(app, world, database, 
                  json={**sara.get(f"/fhir/Subscription/{sub_id}").json(), "status": "off"})
     assert r.status_code == 200 and r.json()["status"] == "off"
     world.alert(mine, unit="med")
-    worker.tick(utcnow() + LEASE * 6)
+    worker.tick(utcnow() + lease() * 6)
     assert len(hook.requests) == 1
 
 
@@ -119,16 +119,16 @@ def test_a_failing_endpoint_is_tried_again_and_then_set_to_error(
     t = utcnow() + timedelta(seconds=1)
     worker.tick(t)
     assert len(hook.requests) == 1 and _sent(database) == 0
-    worker.tick(t + LEASE * 2)  # the lease ran out: tried again
+    worker.tick(t + lease() * 2)  # the lease ran out: tried again
     assert len(hook.requests) == 2 and _sent(database) == 0
     hook.status = 202
-    worker.tick(t + LEASE * 4)
+    worker.tick(t + lease() * 4)
     assert len(hook.requests) == 3 and _sent(database) == 1
     # Down for good: after the last try the subscription says so, and nothing more is sent.
     hook.status = 500
     world.alert(pid, unit="med")
     for i in range(1, 6):
-        worker.tick(t + LEASE * (6 + 2 * i))
+        worker.tick(t + lease() * (6 + 2 * i))
     assert len(hook.requests) == 6  # three more tries, then none
     r = sara.get(f"/fhir/Subscription/{sub_id}").json()
     assert r["status"] == "error" and "500" in r["error"]

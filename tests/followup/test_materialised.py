@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from hemma.followup import service
@@ -121,3 +123,43 @@ def test_the_worker_fills_in_an_older_history_a_few_months_a_round(world, databa
         stored = service.load_days(s, date(2026, 3, 1), date(2026, 8, 20), august)
         raw = service.raw_days(s, date(2026, 3, 1), date(2026, 8, 20), august)
         assert as_json(stored) == as_json(raw)
+
+
+def _two_at_once(database):
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers queue on its own database lock (BEGIN IMMEDIATE)")
+
+
+def test_two_refreshes_at_once_store_each_day_once(world, database, april):
+    """Two workers (or a worker and `hemma followup rebuild`) refresh the same days at once:
+    the second waits for the first, then computes from what it committed."""
+    _two_at_once(database)
+    errors = []
+
+    def second():
+        try:
+            with database.session() as s:
+                service.refresh(s, date(2026, 3, 1), date(2026, 6, 1), NOW)
+        except Exception as exc:  # without the lock: the same days inserted twice
+            errors.append(exc)
+
+    with database.session() as s:
+        rows = service.refresh(s, date(2026, 3, 1), date(2026, 6, 1), NOW)
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(0.5)  # (it waits for this transaction, however long it is given)
+    other.join(60)
+    assert not other.is_alive() and errors == []
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(FollowUpDay)) == rows
+        assert s.scalar(select(func.count()).select_from(FollowUpComputed)) == 92
+
+
+def test_a_worker_leaves_the_round_to_another_already_at_it(world, database, april):
+    _two_at_once(database)
+    with database.session() as first:
+        service.refresh(first, date(2026, 5, 1), date(2026, 6, 1), NOW)  # holds the lock
+        with database.session() as s:
+            assert service.keep_current(s, NOW) is None  # not its turn: nothing done
+    with database.session() as s:
+        assert service.keep_current(s, NOW) > 0

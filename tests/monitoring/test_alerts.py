@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 
 from sqlalchemy import func, select
 
-from hemma.jobs.outbox import LEASE
+from hemma.jobs.outbox import lease
 from hemma.jobs.worker import Worker
 from hemma.kit.time import STOCKHOLM, format_local, frozen_clock, utcnow
 from hemma.models import (
@@ -225,7 +225,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_delivers_once(world, dat
         # When the dead worker's lease ends (read, not assumed: the process may have
         # started slowly on a busy machine).
         lease_end = message.claimed_until
-    assert lease_end <= utcnow() + LEASE
+    assert lease_end <= utcnow() + lease()
     # The restarted worker waits for the dead one's lease, then delivers, once.
     restarted = Worker(database, name="restarted")
     assert restarted.tick(lease_end - timedelta(seconds=1)).delivered == 0

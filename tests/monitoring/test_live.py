@@ -37,3 +37,23 @@ def test_another_process_commit_wakes_this_one(database):
         assert woke.wait(5)
     finally:
         listener.stop()
+
+
+def test_closing_wakes_every_open_stream_and_keeps_them_awake():
+    """The process is stopping (SIGTERM): every waiting stream wakes and sees `closing`,
+    and no later wait blocks, so each stream ends instead of holding the server up."""
+    b = live.Broadcaster()
+
+    async def scenario():
+        subscription = b.subscribe()
+        waiting = [asyncio.create_task(b.wait(60)), asyncio.create_task(subscription.wait(60))]
+        await asyncio.sleep(0.05)
+        threading.Thread(target=b.close).start()
+        woke = await asyncio.gather(*waiting)
+        subscription.clear()
+        later = await asyncio.gather(b.wait(60), subscription.wait(60))
+        subscription.close()
+        return woke, later
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 30)) == ([True, True], [True, True])
+    assert b.closing and not live.broadcaster.closing  # the process's own is untouched

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hemma.config import Settings, configure
-from hemma.jobs.outbox import LEASE
+from hemma.jobs.outbox import lease
 from hemma.jobs.worker import Worker
 from hemma.kit.time import utcnow
 from hemma.models import OutboxMessage, Patient, Relative, SentNotice
@@ -126,7 +126,7 @@ def test_a_new_message_is_mailed_once_with_the_generic_text_only(world, database
     assert _notices(database) == [("patient", pid, "email", "a…@example.se")]
 
     # Delivered: another tick (however much later) sends nothing more.
-    worker.tick(utcnow() + LEASE * 3)
+    worker.tick(utcnow() + lease() * 3)
     assert len(smtp.mails) == 1
     assert len(_notices(database)) == 1
     (message,) = _outbox(database)
@@ -152,14 +152,14 @@ def test_a_mail_server_that_is_down_keeps_the_notice_in_the_outbox(world, databa
     assert worker.tick(t0 + timedelta(seconds=2)).delivered == 0
     assert smtp.mails == []
     # …after it, the next tick delivers it, once.
-    report = worker.tick(t0 + LEASE + timedelta(seconds=2))
+    report = worker.tick(t0 + lease() + timedelta(seconds=2))
     assert (report.delivered, report.failed) == (1, 0)
     (mail,) = smtp.mails
     assert mail.recipients == ["anna.andersson@example.se"] and mail.text == SWEDISH
     (message,) = _outbox(database)
     assert message.delivered_at is not None and message.attempts == 2
     assert _notices(database) == [("patient", pid, "email", "a…@example.se")]
-    worker.tick(t0 + LEASE * 4)
+    worker.tick(t0 + lease() * 4)
     assert len(smtp.mails) == 1
 
 

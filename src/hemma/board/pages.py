@@ -40,6 +40,7 @@ SETTLE_SECONDS = 0.1
 IDLE_SECONDS = 30.0
 VIEWS = ("auto", "wall", "phone")
 TOKEN_PLACEHOLDER = "__csrf__"
+CLOSED = ("closed",)  # the process is stopping: the stream ends (its browser reconnects)
 
 
 @router.get("/board")
@@ -99,7 +100,9 @@ class Hub:
             group.task = asyncio.get_running_loop().create_task(self._run(database, group))
         else:
             group.viewers.add(viewer)
-            if group.html is not None:
+            if broadcaster.closing:  # the group's look has ended
+                _offer(viewer, CLOSED)
+            elif group.html is not None:
                 _offer(viewer, (group.html, group.counts, None))
         return group
 
@@ -114,6 +117,10 @@ class Hub:
         subscription = broadcaster.subscribe()
         try:
             while group.viewers:
+                if broadcaster.closing:
+                    for viewer in list(group.viewers):
+                        _offer(viewer, CLOSED)
+                    return
                 subscription.clear()
                 try:
                     b = await run_in_threadpool(self._look, database, group)
@@ -208,7 +215,7 @@ async def stream(request: Request, opening: Annotated[Opening, Depends(open_boar
                     item = await asyncio.wait_for(viewer.queue.get(), IDLE_SECONDS + 5)
                 except TimeoutError:
                     item = None
-                if await request.is_disconnected():
+                if item is CLOSED or await request.is_disconnected():
                     return
                 if item is None:
                     yield ": keep-alive\n\n"

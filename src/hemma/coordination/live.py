@@ -25,6 +25,14 @@ class Broadcaster:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        # The process is stopping: open streams end (their browsers reconnect, to another
+        # process behind the load balancer) instead of holding the server up.
+        self.closing = False
+
+    def close(self) -> None:
+        """Wake every open stream for the last time: each sees `closing` and ends."""
+        self.closing = True
+        self.notify()
 
     def notify(self) -> None:
         with self._lock:
@@ -36,6 +44,8 @@ class Broadcaster:
                 pass
 
     async def wait(self, timeout: float) -> bool:
+        if self.closing:
+            return True
         ev = asyncio.Event()
         entry = (asyncio.get_running_loop(), ev)
         with self._lock:
@@ -69,6 +79,8 @@ class Subscription:
         self._event.clear()
 
     async def wait(self, timeout: float) -> bool:
+        if self._broadcaster.closing:
+            return True
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
             return True

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from hemma.access.policy import Action, Subject
 from hemma.access.service import decisions_for, log_listed, origin, require
 from hemma.config import get_settings
+from hemma.db import advisory_lock
 from hemma.followup import measures as m
 from hemma.kit.errors import Invalid
 from hemma.kit.time import at_local, ensure_utc, local_date, local_today, utcnow
@@ -401,6 +402,9 @@ RECENT_DAYS = 2
 SETTLING_DAYS = 35
 
 
+LOCK = "hemma.followup.refresh"
+
+
 def refresh(db: Session, start: date, end: date, now: datetime | None = None) -> int:
     """Compute and store the days of [start, end) before today (today is still happening and
     is always computed from the events). Returns the number of rows stored."""
@@ -408,6 +412,11 @@ def refresh(db: Session, start: date, end: date, now: datetime | None = None) ->
     end = min(end, local_date(now))
     if start >= end:
         return 0
+    # One refresh at a time across processes (two workers, a worker and `hemma followup
+    # rebuild`): each deletes its days and inserts them anew, and two at once would insert
+    # the same days twice. The lock is taken before reading, so the second computes from
+    # what the first committed.
+    advisory_lock(db, LOCK)
     days = raw_days(db, start, end, now)
     db.execute(delete(FollowUpDay).where(FollowUpDay.day >= start, FollowUpDay.day < end))
     db.execute(delete(FollowUpComputed).where(FollowUpComputed.day >= start,
@@ -426,10 +435,13 @@ def refresh(db: Session, start: date, end: date, now: datetime | None = None) ->
 BACKFILL_MONTHS = 3
 
 
-def keep_current(db: Session, now: datetime) -> int:
+def keep_current(db: Session, now: datetime) -> int | None:
     """The worker's round: the last days again, once a day the settling ones, and, where
     events are older than anything computed (an installation upgraded with its history),
-    up to three months further back each round until the first event."""
+    up to three months further back each round until the first event. None if another
+    process is refreshing right now: its round serves this one's."""
+    if not advisory_lock(db, LOCK, wait=False):
+        return None
     today = local_date(now)
     rows = 0
     oldest = db.scalar(select(func.min(FollowUpComputed.day)))

@@ -2,9 +2,14 @@
 escalates alerts that nobody acknowledged, patients' messages nobody answered in time and
 tasks past their due time, raises alerts for missed measurements, writes signed
 checkpoints of the end of the audit log, keeps the follow-up figures of the last days
-materialised, and once a day purges what has passed its retention (hemma.jobs.retention).
-Run it as `hemma worker`, or inside `hemma serve`; several can run at once (claims and
-escalation steps are conditional updates; checkpoints are appended lines).
+materialised, makes the coming months' partitions (PostgreSQL) and once a day purges what has
+passed its retention (hemma.jobs.retention).
+Run it as `hemma worker`, or inside `hemma serve`; several can run at once, in any number of
+processes and machines on one PostgreSQL: claims and escalation steps are conditional
+updates, a missed window's alert is unique, checkpoints are appended lines, and the
+follow-up days are refreshed by one worker at a time (an advisory lock). Asked to stop
+(`stop()`, SIGTERM for `hemma worker`), it finishes the message it is delivering and hands
+back the rest of its claim.
 
 `tick(now)` does one round of everything and is what tests call with a controlled clock."""
 
@@ -47,7 +52,8 @@ class TickReport:
     notifications: int = 0  # FHIR subscription notifications queued
     missed: int = 0
     checkpoint: bool = False
-    followup_days: int | None = None  # follow-up rows stored this round (None: not its time)
+    # follow-up rows stored this round (None: not its time, or another worker's turn)
+    followup_days: int | None = None
     partitions: list[str] | None = None  # monthly partitions made (None: not its time)
     retention: list | None = None  # each data class's purge (None: not its time)
 
@@ -76,19 +82,26 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def deliver_pending(self, now: datetime) -> tuple[int, int]:
+    def deliver_pending(self, now: datetime | None = None) -> tuple[int, int]:
+        """Claim and deliver due messages until none are left, one failed, or the worker is
+        asked to stop (it hands back what it claimed and did not deliver). With `now` None
+        the clock is read at each claim and each delivery: a long backlog's later claims get
+        their whole lease, and a delivery its own time."""
         delivered = failed = 0
-        while True:
+        while not self._stop.is_set():
             with self.database.session() as s:
-                claimed = outbox.claim(s, self.name, now)
+                claimed = outbox.claim(s, self.name, now or utcnow())
             if not claimed:
-                return delivered, failed
-            for message_id in claimed:
+                break
+            for i, message_id in enumerate(claimed):
+                if self._stop.is_set():
+                    self._release(claimed[i:])
+                    break
                 try:
                     # One transaction per message: its notifications and its "delivered"
                     # mark commit together, or neither does.
                     with self.database.session() as s:
-                        delivered += outbox.deliver(s, message_id, self.name, now)
+                        delivered += outbox.deliver(s, message_id, self.name, now or utcnow())
                 except Exception as exc:
                     failed += 1
                     log.exception("delivering outbox message %s failed", message_id)
@@ -96,10 +109,25 @@ class Worker:
                         s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
                                   .values(last_error=str(exc)[:500]))
             if failed:
-                return delivered, failed
+                break
+        return delivered, failed
+
+    def _release(self, message_ids: list[int]) -> None:
+        """Stopping: the claimed messages not delivered go back at once (a failure to say so
+        only makes them wait for the lease)."""
+        try:
+            with self.database.session() as s:
+                released = outbox.release(s, self.name, message_ids)
+            log.info("worker %s stopping: handed back %s claimed message(s)", self.name,
+                     released)
+        except Exception:
+            log.exception("handing back %s claimed message(s) failed; they wait for the lease",
+                          len(message_ids))
 
     def tick(self, now: datetime | None = None, *, check_missed: bool | None = None) -> TickReport:
+        """One round of everything at `now` (None: the clock; deliveries then read it anew)."""
         alerts = hemma.monitoring.alerts
+        clock = now
         now = now or utcnow()
         report = TickReport()
         with self.database.session() as s:
@@ -112,7 +140,9 @@ class Worker:
             report.notifications = hemma.fhir.subscriptions.sweep(s, now)
         # Deliver first: an alert waiting in the outbox must not wait for the slower sweep
         # for missed measurements.
-        report.delivered, report.failed = self.deliver_pending(now)
+        report.delivered, report.failed = self.deliver_pending(clock)
+        if self._stop.is_set():
+            return report  # asked to stop: the rest waits for the next worker's round
         if check_missed is None:
             check_missed = self._last_missed is None or now - self._last_missed >= self.missed_every
         if check_missed:
@@ -120,7 +150,7 @@ class Worker:
                 report.missed = alerts.check_missed(s, now)
             self._last_missed = now
             if report.missed:
-                delivered, failed = self.deliver_pending(now)
+                delivered, failed = self.deliver_pending(clock)
                 report.delivered += delivered
                 report.failed += failed
         report.checkpoint = self.checkpoint(now)
@@ -158,7 +188,8 @@ class Worker:
 
     def keep_followup_current(self, now: datetime) -> int | None:
         """The follow-up measures of the last days, materialised (hemma.followup.service).
-        Last: alerts and escalations never wait for it, and a failure only delays figures."""
+        Last: alerts and escalations never wait for it, and a failure only delays figures.
+        None when another worker is refreshing them right now (one at a time)."""
         self._last_followup = now
         try:
             with self.database.session() as s:

@@ -238,7 +238,7 @@ async def stream(request: Request,
         nonlocal last
         yield "retry: 2000\n\n"
         while True:
-            if await request.is_disconnected():
+            if broadcaster.closing or await request.is_disconnected():
                 return
             found, last_seen = await run_in_threadpool(fetch, last)
             for event in found:

@@ -242,7 +242,7 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
         try:
             yield "retry: 5000\n\n"
             last = None
-            while not await request.is_disconnected():
+            while not broadcaster.closing and not await request.is_disconnected():
                 subscription.clear()
                 coming = await run_in_threadpool(fetch)
                 if coming is None:
