@@ -354,7 +354,7 @@ def test_two_app_processes_and_two_workers_on_one_postgresql(world, database, pr
         # keep-alive first: an event showing the change with no keep-alive before it was
         # woken by B's commit, through PostgreSQL. (A keep-alive that happened to fall in
         # between proves nothing either way: make another change.)
-        for attempt in range(3):
+        for attempt in range(6):
             title = f"Ring tillbaka {attempt} {uuid.uuid4().hex[:6]}"
             r = httpx.post(f"{base_b}/api/v1/patients/{first}/tasks", timeout=WAIT,
                            headers={"Authorization": f"Bearer {coordinator}"},
