@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc6749 import AuthorizationServer, InvalidRequestError, OAuth2Request
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
