@@ -633,6 +633,9 @@ TREND_DIRECTIONS = {"up": N_("↑ higher than last time"), "down": N_("↓ lower
                     "same": N_("→ as last time")}
 # Notices to patients and relatives (hemma.notifications): where they go.
 FIELD_LABELS["email"] = N_("E-mail")
+# Login (hemma.access.totp, hemma.access.directory).
+FIELD_LABELS["code"] = N_("Six-digit code")
+FIELD_LABELS["password_login"] = N_("Password login")
 # --- Messages (hemma.messaging) ---------------------------------------------------------------
 AUDIT_ACTIONS.update({
     "message.write": N_("Opened messages to write"),
