@@ -411,7 +411,8 @@ def _log_refusal(session: Session, refused: Refused, actor: audit.Actor) -> None
     audit.trail(session).actor = actor
     audit.record(session, None, "auth.login", outcome="denied",
                  detail=f"oidc:{refused.check}"[:300])
-    log.warning("OIDC login refused: %s", refused.check)
+    # The reason only: the detail (an HSA-id) is for the audit log, not the process log.
+    log.warning("OIDC login refused: %s", refused.check.split(" ")[0])
 
 
 def message(refused: Refused) -> tuple[str, dict]:

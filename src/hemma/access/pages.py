@@ -598,6 +598,7 @@ def _staff_page(request, db, principal, staff_id: int, values=None, errors=None,
     return render(request, "access/admin_staff.html", {
         "staff": staff, "staff_values": values, "staff_errors": errors or {},
         "totp_confirmed_at": app.confirmed_at if app is not None else None,
+        "totp_exists": app is not None,
         "totp_required": get_settings().totp_required,
         **_admin_options(db, principal)}, status_code=status_code)
 
