@@ -413,9 +413,10 @@ def users() -> None:
 @click.option("--unit", "unit_name", required=True, help="Unit name")
 @click.option("--admin", is_flag=True)
 @click.option("--log-reviewer", is_flag=True)
+@click.option("--hsa-id", default=None, help="For login with SITHS (e.g. SE2321000222-1234)")
 @click.password_option()
 def users_create(username, given_name, family_name, profession, unit_name, admin, log_reviewer,
-                 password) -> None:
+                 hsa_id, password) -> None:
     """Create a staff account (the first administrator, typically)."""
     from sqlalchemy import select
 
@@ -436,8 +437,102 @@ def users_create(username, given_name, family_name, profession, unit_name, admin
         session.add(Staff(username=username.lower(), given_name=given_name,
                           family_name=family_name, profession=profession, unit_id=unit.id,
                           is_admin=admin, is_log_reviewer=log_reviewer, skills=[],
+                          hsa_id=hsa_id.upper() if hsa_id else None,
                           password_hash=hash_password(password), created_at=utcnow()))
     click.echo(f"created {username}")
+
+
+def _break_glass(session) -> None:
+    from hemma.access import audit
+
+    audit.trail(session).actor = audit.Actor(username="(hemma users)")
+
+
+@users.command("password-login")
+@click.argument("choice", type=click.Choice(["on", "off", "status"]))
+def users_password_login(choice: str) -> None:
+    """Allow (on) or forbid (off) password logins, or show how staff log in (status). The
+    break glass: when the region's login service is down and passwords are off, `on` lets
+    staff in with their passwords again at once (logged)."""
+    from hemma.access import audit
+    from hemma.access.auth import password_login_choice, passwords_allowed, store_password_login
+
+    settings = get_settings()
+    with _session() as session:
+        if choice == "status":
+            chosen = password_login_choice(session)
+            click.echo(f"SITHS (OpenID Connect): "
+                       f"{settings.oidc_issuer if settings.oidc_enabled else 'not set up'}")
+            click.echo(f"password login: {'on' if passwords_allowed(session) else 'off'} ("
+                       + ("no identity provider: always on" if not settings.oidc_enabled
+                          else "the installation's default, HEMMA_PASSWORD_LOGIN"
+                          if chosen is None else "chosen by an administrator") + ")")
+            click.echo(f"authenticator app code with passwords: "
+                       f"{'required' if settings.totp_required else 'for those who set one up'}")
+            return
+        if choice == "off" and not settings.oidc_enabled:
+            raise click.ClickException("no identity provider is set up (HEMMA_OIDC_ISSUER, "
+                                       "HEMMA_OIDC_CLIENT_ID): passwords stay on")
+        _break_glass(session)
+        store_password_login(session, choice == "on", by="(hemma users)")
+        audit.record(session, None, "admin.password_login", basis="role", detail=choice)
+    click.echo(f"password login is {choice}")
+
+
+@users.command("reset-totp")
+@click.argument("username")
+def users_reset_totp(username: str) -> None:
+    """Forget USERNAME's authenticator app (a lost phone): the next password login sets up a
+    new one where codes are required (logged)."""
+    from sqlalchemy import select
+
+    from hemma.access import audit, totp
+    from hemma.access.auth import end_steps
+    from hemma.models import Staff
+
+    with _session() as session:
+        staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
+        if staff is None:
+            raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+        _break_glass(session)
+        had = totp.remove(session, staff.id)
+        end_steps(session, staff.id)
+        audit.record(session, None, "admin.staff.totp_reset", basis="role",
+                     detail=staff.username)
+    click.echo(f"{username}: authenticator app {'reset' if had else 'was not set up'}")
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.password_option()
+def users_set_password(username: str, password: str) -> None:
+    """Give USERNAME a new password (their sessions end; logged): the way back in for an
+    administrator who only ever logged in with SITHS."""
+    from sqlalchemy import select
+
+    from hemma.access import audit
+    from hemma.access.auth import (
+        MIN_PASSWORD_LENGTH,
+        end_all_sessions,
+        end_steps,
+        hash_password,
+    )
+    from hemma.models import Staff
+
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"at least {MIN_PASSWORD_LENGTH} characters",
+                                 param_hint="--password")
+    with _session() as session:
+        staff = session.scalar(select(Staff).where(Staff.username == username.lower()))
+        if staff is None:
+            raise click.BadParameter(f"no user {username!r}", param_hint="USERNAME")
+        _break_glass(session)
+        staff.password_hash = hash_password(password)
+        end_all_sessions(session, staff.id)
+        end_steps(session, staff.id)
+        audit.record(session, None, "admin.staff.update", basis="role",
+                     detail=f"{staff.username}: new password")
+    click.echo(f"{username}: new password set")
 
 
 @users.command("token")

@@ -44,6 +44,36 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = 20
     login_failure_window_minutes: int = 15
 
+    # Staff login through the region's identity provider (SITHS eID reaches web applications
+    # this way): OpenID Connect, authorization code flow with PKCE. Empty issuer: off. The
+    # issuer's /.well-known/openid-configuration names everything else. Without a client
+    # secret Hemma is a public client (PKCE alone). The staff account is found by the HSA-id
+    # in `oidc_hsa_claim` (Inera's IdP calls its tjänste-id claim `employeeHsaId`); nobody is
+    # created on the way in.
+    oidc_issuer: str = Field(default="", max_length=500)
+    oidc_client_id: str = Field(default="", max_length=255)
+    oidc_client_secret: str = ""
+    oidc_hsa_claim: str = Field(default="employeeHsaId", min_length=1, max_length=100)
+    oidc_scopes: str = Field(default="openid", max_length=500)
+    # The callback registered at the identity provider, e.g.
+    # https://hemma.region.example.se/login/oidc/callback; empty: this request's own address
+    # (right unless a proxy in front rewrites scheme or host).
+    oidc_redirect_url: str = Field(default="", max_length=500)
+    # How far the provider's clock and ours may disagree (exp, iat of the ID token).
+    oidc_clock_skew_seconds: int = Field(default=60, ge=0, le=600)
+    oidc_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    # Passwords: the demo and installations without an identity provider need them. This is
+    # the default until an administrator decides on the admin page (stored in the database,
+    # at once for every instance); without an identity provider they are always on, so an
+    # installation can never lock itself out (`hemma users password-login on` is the break
+    # glass).
+    password_login: bool = True
+    # HSLF-FS 2016:40 asks for strong authentication: in production a password login takes a
+    # one-time code from an authenticator app too (TOTP). Off for the demo.
+    totp_required: bool = False
+    # The name an authenticator app shows beside the code.
+    totp_issuer: str = Field(default="Hemma", min_length=1, max_length=60)
+
     # Emergency access (nödåtkomst) lasts this long before the user must give a new reason.
     emergency_access_minutes: int = 120
     # A discharged patient stays visible to the care team this long, for the discharge summary
@@ -190,6 +220,10 @@ class Settings(BaseSettings):
             # The hour the clocks skip in spring and repeat in autumn has no one moment.
             raise ValueError("Daytime cannot start or end between 02:00 and 02:59")
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -15,11 +15,11 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hemma.access.service import accessible_patients, subject_for
 from hemma.kit.time import local_today, utcnow
-from hemma.models import CareRequest, Organisation, Relative, Staff, Unit, Visit
+from hemma.models import CareRequest, Organisation, Relative, Staff, Unit, Visit, WebSession
 from hemma.web.deps import (
     PatientAccess,
     PatientOwnPage,
@@ -535,6 +535,10 @@ def test_unauthenticated_requests_reach_nothing(app, world, database, client):
             assert r.status_code == 401, (method, url, r.status_code)
         else:
             assert r.status_code == 303 and "/login" in r.headers["location"], (method, url)
+    # The open routes (the login page, its second step, the way to and back from the
+    # region's identity provider) gave nobody a session.
+    with database.session() as s:
+        assert s.scalar(select(func.count()).select_from(WebSession)) == 0
 
 
 # The three positions a clinician can have towards the home ward's information (its own

@@ -2,8 +2,11 @@
 
 An identity provider only answers "which staff account is this?"; everything after that
 (a fresh server-side session, its CSRF token, idle timeout, logout) is shared. Passwords are
-the built-in provider; a SITHS card or OIDC provider plugs in by resolving the account from
-its HSA-id (`Staff.hsa_id`) and calling `start_session` (see ARCHITECTURE.md).
+the built-in provider, allowed where the installation allows them (`passwords_allowed`) and
+followed by a code from the user's authenticator app where one is set up or required
+(`hemma.access.totp`: the session starts only when the second step is done). The region's
+identity provider (SITHS eID over OpenID Connect, `hemma.access.oidc`) resolves the account
+from its HSA-id (`Staff.hsa_id`) and calls `start_session` (see ARCHITECTURE.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from hemma.access import audit
+from hemma.access import audit, totp
 from hemma.access.service import origin
 from hemma.config import get_settings
 from hemma.kit.errors import Forbidden, Unauthenticated
@@ -30,7 +33,9 @@ from hemma.kit.validation import has_control_characters
 from hemma.models import (
     ApiToken,
     ClientToken,
+    InstallationSetting,
     LoginAttempt,
+    LoginStep,
     PatientAccessCode,
     Relative,
     Staff,
@@ -84,6 +89,47 @@ class LoginResult:
     staff: Staff | None
     token: str | None = None
     throttled: bool = False
+    # The password was right and a second step follows (the code from the user's app, or
+    # setting the app up): the browser gets this token in a cookie, not a session.
+    step: str | None = None
+    # Refused before the password was looked at: passwords are off in this installation.
+    passwords_off: bool = False
+
+
+# --- Where passwords are allowed -------------------------------------------------------------
+
+PASSWORD_LOGIN = "password_login"
+
+
+def passwords_allowed(session: Session) -> bool:
+    """May staff log in with a password here? The administrators' choice (stored, so it holds
+    at once in every process), else HEMMA_PASSWORD_LOGIN; always, while no identity provider
+    is configured: an installation can never lock every user out."""
+    settings = get_settings()
+    if not settings.oidc_enabled:
+        return True
+    row = session.get(InstallationSetting, PASSWORD_LOGIN)
+    if row is None:
+        return settings.password_login
+    return bool(row.value.get("allowed", True))
+
+
+def password_login_choice(session: Session) -> bool | None:
+    """What the administrators chose (None: nobody has, the environment's default holds)."""
+    row = session.get(InstallationSetting, PASSWORD_LOGIN)
+    return None if row is None else bool(row.value.get("allowed", True))
+
+
+def store_password_login(session: Session, allowed: bool, *, by: str) -> None:
+    """Record the choice (callers check who may and write the audit entry)."""
+    row = session.get(InstallationSetting, PASSWORD_LOGIN)
+    if row is None:
+        row = InstallationSetting(key=PASSWORD_LOGIN, value={}, changed_at=utcnow(),
+                                  changed_by=by)
+        session.add(row)
+    row.value = {"allowed": allowed}
+    row.changed_at, row.changed_by = utcnow(), by[:64]
+    session.flush()
 
 
 # Patient-code attempts are logged under this name, which no staff username can have (they
@@ -101,25 +147,12 @@ def _recent_failures(session: Session, column, value: str, since: datetime, *whe
     ) or 0
 
 
-def login(
-    session: Session,
-    provider: IdentityProvider,
-    credentials: dict,
-    *,
-    client_addr: str | None,
-    user_agent: str | None,
-) -> LoginResult:
-    """Check throttling, authenticate, start a session. The caller shows one generic message
-    for every failure, throttled or not."""
+def _throttled(session: Session, username: str, client_addr: str | None, now: datetime) -> bool:
+    """Too many failures lately, for this username or from this address (a wrong password
+    and a wrong code from the authenticator app count alike)."""
     settings = get_settings()
-    now = utcnow()
-    typed = (credentials.get("username") or "").strip().lower()[:64]
-    # No account is named with control characters: such a login fails like any other, and
-    # is counted under the name without them (the database keeps no NUL in text).
-    garbled = has_control_characters(typed)
-    username = re.sub(r"[\x00-\x1f\x7f]", "", typed)
     since = now - timedelta(minutes=settings.login_failure_window_minutes)
-    throttled = (
+    return (
         _recent_failures(session, LoginAttempt.username, username, since)
         >= settings.login_max_failures_per_user
         or (
@@ -129,20 +162,149 @@ def login(
             >= settings.login_max_failures_per_address
         )
     )
+
+
+def login(
+    session: Session,
+    provider: IdentityProvider,
+    credentials: dict,
+    *,
+    client_addr: str | None,
+    user_agent: str | None,
+    next_path: str = "/",
+) -> LoginResult:
+    """Check throttling, authenticate, and start a session, or the second step when the
+    user must type a code from their authenticator app (or set one up) first. The caller
+    shows one generic message for every failure, throttled or not."""
+    now = utcnow()
+    typed = (credentials.get("username") or "").strip().lower()[:64]
+    # No account is named with control characters: such a login fails like any other, and
+    # is counted under the name without them (the database keeps no NUL in text).
+    garbled = has_control_characters(typed)
+    username = re.sub(r"[\x00-\x1f\x7f]", "", typed)
+    trail = audit.trail(session)
+    if provider.name == PasswordProvider.name and not passwords_allowed(session):
+        trail.actor = audit.Actor(username=username or None, client_addr=client_addr)
+        audit.record(session, None, "auth.login", outcome="denied", detail="password_off")
+        return LoginResult(None, passwords_off=True)
+    throttled = _throttled(session, username, client_addr, now)
     staff = None if throttled or garbled else provider.authenticate(session, credentials)
     session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
                              success=staff is not None))
-    trail = audit.trail(session)
     if staff is None:
         trail.actor = audit.Actor(username=username or None, client_addr=client_addr)
         audit.record(session, None, "auth.login", outcome="denied",
                      detail="throttled" if throttled else None)
         return LoginResult(None, throttled=throttled)
+    if provider.name == PasswordProvider.name:
+        kind = second_step(session, staff)
+        if kind is not None:
+            # Nothing is logged yet: the login is logged when its second step ends it.
+            return LoginResult(staff, step=_begin_step(session, staff, kind, next_path, now))
     token = start_session(session, staff, provider.name, client_addr=client_addr,
                           user_agent=user_agent)
     trail.actor = actor_for(session, staff, client_addr)
     audit.record(session, None, "auth.login", basis="role", detail=provider.name)
     return LoginResult(staff, token)
+
+
+# --- The second step of a password login ---------------------------------------------------
+
+# Time enough to type a code, or to install an authenticator app and scan its QR code.
+STEP_MINUTES = 10
+
+
+def second_step(session: Session, staff: Staff) -> str | None:
+    """What a right password still needs: "totp" (a code from the app the user set up; asked
+    of everyone who has one), "enrol" (codes are required and the user has no app yet), or
+    nothing."""
+    if totp.is_enrolled(session, staff.id):
+        return "totp"
+    if get_settings().totp_required:
+        return "enrol"
+    return None
+
+
+def _begin_step(session: Session, staff: Staff, kind: str, next_path: str,
+                now: datetime) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(LoginStep(id=_token_hash(token), staff_id=staff.id, kind=kind,
+                          csrf_token=secrets.token_urlsafe(32), next_path=next_path[:500],
+                          created_at=now, expires_at=now + timedelta(minutes=STEP_MINUTES)))
+    return token
+
+
+def pending_step(session: Session, token: str | None) -> tuple[LoginStep, Staff] | None:
+    """The browser's unfinished login (its cookie's token), while it is good."""
+    if not token:
+        return None
+    row = session.execute(
+        select(LoginStep, Staff).join(Staff, Staff.id == LoginStep.staff_id)
+        .where(LoginStep.id == _token_hash(token))).one_or_none()
+    if row is None:
+        return None
+    step, staff = row
+    if step.ended_at is not None or step.expires_at <= utcnow() or not staff.active:
+        return None
+    return step, staff
+
+
+@dataclass
+class StepResult:
+    token: str | None = None  # the new session's, when the login is done
+    next_path: str = "/"
+    # Why not: "expired" (start again), "wrong_code" (type it again), "throttled",
+    # "passwords_off".
+    problem: str | None = None
+
+
+def complete_step(session: Session, token: str | None, code: str | None, *,
+                  client_addr: str | None, user_agent: str | None) -> StepResult:
+    """The code from the user's authenticator app: right and new, the login is done and the
+    session starts (setting the app up is confirmed by the same code). Wrong codes count as
+    failed logins, under the same limits as wrong passwords."""
+    now = utcnow()
+    found = pending_step(session, token)
+    trail = audit.trail(session)
+    trail.actor = audit.Actor(client_addr=client_addr)
+    if found is None:
+        return StepResult(problem="expired")
+    step, staff = found
+    trail.actor = actor_for(session, staff, client_addr)
+    username = staff.username
+    if not passwords_allowed(session):
+        step.ended_at = now
+        audit.record(session, None, "auth.login", outcome="denied", detail="password_off")
+        return StepResult(problem="passwords_off")
+    if _throttled(session, username, client_addr, now):
+        step.ended_at = now
+        session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
+                                 success=False))
+        audit.record(session, None, "auth.login", outcome="denied", detail="throttled")
+        return StepResult(problem="throttled")
+    enrolling = step.kind == "enrol"
+    if not totp.accept_code(session, staff.id, code, confirming=enrolling):
+        session.add(LoginAttempt(username=username, client_addr=client_addr, at=now,
+                                 success=False))
+        audit.record(session, None, "auth.login", outcome="denied", detail="totp")
+        return StepResult(problem="wrong_code", next_path=step.next_path)
+    # Good once: the step ends with the login it completes.
+    step.ended_at = now
+    session.add(LoginAttempt(username=username, client_addr=client_addr, at=now, success=True))
+    if enrolling:
+        audit.record(session, None, "auth.totp.enrol", basis="role")
+    method = "password+totp"
+    session_token = start_session(session, staff, method, client_addr=client_addr,
+                                  user_agent=user_agent)
+    audit.record(session, None, "auth.login", basis="role", detail=method)
+    return StepResult(token=session_token, next_path=step.next_path)
+
+
+def end_steps(session: Session, staff_id: int) -> None:
+    """Unfinished logins of the user end (their app was reset, the account turned off)."""
+    session.execute(update(LoginStep).where(LoginStep.staff_id == staff_id,
+                                            LoginStep.ended_at.is_(None))
+                    .values(ended_at=utcnow()))
 
 
 def start_session(

@@ -4,16 +4,26 @@ organisation only; being an administrator grants no access to patients."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from pydantic import Field, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hemma.access import audit
-from hemma.access.auth import MIN_PASSWORD_LENGTH, end_all_sessions, hash_password
+from hemma.access import audit, totp
+from hemma.access.auth import (
+    MIN_PASSWORD_LENGTH,
+    end_all_sessions,
+    end_steps,
+    hash_password,
+    password_login_choice,
+    passwords_allowed,
+    store_password_login,
+)
 from hemma.access.policy import Action, Subject
 from hemma.access.service import require
+from hemma.config import get_settings
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import utcnow
 from hemma.kit.validation import DbId, Phone, Schema, Text
@@ -67,10 +77,18 @@ class StaffFields(Schema):
     def _parse_skills(cls, value):
         return _skills(value)
 
+    @field_validator("hsa_id")
+    @classmethod
+    def _hsa_id_in_capitals(cls, value):
+        # As HSA writes them (SE2321000222-1234): the login through the region's identity
+        # provider finds the account by it.
+        return value.upper() if value else value
+
 
 class StaffCreate(StaffFields):
     username: str = Field(min_length=3, max_length=64, pattern=r"^[a-z0-9._\-]+$")
-    password: str = Field(min_length=MIN_PASSWORD_LENGTH, max_length=200)
+    # None: the account logs in only through the region's identity provider (its HSA-id).
+    password: str | None = Field(default=None, min_length=MIN_PASSWORD_LENGTH, max_length=200)
 
 
 class StaffUpdate(StaffFields):
@@ -148,7 +166,12 @@ def create_staff(db: Session, subject: Subject, data: StaffCreate) -> Staff:
     _own_unit(db, subject, data.unit_id)
     if db.scalar(select(Staff.id).where(func.lower(Staff.username) == data.username)):
         raise Conflict("That username is taken", field="username")
-    staff = Staff(created_at=utcnow(), password_hash=hash_password(data.password),
+    if not data.password and not (data.hsa_id and get_settings().oidc_enabled):
+        # Neither way in: the account could never log in.
+        raise Invalid("Give an initial password (or, with login through SITHS, an HSA-id)",
+                      field="password")
+    staff = Staff(created_at=utcnow(),
+                  password_hash=hash_password(data.password) if data.password else None,
                   **data.model_dump(exclude={"password"}))
     db.add(staff)
     _flush_unique(db, "username", "That username or HSA-id is taken")
@@ -181,5 +204,63 @@ def update_staff(db: Session, subject: Subject, staff_id: int, data: StaffUpdate
     if not data.active or data.password:
         # A deactivated account or a reset password logs out everywhere at once.
         end_all_sessions(db, staff.id)
+        end_steps(db, staff.id)
     audit.record(db, None, "admin.staff.update", basis="role", detail=staff.username)
     return staff
+
+
+def reset_totp(db: Session, subject: Subject, staff_id: int) -> bool:
+    """Forget a user's authenticator app (a lost or new phone): their next password login
+    sets up a new one where codes are required. True if there was one."""
+    require(db, subject, Action.ADMIN)
+    staff = get_own_staff(db, subject, staff_id)
+    had = totp.remove(db, staff.id)
+    end_steps(db, staff.id)
+    audit.record(db, None, "admin.staff.totp_reset", basis="role", detail=staff.username)
+    return had
+
+
+class LoginSettings(Schema):
+    password_login: bool = False
+
+
+@dataclass(frozen=True)
+class LoginState:
+    """How staff log in here, as the admin page shows it."""
+
+    oidc_issuer: str  # empty: no identity provider configured
+    passwords_allowed: bool
+    choice: bool | None  # what an administrator chose; None: the environment's default
+    default: bool  # HEMMA_PASSWORD_LOGIN
+    totp_required: bool
+
+
+def login_state(db: Session) -> LoginState:
+    settings = get_settings()
+    return LoginState(settings.oidc_issuer if settings.oidc_enabled else "",
+                      passwords_allowed(db), password_login_choice(db),
+                      settings.password_login, settings.totp_required)
+
+
+def set_password_login(db: Session, subject: Subject, data: LoginSettings) -> None:
+    """Allow or forbid password logins in the whole installation (for every organisation:
+    they share the login page), at once. Forbidding them needs the region's identity
+    provider configured, and an HSA-id on the administrator's own account: nobody turns
+    off the way they themselves came in with no other way back."""
+    require(db, subject, Action.ADMIN)
+    if not data.password_login:
+        if not get_settings().oidc_enabled:
+            raise Invalid("Login with SITHS is not set up in this installation: without it, "
+                          "passwords are the only way in and stay on.",
+                          field="password_login")
+        own = db.get(Staff, subject.staff_id)
+        if not own.hsa_id:
+            raise Invalid("Your own account has no HSA-id: you could not log in with SITHS "
+                          "yourself. Add it first.", field="password_login")
+    store_password_login(db, data.password_login, by=own_username(db, subject))
+    audit.record(db, None, "admin.password_login", basis="role",
+                 detail="on" if data.password_login else "off")
+
+
+def own_username(db: Session, subject: Subject) -> str:
+    return db.get(Staff, subject.staff_id).username

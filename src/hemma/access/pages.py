@@ -1,8 +1,10 @@
-"""HTML pages: login and logout, the care team and sharing, emergency access, log review,
+"""HTML pages: login (password, its second step, SITHS through the region's identity
+provider) and logout, the user's authenticator app, the care team and sharing, emergency access, log review,
 and administration."""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from typing import Annotated
 from urllib.parse import urlencode
@@ -10,15 +12,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
-from hemma.access import audit, auth, directory, logreview, sharing
+from hemma.access import audit, auth, directory, logreview, oidc, sharing, totp
 from hemma.access.policy import Action
+from hemma.access.work import Work
 from hemma.config import get_settings
 from hemma.i18n import LANGUAGES
 from hemma.i18n import gettext as _
 from hemma.i18n.labels import PROFESSIONS, REVIEW_OUTCOMES, UNIT_KINDS, label
 from hemma.kit.errors import Invalid, NotFound
 from hemma.kit.validation import DbId, blank_to_none, parse
-from hemma.models import Organisation, Profession, UnitKind
+from hemma.models import Organisation, Profession, Staff, TotpCredential, UnitKind
 from hemma.patients.service import get_patient
 from hemma.web.deps import (
     LANGUAGE_COOKIE,
@@ -51,19 +54,36 @@ def safe_next(value: str | None) -> str:
 
 # --- Login ---------------------------------------------------------------------------------
 
+# The browser's token for its pending login through the identity provider (hemma.access.oidc)
+# and for the second step of a password login (hemma.access.auth): cookies of their own, on
+# the paths that read them only.
+OIDC_COOKIE = "hemma_oidc"
+OIDC_PATH = "/login/oidc"
+STEP_COOKIE = "hemma_login_step"
+STEP_PATH = "/login/code"
 
-def _login_page(request: Request, *, error: str | None = None, username: str = "",
+
+def _login_page(request: Request, db, *, error: str | None = None, username: str = "",
                 next_path: str | None = None, status_code: int = 200):
     return render_login(request, "auth/login.html", "/login", {
         "error": error, "username": username,
         "next": safe_next(next_path or request.query_params.get("next")),
+        "oidc": get_settings().oidc_enabled,
+        "passwords": auth.passwords_allowed(db),
     }, status_code)
 
 
+def _signed_in(response, token: str):
+    response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax",
+                        secure=get_settings().cookie_secure, path="/")
+    return response
+
+
 @router.get("/login", dependencies=[Depends(Public())])
-def login_form(request: Request):
-    """The login page."""
-    return _login_page(request)
+def login_form(request: Request, db: DbSession):
+    """The login page: with SITHS where the region's identity provider is set up, with a
+    password where passwords are allowed."""
+    return _login_page(request, db)
 
 
 @router.post("/login", dependencies=[Depends(Public())])
@@ -72,21 +92,133 @@ def login(request: Request, db: DbSession, form: FormData,
     """Log in with username and password. Every failure gets the same message."""
     generic = _("Login failed. Check your username and password, or try again later.")
     if not login_token_valid(request, sent):
-        return _login_page(request, error=_("The page had expired. Please try again."),
+        return _login_page(request, db, error=_("The page had expired. Please try again."),
                            username=form.get("username", ""), next_path=form.get("next"),
                            status_code=400)
+    next_path = safe_next(form.get("next"))
     # The password field is read raw: leading or trailing spaces belong to it.
     result = auth.login(
         db, auth.PasswordProvider(),
         {"username": form.get("username", ""), "password": form.get("password", "")},
-        client_addr=client_addr(request), user_agent=request.headers.get("user-agent"))
+        client_addr=client_addr(request), user_agent=request.headers.get("user-agent"),
+        next_path=next_path)
+    if result.passwords_off:
+        return _login_page(request, db, error=_(
+            "Login with a password is turned off here. Log in with SITHS."), status_code=400)
     if result.staff is None:
-        return _login_page(request, error=generic, username=form.get("username", ""),
+        return _login_page(request, db, error=generic, username=form.get("username", ""),
                            next_path=form.get("next"), status_code=401)
-    response = RedirectResponse(safe_next(form.get("next")), 303)
     settings = get_settings()
-    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="lax",
-                        secure=settings.cookie_secure, path="/")
+    if result.step is not None:
+        # The password was right; the code from the user's app comes next.
+        response = RedirectResponse(STEP_PATH, 303)
+        response.set_cookie(STEP_COOKIE, result.step, httponly=True, samesite="strict",
+                            secure=settings.cookie_secure, path=STEP_PATH,
+                            max_age=auth.STEP_MINUTES * 60)
+    else:
+        response = _signed_in(RedirectResponse(next_path, 303), result.token)
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _code_page(request: Request, db, step, staff, *, error: str | None = None,
+               status_code: int = 200):
+    enrolment = totp.enrolment(db, staff) if step.kind == "enrol" else None
+    return render(request, "auth/code.html", {
+        "step_csrf": step.csrf_token, "enrolment": enrolment, "error": error,
+        "full_name": staff.full_name}, status_code=status_code)
+
+
+@router.get(STEP_PATH, dependencies=[Depends(Public())])
+def code_form(request: Request, db: DbSession):
+    """The second step of a password login: the code from the user's authenticator app (or
+    setting the app up, where codes are required and the user has none yet)."""
+    found = auth.pending_step(db, request.cookies.get(STEP_COOKIE))
+    if found is None:
+        return RedirectResponse("/login?done=login_step_expired", 303)
+    return _code_page(request, db, *found)
+
+
+@router.post(STEP_PATH, dependencies=[Depends(Public())])
+def code(request: Request, db: DbSession, form: FormData,
+         sent: Annotated[str | None, Depends(submitted_csrf)]):
+    """Check the code; right and not used before, the login is done."""
+    token = request.cookies.get(STEP_COOKIE)
+    found = auth.pending_step(db, token)
+    if found is None:
+        return RedirectResponse("/login?done=login_step_expired", 303)
+    step, staff = found
+    if not (sent and hmac.compare_digest(sent, step.csrf_token)):
+        return _code_page(request, db, step, staff, status_code=400,
+                          error=_("The page had expired. Please try again."))
+    result = auth.complete_step(db, token, form.get("code"), client_addr=client_addr(request),
+                                user_agent=request.headers.get("user-agent"))
+    if result.problem == "wrong_code":
+        return _code_page(request, db, step, staff, status_code=400, error=_(
+            "The code did not match. Type the six digits the app shows now."))
+    if result.problem == "passwords_off":
+        response = _login_page(request, db, status_code=400, error=_(
+            "Login with a password is turned off here. Log in with SITHS."))
+    elif result.problem is not None:
+        response = _login_page(request, db, status_code=401, error=_(
+            "Login failed. Check your username and password, or try again later."))
+    else:
+        response = _signed_in(RedirectResponse(safe_next(result.next_path), 303),
+                              result.token)
+    response.delete_cookie(STEP_COOKIE, path=STEP_PATH)
+    return response
+
+
+def _redirect_uri(request: Request) -> str:
+    return get_settings().oidc_redirect_url or str(request.url_for("oidc_callback"))
+
+
+_REFUSAL_STATUS = {"unavailable": 503, "no_hsa_id": 403, "unknown_hsa_id": 403,
+                   "inactive": 403}
+
+
+def _refused_page(request: Request, db, refused: oidc.Refused):
+    if refused.reason == "not_configured":
+        return RedirectResponse("/login", 303)
+    msgid, params = oidc.message(refused)
+    return _login_page(request, db, error=_(msgid, **params),
+                       status_code=_REFUSAL_STATUS.get(refused.reason, 400))
+
+
+@router.get(OIDC_PATH, dependencies=[Depends(Public())])
+def oidc_start(request: Request, db: DbSession, next: str = "/"):
+    """Log in with SITHS: off to the region's identity provider."""
+    try:
+        start = oidc.begin_login(db, next_path=safe_next(next),
+                                 browser=request.cookies.get(OIDC_COOKIE),
+                                 redirect_uri=_redirect_uri(request),
+                                 client_addr=client_addr(request))
+    except oidc.Refused as refused:
+        return _refused_page(request, db, refused)
+    response = RedirectResponse(start.url, 303)
+    # Lax, not Strict: the provider sends the browser back from another site.
+    response.set_cookie(OIDC_COOKIE, start.browser, httponly=True, samesite="lax",
+                        secure=get_settings().cookie_secure, path=OIDC_PATH,
+                        max_age=oidc.PENDING_MINUTES * 60)
+    return response
+
+
+@router.get(OIDC_PATH + "/callback", name="oidc_callback", dependencies=[Depends(Public())])
+def oidc_callback(request: Request, db: DbSession):
+    """Back from the region's identity provider: check its answer, find the account by its
+    HSA-id, start the session."""
+    # The login's own short units of work: none is open while the provider is asked (the
+    # request's session is untouched until the page is rendered).
+    work = Work(request.app.state.db, audit.Actor(client_addr=client_addr(request)))
+    try:
+        done = oidc.complete_login(work, dict(request.query_params),
+                                   browser=request.cookies.get(OIDC_COOKIE),
+                                   redirect_uri=_redirect_uri(request),
+                                   client_addr=client_addr(request),
+                                   user_agent=request.headers.get("user-agent"))
+    except oidc.Refused as refused:
+        return _refused_page(request, db, refused)
+    response = _signed_in(RedirectResponse(safe_next(done.next_path), 303), done.token)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
     return response
 
@@ -119,6 +251,40 @@ def language(code: str, next: str = "/"):
         response.set_cookie(LANGUAGE_COOKIE, code, max_age=365 * 86400, samesite="lax",
                             httponly=True, path="/")
     return response
+
+
+# --- The user's own authenticator app ------------------------------------------------------
+
+
+def _own_app_page(request: Request, db, principal: Principal, errors=None, status_code=200):
+    row = db.get(TotpCredential, principal.subject.staff_id)
+    confirmed = row is not None and row.confirmed_at is not None
+    return render(request, "access/account_totp.html", {
+        "confirmed_at": row.confirmed_at if confirmed else None,
+        "enrolment": None if confirmed else totp.enrolment(
+            db, db.get(Staff, principal.subject.staff_id)),
+        "required": get_settings().totp_required,
+        "passwords": auth.passwords_allowed(db),
+        "errors": errors or {},
+    }, status_code=status_code)
+
+
+@router.get("/account/totp")
+def own_app(request: Request, db: DbSession,
+            principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
+    """Your authenticator app for password logins: set it up, or see that it is."""
+    return _own_app_page(request, db, principal)
+
+
+@router.post("/account/totp")
+def confirm_own_app(request: Request, db: DbSession, form: FormData,
+                    principal: Annotated[Principal, Depends(StaffAccess(Action.SIGNED_IN))]):
+    """Confirm the app with its first code."""
+    _, err = attempt(db, lambda: totp.confirm_enrolment(db, principal.subject,
+                                                        form.get("code")))
+    if err:
+        return _own_app_page(request, db, principal, error_messages(err), err.status_code)
+    return RedirectResponse("/account/totp?done=totp_enrolled", 303)
 
 
 # --- Care team and sharing ----------------------------------------------------------------
@@ -329,7 +495,7 @@ def _default_unit_kind(db, organisation_id: int) -> str:
 
 
 def _admin_page(request, db, principal, *, unit_values=None, unit_errors=None,
-                staff_values=None, staff_errors=None, status_code=200):
+                staff_values=None, staff_errors=None, login_errors=None, status_code=200):
     org_id = principal.subject.organisation_id
     return render(request, "access/admin.html", {
         "organisation_name": _org_name(db, principal),
@@ -338,6 +504,7 @@ def _admin_page(request, db, principal, *, unit_values=None, unit_errors=None,
         "unit_values": unit_values or {"kind": _default_unit_kind(db, org_id), "virtual_beds": 0},
         "unit_errors": unit_errors or {},
         "staff_values": staff_values or {}, "staff_errors": staff_errors or {},
+        "login": directory.login_state(db), "login_errors": login_errors or {},
         "errors": {}, **_admin_options(db, principal),
     }, status_code=status_code)
 
@@ -349,6 +516,18 @@ AdminPrincipal = Annotated[Principal, Depends(StaffAccess(Action.ADMIN))]
 def admin(request: Request, db: DbSession, principal: AdminPrincipal):
     """Units and staff accounts of the administrator's organisation."""
     return _admin_page(request, db, principal)
+
+
+@router.post("/admin/login")
+def login_settings(request: Request, db: DbSession, form: FormData, principal: AdminPrincipal):
+    """Allow or forbid password logins in the installation (takes effect at once)."""
+    form.setdefault("password_login", False)
+    _, err = attempt(db, lambda: directory.set_password_login(
+        db, principal.subject, parse(directory.LoginSettings, form)))
+    if err:
+        return _admin_page(request, db, principal, login_errors=error_messages(err),
+                           status_code=err.status_code)
+    return RedirectResponse("/admin?done=login_settings", 303)
 
 
 @router.post("/admin/units")
@@ -415,8 +594,12 @@ def _staff_page(request, db, principal, staff_id: int, values=None, errors=None,
             "is_admin", "is_log_reviewer", "is_medical_lead", "is_follow_up",
             "is_research_exporter", "active")}
         values["skills"] = ", ".join(staff.skills or [])
+    app = db.get(TotpCredential, staff.id)
     return render(request, "access/admin_staff.html", {
         "staff": staff, "staff_values": values, "staff_errors": errors or {},
+        "totp_confirmed_at": app.confirmed_at if app is not None else None,
+        "totp_exists": app is not None,
+        "totp_required": get_settings().totp_required,
         **_admin_options(db, principal)}, status_code=status_code)
 
 
@@ -441,3 +624,10 @@ def update_staff(request: Request, db: DbSession, staff_id: DbId, form: FormData
                            err.status_code)
     return RedirectResponse("/admin?done=saved", 303)
 
+
+
+@router.post("/admin/staff/{staff_id}/totp/reset")
+def reset_totp(request: Request, db: DbSession, staff_id: DbId, principal: AdminPrincipal):
+    """Forget the user's authenticator app (a lost or new phone)."""
+    directory.reset_totp(db, principal.subject, staff_id)
+    return RedirectResponse(f"/admin/staff/{staff_id}?done=totp_reset", 303)

@@ -378,6 +378,12 @@ FLASH = {
     "alert_snoozed": N_("The alert is snoozed. It comes back when the time is up."),
     "alert_resolved": N_("The alert is resolved."),
     "logged_out": N_("You have been logged out."),
+    "login_step_expired": N_("The login took too long. Log in again."),
+    "totp_enrolled": N_("Your authenticator app is set up. Password logins now ask for its "
+                        "code."),
+    "totp_reset": N_("The authenticator app was reset. The user sets up a new one at the next "
+                     "password login."),
+    "login_settings": N_("Saved. It holds at once for every new login."),
     "timeout": N_("You were logged out after a period of inactivity."),
     "planned": N_("The day has been planned."),
     "urgent": N_("The urgent visit has been planned. Those affected see their new route."),
@@ -432,6 +438,9 @@ AUDIT_ACTIONS = {
     "audit.archive": N_("Archived old months of the access log"),
     "auth.login": N_("Logged in"),
     "auth.logout": N_("Logged out"),
+    "auth.totp.enrol": N_("Set up an authenticator app for password logins"),
+    "admin.staff.totp_reset": N_("Reset a user's authenticator app"),
+    "admin.password_login": N_("Allowed or turned off password logins"),
     "admin.unit.create": N_("Created a unit"),
     "admin.unit.update": N_("Changed a unit"),
     "admin.staff.create": N_("Created a staff account"),
@@ -528,7 +537,38 @@ def audit_action(code: str) -> str:
     return ", ".join(label(AUDIT_ACTIONS, part) for part in code.split("+"))
 
 
-LOGIN_METHODS = {"password": N_("with a password")}
+LOGIN_METHODS = {
+    "password": N_("with a password"),
+    "password+totp": N_("with a password and a code from an authenticator app"),
+    "oidc": N_("with SITHS through the region's login service"),
+    # Why a login was refused (the entry's outcome says refused).
+    "throttled": N_("too many failed attempts"),
+    "password_off": N_("password logins are turned off"),
+    "totp": N_("wrong or used code from the authenticator app"),
+    "oidc:not_configured": N_("SITHS: login with SITHS is not set up"),
+    "oidc:unavailable": N_("SITHS: the login service did not answer"),
+    "oidc:state_unknown": N_("SITHS: unknown login (state)"),
+    "oidc:state_used": N_("SITHS: the login was already used (state)"),
+    "oidc:state_expired": N_("SITHS: the login took too long"),
+    "oidc:other_browser": N_("SITHS: came back to another browser than it started in"),
+    "oidc:cancelled": N_("SITHS: cancelled at the login service"),
+    "oidc:expired": N_("SITHS: the ID token had expired"),
+    "oidc:issuer": N_("SITHS: the ID token came from another issuer"),
+    "oidc:audience": N_("SITHS: the ID token was meant for another client"),
+    "oidc:signature": N_("SITHS: the ID token's signature did not hold"),
+    "oidc:nonce": N_("SITHS: the ID token belonged to another login (nonce)"),
+    "oidc:iat": N_("SITHS: the ID token's time of issue was wrong"),
+    "oidc:subject": N_("SITHS: the ID token named nobody"),
+    "oidc:algorithm": N_("SITHS: the ID token was signed in a way not accepted"),
+    "oidc:malformed": N_("SITHS: the ID token could not be read"),
+    "oidc:token_refused": N_("SITHS: the login service refused the code"),
+    "oidc:no_code": N_("SITHS: the login service sent no code"),
+    "oidc:no_id_token": N_("SITHS: the login service sent no ID token"),
+    "oidc:no_hsa_id": N_("SITHS: no HSA-id in the answer"),
+    "oidc:unknown_hsa_id": N_("SITHS: no account has this HSA-id"),
+    "oidc:inactive": N_("SITHS: the account is turned off"),
+}
+PASSWORD_LOGIN_CHOICES = {"on": N_("allowed"), "off": N_("turned off")}
 _REVIEW_DETAIL = re.compile(r"^(\d+) entries: (\w+)$")
 
 
@@ -540,7 +580,11 @@ def audit_detail(action: str, detail: str | None) -> str:
     if action == "round.decide":
         return label(DECISIONS, detail)
     if action == "auth.login":
-        return label(LOGIN_METHODS, detail)
+        # A code, then what it is about ("oidc:unknown_hsa_id SE2321000222-1234").
+        code, _, rest = detail.partition(" ")
+        return " ".join(part for part in (label(LOGIN_METHODS, code), rest) if part)
+    if action == "admin.password_login":
+        return label(PASSWORD_LOGIN_CHOICES, detail)
     if action == "log.review.record" and (m := _REVIEW_DETAIL.match(detail)):
         return gettext("%(n)s entries: %(outcome)s", n=m.group(1),
                        outcome=label(REVIEW_OUTCOMES, m.group(2)))
@@ -591,6 +635,9 @@ TREND_DIRECTIONS = {"up": N_("↑ higher than last time"), "down": N_("↓ lower
                     "same": N_("→ as last time")}
 # Notices to patients and relatives (hemma.notifications): where they go.
 FIELD_LABELS["email"] = N_("E-mail")
+# Login (hemma.access.totp, hemma.access.directory).
+FIELD_LABELS["code"] = N_("Six-digit code")
+FIELD_LABELS["password_login"] = N_("Password login")
 # --- Messages (hemma.messaging) ---------------------------------------------------------------
 AUDIT_ACTIONS.update({
     "message.write": N_("Opened messages to write"),

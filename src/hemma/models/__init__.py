@@ -6,8 +6,12 @@ from hemma.models.auth import (
     ApiToken,
     ClientAssertion,
     ClientToken,
+    InstallationSetting,
     LoginAttempt,
+    LoginStep,
+    OidcLogin,
     SystemClient,
+    TotpCredential,
     WebSession,
 )
 from hemma.models.base import Base
@@ -140,6 +144,10 @@ __all__ = [
     "Episode",
     "EpisodeState",
     "LoginAttempt",
+    "LoginStep",
+    "OidcLogin",
+    "TotpCredential",
+    "InstallationSetting",
     "Organisation",
     "OrganisationKind",
     "Pathway",

@@ -6,7 +6,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hemma.models.base import Base
@@ -106,3 +116,70 @@ class ClientAssertion(Base):
     client_id: Mapped[int] = mapped_column(ForeignKey("system_clients.id"), primary_key=True)
     jti: Mapped[str] = mapped_column(String(255), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class OidcLogin(Base):
+    """A login through the region's identity provider, from the moment the browser is sent
+    there until it comes back (at most ten minutes): what the callback must match. Kept in
+    the database, not in a cookie, so that it is good once in every app process: the row is
+    claimed by a conditional update, and a second use of the same `state` finds it used."""
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # SHA-256 of the `state` sent to the provider, and of the random token in the browser's
+    # cookie that started the login: the callback must come back to that browser.
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(100))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class LoginStep(Base):
+    """A password that was right, waiting for the second factor (a code from the user's
+    authenticator app, or its enrolment when a code is required and the user has none yet):
+    no session exists until the step is done. Good once, for a few minutes, in the browser
+    whose cookie holds the token (only its SHA-256 is kept)."""
+
+    __tablename__ = "login_steps"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    # "totp": type the code; "enrol": set up the app first, confirmed by its first code.
+    kind: Mapped[str] = mapped_column(String(10))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    next_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class TotpCredential(Base):
+    """A staff member's authenticator app (TOTP, RFC 6238): its secret encrypted with a key
+    derived from the installation's secret, never shown again once confirmed. `last_step`
+    is the time step of the newest code accepted: a code is good once (a conditional update
+    refuses the same or an older step, in every process)."""
+
+    __tablename__ = "totp_credentials"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    confirmed_at: Mapped[datetime | None]
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InstallationSetting(Base):
+    """A setting the administrators change on the admin pages, for the whole installation
+    and at once in every process (an environment variable gives its default)."""
+
+    __tablename__ = "installation_settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+    changed_at: Mapped[datetime]
+    changed_by: Mapped[str] = mapped_column(String(64))
