@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -29,7 +30,8 @@ import hemma.tasks.service  # (registers the overdue task handler)
 from hemma.access import audit
 from hemma.config import get_settings
 from hemma.db import Database
-from hemma.jobs import outbox
+from hemma.jobs import heartbeat, outbox
+from hemma.kit.logs import bound
 from hemma.kit.time import utcnow
 from hemma.models import OutboxMessage
 
@@ -57,7 +59,8 @@ class Worker:
                  followup_every: timedelta = timedelta(minutes=15)):
         settings = get_settings()
         self.database = database
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.host = socket.gethostname()[:255]
+        self.name = (name or f"{self.host}:{os.getpid()}:{id(self):x}")[:200]
         self.missed_every = missed_every
         self.checkpoint_file = checkpoint_file or settings.resolved_checkpoint_file()
         self.checkpoint_every = checkpoint_every or timedelta(
@@ -77,23 +80,34 @@ class Worker:
             if not claimed:
                 return delivered, failed
             for message_id in claimed:
-                try:
-                    # One transaction per message: its notifications and its "delivered"
-                    # mark commit together, or neither does.
-                    with self.database.session() as s:
-                        delivered += outbox.deliver(s, message_id, self.name, now)
-                except Exception as exc:
-                    failed += 1
-                    log.exception("delivering outbox message %s failed", message_id)
-                    with self.database.session() as s:
-                        s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                                  .values(last_error=str(exc)[:500]))
+                # What is logged while delivering carries the message's id as its request id.
+                with bound(f"outbox-{message_id}"):
+                    try:
+                        # One transaction per message: its notifications and its "delivered"
+                        # mark commit together, or neither does.
+                        with self.database.session() as s:
+                            delivered += outbox.deliver(s, message_id, self.name, now)
+                    except Exception as exc:
+                        failed += 1
+                        log.exception("delivering outbox message %s failed", message_id,
+                                      extra={"outbox_id": message_id})
+                        with self.database.session() as s:
+                            s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                                      .values(last_error=str(exc)[:500]))
             if failed:
                 return delivered, failed
 
     def tick(self, now: datetime | None = None, *, check_missed: bool | None = None) -> TickReport:
-        alerts = hemma.monitoring.alerts
+        """One round of everything; the worker's heartbeat is beaten when it is done."""
         now = now or utcnow()
+        with bound(f"tick-{uuid.uuid4().hex[:12]}"):
+            report = self._round(now, check_missed)
+        with self.database.session() as s:
+            heartbeat.beat(s, self.name, self.host, os.getpid(), now)
+        return report
+
+    def _round(self, now: datetime, check_missed: bool | None) -> TickReport:
+        alerts = hemma.monitoring.alerts
         report = TickReport()
         with self.database.session() as s:
             report.escalated = alerts.escalate_due(s, now)
@@ -162,6 +176,11 @@ class Worker:
                 log.exception("worker tick failed")
             outbox.ready.wait(idle_seconds)
             outbox.ready.clear()
+        try:
+            with self.database.session() as s:
+                heartbeat.forget(s, self.name)
+        except Exception:
+            log.exception("removing the heartbeat of worker %s failed", self.name)
         log.info("worker %s stopped", self.name)
 
     def start(self) -> None:
