@@ -22,6 +22,10 @@ from hemma.db import Database
 from hemma.migrations.runner import upgrade
 from tests.factories import World, build_world
 
+# The whole run's log is scanned for patients' personnummer and names (tests/logscan.py);
+# pytester runs a planted leak in a run of its own (tests/test_logscan.py).
+pytest_plugins = ["pytester", "tests.logscan"]
+
 BACKEND = os.environ.get("HEMMA_TEST_BACKEND", "sqlite")
 PG_URL = os.environ.get("HEMMA_TEST_DATABASE_URL", "")
 TEST_SECRET = "test-secret-key-not-for-production"

@@ -2,7 +2,7 @@
 set, requirements/test.txt (the runtime's lock is a subset of it), failing on any known
 vulnerability. Run alone: `python -m tests.dependency_audit`.
 
-pip-audit asks PyPI's JSON API about each pinned release (/pypi/<name>/<version>/json). A
+pip-audit asks the package registry's JSON API about each pinned release (/pypi/<name>/<version>/json). A
 registry that answers only for a project's newest release (/pypi/<name>/json), as the one
 this project's machines reach does, leaves pip-audit with "not found" for every package, and
 pip-audit then says "No known vulnerabilities found". So each package pip-audit could not

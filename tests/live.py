@@ -22,7 +22,10 @@ def free_port() -> int:
 def serving(app):
     """Serve `app` on a free loopback port in a thread, until the block ends."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    # log_config=None: uvicorn's loggers go through the root logger, as in `hemma serve`
+    # (and so into the run's scanned log, tests/logscan.py).
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15

@@ -21,7 +21,7 @@ from hemma.kit.errors import FieldError, HemmaError, Unauthenticated
 from hemma.kit.text import N_
 from hemma.kit.validation import field_errors
 from hemma.web.deps import SESSION_COOKIE, UNSAFE_METHODS, api_routes, check_routes_declare_access
-from hemma.web.middleware import Admission, Language, SecurityHeaders
+from hemma.web.middleware import Admission, Language, RequestLog, SecurityHeaders, route_template
 from hemma.web.routing import check_json_routes
 from hemma.web.templating import render
 
@@ -33,8 +33,13 @@ def _is_fhir(request: Request) -> bool:
     return request.url.path == "/fhir" or request.url.path.startswith("/fhir/")
 
 
+# Asked by machines (load balancers, Prometheus): their errors are JSON, like the API's.
+MACHINE_PATHS = frozenset({"/health", "/ready", "/metrics"})
+
+
 def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or _is_fhir(request)
+    return request.url.path.startswith("/api/") or _is_fhir(request) \
+        or request.url.path in MACHINE_PATHS
 
 
 # The OperationOutcome issue type of each status (FHIR's IssueType codes).
@@ -136,7 +141,8 @@ async def http_error(request: Request, exc: StarletteHTTPException):
 
 
 async def unexpected(request: Request, exc: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # The route's template, not the path: paths hold patient ids.
+    log.exception("unhandled error on %s %s", request.method, route_template(request.scope))
     if request.method in UNSAFE_METHODS:
         # The request's transaction is rolled back when the route raises: what it was
         # asked to change is not changed.
@@ -185,18 +191,19 @@ ADMITTED_AT_ONCE = 20
 
 
 class HemmaApp(FastAPI):
-    """FastAPI with the security headers and the request's language outermost, around
-    Starlette's own error and body-limit middleware: a 500 page or a 413 carries the same
-    headers as every other answer, in the user's language."""
+    """FastAPI with the request's id and access line, the security headers and the request's
+    language outermost, around Starlette's own error and body-limit middleware: a 500 page or
+    a 413 carries the same headers as every other answer, in the user's language, and is
+    logged and timed like them."""
 
     def __init__(self, *args, default_language: str, **kwargs):
         self.default_language = default_language
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self):
-        return SecurityHeaders(Language(Admission(super().build_middleware_stack(),
-                                                  ADMITTED_AT_ONCE),
-                                        default=self.default_language))
+        return RequestLog(SecurityHeaders(Language(Admission(super().build_middleware_stack(),
+                                                             ADMITTED_AT_ONCE),
+                                                   default=self.default_language)))
 
 
 # What every 4xx of the JSON API looks like (not FastAPI's default validation error).
@@ -390,7 +397,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     from hemma.tasks import pages as tasks_pages
     from hemma.treatments import api as treatments_api
     from hemma.treatments import pages as treatments_pages
-    from hemma.web import docs
+    from hemma.web import docs, ops
 
     routers = [access_pages.router, episodes_pages.router, patients_pages.router,
                monitoring_pages.router, portal_pages.router, rounds_pages.router,
@@ -408,7 +415,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
                prem_pages.router, prem_api.router,
                fhir_api.router, fhir_care_api.router, api_smart.router,
                fhir_record_api.router, followup_pages.router, followup_api.router,
-               docs.router]
+               docs.router, ops.router]
     # The features' routes go onto the app's own router, not through include_router: FastAPI
     # wraps an included router in an object that prepares every route again for each app on
     # its first request (0.4 s; the tests build an app per test) and walks the routers one
@@ -432,6 +439,11 @@ def serve_app() -> FastAPI:
     Not done in create_app: tests build many apps in one process."""
     import gc
 
+    from hemma.kit.logs import setup_logging
+
+    # Here too, not only in `hemma serve`: uvicorn's worker processes (--workers N) start
+    # afresh and build the app with this.
+    setup_logging(get_settings().log_level)
     app = create_app(background=True)
     gc.collect()
     gc.freeze()

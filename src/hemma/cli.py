@@ -29,8 +29,21 @@ def _session():
 def main() -> None:
     """Hemma: hospital-level care at home."""
     from hemma.config import configure
+    from hemma.kit.logs import setup_logging
 
     configure(None)  # a command's settings are the environment's, read afresh
+    setup_logging(get_settings().log_level)  # JSON lines on standard error
+
+
+def _metrics_directory() -> None:
+    """Before anything imports prometheus-client: its multiprocess mode, with the files of
+    this host's processes under HEMMA_METRICS_DIR (hemma.kit.metrics)."""
+    import os
+
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(get_settings().resolved_metrics_dir()))
+    from hemma.kit import metrics
+
+    metrics.prepare_directory()
 
 
 def _shared_secret() -> None:
@@ -130,29 +143,33 @@ def serve(host: str, port: int, workers: int, run_worker: bool | None,
     if workers > 1 and settings.run_worker:
         click.echo(f"note: each of the {workers} app processes runs an outbox worker; in "
                    "production use --no-worker and run `hemma worker` beside them.", err=True)
+    _metrics_directory()
     if show_logins:
         from hemma.demo import print_logins
 
         print_logins(f"http://{host}:{port}/")
+    # Uvicorn's loggers go through ours (log_config=None: uvicorn leaves logging alone, and
+    # serve_app sets it up in each worker process); its access log is replaced by ours,
+    # which names the route's template, not the filled path.
     uvicorn.run("hemma.app:serve_app", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=bool(forwarded_allow_ips), forwarded_allow_ips=forwarded_allow_ips,
-                timeout_graceful_shutdown=graceful_timeout, access_log=False)
+                timeout_graceful_shutdown=graceful_timeout, access_log=False, log_config=None,
+                log_level=get_settings().log_level.lower())
 
 
 @main.command()
 def worker() -> None:
     """Deliver the outbox, escalate alerts and watch for missed measurements, until stopped
     (SIGTERM: after the message being delivered; the rest of its claim is handed back)."""
-    import logging
     import signal
 
+    _shared_secret()
+    _metrics_directory()
     from hemma.coordination.live import PostgresListener
     from hemma.db import Database
     from hemma.jobs import outbox
     from hemma.jobs.worker import Worker
 
-    _shared_secret()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     database = Database(get_settings().resolved_database_url())
     w = Worker(database)
     listener = None

@@ -212,6 +212,19 @@ class Settings(BaseSettings):
                 raise ValueError(said)
         return self
 
+    # Operations. Logs are JSON lines on standard error at this level (hemma.kit.logs).
+    log_level: str = Field(default="INFO", pattern="^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # /metrics (Prometheus) answers only `Authorization: Bearer <metrics_token>`; unset, the
+    # route does not exist (404). Give the scraper a long random token.
+    metrics_token: str = ""
+    # Where `hemma serve` and `hemma worker` on one host keep prometheus-client's
+    # multiprocess files (PROMETHEUS_MULTIPROC_DIR); default: <data dir>/metrics.
+    metrics_dir: Path | None = None
+    # /ready wants a worker heartbeat at most this old: a worker beats after every round
+    # (about every second when idle), and the longest round (the follow-up figures of the
+    # last 35 days, once a day) takes far less.
+    worker_fresh_seconds: int = Field(default=120, ge=5, le=3600)
+
     @model_validator(mode="after")
     def _daytime_runs_forward(self) -> Settings:
         if self.message_day_end <= self.message_day_start:
@@ -233,6 +246,9 @@ class Settings(BaseSettings):
 
     def resolved_checkpoint_file(self) -> Path:
         return self.audit_checkpoint_file or self.data_dir / "audit-checkpoints.jsonl"
+
+    def resolved_metrics_dir(self) -> Path:
+        return (self.metrics_dir or self.data_dir / "metrics").resolve()
 
     def resolved_secret_key(self) -> str:
         if self.secret_key:

@@ -5,7 +5,7 @@ queued events share one transaction)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, Select, and_, any_, bindparam, create_engine, event, func, select, text, tuple_
@@ -15,6 +15,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 
 def make_engine(url: str, **kw) -> Engine:
+    # An error's text names the statement, never the values bound to it (names, personnummer,
+    # health data): errors end up in logs and in the outbox's last_error.
+    kw.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -80,6 +83,19 @@ class Database:
 
 
 _CHANNELS = "hemma.db.notify_channels"
+_ON_COMMIT = "hemma.db.on_commit"
+
+
+def on_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Call `fn` after this transaction commits (never if it rolls back): for what must only
+    be said of work that was done, such as a metric of a delivery."""
+    session.info.setdefault(_ON_COMMIT, []).append(fn)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_on_commit(session: Session) -> None:
+    for fn in session.info.pop(_ON_COMMIT, ()):
+        fn()
 
 
 def notify_on_commit(session: Session, channel: str) -> None:
@@ -99,6 +115,7 @@ def _send_notifications(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_notifications(session: Session) -> None:
     session.info.pop(_CHANNELS, None)
+    session.info.pop(_ON_COMMIT, None)
 
 
 def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:

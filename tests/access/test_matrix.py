@@ -21,6 +21,7 @@ from hemma.access.service import accessible_patients, subject_for
 from hemma.kit.time import local_today, utcnow
 from hemma.models import CareRequest, Organisation, Relative, Staff, Unit, Visit, WebSession
 from hemma.web.deps import (
+    MetricsToken,
     PatientAccess,
     PatientOwnPage,
     Public,
@@ -529,6 +530,10 @@ def test_unauthenticated_requests_reach_nothing(app, world, database, client):
         r = _request(client, method, url, None)
         if isinstance(decl, Public):
             assert r.status_code not in (401, 403, 404), (method, url, r.status_code)
+        elif isinstance(decl, MetricsToken):
+            # The scraper's route, with no HEMMA_METRICS_TOKEN set: it does not exist
+            # (tests/test_ops.py walks it with a token).
+            assert r.status_code == 404, (method, url, r.status_code)
         elif isinstance(decl, PatientOwnPage):
             assert r.status_code == 303 and r.headers["location"] == "/p/login", (method, url)
         elif path.startswith(("/api/", "/fhir/")) or path == "/fhir":
@@ -626,6 +631,10 @@ def test_route_matrix(username, app, world, database, as_user):
             elif isinstance(decl, StaffAccess):
                 allowed = role_allows(username, decl.action.value)
                 ok = (r.status_code in PASSED | {404}) if allowed else r.status_code == 403
+            elif isinstance(decl, MetricsToken):
+                # A staff session is no metrics token (and none is set here: 404).
+                allowed = False
+                ok = r.status_code == 404
             elif isinstance(decl, PatientOwnPage):
                 # A staff session is no patient's session.
                 allowed = False

@@ -163,6 +163,9 @@ class Nominatim:
                                            "Accept-Language": "sv"})
             response.raise_for_status()
             results = response.json()
+        except httpx.HTTPStatusError as exc:
+            # Not the error's own text: it quotes the URL, and the URL is the address.
+            raise Unavailable(f"HTTP {exc.response.status_code}") from None
         except (httpx.HTTPError, ValueError) as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from None
         if not isinstance(results, list):

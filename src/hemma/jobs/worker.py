@@ -19,6 +19,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,8 @@ import hemma.tasks.service  # (registers the overdue task handler)
 from hemma.access import audit
 from hemma.config import get_settings
 from hemma.db import Database
-from hemma.jobs import outbox
+from hemma.jobs import heartbeat, outbox
+from hemma.kit.logs import bound
 from hemma.kit.time import utcnow
 from hemma.models import OutboxMessage, partitions
 
@@ -67,7 +69,8 @@ class Worker:
                  retention_every: timedelta = timedelta(days=1)):
         settings = get_settings()
         self.database = database
-        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.host = socket.gethostname()[:255]
+        self.name = (name or f"{self.host}:{os.getpid()}:{id(self):x}")[:200]
         self.missed_every = missed_every
         self.checkpoint_file = checkpoint_file or settings.resolved_checkpoint_file()
         self.checkpoint_every = checkpoint_every or timedelta(
@@ -97,17 +100,22 @@ class Worker:
                 if self._stop.is_set():
                     self._release(claimed[i:])
                     break
-                try:
-                    # One transaction per message: its notifications and its "delivered"
-                    # mark commit together, or neither does.
-                    with self.database.session() as s:
-                        delivered += outbox.deliver(s, message_id, self.name, now or utcnow())
-                except Exception as exc:
-                    failed += 1
-                    log.exception("delivering outbox message %s failed", message_id)
-                    with self.database.session() as s:
-                        s.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
-                                  .values(last_error=str(exc)[:500]))
+                # What is logged while delivering carries the message's id as its request id.
+                with bound(f"outbox-{message_id}"):
+                    try:
+                        # One transaction per message: its notifications and its "delivered"
+                        # mark commit together, or neither does.
+                        with self.database.session() as s:
+                            delivered += outbox.deliver(s, message_id, self.name,
+                                                        now or utcnow())
+                    except Exception as exc:
+                        failed += 1
+                        log.exception("delivering outbox message %s failed", message_id,
+                                      extra={"outbox_id": message_id})
+                        with self.database.session() as s:
+                            s.execute(update(OutboxMessage)
+                                      .where(OutboxMessage.id == message_id)
+                                      .values(last_error=str(exc)[:500]))
             if failed:
                 break
         return delivered, failed
@@ -125,10 +133,19 @@ class Worker:
                           len(message_ids))
 
     def tick(self, now: datetime | None = None, *, check_missed: bool | None = None) -> TickReport:
-        """One round of everything at `now` (None: the clock; deliveries then read it anew)."""
-        alerts = hemma.monitoring.alerts
+        """One round of everything at `now` (None: the clock; deliveries then read it anew);
+        the worker's heartbeat is beaten when it is done."""
         clock = now
         now = now or utcnow()
+        with bound(f"tick-{uuid.uuid4().hex[:12]}"):
+            report = self._round(now, clock, check_missed)
+        with self.database.session() as s:
+            heartbeat.beat(s, self.name, self.host, os.getpid(), now)
+        return report
+
+    def _round(self, now: datetime, clock: datetime | None,
+               check_missed: bool | None) -> TickReport:
+        alerts = hemma.monitoring.alerts
         report = TickReport()
         with self.database.session() as s:
             report.escalated = alerts.escalate_due(s, now)
@@ -227,6 +244,11 @@ class Worker:
                 log.exception("worker tick failed")
             outbox.ready.wait(idle_seconds)
             outbox.ready.clear()
+        try:
+            with self.database.session() as s:
+                heartbeat.forget(s, self.name)
+        except Exception:
+            log.exception("removing the heartbeat of worker %s failed", self.name)
         log.info("worker %s stopped", self.name)
 
     def start(self) -> None:

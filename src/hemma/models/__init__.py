@@ -52,7 +52,7 @@ from hemma.models.episodes import (
 )
 from hemma.models.fhir import FhirNotification, FhirSubscription
 from hemma.models.followup import FollowUpComputed, FollowUpDay, PremResponse
-from hemma.models.jobs import Notification, OutboxMessage
+from hemma.models.jobs import Notification, OutboxMessage, WorkerHeartbeat
 from hemma.models.messaging import AuthorKind, Message, MessageThread, ThreadKind
 from hemma.models.monitoring import (
     Alert,
@@ -125,6 +125,7 @@ __all__ = [
     "Notification",
     "Observation",
     "OutboxMessage",
+    "WorkerHeartbeat",
     "PatientAccessCode",
     "RoundNote",
     "SentNotice",

@@ -48,3 +48,18 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(30))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+
+
+class WorkerHeartbeat(Base):
+    """One row per running worker (`hemma worker`, or the one inside `hemma serve`), beaten
+    at the end of every round it completes: /ready and /metrics see, from any process, that
+    someone delivers the outbox. A worker that stops removes its row; one that died leaves
+    it to go stale (and rows older than a day are cleared by the others)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    beat_at: Mapped[datetime]

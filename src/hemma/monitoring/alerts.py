@@ -18,9 +18,10 @@ from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import can, origin
 from hemma.config import get_settings
 from hemma.coordination import live
-from hemma.db import any_of, insert_ignoring_conflict
+from hemma.db import any_of, insert_ignoring_conflict, on_commit
 from hemma.jobs import outbox
 from hemma.kit.errors import Conflict, NotFound
+from hemma.kit.metrics import ALERT_DELIVERY_SECONDS
 from hemma.kit.text import N_
 from hemma.kit.time import STOCKHOLM, utcnow
 from hemma.models import (
@@ -429,6 +430,11 @@ def _deliver_alert(db: Session, message: OutboxMessage, now: datetime) -> None:
     _event(db, alert, "delivered", now, level=level,
            detail=f"{len(people)} recipient(s): " + ",".join(map(str, people)))
     live.announce(db)
+    # Delivered when the notifications commit: the time since the alert was raised (or made
+    # more severe, or escalated), which queued this message in the same transaction.
+    queued, reason = message.created_at, str(message.payload.get("reason", "created"))
+    on_commit(db, lambda: ALERT_DELIVERY_SECONDS.labels(reason).observe(
+        max(0.0, (utcnow() - queued).total_seconds())))
 
 
 @outbox.handler("alert.changed")

@@ -1,5 +1,6 @@
 """Request dependencies: the transaction, the signed-in staff member, and the access
-declarations every route must carry (one of PatientAccess, StaffAccess, Public).
+declarations every route must carry (one of PatientAccess, StaffAccess, PatientOwnPage,
+Public, MetricsToken).
 
 `create_app` refuses to start if a route has no access declaration, and the access-matrix
 test walks them all, so a new route cannot quietly skip the check."""
@@ -23,7 +24,7 @@ from hemma.access.policy import Action, Decision, Subject
 from hemma.access.service import require, subject_for
 from hemma.access.work import Work
 from hemma.config import get_settings
-from hemma.kit.errors import Forbidden, Unauthenticated
+from hemma.kit.errors import Forbidden, NotFound, Unauthenticated
 from hemma.kit.text import N_
 from hemma.web import menu
 
@@ -212,6 +213,21 @@ class Public:
         return None
 
 
+class MetricsToken:
+    """Declares a route for the metrics scraper (Prometheus), not for people: it answers only
+    `Authorization: Bearer <HEMMA_METRICS_TOKEN>`, compared in constant time; a session or an
+    API token is no such token. With no token configured the route does not exist (404)."""
+
+    def __call__(self, request: Request) -> None:
+        expected = get_settings().metrics_token
+        if not expected:
+            raise NotFound()
+        authz = request.headers.get("authorization", "")
+        sent = authz[7:].strip() if authz[:7].lower() == "bearer " else ""
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Unauthenticated()
+
+
 class StaffAccess:
     """A signed-in staff member whose role allows `action` (nothing about one patient)."""
 
@@ -339,7 +355,7 @@ class PatientOwnPage:
         return PatientSelf(web.patient_id, web.csrf_token, relative.id, relative.name, shares)
 
 
-ACCESS_MARKERS = (Public, StaffAccess, PatientAccess, PatientOwnPage)
+ACCESS_MARKERS = (Public, StaffAccess, PatientAccess, PatientOwnPage, MetricsToken)
 
 
 def access_declarations(route: APIRoute) -> list:

@@ -1,14 +1,80 @@
-"""ASGI middleware: security headers and the request's language (both put outermost by
-`app.HemmaApp`; the body size limit is FastAPI's own `max_body_size`)."""
+"""ASGI middleware: the request's id, access line and latency; security headers; the
+request's language (all put outermost by `app.HemmaApp`; the body size limit is FastAPI's
+own `max_body_size`)."""
 
 from __future__ import annotations
 
+import logging
+import time
 import weakref
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hemma.i18n import LANGUAGES, current_language
+from hemma.kit.logs import new_request_id, request_id, sane_request_id
+from hemma.kit.metrics import REQUEST_SECONDS, status_class
+
+access_log = logging.getLogger("hemma.http")
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Asked every few seconds by load balancers and the scraper: their lines are DEBUG.
+QUIET_PATHS = frozenset({"/health", "/ready", "/metrics"})
+UNMATCHED = "(unmatched)"
+
+
+def route_template(scope: Scope) -> str:
+    """The route's path as declared ("/patients/{patient_id}"), never the filled path: that
+    holds patient ids (and a query, search words). Set on the scope by the router."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return UNMATCHED
+    return f"{path}/{{path}}" if isinstance(route, Mount) else path
+
+
+class RequestLog:
+    """Outermost. Gives each request an id — the load balancer's X-Request-ID when it is a
+    sane one, else a new one — that every log line of the request carries (hemma.kit.logs)
+    and the answer returns in X-Request-ID; then writes one access line (method, route
+    template, status, duration, the staff member's id number: never a name) and observes
+    the request latency histogram."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = sane_request_id(Headers(scope=scope).get("x-request-id")) or new_request_id()
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500  # if the app fails before it answers
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            seconds = time.perf_counter() - started
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            route = route_template(scope)
+            REQUEST_SECONDS.labels(method, route, status_class(status)).observe(seconds)
+            principal = scope.get("state", {}).get("principal")
+            access_log.log(
+                logging.DEBUG if scope["path"] in QUIET_PATHS else logging.INFO,
+                "%s %s %s", method, route, status,
+                extra={"method": method, "route": route, "status": status,
+                       "duration_ms": round(seconds * 1000, 1),
+                       "user_id": principal.subject.staff_id if principal else None})
+            request_id.reset(token)
 
 # Scripts and styles only from our own origin: whatever text reaches a page cannot run.
 CSP = (
@@ -89,7 +155,8 @@ class Admission:
     with hundreds of live boards opening at once). Admitting fewer requests than the pool has
     connections (a request's own units of work count twice) rules that out; the rest wait
     their turn in the event loop, where waiting costs nothing. A stream (server-sent events)
-    lets the next request in as soon as it starts answering: it holds no connection then."""
+    lets the next request in as soon as it starts answering: it holds no connection then.
+    Static files and /health (which touches no database) never wait."""
 
     def __init__(self, app: ASGIApp, limit: int):
         self.app = app
@@ -98,7 +165,8 @@ class Admission:
         self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+        if scope["type"] != "http" or scope["path"].startswith("/static/") \
+                or scope["path"] == "/health":
             await self.app(scope, receive, send)
             return
         import asyncio
