@@ -163,9 +163,10 @@ class StderrHandler(logging.StreamHandler):
 # Libraries whose INFO lines carry what must not be logged or repeat what we log ourselves:
 # httpx logs every request's URL (a geocoding query is an address), uvicorn's access log
 # the filled path and query (patient ids, search terms; our own access line names the
-# route's template instead).
+# route's template instead); Alembic's plugin set-up says the same three lines each time
+# /ready compares the schema's revision with the code's.
 QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING,
-         "uvicorn.access": logging.WARNING}
+         "uvicorn.access": logging.WARNING, "alembic.runtime.plugins": logging.WARNING}
 
 
 def configure_loggers() -> None:
