@@ -322,7 +322,7 @@ def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
 
 
 def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: float,
-                 worrying: float, seed: int, workdir: Path, lead: float) -> tuple[Path, dict]:
+                 worrying: float, seed: int, workdir: Path, lead: float, tail: float) -> tuple[Path, dict]:
     rng = random.Random(seed)
     window = MORNING_SECONDS / speed
     patients = [str(p) for p in region["data"].load_patients]
@@ -357,7 +357,7 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
         "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
         "planner_tokens": creds["planners"], "physicians": creds["physicians"],
-        "planning_day": region["day"].isoformat()}
+        "planning_day": region["day"].isoformat(), "tail": tail}
     path = workdir / "plan.json"
     path.write_text(json.dumps(plan))
     return path, {"window_s": window, "phone": len(phone_items), "gateway": n_gateway,
@@ -365,11 +365,11 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
                   "start_at": start_at}
 
 
-def run_locust(base: str, plan_path: Path, users: int, seconds: float, workdir: Path,
-               env: dict) -> tuple[subprocess.Popen, Path]:
+def run_locust(base: str, plan_path: Path, users: int, spawn_rate: float, seconds: float,
+               workdir: Path, env: dict) -> tuple[subprocess.Popen, Path]:
     prefix = workdir / "locust"
     argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "morning_locust.py"),
-            "--headless", "-H", base, "-u", str(users), "-r", str(users),
+            "--headless", "-H", base, "-u", str(users), "-r", str(spawn_rate),
             "--run-time", f"{int(seconds)}s", "--stop-timeout", "5", "--csv", str(prefix),
             "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
     log = open(workdir / "locust.log", "wb")
@@ -432,35 +432,43 @@ def one_morning(url: str, patients: int, args) -> dict:
         with tempfile.TemporaryDirectory(prefix="hemma-morning-") as tmp, ExitStack() as stack:
             workdir = Path(tmp)
             base, serve_pid, worker_pid = stack.enter_context(production(url, workdir))
-            lead = 15.0  # locust starts and opens every board and inbox before 08:00
+            # Before 08:00 locust starts its users a few a second: the staff open their
+            # boards and inboxes and the phone pool is ready; the morning starts after.
+            spawn_rate = 4.0
+            lead = 10.0 + (len(creds["cookies"]) + 30) / spawn_rate
             plan_path, shape = plan_morning(region, creds, speed=args.speed,
                                             gateway_share=args.gateway_share,
                                             worrying=args.worrying, seed=args.seed,
-                                            workdir=workdir, lead=lead)
+                                            workdir=workdir, lead=lead, tail=args.tail)
             window = shape["window_s"]
             plan = json.loads(plan_path.read_text())
             users = (plan["phone_users"] + plan["gateway_users"] + len(plan["staff_cookies"])
                      + len(plan["planner_tokens"]) + len(plan["physicians"]))
-            seconds = lead + window + args.tail
+            seconds = lead + 3 * window + args.tail + 60  # a limit: it ends when drained
             print(f"08:00: {shape['phone']} phones and {shape['gateway']} patients behind "
                   f"gateways ({shape['gateway_batches']} batches) within 15 min compressed "
                   f"{args.speed:g}× into {window:.0f} s; {shape['worrying']} worrying; "
                   f"{len(plan['staff_cookies'])} staff with board and inbox, "
                   f"{len(plan['planner_tokens'])} planners, {len(plan['physicians'])} "
-                  f"physicians; {users} locust users for {seconds:.0f} s", flush=True)
+                  f"physicians; {users} locust users, started over {lead:.0f} s before 08:00",
+                  flush=True)
             since = datetime.now(UTC)
-            locust, prefix = run_locust(base, plan_path, users, seconds, workdir,
+            locust, prefix = run_locust(base, plan_path, users, spawn_rate, seconds, workdir,
                                         hemma_env(url, workdir))
             roots = {"app": serve_pid, "worker": worker_pid, "locust": locust.pid}
             time.sleep(lead)  # measure CPU over the morning itself
             before, t_cpu = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
-            try:
-                locust.wait(seconds + 120)
-            except subprocess.TimeoutExpired:
+            # The last sample while locust still runs (a finished process leaves /proc).
+            after, t_after = before, t_cpu
+            deadline = time.monotonic() + seconds + 120
+            while locust.poll() is None and time.monotonic() < deadline:
+                after, t_after = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
+                time.sleep(1)
+            if locust.poll() is None:
                 locust.kill()
-            # the locust process is gone: its own figures come from the last sample before
-            after, t_after = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
+                locust.wait()
             cpu = cpu_used(before, after, t_after - t_cpu)
+            morning_s = t_after - t_cpu
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
             stats, failures = read_stats(prefix)
@@ -474,6 +482,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             drop_database(url)
     phone = next((r for r in stats if r["name"] == PHONE), None)
     return {"patients": patients, "speed": args.speed, "window_s": round(window, 1),
+            "morning_s": round(morning_s, 1),
             "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
             "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
             "phone_p99_ms": phone["p99_ms"] if phone else None,
@@ -482,7 +491,8 @@ def one_morning(url: str, patients: int, args) -> dict:
 
 def report(r: dict) -> None:
     print(f"\n--- {r['patients']:,} patients, 15 min compressed {r['speed']:g}× into "
-          f"{r['window_s']:.0f} s (so {r['speed']:g}× the real rate of submissions) ---")
+          f"{r['window_s']:.0f} s (so {r['speed']:g}× the real rate of submissions); all "
+          f"answered and the staff's tail done after {r['morning_s']:.0f} s ---")
     print(f"{'type':<6} {'request':<44} {'count':>6} {'fail':>5} {'p50':>7} {'p95':>7} "
           f"{'p99':>7} {'max':>7}  (ms)")
     for s in r["requests"]:

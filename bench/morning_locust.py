@@ -8,11 +8,15 @@ writes the plan (who, which patients, when) to a JSON file named by $MORNING_PLA
                 several patients, POST /api/v1/observations/batch
   StaffUser     one per staff member: the board (/board, then /board/stream held open for a
                 while, again) and, in a greenlet beside it, the inbox (/alerts, then
-                /alerts/stream held open, reconnecting with Last-Event-ID); every `event:
+                /alerts/stream held open, reconnecting with Last-Event-ID), each reloaded
+                every 2 to 8 minutes; every `event:
                 alert` about a worrying value this process sent is timed from the POST's
                 answer ("SSE alert: POST answered → inbox")
-  PlannerUser   reads its unit's plan of the planned day and re-plans it now and then
-  PhysicianUser the round: /rounds, opens patients, records a cheap decision now and then
+  PlannerUser   reads its unit's plan of the planned day and re-plans it every 1 to 3 minutes
+  PhysicianUser the round: /rounds, opens three patients 10-30 s apart, records a cheap
+                decision for some
+
+--speed compresses only the patients' submissions: the staff keep a human pace.
 """
 
 from __future__ import annotations
@@ -34,7 +38,22 @@ PHONES = deque(PLAN["phone_items"])  # [offset s, patient id, worrying, values, 
 GATEWAYS = deque(PLAN["gateway_items"])  # [offset s, [[patient id, worrying, values], ...]]
 POSTED: dict[str, float] = {}  # patient id -> time.time() when a worrying POST was answered
 SEEN: set[str] = set()
+INFLIGHT = [0]  # submissions taken from the queues and not yet answered
 rng = random.Random(PLAN["seed"])
+
+
+@events.test_start.add_listener
+def _end_when_done(environment, **_kw):
+    """The morning ends when every submission is answered and the staff have stayed on for
+    `tail` seconds more (the run time given to locust is only a limit)."""
+    def watch():
+        gevent.sleep(max(0.0, START - time.time()))
+        while PHONES or GATEWAYS or INFLIGHT[0]:
+            gevent.sleep(0.5)
+        PLAN["drained_at"] = time.time()
+        gevent.sleep(PLAN["tail"])
+        environment.runner.quit()
+    gevent.spawn(watch)
 
 
 def iso_now() -> str:
@@ -62,7 +81,17 @@ class PhoneUser(HttpUser):
             gevent.sleep(1)
             return
         offset, pid, worrying, values, k = PHONES.popleft()
+        INFLIGHT[0] += 1
+        try:
+            self._send(offset, pid, worrying, values, k)
+        finally:
+            INFLIGHT[0] -= 1
+
+    def _send(self, offset, pid, worrying, values, k):
         _wait_until(START + offset)
+        late = time.time() - (START + offset)
+        fire("phone: sent late by (queue behind the closed loop)", max(0.0, late) * 1000,
+             "LATE")
         body = {"client_id": f"morning-{pid}", "measured_at": iso_now(), **values}
         headers = {"Authorization": f"Bearer {PLAN['nurse_tokens'][k]}"}
         with self.client.post(f"/api/v1/patients/{pid}/observations", json=body,
@@ -84,6 +113,13 @@ class GatewayUser(HttpUser):
             gevent.sleep(1)
             return
         offset, items = GATEWAYS.popleft()
+        INFLIGHT[0] += 1
+        try:
+            self._send(offset, items)
+        finally:
+            INFLIGHT[0] -= 1
+
+    def _send(self, offset, items):
         _wait_until(START + offset)
         now = iso_now()
         body = {"observations": [{"patient_id": pid, "client_id": f"morning-gw-{pid}",
@@ -170,26 +206,26 @@ class StaffUser(HttpUser):
             if last:
                 headers["Last-Event-ID"] = last
             path = "/alerts/stream" if last else f"/alerts/stream?after={PLAN['inbox_after']}"
-            last = _hold(self.client, path, "GET /alerts/stream", rng.uniform(60, 240), headers,
+            last = _hold(self.client, path, "GET /alerts/stream", rng.uniform(120, 480), headers,
                          _alert_arrived) or last
 
     @task
     def board(self):
         self.client.get("/board", name="GET /board")
-        _hold(self.client, "/board/stream", "GET /board/stream", rng.uniform(30, 120),
+        _hold(self.client, "/board/stream", "GET /board/stream", rng.uniform(120, 480),
               {"Accept": "text/event-stream"})
 
 
 class PlannerUser(HttpUser):
     fixed_count = len(PLAN["planner_tokens"])
-    wait_time = between(0.5 * 180 / SPEED, 1.5 * 180 / SPEED)  # a re-plan every ~3 minutes
+    wait_time = between(60, 180)  # people keep their own pace: --speed compresses the patients
     _next = 0
 
     def on_start(self):
         k = PlannerUser._next
         PlannerUser._next += 1
         self.client.headers["Authorization"] = f"Bearer {PLAN['planner_tokens'][k]}"
-        gevent.sleep(rng.uniform(0, 10))
+        gevent.sleep(rng.uniform(0, 60))
 
     @task
     def replan(self):
@@ -200,7 +236,7 @@ class PlannerUser(HttpUser):
 
 class PhysicianUser(HttpUser):
     fixed_count = len(PLAN["physicians"])
-    wait_time = between(3, 10)
+    wait_time = between(10, 30)
     _next = 0
 
     def on_start(self):
@@ -220,7 +256,7 @@ class PhysicianUser(HttpUser):
                 self.patients = [row["patient_id"] for row in r.json()]
         for pid in rng.sample(self.patients, min(3, len(self.patients))):
             self.client.get(f"/patients/{pid}", name="GET /patients/[id]")
-            gevent.sleep(rng.uniform(1, 4))
+            gevent.sleep(rng.uniform(10, 30))  # reads the chart, decides
             if rng.random() < 0.3:
                 self.client.post(f"/api/v1/patients/{pid}/round", headers=self.token,
                                  json={"decision": "continue", "note": "Stabil, fortsätt enligt plan."},
