@@ -352,7 +352,7 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
     start_at = time.time() + lead
     plan = {
         "seed": seed, "speed": speed, "start_at": start_at, "phone_items": phone_items,
-        "gateway_items": gateway_items, "phone_users": max(10, min(200, len(phone_items) // 40)),
+        "gateway_items": gateway_items, "phone_users": max(20, min(400, len(phone_items) // 4)),
         "gateway_users": 4, "nurse_tokens": creds["nurse_tokens"],
         "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],

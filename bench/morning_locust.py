@@ -93,7 +93,9 @@ class PhoneUser(HttpUser):
         fire("phone: sent late by (queue behind the closed loop)", max(0.0, late) * 1000,
              "LATE")
         body = {"client_id": f"morning-{pid}", "measured_at": iso_now(), **values}
-        headers = {"Authorization": f"Bearer {PLAN['nurse_tokens'][k]}"}
+        # A phone opens its own connection (and a pooled one idle past the server's
+        # keep-alive would race its close: "Remote end closed connection").
+        headers = {"Authorization": f"Bearer {PLAN['nurse_tokens'][k]}", "Connection": "close"}
         with self.client.post(f"/api/v1/patients/{pid}/observations", json=body,
                               headers=headers, name="POST observation (phone)",
                               catch_response=True) as r:
@@ -125,7 +127,7 @@ class GatewayUser(HttpUser):
         body = {"observations": [{"patient_id": pid, "client_id": f"morning-gw-{pid}",
                                   "measured_at": now, "device_id": "gateway-morning", **values}
                                  for pid, _worrying, values in items]}
-        headers = {"Authorization": f"Bearer {PLAN['gateway_token']}"}
+        headers = {"Authorization": f"Bearer {PLAN['gateway_token']}", "Connection": "close"}
         with self.client.post("/api/v1/observations/batch", json=body, headers=headers,
                               name="POST observations/batch (gateway)",
                               catch_response=True) as r:
@@ -193,6 +195,7 @@ class StaffUser(HttpUser):
         StaffUser._next += 1
         self.client.cookies.set(PLAN["cookie_name"], PLAN["staff_cookies"][k])
         self.client.headers["Accept-Language"] = "sv"
+        self.client.headers["Connection"] = "close"  # people come back after minutes
         self.inbox = gevent.spawn(self._inbox)
 
     def on_stop(self):
@@ -225,6 +228,7 @@ class PlannerUser(HttpUser):
         k = PlannerUser._next
         PlannerUser._next += 1
         self.client.headers["Authorization"] = f"Bearer {PLAN['planner_tokens'][k]}"
+        self.client.headers["Connection"] = "close"
         gevent.sleep(rng.uniform(0, 60))
 
     @task
@@ -244,6 +248,7 @@ class PhysicianUser(HttpUser):
         PhysicianUser._next += 1
         self.client.cookies.set(PLAN["cookie_name"], me["cookie"])
         self.client.headers["Accept-Language"] = "sv"
+        self.client.headers["Connection"] = "close"
         self.token = {"Authorization": f"Bearer {me['token']}"}
         self.patients: list[str] = []
 
