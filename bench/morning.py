@@ -322,7 +322,8 @@ def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
 
 
 def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: float,
-                 worrying: float, seed: int, workdir: Path, lead: float, tail: float) -> tuple[Path, dict]:
+                 worrying: float, seed: int, workdir: Path, lead: float, tail: float,
+                 staff: bool) -> tuple[Path, dict]:
     rng = random.Random(seed)
     window = MORNING_SECONDS / speed
     patients = [str(p) for p in region["data"].load_patients]
@@ -357,7 +358,8 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
         "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
         "planner_tokens": creds["planners"], "physicians": creds["physicians"],
-        "planning_day": region["day"].isoformat(), "tail": tail}
+        "planning_day": region["day"].isoformat(), "tail": tail,
+        "staff": staff}
     path = workdir / "plan.json"
     path.write_text(json.dumps(plan))
     return path, {"window_s": window, "phone": len(phone_items), "gateway": n_gateway,
@@ -435,15 +437,17 @@ def one_morning(url: str, patients: int, args) -> dict:
             # Before 08:00 locust starts its users a few a second: the staff open their
             # boards and inboxes and the phone pool is ready; the morning starts after.
             spawn_rate = 4.0
-            lead = 10.0 + (len(creds["cookies"]) + 30) / spawn_rate
+            lead = 10.0 + (30 if args.patients_only else len(creds["cookies"]) + 30) / spawn_rate
             plan_path, shape = plan_morning(region, creds, speed=args.speed,
                                             gateway_share=args.gateway_share,
                                             worrying=args.worrying, seed=args.seed,
-                                            workdir=workdir, lead=lead, tail=args.tail)
+                                            workdir=workdir, lead=lead, tail=args.tail,
+                                            staff=not args.patients_only)
             window = shape["window_s"]
             plan = json.loads(plan_path.read_text())
-            users = (plan["phone_users"] + plan["gateway_users"] + len(plan["staff_cookies"])
-                     + len(plan["planner_tokens"]) + len(plan["physicians"]))
+            users = plan["phone_users"] + plan["gateway_users"] + (
+                len(plan["staff_cookies"]) + len(plan["planner_tokens"])
+                + len(plan["physicians"]) if plan["staff"] else 0)
             seconds = lead + 3 * window + args.tail + 60  # a limit: it ends when drained
             print(f"08:00: {shape['phone']} phones and {shape['gateway']} patients behind "
                   f"gateways ({shape['gateway_batches']} batches) within 15 min compressed "
@@ -533,6 +537,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find-max", action="store_true",
                         help="double --patients until the phone p99 reaches 1 s or errors")
     parser.add_argument("--max-patients", type=int, default=64000)
+    parser.add_argument("--patients-only", action="store_true",
+                        help="no staff, planners or physicians: the submissions alone")
     parser.add_argument("--seed", type=int, default=8)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")

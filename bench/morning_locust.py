@@ -186,7 +186,7 @@ def _alert_arrived(event, data: str) -> None:
 
 
 class StaffUser(HttpUser):
-    fixed_count = len(PLAN["staff_cookies"])
+    fixed_count = len(PLAN["staff_cookies"]) if PLAN["staff"] else 0
     wait_time = between(1, 5)
     _next = 0
 
@@ -220,7 +220,7 @@ class StaffUser(HttpUser):
 
 
 class PlannerUser(HttpUser):
-    fixed_count = len(PLAN["planner_tokens"])
+    fixed_count = len(PLAN["planner_tokens"]) if PLAN["staff"] else 0
     wait_time = between(60, 180)  # people keep their own pace: --speed compresses the patients
     _next = 0
 
@@ -239,7 +239,7 @@ class PlannerUser(HttpUser):
 
 
 class PhysicianUser(HttpUser):
-    fixed_count = len(PLAN["physicians"])
+    fixed_count = len(PLAN["physicians"]) if PLAN["staff"] else 0
     wait_time = between(10, 30)
     _next = 0
 
