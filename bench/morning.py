@@ -323,7 +323,7 @@ def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
 
 def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: float,
                  worrying: float, seed: int, workdir: Path, lead: float, tail: float,
-                 staff: bool) -> tuple[Path, dict]:
+                 staff: bool, planners: int) -> tuple[Path, dict]:
     rng = random.Random(seed)
     window = MORNING_SECONDS / speed
     patients = [str(p) for p in region["data"].load_patients]
@@ -357,7 +357,7 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
         "gateway_users": 4, "nurse_tokens": creds["nurse_tokens"],
         "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
-        "planner_tokens": creds["planners"], "physicians": creds["physicians"],
+        "planner_tokens": creds["planners"][:planners], "physicians": creds["physicians"],
         "planning_day": region["day"].isoformat(), "tail": tail,
         "staff": staff}
     path = workdir / "plan.json"
@@ -442,7 +442,8 @@ def one_morning(url: str, patients: int, args) -> dict:
                                             gateway_share=args.gateway_share,
                                             worrying=args.worrying, seed=args.seed,
                                             workdir=workdir, lead=lead, tail=args.tail,
-                                            staff=not args.patients_only)
+                                            staff=not args.patients_only,
+                                            planners=args.planners)
             window = shape["window_s"]
             plan = json.loads(plan_path.read_text())
             users = plan["phone_users"] + plan["gateway_users"] + (
@@ -452,9 +453,10 @@ def one_morning(url: str, patients: int, args) -> dict:
             print(f"08:00: {shape['phone']} phones and {shape['gateway']} patients behind "
                   f"gateways ({shape['gateway_batches']} batches) within 15 min compressed "
                   f"{args.speed:g}× into {window:.0f} s; {shape['worrying']} worrying; "
-                  f"{len(plan['staff_cookies'])} staff with board and inbox, "
-                  f"{len(plan['planner_tokens'])} planners, {len(plan['physicians'])} "
-                  f"physicians; {users} locust users, started over {lead:.0f} s before 08:00",
+                  + ("no staff" if args.patients_only else
+                     f"{len(plan['staff_cookies'])} staff with board and inbox, "
+                     f"{len(plan['planner_tokens'])} planners, {len(plan['physicians'])} "
+                     "physicians") + f"; {users} locust users, started over {lead:.0f} s before 08:00",
                   flush=True)
             since = datetime.now(UTC)
             locust, prefix = run_locust(base, plan_path, users, spawn_rate, seconds, workdir,
@@ -537,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--find-max", action="store_true",
                         help="double --patients until the phone p99 reaches 1 s or errors")
     parser.add_argument("--max-patients", type=int, default=64000)
+    parser.add_argument("--planners", type=int, default=5, choices=range(6),
+                        help="planners re-planning their unit's day (0-5)")
     parser.add_argument("--patients-only", action="store_true",
                         help="no staff, planners or physicians: the submissions alone")
     parser.add_argument("--seed", type=int, default=8)
