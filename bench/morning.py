@@ -565,8 +565,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.find_max:
         good = [r["patients"] for r in results if held(r)]
         out["largest_held"] = max(good) if good else None
+        out["limited_by_max_patients"] = held(results[-1])
+        at_least = "at least " if held(results[-1]) else ""  # --max-patients stopped it
         print(f"\nRESULT the largest morning held (phone p99 < 1 s, no errors) at "
-              f"{args.speed:g}× speed: {out['largest_held'] or 'none of those tried'} patients")
+              f"{args.speed:g}× speed: {at_least}{out['largest_held'] or 'none of those tried'}"
+              " patients")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=str))
     return 0
