@@ -1,0 +1,579 @@
+"""The load of a real morning: 08:00 in a region, with locust, on loopback only.
+
+    .venv/bin/python bench/morning.py --patients 500 --speed 10      # a few minutes
+    .venv/bin/python bench/morning.py                                # 2,000 patients, 15 min in 3
+    .venv/bin/python bench/morning.py --find-max --speed 15 --json max.json
+
+Set-up: drops, recreates and migrates `hemma_bench_morning` and loads with Core inserts
+(bench/monitoring.py's generator) a home ward of --patients monitored patients admitted on
+their pathway's schedule (two days of values already in), a round unit, five municipal home
+health units with visits and shifts for the planned day, ~100 staff (nurses, physicians,
+coordinators who plan), care relations and consents; signs the staff in (sessions, API tokens).
+Then it starts the production set-up on this machine, on 127.0.0.1 only: `hemma serve
+--no-worker --workers 2` (two app processes) and one `hemma worker`.
+
+The scenario (bench/morning_locust.py, `locust --headless` as a subprocess):
+  - every patient sends their morning values once within 15 minutes (compressed by --speed),
+    from a phone (one POST /api/v1/patients/{id}/observations) or, --gateway-share of them,
+    through a home gateway (POST /api/v1/observations/batch, several patients a request);
+    ~5% worrying values, which raise alerts;
+  - every staff member has the board (/board + /board/stream) and the inbox (/alerts +
+    /alerts/stream) open, reloading now and then;
+  - 5 planners re-plan their unit's day (GET and POST /api/v1/planning/{day}/solve);
+  - 20 physicians run the round (/rounds, /patients/{id}, a decision now and then).
+
+Report: p50/p95/p99 per request type and every failure (locust's stats), alert delivery
+latency (alerts.created_at, committed by the POST, to the first notification the worker
+wrote for it; and in the live inbox, POST answered → `event: alert`), CPU per component from
+/proc (app processes, worker, PostgreSQL, locust, the rest of the machine) and, with
+--find-max, the largest morning whose phone submissions kept p99 < 1 s with no errors.
+This prints figures; it is not a test, and exits 0 whatever they are (1 if it crashed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # monitoring.py, homeward.py
+
+import httpx  # noqa: E402
+from homeward import (  # noqa: E402
+    ROOT,
+    SECRET_KEY,
+    create_database,
+    drop_database,
+    free_port,
+    safe_url,
+)
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+
+import monitoring  # noqa: E402
+from hemma.access.auth import create_api_token, start_session  # noqa: E402
+from hemma.db import Database  # noqa: E402
+from hemma.kit.time import at_local, local_today  # noqa: E402
+from hemma.migrations.runner import upgrade  # noqa: E402
+from hemma.models import CareRelation, Staff, StaffShift, Visit  # noqa: E402
+from hemma.web.deps import SESSION_COOKIE  # noqa: E402
+from monitoring import (  # noqa: E402
+    HSV_LYCKSELE,
+    HSV_UMEA,
+    KOMMUN_ID,
+    ROUND_UNIT,
+    WARD,
+    critical_values,
+    normal_values,
+    worrying_values,
+)
+
+DATABASE_NAME = "hemma_bench_morning"
+MORNING_SECONDS = 15 * 60
+TARGET_SUBMIT_P99_MS = 1000.0
+TARGET_ALERT_P99_MS = 2000.0
+PHONE = "POST observation (phone)"
+EXTRA_HSV = [5, 6, 7]  # three more municipal home health units: one planner each
+# ~100 staff: 20 physicians (12 on the home ward, 8 on the round unit), a coordinator who
+# plans in each of the five home health units, nurses and assistant nurses.
+STAFF_MIX = {WARD: [("nurse", 16), ("physician", 12), ("assistant_nurse", 4), ("coordinator", 2)],
+             ROUND_UNIT: [("nurse", 8), ("physician", 8), ("assistant_nurse", 2),
+                          ("coordinator", 1)],
+             HSV_UMEA: [("nurse", 8), ("assistant_nurse", 4), ("coordinator", 1)],
+             HSV_LYCKSELE: [("nurse", 6), ("assistant_nurse", 2), ("coordinator", 1)],
+             **{u: [("nurse", 5), ("assistant_nurse", 2), ("coordinator", 1)] for u in EXTRA_HSV}}
+VISITS_PER_UNIT = 30
+
+
+def _default_url() -> str:
+    base = os.environ.get("HEMMA_BENCH_DATABASE_URL",
+                          "postgresql+psycopg://hemma:hemma@127.0.0.1:5432/hemma_bench")
+    return base.rsplit("/", 1)[0] + "/" + DATABASE_NAME
+
+
+# --- Set-up --------------------------------------------------------------------------------
+
+
+def load(url: str, patients: int, seed: int) -> dict:
+    """The region, with monitoring.py's generator (its units and staff mix widened here), then
+    the home health units' planned day. Returns the ids the scenario needs."""
+    monitoring.STAFF_MIX.clear()
+    monitoring.STAFF_MIX.update(STAFF_MIX)
+    if not any(u[0] == EXTRA_HSV[0] for u in monitoring.UNITS):
+        for uid, name in zip(EXTRA_HSV, ("Vindeln", "Vännäs", "Robertsfors"), strict=True):
+            monitoring.UNITS.append((uid, KOMMUN_ID, f"Hemsjukvården {name}", "home_health", 0))
+    data = monitoring.generate(url, n_load=patients, n_probe=0, n_batch=0, n_round=60, days=1,
+                               seed=seed)
+    rng = random.Random(seed)
+    day = local_today() + timedelta(days=1)  # the planned day: tomorrow (today may be over)
+    hsv_units = [HSV_UMEA, HSV_LYCKSELE, *EXTRA_HSV]
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            staff = conn.execute(select(Staff.id, Staff.unit_id, Staff.profession)).all()
+            by = {}
+            for sid, unit, prof in staff:
+                by.setdefault(unit, {}).setdefault(prof, []).append(sid)
+            now = datetime.now(UTC)
+            relations, visits, shifts, moved = [], [], [], []
+            for k, unit in enumerate(hsv_units):
+                planner = by[unit]["coordinator"][0]
+                for j, pid in enumerate(data.load_patients[k * VISITS_PER_UNIT:
+                                                           (k + 1) * VISITS_PER_UNIT]):
+                    relations.append({
+                        "id": monitoring._Gen(seed * 100 + k * 1000 + j, now).uuid(),
+                        "patient_id": pid, "episode_id": None, "unit_id": unit,
+                        "staff_id": None, "role": "Kommunal hemsjukvård",
+                        "starts_at": now - timedelta(days=30), "documented_by_unit_id": unit,
+                        "ends_at": None, "ended_by_id": None, "created_by_id": planner})
+                    moved.append({"pid": pid, "lat": 64.5 + rng.uniform(0, 0.25),
+                                  "lon": 18.4 + rng.uniform(0, 0.6)})
+                    start = 7 * 60 + 30 + rng.randrange(0, 7 * 60, 15)
+                    earliest = at_local(day, f"{start // 60:02d}:{start % 60:02d}")
+                    visits.append({
+                        "id": monitoring._Gen(seed * 100 + k * 1000 + 500 + j, now).uuid(),
+                        "care_request_id": None, "patient_id": pid, "unit_id": unit, "day": day,
+                        "kind": rng.choice(["vital_signs", "assessment", "other"]),
+                        "earliest": earliest, "latest": earliest + timedelta(hours=2),
+                        "duration_minutes": rng.choice([15, 20, 30, 45]), "skills": [],
+                        "staff_count": 1, "sync": None, "gap_min": 0, "gap_max": 0,
+                        "hard": True, "priority": 2, "urgent": False, "notes": None,
+                        "status": "planned", "created_at": now})
+                for sid in by[unit]["nurse"] + by[unit]["assistant_nurse"]:
+                    shifts.append({
+                        "staff_id": sid, "unit_id": unit, "day": day,
+                        "starts_at": at_local(day, "07:00"), "ends_at": at_local(day, "16:00"),
+                        "start_place": "office", "start_latitude": 64.6,
+                        "start_longitude": 18.7, "end_latitude": 64.6, "end_longitude": 18.7,
+                        "breaks": [{"earliest": "11:00", "latest": "13:00", "minutes": 30}],
+                        "profile": "car"})
+            conn.execute(insert(CareRelation), relations)
+            conn.execute(insert(Visit), visits)
+            conn.execute(insert(StaffShift), shifts)
+            conn.execute(text("UPDATE patients SET latitude = :lat, longitude = :lon "
+                              "WHERE id = :pid"), moved)
+    finally:
+        engine.dispose()
+    return {"data": data, "day": day, "staff": by, "hsv_units": hsv_units}
+
+
+def sign_in(url: str, region: dict) -> dict:
+    """Sessions for every staff member's board and inbox, API tokens for the nurses who send
+    values (the phones' stand-in, as in monitoring.py), the gateway, the planners and the
+    physicians."""
+    by = region["staff"]
+    database = Database(url)
+    out = {"cookies": [], "nurse_tokens": [], "planners": [], "physicians": []}
+    try:
+        with database.session() as s:
+            everyone = s.scalars(select(Staff).order_by(Staff.id)).all()
+            for person in everyone:
+                out["cookies"].append(start_session(s, person, "password",
+                                                    client_addr="127.0.0.1",
+                                                    user_agent="hemma-bench-morning"))
+            for sid in by[WARD]["nurse"][:8]:
+                out["nurse_tokens"].append(create_api_token(s, s.get(Staff, sid), "morning"))
+            out["gateway_token"] = create_api_token(s, s.get(Staff, by[WARD]["nurse"][8]),
+                                                    "morning gateway")
+            for unit in region["hsv_units"]:
+                out["planners"].append(create_api_token(
+                    s, s.get(Staff, by[unit]["coordinator"][0]), "morning planner"))
+            for sid in by[WARD]["physician"] + by[ROUND_UNIT]["physician"]:
+                out["physicians"].append({
+                    "token": create_api_token(s, s.get(Staff, sid), "morning round"),
+                    "cookie": start_session(s, s.get(Staff, sid), "password",
+                                            client_addr="127.0.0.1",
+                                            user_agent="hemma-bench-morning")})
+            out["inbox_after"] = s.scalar(text("SELECT coalesce(max(id), 0) FROM alert_events"))
+    finally:
+        database.dispose()
+    return out
+
+
+# --- Processes -----------------------------------------------------------------------------
+
+
+class Proc:
+    def __init__(self, name: str, argv: list[str], env: dict, logs: Path):
+        self.name, self.log = name, logs / f"{name}.log"
+        with open(self.log, "wb") as out:
+            self.popen = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                          cwd=ROOT, start_new_session=True)
+        self.pid = self.popen.pid
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(10)
+        text_ = self.log.read_text(errors="replace")
+        if "Traceback" in text_:
+            print(f"--- {self.name} logged errors (last 3000 characters) ---\n{text_[-3000:]}",
+                  file=sys.stderr)
+
+
+def hemma_env(url: str, workdir: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEMMA_")}
+    env.update(HEMMA_DATABASE_URL=url, HEMMA_SECRET_KEY=SECRET_KEY,
+               HEMMA_DATA_DIR=str(workdir / "data"), HEMMA_COOKIE_SECURE="false",
+               HEMMA_AUDIT_CHECKPOINT_FILE=str(workdir / "checkpoints.jsonl"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"),
+                                                        env.get("PYTHONPATH")])),
+               PYTHONUNBUFFERED="1")
+    return env
+
+
+@contextmanager
+def production(url: str, workdir: Path):
+    """`hemma serve --no-worker --workers 2` and one `hemma worker`, on 127.0.0.1."""
+    env = hemma_env(url, workdir)
+    port = free_port()
+    procs = []
+    try:
+        procs.append(Proc("serve", [sys.executable, "-m", "hemma", "serve", "--no-worker",
+                                    "--workers", "2", "--host", "127.0.0.1", "--port",
+                                    str(port)], env, workdir))
+        procs.append(Proc("worker", [sys.executable, "-m", "hemma", "worker"], env, workdir))
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            for p in procs:
+                if p.popen.poll() is not None:
+                    raise RuntimeError(f"{p.name} exited:\n"
+                                       + p.log.read_text(errors="replace")[-3000:])
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200 and \
+                        len(monitoring._children(procs[0].pid)) >= 2:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("hemma serve did not answer within 120 s")
+            time.sleep(0.3)
+        yield base, procs[0].pid, procs[1].pid
+    finally:
+        for p in procs:
+            p.stop()
+
+
+def _tree(root: int) -> set[int]:
+    out, todo = {root}, [root]
+    while todo:
+        for child in monitoring._children(todo.pop()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def cpu_sample(roots: dict[str, int], database: str) -> dict[int, tuple[str, float]]:
+    """{pid: (component, CPU seconds so far)}: each root's process tree, PostgreSQL (our
+    database's backends and the shared background processes), the rest ("other")."""
+    tick = os.sysconf("SC_CLK_TCK")
+    trees = {pid: name for name, root in roots.items() for pid in _tree(root)}
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        pid = int(entry.name)
+        if pid in trees:
+            kind = trees[pid]
+        elif comm.startswith("postgres"):
+            backend = title.count(":") >= 2 and "(" in title
+            kind = "postgres" if f" {database} " in title or not backend else "other"
+        elif pid == os.getpid():
+            kind = "bench"
+        else:
+            kind = "other"
+        out[pid] = (kind, cpu)
+    return out
+
+
+def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
+    """% of one core per component between two samples."""
+    used: dict[str, float] = {}
+    for pid, (kind, cpu) in after.items():
+        used[kind] = used.get(kind, 0.0) + cpu - before.get(pid, (kind, 0.0))[1]
+    return {k: round(100 * v / seconds, 1) for k, v in sorted(used.items())}
+
+
+# --- The scenario --------------------------------------------------------------------------
+
+
+def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: float,
+                 worrying: float, seed: int, workdir: Path, lead: float, tail: float,
+                 staff: bool, planners: int) -> tuple[Path, dict]:
+    rng = random.Random(seed)
+    window = MORNING_SECONDS / speed
+    patients = [str(p) for p in region["data"].load_patients]
+    rng.shuffle(patients)
+    n_gateway = int(len(patients) * gateway_share)
+    phone_items, gateway_patients = [], patients[:n_gateway]
+    n_worrying = 0
+
+    def values() -> tuple[bool, dict]:
+        nonlocal n_worrying
+        if rng.random() < worrying:
+            n_worrying += 1
+            return True, critical_values(rng) if rng.random() < 0.5 else worrying_values(rng)
+        return False, normal_values(rng)
+
+    # Most values come early: a triangular spread over the window, peaking at its start.
+    for k, pid in enumerate(patients[n_gateway:]):
+        w, v = values()
+        phone_items.append([window * rng.triangular(0, 1, 0), pid, w, v,
+                            k % len(creds["nurse_tokens"])])
+    phone_items.sort()
+    gateway_items = []
+    for i in range(0, len(gateway_patients), 10):  # a gateway forwards 10 patients' values
+        gateway_items.append([window * rng.triangular(0, 1, 0),
+                              [[pid, *values()] for pid in gateway_patients[i:i + 10]]])
+    gateway_items.sort()
+    start_at = time.time() + lead
+    plan = {
+        "seed": seed, "speed": speed, "start_at": start_at, "phone_items": phone_items,
+        "gateway_items": gateway_items, "phone_users": max(20, min(400, len(phone_items) // 4)),
+        "gateway_users": 4, "nurse_tokens": creds["nurse_tokens"],
+        "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
+        "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
+        "planner_tokens": creds["planners"][:planners], "physicians": creds["physicians"],
+        "planning_day": region["day"].isoformat(), "tail": tail,
+        "staff": staff}
+    path = workdir / "plan.json"
+    path.write_text(json.dumps(plan))
+    return path, {"window_s": window, "phone": len(phone_items), "gateway": n_gateway,
+                  "gateway_batches": len(gateway_items), "worrying": n_worrying,
+                  "start_at": start_at}
+
+
+def run_locust(base: str, plan_path: Path, users: int, spawn_rate: float, seconds: float,
+               workdir: Path, env: dict) -> tuple[subprocess.Popen, Path]:
+    prefix = workdir / "locust"
+    argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "morning_locust.py"),
+            "--headless", "-H", base, "-u", str(users), "-r", str(spawn_rate),
+            "--run-time", f"{int(seconds)}s", "--stop-timeout", "5", "--csv", str(prefix),
+            "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
+    log = open(workdir / "locust.log", "wb")
+    proc = subprocess.Popen(argv, env=dict(env, MORNING_PLAN=str(plan_path)), stdout=log,
+                            stderr=subprocess.STDOUT, cwd=ROOT)
+    return proc, prefix
+
+
+def read_stats(prefix: Path) -> tuple[list[dict], list[dict]]:
+    rows, failures = [], []
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        for r in csv.DictReader(f):
+            if r["Name"] == "Aggregated":
+                continue
+            rows.append({"type": r["Type"], "name": r["Name"], "count": int(r["Request Count"]),
+                         "failures": int(r["Failure Count"]),
+                         "p50_ms": float(r["50%"] or 0), "p95_ms": float(r["95%"] or 0),
+                         "p99_ms": float(r["99%"] or 0), "max_ms": float(r["Max Response Time"]
+                                                                           or 0)})
+    if Path(f"{prefix}_failures.csv").exists():
+        with open(f"{prefix}_failures.csv", newline="") as f:
+            failures = [{"method": r["Method"], "name": r["Name"], "error": r["Error"],
+                         "occurrences": int(r["Occurrences"])} for r in csv.DictReader(f)]
+    return rows, failures
+
+
+def alert_delivery(url: str, since: datetime) -> dict:
+    """Alerts raised since `since`: alert created (in the POST's transaction) → its first
+    notification (written by the worker when it delivered the alert)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text(
+                "SELECT extract(epoch FROM min(n.created_at) - a.created_at) * 1000 "
+                "FROM alerts a LEFT JOIN notifications n ON n.alert_id = a.id "
+                "WHERE a.created_at >= :since GROUP BY a.id, a.created_at"),
+                {"since": since}).all()
+            pending = conn.execute(text(
+                "SELECT count(*) FROM outbox WHERE delivered_at IS NULL")).scalar()
+    finally:
+        engine.dispose()
+    ms = sorted(float(r[0]) for r in rows if r[0] is not None)
+    return {"alerts": len(rows), "delivered": len(ms), "undelivered": len(rows) - len(ms),
+            "outbox_pending": pending, "p50_ms": round(monitoring._pct(ms, 50), 1) if ms else None,
+            "p99_ms": round(monitoring._pct(ms, 99), 1) if ms else None,
+            "max_ms": round(ms[-1], 1) if ms else None}
+
+
+def one_morning(url: str, patients: int, args) -> dict:
+    print(f"\n=== a morning of {patients:,} patients: {safe_url(url)} ===", flush=True)
+    drop_database(url)
+    create_database(url)
+    try:
+        t0 = time.perf_counter()
+        upgrade(url)
+        region = load(url, patients, args.seed)
+        creds = sign_in(url, region)
+        print(f"loaded in {time.perf_counter() - t0:.0f} s: {region['data'].counts}; "
+              f"{len(creds['cookies'])} staff signed in", flush=True)
+        with tempfile.TemporaryDirectory(prefix="hemma-morning-") as tmp, ExitStack() as stack:
+            workdir = Path(tmp)
+            base, serve_pid, worker_pid = stack.enter_context(production(url, workdir))
+            # Before 08:00 locust starts its users a few a second: the staff open their
+            # boards and inboxes and the phone pool is ready; the morning starts after.
+            spawn_rate = 4.0
+            lead = 10.0 + (30 if args.patients_only else len(creds["cookies"]) + 30) / spawn_rate
+            plan_path, shape = plan_morning(region, creds, speed=args.speed,
+                                            gateway_share=args.gateway_share,
+                                            worrying=args.worrying, seed=args.seed,
+                                            workdir=workdir, lead=lead, tail=args.tail,
+                                            staff=not args.patients_only,
+                                            planners=args.planners)
+            window = shape["window_s"]
+            plan = json.loads(plan_path.read_text())
+            users = plan["phone_users"] + plan["gateway_users"] + (
+                len(plan["staff_cookies"]) + len(plan["planner_tokens"])
+                + len(plan["physicians"]) if plan["staff"] else 0)
+            seconds = lead + 3 * window + args.tail + 60  # a limit: it ends when drained
+            print(f"08:00: {shape['phone']} phones and {shape['gateway']} patients behind "
+                  f"gateways ({shape['gateway_batches']} batches) within 15 min compressed "
+                  f"{args.speed:g}× into {window:.0f} s; {shape['worrying']} worrying; "
+                  + ("no staff" if args.patients_only else
+                     f"{len(plan['staff_cookies'])} staff with board and inbox, "
+                     f"{len(plan['planner_tokens'])} planners, {len(plan['physicians'])} "
+                     "physicians") + f"; {users} locust users, started over {lead:.0f} s before 08:00",
+                  flush=True)
+            since = datetime.now(UTC)
+            locust, prefix = run_locust(base, plan_path, users, spawn_rate, seconds, workdir,
+                                        hemma_env(url, workdir))
+            roots = {"app": serve_pid, "worker": worker_pid, "locust": locust.pid}
+            time.sleep(lead)  # measure CPU over the morning itself
+            before, t_cpu = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
+            # The last sample while locust still runs (a finished process leaves /proc).
+            after, t_after = before, t_cpu
+            deadline = time.monotonic() + seconds + 120
+            while locust.poll() is None and time.monotonic() < deadline:
+                after, t_after = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
+                time.sleep(1)
+            if locust.poll() is None:
+                locust.kill()
+                locust.wait()
+            cpu = cpu_used(before, after, t_after - t_cpu)
+            morning_s = t_after - t_cpu
+            time.sleep(3)  # the last alerts' delivery
+            delivery = alert_delivery(url, since)
+            stats, failures = read_stats(prefix)
+            tail = (workdir / "locust.log").read_text(errors="replace")
+            if "Traceback" in tail:
+                print("--- locust logged errors ---\n" + tail[-3000:], file=sys.stderr)
+    finally:
+        if args.keep:
+            print(f"kept the database: {safe_url(url)}")
+        else:
+            drop_database(url)
+    phone = next((r for r in stats if r["name"] == PHONE), None)
+    return {"patients": patients, "speed": args.speed, "window_s": round(window, 1),
+            "morning_s": round(morning_s, 1),
+            "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
+            "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
+            "phone_p99_ms": phone["p99_ms"] if phone else None,
+            "errors": sum(r["failures"] for r in stats)}
+
+
+def report(r: dict) -> None:
+    print(f"\n--- {r['patients']:,} patients, 15 min compressed {r['speed']:g}× into "
+          f"{r['window_s']:.0f} s (so {r['speed']:g}× the real rate of submissions); all "
+          f"answered and the staff's tail done after {r['morning_s']:.0f} s ---")
+    print(f"{'type':<6} {'request':<44} {'count':>6} {'fail':>5} {'p50':>7} {'p95':>7} "
+          f"{'p99':>7} {'max':>7}  (ms)")
+    for s in r["requests"]:
+        print(f"{s['type']:<6} {s['name'][:44]:<44} {s['count']:>6} {s['failures']:>5} "
+              f"{s['p50_ms']:>7.0f} {s['p95_ms']:>7.0f} {s['p99_ms']:>7.0f} {s['max_ms']:>7.0f}")
+    print(f"errors: {r['errors']} (bar: 0)")
+    for f in r["failures"]:
+        print(f"  {f['occurrences']}× {f['method']} {f['name']}: {f['error'][:200]}")
+    d = r["alert_delivery"]
+    print(f"alert delivery (alert committed → its first notification, from the database): "
+          f"{d['alerts']} alerts, {d['delivered']} delivered, p50 {d['p50_ms']} ms, "
+          f"p99 {d['p99_ms']} ms, max {d['max_ms']} ms; outbox left {d['outbox_pending']} "
+          f"(bar p99 < {TARGET_ALERT_P99_MS:.0f} ms: "
+          f"{'met' if d['p99_ms'] is not None and d['p99_ms'] < TARGET_ALERT_P99_MS else 'NOT met'})")
+    print("CPU over the morning (100% = one core; 'other' is everyone else on this shared "
+          "machine): " + ", ".join(f"{k} {v:.0f}%" for k, v in
+                                    r["cpu_percent_of_one_core"].items()))
+    p99 = r["phone_p99_ms"]
+    print(f"RESULT phone submission p99 {p99} ms (bar < {TARGET_SUBMIT_P99_MS:.0f} ms), "
+          f"errors {r['errors']}: {'held' if held(r) else 'NOT held'}")
+
+
+def held(r: dict) -> bool:
+    return (r["phone_p99_ms"] is not None and r["phone_p99_ms"] < TARGET_SUBMIT_P99_MS
+            and r["errors"] == 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=_default_url())
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--speed", type=float, default=5.0,
+                        help="compress the 15-minute morning by this factor (5: into 3 min)")
+    parser.add_argument("--gateway-share", type=float, default=0.2)
+    parser.add_argument("--worrying", type=float, default=0.05)
+    parser.add_argument("--tail", type=float, default=20.0,
+                        help="seconds the staff stay on after the last submission is due")
+    parser.add_argument("--find-max", action="store_true",
+                        help="double --patients until the phone p99 reaches 1 s or errors")
+    parser.add_argument("--max-patients", type=int, default=64000)
+    parser.add_argument("--planners", type=int, default=5, choices=range(6),
+                        help="planners re-planning their unit's day (0-5)")
+    parser.add_argument("--patients-only", action="store_true",
+                        help="no staff, planners or physicians: the submissions alone")
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+    if not args.database_url.startswith("postgresql"):
+        print("the morning needs PostgreSQL (several processes, LISTEN/NOTIFY)")
+        return 1
+    print("note: the load generator, two app processes, the worker and PostgreSQL share this "
+          "machine's cores (and so does anyone else working on it): the figures are noisy")
+    results = []
+    n = args.patients
+    while True:
+        r = one_morning(args.database_url, n, args)
+        report(r)
+        results.append(r)
+        if not args.find_max or not held(r) or n * 2 > args.max_patients:
+            break
+        n *= 2
+    out: dict = {"runs": results}
+    if args.find_max:
+        good = [r["patients"] for r in results if held(r)]
+        out["largest_held"] = max(good) if good else None
+        out["limited_by_max_patients"] = held(results[-1])
+        at_least = "at least " if held(results[-1]) else ""  # --max-patients stopped it
+        print(f"\nRESULT the largest morning held (phone p99 < 1 s, no errors) at "
+              f"{args.speed:g}× speed: {at_least}{out['largest_held'] or 'none of those tried'}"
+              " patients")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
