@@ -141,7 +141,10 @@ def test_a_request_id_from_the_load_balancer_is_kept_only_when_sane(value, kept)
 
 def test_setup_logging_writes_json_to_stderr_and_routes_uvicorn_through_it(monkeypatch):
     root = logging.getLogger()
-    level, before = root.level, list(root.handlers)
+    # Others' handlers (the test run's); ours may be there already, from a command an
+    # earlier test ran, and is the one that is replaced.
+    level = root.level
+    before = [h for h in root.handlers if h.get_name() != HANDLER_NAME]
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
     try:
