@@ -53,6 +53,9 @@ DOOMED = textwrap.dedent("""
     import os
     import sys
 
+    from hemma.cli import _metrics_directory
+
+    _metrics_directory()  # before prometheus-client is imported, as `hemma worker` does
     import hemma.jobs.worker  # registers the delivery handlers
     from hemma.jobs import outbox
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from hemma.fhir import resources, vitals
-from hemma.kit.time import utcnow
+from hemma.kit.time import local_date, local_today, utcnow
 from hemma.models import AuditEntry, Observation, Patient
 from hemma.web.deps import api_routes
 from tests.fhir.validate import assert_r4, fhir_client
@@ -151,14 +151,17 @@ def test_dates_and_codes_narrow_the_search(app, world, database):
     world.episode(pid, state="admitted")
     _values(database, world, pid, days=10, every_minutes=60 * 24)
     sara = fhir_client(app, database, world, "sara")
-    since = (utcnow() - timedelta(days=3)).date().isoformat()
+    # A date without a time is the server's day, Swedish time (FHIR: the server's zone);
+    # the values come back in UTC, so near midnight their UTC date is the day before.
+    since = (local_today() - timedelta(days=3)).isoformat()
     r = sara.get("/fhir/Observation", params={"patient": f"Patient/{pid}", "date": f"ge{since}",
                                               "code": f"{vitals.LOINC}|8310-5",
                                               "_sort": "date"})
     assert r.status_code == 200
     found = [e["resource"] for e in r.json()["entry"]]
     assert found and all(o["code"]["coding"][0]["code"] == "8310-5" for o in found)
-    assert all(o["effectiveDateTime"][:10] >= since for o in found)
+    assert all(local_date(datetime.fromisoformat(o["effectiveDateTime"])).isoformat() >= since
+               for o in found)
     assert [o["effectiveDateTime"] for o in found] == sorted(o["effectiveDateTime"]
                                                              for o in found)
     one = found[0]

@@ -171,11 +171,14 @@ QUIET = {"httpx": logging.WARNING, "httpcore": logging.WARNING,
 
 def configure_loggers() -> None:
     """Library loggers as production has them: uvicorn's through the root logger (and so
-    through the one formatter), chatty ones quiet."""
+    through the one formatter, at its level: a server started before may have set its own),
+    chatty ones quiet."""
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
     for name, level in QUIET.items():
         logging.getLogger(name).setLevel(level)
 
