@@ -11,16 +11,19 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from hemma.app import create_app
 from hemma.config import Settings, configure
 from hemma.db import Database
 from hemma.migrations.runner import upgrade
 from tests.factories import World, build_world
+from tests.pgrecycle import Recycler
 
 # The whole run's log is scanned for patients' personnummer and names (tests/logscan.py);
 # pytester runs a planted leak in a run of its own (tests/test_logscan.py).
@@ -81,6 +84,11 @@ class _Templates:
                 version = conn.execute(text("SHOW server_version_num")).scalar()
             self.strategy = " STRATEGY FILE_COPY" if int(version) >= 150000 else ""
             upgrade(self._pg_url(self.template))
+            # Emptied databases of finished tests, to be handed out again (tests/pgrecycle.py).
+            self.recycler = Recycler(lambda name: make_url(self._pg_url(name)).set(
+                drivername="postgresql").render_as_string(hide_password=False))
+            self.recycler.learn(self.template)
+            self.recycled: list[str] = []
         else:
             self.template_file = workdir / "template.sqlite3"
             upgrade(f"sqlite:///{self.template_file}")
@@ -91,6 +99,8 @@ class _Templates:
     def new(self) -> str:
         n = next(self.counter)
         if BACKEND == "postgres":
+            if self.recycled:
+                return self._pg_url(self.recycled.pop())
             name = f"{self.prefix}_{n}"
             with self.admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -105,6 +115,18 @@ class _Templates:
         if BACKEND == "postgres":
             name = make_url(url).database
             with self.admin.connect() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                                  "WHERE datname = :name"), {"name": name})
+            try:
+                if self.recycler.reset(name):
+                    fresh = f"{self.prefix}_{next(self.counter)}"
+                    with self.admin.connect() as conn:
+                        conn.execute(text(f'ALTER DATABASE "{name}" RENAME TO "{fresh}"'))
+                    self.recycled.append(fresh)
+                    return
+            except (DBAPIError, psycopg.Error):
+                pass  # someone connected meanwhile: dropped below, as any changed database
+            with self.admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         else:
             Path(make_url(url).database).unlink(missing_ok=True)
@@ -112,6 +134,8 @@ class _Templates:
     def close(self) -> None:
         if BACKEND == "postgres":
             with self.admin.connect() as conn:
+                for name in self.recycled:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{self.template}" WITH (FORCE)'))
             self.admin.dispose()
 

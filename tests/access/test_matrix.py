@@ -8,6 +8,7 @@ decision here too."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import uuid
 from dataclasses import dataclass
@@ -579,7 +580,15 @@ def follows_consent(path: str) -> bool:
         or path.endswith(("/access-codes", "/monitoring-plan", "/plan"))
 
 
-@pytest.mark.parametrize("username", sorted(PEOPLE))
+# The SQLite leg walks every person. What differs between people is their role, which the
+# rules decide in Python; the PostgreSQL leg walks the three whose every consent, block and
+# emergency state is walked (a nurse of the home ward, of the health centre and of the
+# municipality), so that every route's queries meet every state on PostgreSQL too.
+MATRIX_PEOPLE = (["hugo", "kim", "sara"] if os.environ.get("HEMMA_TEST_BACKEND") == "postgres"
+                 else sorted(PEOPLE))
+
+
+@pytest.mark.parametrize("username", MATRIX_PEOPLE)
 def test_route_matrix(username, app, world, database, as_user):
     """Every route for `username` in every relationship × emergency (× consent × block) state."""
     scenario = Scenario(world, database)

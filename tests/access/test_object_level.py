@@ -4,6 +4,7 @@ method. Every answer must be exactly the answer for an id that does not exist.""
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -118,7 +119,11 @@ def test_region_staff_cannot_tell_kommun_patients_from_nobody(app, world, databa
     ]
     assert len(patient_routes) > 30
     checked = 0
-    for username in ("lisa", "sara", "carl", "olle", "hugo", "rita", "adam"):
+    # Every region role on SQLite; on PostgreSQL (the same rules, decided in Python, over the
+    # same queries) a physician, a nurse of the home ward and one of the health centre.
+    people = (("lisa", "sara", "hugo") if os.environ.get("HEMMA_TEST_BACKEND") == "postgres"
+              else ("lisa", "sara", "carl", "olle", "hugo", "rita", "adam"))
+    for username in people:
         client = as_user(username)
         csrf = world.csrf[id(client)]
         for method, path in patient_routes:
@@ -139,7 +144,7 @@ def test_region_staff_cannot_tell_kommun_patients_from_nobody(app, world, databa
                                                                              path)
                     checked += 1
         # Nor do they turn up in searches or lists.
-        if username in ("lisa", "sara", "carl", "olle", "hugo"):
+        if username in ("lisa", "sara", "carl", "olle", "hugo"):  # the clinical ones
             assert client.get("/api/v1/patients", params={"q": "Kommunsdotter"}).json() == []
             for page in (client.get("/patients/search?q=Kommunsdotter").text,
                          client.get("/home-ward?scope=team").text,
