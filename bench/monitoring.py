@@ -683,43 +683,52 @@ class CpuMeter:
     def __init__(self, server: Server, database: str):
         self.server = server
         self.database = database
-        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
     def sample(self) -> dict[int, tuple[str, float]]:
         """{pid: (category, CPU seconds so far)} of every process."""
-        app = {self.server.pid, *self.server.worker_pids()}
-        out: dict[int, tuple[str, float]] = {}
-        try:
-            entries = list(Path("/proc").iterdir())
-        except OSError:
-            return out
-        for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                    errors="replace")
-            except OSError:
-                continue
-            comm = stat[stat.index("(") + 1:stat.rindex(")")]
-            fields = stat.rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / self.tick
-            pid = int(entry.name)
-            if pid in app:
-                kind = "app"
-            elif comm.startswith("postgres"):
-                # "postgres: 15/main: user database host(port) state" for a backend.
-                backend = title.count(":") >= 2 and "(" in title
-                kind = "postgres" if f" {self.database} " in title or not backend else "other"
-            elif comm == "wrk":
-                kind = "wrk"
-            elif pid == os.getpid():
-                kind = "bench"
-            else:
-                kind = "other"
-            out[pid] = (kind, cpu)
+        return proc_cpu(dict.fromkeys({self.server.pid, *self.server.worker_pids()}, "app"),
+                        self.database, by_name={"wrk": "wrk"})
+
+
+def proc_cpu(known: dict[int, str], database: str,
+             by_name: dict[str, str] | None = None) -> dict[int, tuple[str, float]]:
+    """{pid: (category, CPU seconds so far)} of every process on the machine, from /proc
+    (Linux; empty elsewhere): `known` pids in their own category, processes named in
+    `by_name` in theirs, PostgreSQL (`database`'s backends and the shared background
+    processes), this script ("bench") and everyone else ("other")."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
         return out
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / tick
+        pid = int(entry.name)
+        if pid in known:
+            kind = known[pid]
+        elif comm.startswith("postgres"):
+            # "postgres: 15/main: user database host(port) state" for a backend.
+            backend = title.count(":") >= 2 and "(" in title
+            kind = "postgres" if f" {database} " in title or not backend else "other"
+        elif by_name and comm in by_name:
+            kind = by_name[comm]
+        elif pid == os.getpid():
+            kind = "bench"
+        else:
+            kind = "other"
+        out[pid] = (kind, cpu)
+    return out
 
 
 def children_cpu() -> float:

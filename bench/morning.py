@@ -281,33 +281,8 @@ def _tree(root: int) -> set[int]:
 def cpu_sample(roots: dict[str, int], database: str) -> dict[int, tuple[str, float]]:
     """{pid: (component, CPU seconds so far)}: each root's process tree, PostgreSQL (our
     database's backends and the shared background processes), the rest ("other")."""
-    tick = os.sysconf("SC_CLK_TCK")
-    trees = {pid: name for name, root in roots.items() for pid in _tree(root)}
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
-                errors="replace")
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        cpu = (int(fields[11]) + int(fields[12])) / tick
-        pid = int(entry.name)
-        if pid in trees:
-            kind = trees[pid]
-        elif comm.startswith("postgres"):
-            backend = title.count(":") >= 2 and "(" in title
-            kind = "postgres" if f" {database} " in title or not backend else "other"
-        elif pid == os.getpid():
-            kind = "bench"
-        else:
-            kind = "other"
-        out[pid] = (kind, cpu)
-    return out
+    return monitoring.proc_cpu({pid: name for name, root in roots.items()
+                                for pid in _tree(root)}, database)
 
 
 def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
@@ -420,6 +395,52 @@ def alert_delivery(url: str, since: datetime) -> dict:
             "max_ms": round(ms[-1], 1) if ms else None}
 
 
+class WaitSampler:
+    """What this database's sessions are doing, ten times a second over the morning
+    (pg_stat_activity): the mean number in a transaction, and what the active ones wait on.
+    Many waiting on a lock, with PostgreSQL's CPU low, means requests queue on each other's
+    rows (the access log's chain head is one per organisation)."""
+
+    def __init__(self, url: str):
+        import threading
+
+        self.engine = create_engine(url, pool_size=1)
+        self.samples = 0
+        self.counts: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(5)
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        query = text("SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
+                     "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                     "AND state <> 'idle'")
+        with self.engine.connect() as conn:
+            while not self._stop.wait(0.1):
+                rows = conn.execute(query).all()
+                conn.commit()
+                self.samples += 1
+                for state, kind, event in rows:
+                    key = state if state != "active" else (
+                        f"active, waiting on {kind}:{event}" if kind else "active, working")
+                    if kind == "Client" and state == "active":
+                        continue  # a LISTEN connection waiting for the next notification
+                    self.counts[key] = self.counts.get(key, 0) + 1
+
+    def figures(self) -> dict[str, float]:
+        n = max(1, self.samples)
+        return {k: round(v / n, 2) for k, v in sorted(self.counts.items(),
+                                                        key=lambda kv: -kv[1])}
+
+
 def one_morning(url: str, patients: int, args) -> dict:
     print(f"\n=== a morning of {patients:,} patients: {safe_url(url)} ===", flush=True)
     drop_database(url)
@@ -463,6 +484,7 @@ def one_morning(url: str, patients: int, args) -> dict:
                                         hemma_env(url, workdir))
             roots = {"app": serve_pid, "worker": worker_pid, "locust": locust.pid}
             time.sleep(lead)  # measure CPU over the morning itself
+            waits = stack.enter_context(WaitSampler(url))
             before, t_cpu = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
             # The last sample while locust still runs (a finished process leaves /proc).
             after, t_after = before, t_cpu
@@ -474,6 +496,7 @@ def one_morning(url: str, patients: int, args) -> dict:
                 locust.kill()
                 locust.wait()
             cpu = cpu_used(before, after, t_after - t_cpu)
+            sessions = waits.figures()
             morning_s = t_after - t_cpu
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
@@ -491,6 +514,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             "morning_s": round(morning_s, 1),
             "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
             "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
+            "database_sessions": sessions,
             "phone_p99_ms": phone["p99_ms"] if phone else None,
             "errors": sum(r["failures"] for r in stats)}
 
@@ -516,6 +540,8 @@ def report(r: dict) -> None:
     print("CPU over the morning (100% = one core; 'other' is everyone else on this shared "
           "machine): " + ", ".join(f"{k} {v:.0f}%" for k, v in
                                     r["cpu_percent_of_one_core"].items()))
+    print("PostgreSQL sessions of this database, mean at any moment: " + (", ".join(
+        f"{v:g} {k}" for k, v in r["database_sessions"].items()) or "none busy"))
     p99 = r["phone_p99_ms"]
     print(f"RESULT phone submission p99 {p99} ms (bar < {TARGET_SUBMIT_P99_MS:.0f} ms), "
           f"errors {r['errors']}: {'held' if held(r) else 'NOT held'}")

@@ -4,10 +4,8 @@ loopback port), and comes back to Hemma signed in; the log says how."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from hemma.access import oidc
@@ -15,33 +13,13 @@ from hemma.app import create_app
 from hemma.models import AuditEntry, Staff, WebSession
 from tests.access.oidc_provider import CLIENT_ID, CLIENT_SECRET, running
 from tests.live import serving
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+from tests.test_browser import ARTIFACTS, browser  # noqa: F401  (skips without Chromium)
 
 pytestmark = pytest.mark.browser
 
-if not Path(CHROMIUM).exists():
-    if os.environ.get("HEMMA_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing (apt-get install chromium)")
-    pytest.skip(f"{CHROMIUM} not installed; .ci/run installs it", allow_module_level=True)
-
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
-
-
-@pytest.fixture
-def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
-        yield b
-        b.close()
-
 
 def test_a_nurse_logs_in_with_siths_through_the_regions_login_service(settings, database,
-                                                                     world, browser):
+                                                                     world, browser):  # noqa: F811
     ARTIFACTS.mkdir(exist_ok=True)
     with database.session() as s:
         s.get(Staff, world.staff["sara"]).hsa_id = "SE2321000222-0001"

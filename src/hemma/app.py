@@ -310,11 +310,10 @@ async def _background(app: FastAPI):
             worker.start()
             started.append(worker)
         if app.state.db.engine.dialect.name == "postgresql":
-            def wake():
-                broadcaster.notify()
-                outbox.ready.set()
-
-            listener = PostgresListener(app.state.db.url, (live.CHANNEL, outbox.CHANNEL), wake)
+            # Live pages look again when something they show was committed (announced); a
+            # message queued for the outbox wakes this process's worker, not every open page.
+            listener = PostgresListener(app.state.db.url, {live.CHANNEL: broadcaster.notify,
+                                                           outbox.CHANNEL: outbox.ready.set})
             listener.start()
             started.append(listener)
     try:

@@ -174,7 +174,7 @@ def worker() -> None:
     w = Worker(database)
     listener = None
     if database.engine.dialect.name == "postgresql":
-        listener = PostgresListener(database.url, (outbox.CHANNEL,), outbox.ready.set)
+        listener = PostgresListener(database.url, {outbox.CHANNEL: outbox.ready.set})
         listener.start()
     signal.signal(signal.SIGTERM, lambda *_: w.stop())
     try:

@@ -812,9 +812,11 @@ def test_rows_of_a_chain_whose_head_was_removed_fail_verify(settings, world, dat
 
 
 @pytest.mark.skipif(BACKEND != "postgres", reason="SQLite has one writer at a time")
-def test_organisations_never_wait_for_each_others_chain(world, database):
-    """The region's transaction holds its chain's head until it commits; the municipality
-    commits meanwhile without waiting, another of the region's requests waits."""
+def test_no_one_waits_for_the_log_while_a_line_of_it_is_free(world, database, monkeypatch):
+    """Two of the region's transactions each hold a line of its chain until they commit: the
+    second made a new line instead of waiting, the municipality commits on its own chain
+    meanwhile; with every line the region may have held, the next region request waits."""
+    monkeypatch.setattr(audit, "LINES", 2)
 
     def actor(username):
         unit = PEOPLE[username][3]
@@ -823,11 +825,17 @@ def test_organisations_never_wait_for_each_others_chain(world, database):
                            organisation_id=world.orgs["kommun" if unit in ("hsv", "kdag")
                                                       else "region"])
 
-    holding = database.sessionmaker()
+    for username in ("sara", "kim"):  # each organisation's first line, as after a first login
+        with database.session() as s:
+            audit.trail(s).actor = actor(username)
+            audit.record(s, None, "auth.login", basis="role")
+    holding = [database.sessionmaker() for _ in range(2)]
     try:
-        audit.trail(holding).actor = actor("sara")
-        audit.record(holding, None, "auth.login", basis="role")
-        audit.flush(holding)  # the region's head is locked until `holding` ends
+        for session, username in zip(holding, ("sara", "lisa"), strict=True):
+            session.execute(text("SET LOCAL lock_timeout = '5s'"))  # a wait fails, not hangs
+            audit.trail(session).actor = actor(username)
+            audit.record(session, None, "auth.login", basis="role")
+            audit.flush(session)  # a line of the region's chain is held until it ends
         with database.session() as other:
             other.execute(text("SET LOCAL lock_timeout = '5s'"))
             audit.trail(other).actor = actor("kim")
@@ -835,13 +843,27 @@ def test_organisations_never_wait_for_each_others_chain(world, database):
         with pytest.raises(DBAPIError, match="lock timeout"):
             with database.session() as same:
                 same.execute(text("SET LOCAL lock_timeout = '200ms'"))
-                audit.trail(same).actor = actor("lisa")
+                audit.trail(same).actor = actor("olle")
                 audit.record(same, None, "auth.login", basis="role")
-        holding.commit()
+        for session in holding:
+            session.commit()
     finally:
-        holding.close()
+        for session in holding:
+            session.close()
+    region = world.orgs["region"]
     with database.session() as s:
+        lines = {h.chain_key: h.last_seq for h in s.scalars(
+            select(AuditHead).where(AuditHead.organisation_id == region,
+                                    AuditHead.kind == "entries"))}
+        assert lines == {f"entries:org:{region}": 2, f"entries:org:{region}:1": 1}
         assert audit.verify(s).ok
+    # Quiet again: the first line is taken first, the second only when the first is held.
+    with database.session() as s:
+        audit.trail(s).actor = actor("olle")
+        audit.record(s, None, "auth.login", basis="role")
+    with database.session() as s:
+        assert s.scalar(select(AuditHead.last_seq).where(
+            AuditHead.chain_key == f"entries:org:{region}")) == 3
 
 
 def test_the_application_cannot_change_or_remove_log_entries(settings, world, database,

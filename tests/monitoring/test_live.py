@@ -27,7 +27,7 @@ def test_another_process_commit_wakes_this_one(database):
     if database.engine.dialect.name != "postgresql":
         pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite deployments run one process")
     woke = threading.Event()
-    listener = live.PostgresListener(database.url, (live.CHANNEL,), woke.set)
+    listener = live.PostgresListener(database.url, {live.CHANNEL: woke.set})
     listener.start()
     try:
         time.sleep(0.5)  # let it LISTEN

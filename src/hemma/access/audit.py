@@ -22,6 +22,7 @@ import hmac
 import json
 import logging
 import os
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -163,10 +164,20 @@ ENTRIES, REVIEWS = "entries", "reviews"
 SHARED_ENTRIES, SHARED_REVIEWS = 1, 2
 
 
-def chain_key(kind: str, organisation_id: int | None) -> str:
-    """The chain of `kind` for an organisation (None: the installation's own)."""
-    return f"{kind}:org:{organisation_id}" if organisation_id is not None \
+# The most lines an organisation's access log (and the installation's) runs in at once. A
+# transaction appends to a line no one else holds (PostgreSQL's SKIP LOCKED) and a new line
+# is made only when every line is held: a quiet organisation has one, a busy morning's as
+# many as its requests needed at once, and none waits for another's log while one is free.
+# Log reviews are few: one line each.
+LINES = 8
+
+
+def chain_key(kind: str, organisation_id: int | None, line: int = 0) -> str:
+    """Line `line` of the chain of `kind` for an organisation (None: the installation's
+    own). Line 0 is the organisation's first and keeps the name it had before lines."""
+    base = f"{kind}:org:{organisation_id}" if organisation_id is not None \
         else f"{kind}:installation"
+    return base if line == 0 else f"{base}:{line}"
 
 
 def _key(purpose: bytes) -> bytes:
@@ -233,34 +244,52 @@ class _Head:
 
 def _lock_heads(session: Session, kind: str,
                 organisations: list[int | None]) -> dict[int | None, _Head]:
-    """The ends of the organisations' chains of `kind`, locked until commit: appenders to one
-    chain queue, so it is one line; appenders to different chains do not meet. A chain is
-    made on its organisation's first entry (INSERT … ON CONFLICT DO NOTHING: two first
-    entries at once make one). Heads are locked in the order of their ids, and a new head's
-    id is above every existing one, so two transactions never wait for each other in a
-    circle."""
-    keys = {chain_key(kind, org): org for org in organisations}
+    """For each organisation, the end of a line of its chain of `kind`, locked until commit:
+    appenders to one line queue, so each line is one line. A transaction takes a line no
+    one else holds (the first free one: lines beyond the first are used only when needed)
+    and makes a new one, up to LINES, when every line is held; only when all of them are
+    held does it wait, for one of them. Organisations are taken in order (the installation
+    first), and a transaction waits only for the organisation it is taking, never for one
+    before it: two transactions never wait for each other in a circle. On SQLite (one
+    writer at a time) the first line is always free."""
+    lines = LINES if kind == ENTRIES else 1
+    return {org: _lock_line(session, kind, org, lines)
+            for org in sorted(set(organisations), key=lambda o: -1 if o is None else o)}
 
-    def lock(wanted) -> dict[int | None, _Head]:
-        rows = session.execute(
-            select(AuditHead.id, AuditHead.chain_key, AuditHead.last_seq, AuditHead.last_hash)
-            .where(AuditHead.chain_key.in_(sorted(wanted))).order_by(AuditHead.id)
-            .with_for_update()).all()
-        return {keys[r.chain_key]: _Head(r.id, r.last_seq, r.last_hash) for r in rows}
 
-    heads = lock(keys)
-    missing = [k for k, org in keys.items() if org not in heads]
-    if missing:
+def _lock_line(session: Session, kind: str, organisation_id: int | None, lines: int) -> _Head:
+    keys = [chain_key(kind, organisation_id, n) for n in range(lines)]
+    columns = (AuditHead.id, AuditHead.last_seq, AuditHead.last_hash)
+
+    def head(row) -> _Head:
+        return _Head(row.id, row.last_seq, row.last_hash)
+
+    for _ in range(lines + 1):
+        row = session.execute(select(*columns).where(AuditHead.chain_key.in_(keys))
+                              .order_by(AuditHead.id).limit(1)
+                              .with_for_update(skip_locked=True)).first()
+        if row is not None:
+            return head(row)
+        made = set(session.scalars(select(AuditHead.chain_key)
+                                   .where(AuditHead.chain_key.in_(keys))))
+        missing = [k for k in keys if k not in made]
+        if not missing:
+            break
+        # A new line: the first, or any of those not made yet, so that a burst making lines
+        # spreads over them (two transactions making the same one at once make one: the
+        # second waits for the first to commit, then looks again).
         dialect = session.get_bind().dialect.name
         make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        for key in sorted(missing):
-            session.execute(make(AuditHead).values(
-                chain_key=key, kind=kind, organisation_id=keys[key], digest_version=2,
-                closed=False, first_seq=1, first_prev_hash=GENESIS, last_seq=0,
-                last_hash=GENESIS).on_conflict_do_nothing(
-                index_elements=["chain_key"]))
-        heads.update(lock(missing))
-    return heads
+        session.execute(make(AuditHead).values(
+            chain_key=keys[0] if not made else random.choice(missing), kind=kind,
+            organisation_id=organisation_id, digest_version=2, closed=False, first_seq=1,
+            first_prev_hash=GENESIS, last_seq=0, last_hash=GENESIS,
+        ).on_conflict_do_nothing(index_elements=["chain_key"]))
+    # Every line is held: wait for one of them (any: the waiters spread over the lines).
+    made = sorted(session.scalars(select(AuditHead.chain_key)
+                                  .where(AuditHead.chain_key.in_(keys))))
+    return head(session.execute(select(*columns).where(AuditHead.chain_key == random.choice(made))
+                                .with_for_update()).one())
 
 
 @event.listens_for(Session, "before_commit")
@@ -269,6 +298,10 @@ def _flush_before_commit(session: Session) -> None:
     a job, a command, the planner's unit of work) writes its trail first. A savepoint's
     release is not the commit: its accesses are written with the transaction's."""
     if not session.in_nested_transaction():
+        # The transaction's own rows go first (commit would flush them after this hook,
+        # with the chain's head locked): the head is held only for the log's own rows.
+        if session.info.get(_TRAIL_KEY) is not None and session.info[_TRAIL_KEY].entries:
+            session.flush()
         flush(session)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -75,6 +76,20 @@ class Group:
     task: asyncio.Task | None = None
 
 
+LOOKS_AT_ONCE = 2
+_semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _looks() -> asyncio.Semaphore:
+    """This event loop's turn-taking for board looks (one per loop: tests run apps in
+    several)."""
+    loop = asyncio.get_running_loop()
+    semaphore = _semaphores.get(loop)
+    if semaphore is None:
+        semaphore = _semaphores.setdefault(loop, asyncio.Semaphore(LOOKS_AT_ONCE))
+    return semaphore
+
+
 def _offer(viewer: Viewer, item) -> None:
     """The newest board replaces one the connection has not sent yet."""
     if viewer.queue.full():
@@ -123,18 +138,20 @@ class Hub:
                     return
                 subscription.clear()
                 try:
-                    b = await run_in_threadpool(self._look, database, group)
+                    # At most LOOKS_AT_ONCE boards are read and rendered at a time in this
+                    # process: the requests keep the rest of its threads however many boards
+                    # are open, and a board that waits for its turn takes every change made
+                    # meanwhile in one look.
+                    async with _looks():
+                        b, html = await run_in_threadpool(self._look, database, group)
+                        group.counts = b.counts()
+                        shown = set(b.patient_names)
+                        await run_in_threadpool(self._log, database, group, shown,
+                                                b.decisions)
                 except Exception:  # the database restarted: look again shortly
                     log.exception("the board %s could not be read", group.key)
                     await asyncio.sleep(2)
                     continue
-                current_language.set(group.lang)
-                html = templates.get_template("board/_sections.html").render(
-                    board=b, view=group.view, csrf_token=TOKEN_PLACEHOLDER, lang=group.lang,
-                    principal=None, request=None)
-                group.counts = b.counts()
-                shown = set(b.patient_names)
-                await run_in_threadpool(self._log, database, group, shown, b.decisions)
                 if html != group.html:
                     group.html = html
                     for viewer in list(group.viewers):
@@ -148,8 +165,18 @@ class Hub:
 
     @staticmethod
     def _look(database, group: Group):
+        """The board, and its sections rendered (in a worker thread: a board of hundreds of
+        patients is no time for the event loop to stand still)."""
         with database.session() as s:
-            return service.board(s, group.subject, group.scope, log=False)
+            b = service.board(s, group.subject, group.scope, log=False)
+        token = current_language.set(group.lang)
+        try:
+            html = templates.get_template("board/_sections.html").render(
+                board=b, view=group.view, csrf_token=TOKEN_PLACEHOLDER, lang=group.lang,
+                principal=None, request=None)
+        finally:
+            current_language.reset(token)
+        return b, html
 
     @staticmethod
     def _log(database, group: Group, shown: set, decisions) -> None:

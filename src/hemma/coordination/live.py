@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
@@ -113,13 +114,14 @@ def _after_rollback(session: Session) -> None:
 
 
 class PostgresListener:
-    """One thread per process: LISTEN for other processes' announcements."""
+    """One thread per process: LISTEN for other processes' announcements, each channel
+    answered by its own callback (the live pages' wake-up is not the outbox's: a message
+    queued for the worker wakes no open page)."""
 
-    def __init__(self, url: str, channels: tuple[str, ...] = (CHANNEL,),
-                 on_notify=None) -> None:
+    def __init__(self, url: str, handlers: dict[str, Callable[[], object]] | None = None
+                 ) -> None:
         self.url = url
-        self.channels = channels
-        self.on_notify = on_notify or broadcaster.notify
+        self.handlers = handlers or {CHANNEL: broadcaster.notify}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -141,11 +143,11 @@ class PostgresListener:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as conn:
-                    for channel in self.channels:
+                    for channel in self.handlers:
                         conn.execute(f"LISTEN {channel}")
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=1.0):
-                            self.on_notify()
+                        for notice in conn.notifies(timeout=1.0):
+                            self.handlers[notice.channel]()
             except Exception:  # the database restarted: listen again
                 log.warning("LISTEN connection lost; reconnecting", exc_info=True)
                 self._stop.wait(2)

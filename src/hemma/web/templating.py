@@ -25,6 +25,9 @@ def _make_env() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # The templates ship with the package: no stat() of every file a page includes on
+        # every render (a board's sections include several per patient).
+        auto_reload=False,
     )
     env.install_gettext_callables(gettext, ngettext, newstyle=True)
     env.globals.update(
