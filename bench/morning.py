@@ -441,6 +441,31 @@ class WaitSampler:
                                                         key=lambda kv: -kv[1])}
 
 
+def app_durations(log: Path, since: datetime) -> list[dict]:
+    """p50/p99 per route of the app's own request lines (hemma.http: arrival at the app to
+    the end of the answer, the wait for admission included), from `since`: set beside
+    locust's figures, what is left is the wait before the app (connect, accept queue)."""
+    by_route: dict[str, list[float]] = {}
+    start = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    for line in log.read_text(errors="replace").splitlines():
+        if '"hemma.http"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("time", "") < start or "duration_ms" not in entry:
+            continue
+        by_route.setdefault(f"{entry.get('method')} {entry.get('route')}", []).append(
+            entry["duration_ms"])
+    out = []
+    for route, ms in sorted(by_route.items()):
+        ms.sort()
+        out.append({"route": route, "count": len(ms), "p50_ms": ms[len(ms) // 2],
+                    "p99_ms": ms[min(len(ms) - 1, int(len(ms) * 0.99))]})
+    return out
+
+
 def one_morning(url: str, patients: int, args) -> dict:
     print(f"\n=== a morning of {patients:,} patients: {safe_url(url)} ===", flush=True)
     drop_database(url)
@@ -501,6 +526,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
             stats, failures = read_stats(prefix)
+            in_app = app_durations(workdir / "serve.log", since)
             tail = (workdir / "locust.log").read_text(errors="replace")
             if "Traceback" in tail:
                 print("--- locust logged errors ---\n" + tail[-3000:], file=sys.stderr)
@@ -514,7 +540,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             "morning_s": round(morning_s, 1),
             "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
             "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
-            "database_sessions": sessions,
+            "database_sessions": sessions, "in_app": in_app,
             "phone_p99_ms": phone["p99_ms"] if phone else None,
             "errors": sum(r["failures"] for r in stats)}
 
@@ -528,6 +554,11 @@ def report(r: dict) -> None:
     for s in r["requests"]:
         print(f"{s['type']:<6} {s['name'][:44]:<44} {s['count']:>6} {s['failures']:>5} "
               f"{s['p50_ms']:>7.0f} {s['p95_ms']:>7.0f} {s['p99_ms']:>7.0f} {s['max_ms']:>7.0f}")
+    print("in the app (hemma.http lines: arrival to answer, admission wait included):")
+    for a in r["in_app"]:
+        if a["count"] >= 5 and not a["route"].endswith("/stream"):
+            print(f"       {a['route'][:44]:<44} {a['count']:>6}       {a['p50_ms']:>7.0f} "
+                  f"{'':>7} {a['p99_ms']:>7.0f}")
     print(f"errors: {r['errors']} (bar: 0)")
     for f in r["failures"]:
         print(f"  {f['occurrences']}× {f['method']} {f['name']}: {f['error'][:200]}")

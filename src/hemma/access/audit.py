@@ -25,7 +25,7 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -642,3 +642,73 @@ def verify(session: Session, checkpoints: Path | None = None,
     return VerifyReport(ok=not problems, checked=checked, problems=problems[:max_problems],
                         reviews_checked=reviews_checked, checkpoints_checked=len(found),
                         newest_checkpoint=newest, chains=len(chains))
+
+
+def take(session: Session) -> list[tuple[Actor, _Pending]]:
+    """The entries noted in `session` so far, each with its actor, taken out of it (its
+    commit writes none of them): for `LiveLog`, which writes them with others'."""
+    current = session.info.get(_TRAIL_KEY)
+    if current is None:
+        return []
+    taken = [(p.actor or current.actor, p) for p in current.entries]
+    current.clear()
+    return taken
+
+
+class LiveLog:
+    """The access-log entries of this process's live pages, written together.
+
+    One change (an alert delivered) wakes every open inbox at once, and each one that shows
+    it must log who saw which patient. A transaction each would make a hundred commits queue
+    for the lines of one organisation's chain; here every stream hands its entries over and
+    waits, the first to arrive gathers what the others bring while the event loop goes round
+    once, and one transaction writes them all (each entry with its own person). A stream sends
+    nothing before its entries are committed: a failed write fails the streams it was for,
+    and nothing is shown unlogged."""
+
+    def __init__(self) -> None:
+        self._waiting: dict = {}  # event loop -> [(database, entries, future)]
+
+    async def write(self, database, entries: list[tuple[Actor, _Pending]]) -> None:
+        import asyncio
+
+        if not entries:
+            return
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        queue = self._waiting.setdefault(loop, [])
+        queue.append((database, entries, future))
+        if len(queue) == 1:
+            loop.create_task(self._write_soon(loop))
+        await future
+
+    async def _write_soon(self, loop) -> None:
+        import asyncio
+
+        from starlette.concurrency import run_in_threadpool
+
+        await asyncio.sleep(0.005)  # the others woken by the same change join in
+        batch = self._waiting.pop(loop, [])
+        by_database: dict = {}
+        for database, entries, future in batch:
+            by_database.setdefault(database, []).append((entries, future))
+        for database, items in by_database.items():
+            try:
+                await run_in_threadpool(self._commit, database,
+                                        [e for entries, _ in items for e in entries])
+            except Exception as exc:  # noqa: BLE001 (handed to each stream it was for)
+                for _, future in items:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in items:
+                    if not future.done():
+                        future.set_result(None)
+
+    @staticmethod
+    def _commit(database, entries: list[tuple[Actor, _Pending]]) -> None:
+        with database.session() as session:
+            trail(session).entries.extend(replace(p, actor=actor) for actor, p in entries)
+
+
+live_log = LiveLog()

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from hemma.access import audit
 from hemma.access.auth import format_code
 from hemma.access.policy import Action
 from hemma.access.service import origin
@@ -218,21 +219,33 @@ def inbox(request: Request, db: DbSession,
 EventId = Annotated[int, Field(ge=0, le=DB_BIGINT_MAX)]
 
 
+def inbox_actor(db: DbSession,
+                principal: Annotated[Principal, Depends(StaffAccess(Action.READ))]
+                ) -> tuple[Principal, audit.Actor]:
+    """Who has the inbox open, read from the request's own trail (a dependency): what the
+    stream shows is logged under them."""
+    return principal, audit.trail(db).actor
+
+
 @router.get("/alerts/stream")
 async def stream(request: Request,
-                 principal: Annotated[Principal, Depends(StaffAccess(Action.READ))],
+                 opening: Annotated[tuple[Principal, audit.Actor], Depends(inbox_actor)],
                  after: Annotated[EventId, Query()] = 0, once: bool = False,
                  last_event_id: Annotated[EventId | None, Header(alias="Last-Event-ID")] = None):
     """Server-sent events: every inbox event after the last one the page saw (the
     Last-Event-ID header, else `after`). `once=true` answers what is there and closes, for
-    clients that poll instead of holding a connection."""
+    clients that poll instead of holding a connection. What it shows is logged (under the
+    person, with the other open inboxes' entries: audit.LiveLog) before it is sent."""
     database = request.app.state.db
+    principal, actor = opening
     subject = principal.subject
     last = last_event_id if last_event_id is not None else after
 
     def fetch(since: int):
         with database.session() as s:
-            return views.events_after(s, subject, since)
+            audit.trail(s).actor = actor
+            found, last_seen = views.events_after(s, subject, since)
+            return found, last_seen, audit.take(s)
 
     async def events():
         nonlocal last
@@ -240,7 +253,8 @@ async def stream(request: Request,
         while True:
             if broadcaster.closing or await request.is_disconnected():
                 return
-            found, last_seen = await run_in_threadpool(fetch, last)
+            found, last_seen, shown = await run_in_threadpool(fetch, last)
+            await audit.live_log.write(database, shown)
             for event in found:
                 yield f"id: {event['event_id']}\nevent: alert\ndata: {json.dumps(event)}\n\n"
             last = last_seen
