@@ -236,33 +236,38 @@ def hemma_env(url: str, workdir: Path) -> dict:
 
 
 @contextmanager
-def production(url: str, workdir: Path):
-    """`hemma serve --no-worker --workers 2` and one `hemma worker`, on 127.0.0.1."""
+def production(url: str, workdir: Path, app_processes: int = 2, ingest_processes: int = 0):
+    """`hemma serve --no-worker --workers N` (2) and one `hemma worker`, on 127.0.0.1; with
+    `ingest_processes`, also a `hemma serve` of that many processes of its own for the
+    patients' submissions (what the proxy sends there: deploy/nginx/hemma.conf)."""
     env = hemma_env(url, workdir)
-    port = free_port()
-    procs = []
+    procs: list[Proc] = []
+    groups = [("serve", free_port(), app_processes)] + ([("ingest", free_port(), ingest_processes)]
+                                           if ingest_processes else [])
     try:
-        procs.append(Proc("serve", [sys.executable, "-m", "hemma", "serve", "--no-worker",
-                                    "--workers", "2", "--host", "127.0.0.1", "--port",
-                                    str(port)], env, workdir))
+        for name, port, n in groups:
+            procs.append(Proc(name, [sys.executable, "-m", "hemma", "serve", "--no-worker",
+                                     "--workers", str(n), "--host", "127.0.0.1", "--port",
+                                     str(port)], env, workdir))
         procs.append(Proc("worker", [sys.executable, "-m", "hemma", "worker"], env, workdir))
-        base = f"http://127.0.0.1:{port}"
+        bases = [f"http://127.0.0.1:{port}" for _, port, _ in groups]
         deadline = time.monotonic() + 120
-        while True:
-            for p in procs:
-                if p.popen.poll() is not None:
-                    raise RuntimeError(f"{p.name} exited:\n"
-                                       + p.log.read_text(errors="replace")[-3000:])
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200 and \
-                        len(monitoring._children(procs[0].pid)) >= 2:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("hemma serve did not answer within 120 s")
-            time.sleep(0.3)
-        yield base, procs[0].pid, procs[1].pid
+        for (_, _, n), base, proc in zip(groups, bases, procs, strict=False):
+            while True:
+                for p in procs:
+                    if p.popen.poll() is not None:
+                        raise RuntimeError(f"{p.name} exited:\n"
+                                           + p.log.read_text(errors="replace")[-3000:])
+                try:
+                    if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200 and \
+                            len(monitoring._children(proc.pid)) >= (n if n > 1 else 0):
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("hemma serve did not answer within 120 s")
+                time.sleep(0.3)
+        yield bases[0], bases[-1], {p.name: p.pid for p in procs}
     finally:
         for p in procs:
             p.stop()
@@ -296,7 +301,8 @@ def cpu_used(before: dict, after: dict, seconds: float) -> dict[str, float]:
 # --- The scenario --------------------------------------------------------------------------
 
 
-def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: float,
+def plan_morning(region: dict, creds: dict, *, ingest_base: str, speed: float,
+                 gateway_share: float,
                  worrying: float, seed: int, workdir: Path, lead: float, tail: float,
                  staff: bool, planners: int) -> tuple[Path, dict]:
     rng = random.Random(seed)
@@ -334,7 +340,7 @@ def plan_morning(region: dict, creds: dict, *, speed: float, gateway_share: floa
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
         "planner_tokens": creds["planners"][:planners], "physicians": creds["physicians"],
         "planning_day": region["day"].isoformat(), "tail": tail,
-        "staff": staff}
+        "staff": staff, "ingest_base": ingest_base}
     path = workdir / "plan.json"
     path.write_text(json.dumps(plan))
     return path, {"window_s": window, "phone": len(phone_items), "gateway": n_gateway,
@@ -441,13 +447,15 @@ class WaitSampler:
                                                         key=lambda kv: -kv[1])}
 
 
-def app_durations(log: Path, since: datetime) -> list[dict]:
+def app_durations(logs: list[Path], since: datetime) -> list[dict]:
     """p50/p99 per route of the app's own request lines (hemma.http: arrival at the app to
     the end of the answer, the wait for admission included), from `since`: set beside
     locust's figures, what is left is the wait before the app (connect, accept queue)."""
     by_route: dict[str, list[float]] = {}
     start = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    for line in log.read_text(errors="replace").splitlines():
+    lines = [line for log in logs if log.exists()
+             for line in log.read_text(errors="replace").splitlines()]
+    for line in lines:
         if '"hemma.http"' not in line:
             continue
         try:
@@ -479,7 +487,8 @@ def one_morning(url: str, patients: int, args) -> dict:
               f"{len(creds['cookies'])} staff signed in", flush=True)
         with tempfile.TemporaryDirectory(prefix="hemma-morning-") as tmp, ExitStack() as stack:
             workdir = Path(tmp)
-            base, serve_pid, worker_pid = stack.enter_context(production(url, workdir))
+            base, ingest_base, pids = stack.enter_context(
+                production(url, workdir, args.app_processes, args.ingest_processes))
             # Before 08:00 locust starts its users a few a second: the staff open their
             # boards and inboxes and the phone pool is ready; the morning starts after.
             spawn_rate = 4.0
@@ -489,7 +498,7 @@ def one_morning(url: str, patients: int, args) -> dict:
                                             worrying=args.worrying, seed=args.seed,
                                             workdir=workdir, lead=lead, tail=args.tail,
                                             staff=not args.patients_only,
-                                            planners=args.planners)
+                                            planners=args.planners, ingest_base=ingest_base)
             window = shape["window_s"]
             plan = json.loads(plan_path.read_text())
             users = plan["phone_users"] + plan["gateway_users"] + (
@@ -507,7 +516,9 @@ def one_morning(url: str, patients: int, args) -> dict:
             since = datetime.now(UTC)
             locust, prefix = run_locust(base, plan_path, users, spawn_rate, seconds, workdir,
                                         hemma_env(url, workdir))
-            roots = {"app": serve_pid, "worker": worker_pid, "locust": locust.pid}
+            roots = {"app": pids["serve"], "worker": pids["worker"], "locust": locust.pid}
+            if "ingest" in pids:
+                roots["ingest"] = pids["ingest"]
             time.sleep(lead)  # measure CPU over the morning itself
             waits = stack.enter_context(WaitSampler(url))
             before, t_cpu = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
@@ -526,7 +537,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
             stats, failures = read_stats(prefix)
-            in_app = app_durations(workdir / "serve.log", since)
+            in_app = app_durations([workdir / "serve.log", workdir / "ingest.log"], since)
             tail = (workdir / "locust.log").read_text(errors="replace")
             if "Traceback" in tail:
                 print("--- locust logged errors ---\n" + tail[-3000:], file=sys.stderr)
@@ -594,10 +605,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tail", type=float, default=20.0,
                         help="seconds the staff stay on after the last submission is due")
     parser.add_argument("--find-max", action="store_true",
-                        help="double --patients until the phone p99 reaches 1 s or errors")
+                        help="double --patients while the phone p99 stays under 1 s with no "
+                             "errors (halve it while it does not), and report the largest "
+                             "morning that held")
     parser.add_argument("--max-patients", type=int, default=64000)
     parser.add_argument("--planners", type=int, default=5, choices=range(6),
                         help="planners re-planning their unit's day (0-5)")
+    parser.add_argument("--app-processes", type=int, default=2, metavar="N",
+                        help="app processes for the staff's pages (and, without "
+                             "--ingest-processes, the submissions too)")
+    parser.add_argument("--ingest-processes", type=int, default=0, metavar="N",
+                        help="also run N app processes of their own for the patients' "
+                             "submissions (phones and gateways go there), as a proxy would "
+                             "route them (deploy/nginx/hemma.conf)")
     parser.add_argument("--patients-only", action="store_true",
                         help="no staff, planners or physicians: the submissions alone")
     parser.add_argument("--seed", type=int, default=8)
@@ -607,23 +627,36 @@ def main(argv: list[str] | None = None) -> int:
     if not args.database_url.startswith("postgresql"):
         print("the morning needs PostgreSQL (several processes, LISTEN/NOTIFY)")
         return 1
-    print("note: the load generator, two app processes, the worker and PostgreSQL share this "
-          "machine's cores (and so does anyone else working on it): the figures are noisy")
+    print(f"note: the load generator, {args.app_processes} app process(es)"
+          + (f" + {args.ingest_processes} for the submissions" if args.ingest_processes else "")
+          + ", the worker and PostgreSQL share this machine's cores (and so does anyone else "
+          "working on it): the figures are noisy")
     results = []
     n = args.patients
     while True:
         r = one_morning(args.database_url, n, args)
         report(r)
         results.append(r)
-        if not args.find_max or not held(r) or n * 2 > args.max_patients:
+        if not args.find_max:
             break
-        n *= 2
+        if held(r):
+            if n * 2 > args.max_patients or any(not held(x) and x["patients"] == n * 2
+                                                 for x in results):
+                break
+            n *= 2
+        else:
+            # Not held: down by halves until a morning holds (or one of a tenth of the
+            # start does not either).
+            if any(held(x) and x["patients"] < n for x in results) \
+                    or n // 2 < max(50, args.patients // 10):
+                break
+            n //= 2
     out: dict = {"runs": results}
     if args.find_max:
         good = [r["patients"] for r in results if held(r)]
         out["largest_held"] = max(good) if good else None
-        out["limited_by_max_patients"] = held(results[-1])
-        at_least = "at least " if held(results[-1]) else ""  # --max-patients stopped it
+        out["limited_by_max_patients"] = all(held(r) for r in results)
+        at_least = "at least " if out["limited_by_max_patients"] else ""
         print(f"\nRESULT the largest morning held (phone p99 < 1 s, no errors) at "
               f"{args.speed:g}× speed: {at_least}{out['largest_held'] or 'none of those tried'}"
               " patients")

@@ -40,6 +40,9 @@ POSTED: dict[str, float] = {}  # patient id -> time.time() when a worrying POST 
 SEEN: set[str] = set()
 INFLIGHT = [0]  # submissions taken from the queues and not yet answered
 rng = random.Random(PLAN["seed"])
+# Where the submissions go: the app's own address, or app processes of their own for them
+# (morning.py --ingest-processes), as the proxy routes them in production.
+INGEST = PLAN["ingest_base"]
 
 
 @events.test_start.add_listener
@@ -96,7 +99,7 @@ class PhoneUser(HttpUser):
         # A phone opens its own connection (and a pooled one idle past the server's
         # keep-alive would race its close: "Remote end closed connection").
         headers = {"Authorization": f"Bearer {PLAN['nurse_tokens'][k]}", "Connection": "close"}
-        with self.client.post(f"/api/v1/patients/{pid}/observations", json=body,
+        with self.client.post(f"{INGEST}/api/v1/patients/{pid}/observations", json=body,
                               headers=headers, name="POST observation (phone)",
                               catch_response=True) as r:
             if r.status_code != 201:
@@ -128,7 +131,7 @@ class GatewayUser(HttpUser):
                                   "measured_at": now, "device_id": "gateway-morning", **values}
                                  for pid, _worrying, values in items]}
         headers = {"Authorization": f"Bearer {PLAN['gateway_token']}", "Connection": "close"}
-        with self.client.post("/api/v1/observations/batch", json=body, headers=headers,
+        with self.client.post(f"{INGEST}/api/v1/observations/batch", json=body, headers=headers,
                               name="POST observations/batch (gateway)",
                               catch_response=True) as r:
             if r.status_code not in (200, 201):
