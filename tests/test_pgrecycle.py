@@ -51,28 +51,24 @@ def test_a_database_that_only_got_rows_comes_back_as_the_template(pg_templates):
         templates.drop(again)
 
 
-def test_a_database_whose_objects_changed_is_dropped(pg_templates):
-    templates = pg_templates
+def _changed_then_finished(templates, sql: str) -> str:
+    """A test's database in which `sql` ran, finished: its name."""
     url = templates.new()
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE left_behind (id int)"))
+        conn.execute(text(sql))
     engine.dispose()
     before = list(templates.recycled)
     templates.drop(url)
     assert templates.recycled == before  # not handed out again
-    with templates.admin.connect() as conn:
+    return make_url(url).database
+
+
+@pytest.mark.parametrize("sql", ["CREATE TABLE left_behind (id int)",
+                                 "ALTER TABLE audit_reviews DISABLE TRIGGER USER"],
+                         ids=["a table made", "a trigger disabled"])
+def test_a_database_whose_objects_changed_is_dropped(pg_templates, sql):
+    name = _changed_then_finished(pg_templates, sql)
+    with pg_templates.admin.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"),
-                            {"n": make_url(url).database}).scalar() == 0
-
-
-def test_a_disabled_trigger_is_a_changed_database(pg_templates):
-    templates = pg_templates
-    url = templates.new()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("ALTER TABLE audit_reviews DISABLE TRIGGER USER"))
-    engine.dispose()
-    before = list(templates.recycled)
-    templates.drop(url)
-    assert templates.recycled == before
+                            {"n": name}).scalar() == 0

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -30,6 +29,7 @@ from hemma.access.policy import Action, Subject
 from hemma.board import service
 from hemma.coordination.live import broadcaster
 from hemma.i18n import current_language
+from hemma.kit.aio import LoopSemaphore
 from hemma.web.deps import DbSession, Principal, StaffAccess
 from hemma.web.templating import render, templates
 
@@ -77,17 +77,7 @@ class Group:
 
 
 LOOKS_AT_ONCE = 2
-_semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _looks() -> asyncio.Semaphore:
-    """This event loop's turn-taking for board looks (one per loop: tests run apps in
-    several)."""
-    loop = asyncio.get_running_loop()
-    semaphore = _semaphores.get(loop)
-    if semaphore is None:
-        semaphore = _semaphores.setdefault(loop, asyncio.Semaphore(LOOKS_AT_ONCE))
-    return semaphore
+_looks = LoopSemaphore(LOOKS_AT_ONCE)  # this process's turn-taking for board looks
 
 
 def _offer(viewer: Viewer, item) -> None:
@@ -142,7 +132,7 @@ class Hub:
                     # process: the requests keep the rest of its threads however many boards
                     # are open, and a board that waits for its turn takes every change made
                     # meanwhile in one look.
-                    async with _looks():
+                    async with _looks.get():
                         b, html = await run_in_threadpool(self._look, database, group)
                         group.counts = b.counts()
                         shown = set(b.patient_names)

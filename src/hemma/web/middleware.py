@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
-import weakref
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hemma.i18n import LANGUAGES, current_language
+from hemma.kit.aio import LoopSemaphore
 from hemma.kit.logs import new_request_id, request_id, sane_request_id
 from hemma.kit.metrics import REQUEST_SECONDS, status_class
 
@@ -161,20 +161,14 @@ class Admission:
     def __init__(self, app: ASGIApp, limit: int):
         self.app = app
         self.limit = limit
-        # One per event loop (tests run an app in several); a closed loop takes its own along.
-        self._semaphores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._semaphore = LoopSemaphore(limit)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/static/") \
                 or scope["path"] == "/health":
             await self.app(scope, receive, send)
             return
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores.setdefault(loop, asyncio.Semaphore(self.limit))
+        semaphore = self._semaphore.get()
         await semaphore.acquire()
         released = False
 
