@@ -10,6 +10,9 @@ DEMO_DATA ?= data/demo
 # that plus what the tests and benchmarks need. `make lock` makes them again from pyproject.toml.
 LOCK_RUN := requirements/run.txt
 LOCK_TEST := requirements/test.txt
+# FHIR R4's own models for the tests (fhir.resources 6.1 on pydantic 1), in a folder of their own.
+LOCK_R4 := requirements/fhir-r4.txt
+R4_DIR := $(VENV)/fhir-r4
 UV := uv==0.13.8
 
 .PHONY: demo test install install-test lock messages bench clean
@@ -30,12 +33,19 @@ $(VENV)/.installed-test: $(LOCK_TEST) $(VENV)/.installed
 	$(BIN)/pip install --quiet --require-hashes -r $(LOCK_TEST)
 	touch $@
 
+# ... and FHIR R4's models, which need pydantic 1: beside the venv's packages, not among them
+# (tests/fhir/validate.py runs them in a process of their own).
+$(R4_DIR)/.installed: $(LOCK_R4) | $(BIN)/python
+	rm -rf $(R4_DIR)
+	$(BIN)/pip install --quiet --require-hashes --no-deps --target $(R4_DIR) -r $(LOCK_R4)
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test node_modules/.installed
+install-test: $(VENV)/.installed-test $(R4_DIR)/.installed node_modules/.installed
 
 # Run Hemma with demo data on SQLite: http://127.0.0.1:$(PORT)/
 demo: install
@@ -48,8 +58,9 @@ demo: install
 test: install-test
 	$(BIN)/python -m tests.run
 
-# Resolve pyproject.toml's dependencies again into the two locks (newest versions allowed;
-# `make lock UPGRADE=` keeps the locked ones where they still fit), with uv in a venv of its own.
+# Resolve pyproject.toml's dependencies again into the two locks, and requirements/fhir-r4.in
+# into its own (newest versions allowed; `make lock UPGRADE=` keeps the locked ones where they
+# still fit), with uv in a venv of its own.
 UPGRADE ?= --upgrade
 lock:
 	$(PYTHON) -m venv .venv-lock
@@ -60,6 +71,9 @@ lock:
 	.venv-lock/bin/uv pip compile pyproject.toml -c $(LOCK_TEST) --generate-hashes \
 		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header \
 		--quiet -o $(LOCK_RUN)
+	.venv-lock/bin/uv pip compile requirements/fhir-r4.in $(UPGRADE) --generate-hashes \
+		--python-version 3.11 --python-platform x86_64-unknown-linux-gnu --no-header \
+		--quiet -o $(LOCK_R4)
 	rm -rf .venv-lock
 
 messages: install

@@ -1,6 +1,6 @@
 """`make test`'s dependency audit (tests/run.py, before the suite): pip-audit on the locked
-set, requirements/test.txt (the runtime's lock is a subset of it), failing on any known
-vulnerability. Run alone: `python -m tests.dependency_audit`.
+sets, requirements/test.txt (the runtime's lock is a subset of it) and requirements/fhir-r4.txt
+(FHIR R4's models for the tests), failing on any known vulnerability. Run alone: `python -m tests.dependency_audit`.
 
 pip-audit asks the package registry's JSON API about each pinned release (/pypi/<name>/<version>/json). A
 registry that answers only for a project's newest release (/pypi/<name>/json), as the one
@@ -32,6 +32,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "test.txt"
+LOCKS = (LOCK, ROOT / "requirements" / "fhir-r4.txt")
 
 
 
@@ -142,12 +143,16 @@ def main() -> int:
               f"{'; '.join(stale)}): run `make lock UPGRADE=` and commit the locks",
               file=sys.stderr)
         return 1
-    found, unaudited, audited = audit()
-    print(f"pip-audit: {audited} of {audited + len(unaudited)} locked packages audited "
-          f"({LOCK.relative_to(ROOT)})", flush=True)
-    if unaudited:
-        print("  not auditable here (the registry answers only for a project's newest "
-              f"release): {'; '.join(unaudited)}", flush=True)
+    found, audited = [], 0
+    for lock in LOCKS:
+        its_found, unaudited, its_audited = audit(lock)
+        found += its_found
+        audited += its_audited
+        print(f"pip-audit: {its_audited} of {its_audited + len(unaudited)} locked packages "
+              f"audited ({lock.relative_to(ROOT)})", flush=True)
+        if unaudited:
+            print("  not auditable here (the registry answers only for a project's newest "
+                  f"release): {'; '.join(unaudited)}", flush=True)
     if found:
         print("KNOWN VULNERABILITIES in the locked set (upgrade them: make lock):",
               file=sys.stderr)

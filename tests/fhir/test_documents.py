@@ -46,10 +46,12 @@ def test_the_agreement_and_the_summary_with_their_pdfs(app, world, database, as_
         assert one.status_code == 200
         assert one.json()["meta"]["versionId"] == doc["meta"]["versionId"]
         attachment = doc["content"][0]["attachment"]
-        pdf = sara.get(f"/fhir/{attachment['url']}", headers={"Accept": "application/pdf"})
+        # The PDF's address is absolute (R4's url), on the server that was asked.
+        assert attachment["url"] == f"https://testserver/fhir/Binary/{doc['id']}"
+        pdf = sara.get(attachment["url"], headers={"Accept": "application/pdf"})
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
         assert pdf.headers["content-type"] == "application/pdf"
-        as_resource = sara.get(f"/fhir/{attachment['url']}")
+        as_resource = sara.get(attachment["url"])
         assert_r4(as_resource.json())
         data = base64.b64decode(as_resource.json()["data"])
         assert data.startswith(b"%PDF")

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from hemma.fhir import resources, search
 from hemma.fhir.search import SearchError
-from tests.fhir.validate import assert_r4
+from tests.fhir.validate import assert_r4, r4_error
 
 
 def _utc(*args) -> datetime:
@@ -128,10 +128,29 @@ def test_outcomes_and_bundles_validate():
 
 
 def test_the_validators_refuse_what_r4_does_not_have():
-    """The check cannot pass by checking nothing: an element R4 lacks, a wrong type, an id
-    with a character ids may not have."""
+    """The check cannot pass by checking nothing. fhir.resources' R4 models refuse an element
+    R4 lacks, an id or a date out of R4's patterns, and a resource type only R4B and R5 have
+    (they are R4's own); being pydantic 1, they coerce a number into a date, which
+    fhirclient's models refuse, as they refuse an element R4 lacks: the two together."""
+    from fhirclient.models import fhirelementfactory
+
+    def fhirclient_refuses(resource: dict) -> bool:
+        try:
+            fhirelementfactory.FHIRElementFactory.instantiate(resource["resourceType"], resource)
+        except Exception:  # noqa: BLE001 - fhirclient's own FHIRValidationError and others
+            return True
+        return False
+
     good = resources.patient(_patient())
+    assert r4_error(good) is None and not fhirclient_refuses(good)
+    for bad in ({**good, "nickname": "Gunsan"}, {**good, "id": "not_an_id"},
+                {**good, "birthDate": "1941-13-01"}):
+        assert r4_error(bad), bad
+    for bad in ({**good, "nickname": "Gunsan"}, {**good, "birthDate": 1941}):
+        assert fhirclient_refuses(bad), bad
     for bad in ({**good, "nickname": "Gunsan"}, {**good, "birthDate": 1941},
                 {**good, "id": "not_an_id"}):
-        with pytest.raises(Exception):  # noqa: B017 - either library's own error
+        with pytest.raises(Exception):  # noqa: B017 - either validator's own error
             assert_r4(bad)
+    assert r4_error({"resourceType": "SubscriptionTopic", "status": "active",
+                     "url": "http://example.org/topic"})

@@ -111,6 +111,8 @@ def test_a_failing_endpoint_is_tried_again_and_then_set_to_error(
     monkeypatch.setattr(subscriptions, "MAX_ATTEMPTS", 3)
     sara = fhir_client(app, database, world, "sara")
     sub_id = sara.post("/fhir/Subscription", json=_subscription(hook), headers=FHIR).json()["id"]
+    first = sara.get(f"/fhir/Subscription/{sub_id}")
+    assert first.json()["meta"]["versionId"] == "1" and first.headers["ETag"] == 'W/"1"'
     pid = world.patient(unit="med")
     world.episode(pid, state="admitted")
     world.alert(pid, unit="med")
@@ -132,6 +134,22 @@ def test_a_failing_endpoint_is_tried_again_and_then_set_to_error(
     assert len(hook.requests) == 6  # three more tries, then none
     r = sara.get(f"/fhir/Subscription/{sub_id}").json()
     assert r["status"] == "error" and "500" in r["error"]
+    assert r["meta"]["versionId"] == "2" and r["meta"]["lastUpdated"] != first.json()[
+        "meta"]["lastUpdated"]
+    assert_r4(r)
+    # Ending it with the version read before it failed: it changed since, 412, nothing done.
+    stale = sara.put(f"/fhir/Subscription/{sub_id}", headers={**FHIR, "If-Match": 'W/"1"'},
+                     json={**first.json(), "status": "off"})
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["resourceType"] == "OperationOutcome"
+    assert stale.json()["issue"][0]["expression"] == ["If-Match"]
+    assert sara.get(f"/fhir/Subscription/{sub_id}").json()["status"] == "error"
+    # With the current version it ends, as a version of its own.
+    ended = sara.put(f"/fhir/Subscription/{sub_id}", headers={**FHIR, "If-Match": 'W/"2"'},
+                     json={**r, "status": "off"})
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["status"] == "off" and ended.json()["meta"]["versionId"] == "3"
+    assert ended.headers["ETag"] == 'W/"3"'
 
 
 def test_new_care_requests_to_the_receiving_unit(app, world, database, hook, as_user):

@@ -155,7 +155,8 @@ for _kind, _param, _type, _read, _doc in (
          "A planned visit: when, and who comes."),
         (ENCOUNTER, "encounter_id", uuid.UUID, _subject_of(service.read_encounter),
          "A visit that took place, or a decision at the remote round."),
-        (DOCUMENT, "document_id", str, _subject_of(service.read_document),
+        (DOCUMENT, "document_id", str,
+         lambda db, p, id_, r: service.read_document(db, p.subject, id_, base(r)),
          "The agreement (`agreement-<episode>`) or the discharge summary "
          "(`summary-<episode>`)."),
         (PROVENANCE, "provenance_id", str, _subject_of(service.read_provenance),
@@ -322,7 +323,8 @@ BinaryReader = _access(BINARY, "r")
 def search_documents(request: Request, db: DbSession, principal: DocumentSearcher):
     """A patient's documents: discharge summaries and agreements."""
     return _patient_search(request, DOCUMENT,
-                           lambda pid: service.search_documents(db, principal.subject, pid))
+                           lambda pid: service.search_documents(db, principal.subject, pid,
+                                                                base(request)))
 
 
 @router.get("/Binary/{binary_id}", response_class=FhirResponse)
@@ -395,14 +397,16 @@ def search_subscriptions(request: Request, db: DbSession, principal: Subscriptio
 
 
 @router.put("/Subscription/{subscription_id}", response_class=FhirResponse)
-def update_subscription(subscription_id: uuid.UUID, body: Annotated[dict, Depends(fhir_body)],
-                        db: DbSession, principal: SubscriptionChanger):
-    """End a subscription: the same resource with `status: off`. Nothing else changes."""
+def update_subscription(subscription_id: uuid.UUID, request: Request,
+                        body: Annotated[dict, Depends(fhir_body)], db: DbSession,
+                        principal: SubscriptionChanger):
+    """End a subscription: the same resource with `status: off`. Nothing else changes.
+    Send `If-Match` with the version read: if the subscription changed since, 412."""
     if body.get("resourceType") != "Subscription" or body.get("status") != "off":
         raise NotUnderstood(N_("A subscription is ended with status off; nothing else of it "
                                "changes"), "Subscription.status")
     return versioned(subscriptions.resource(
-        subscriptions.turn_off(db, principal.subject, subscription_id)))
+        subscriptions.turn_off(db, principal.subject, subscription_id, _if_match(request))))
 
 
 # --- The directory --------------------------------------------------------------------------

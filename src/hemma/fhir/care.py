@@ -409,10 +409,11 @@ PDF = "application/pdf"
 
 def document_reference(*, id_: str, patient_id: Any, kind: dict, title: str, final: bool,
                        when: datetime, unit_id: int, unit_name: str, period: dict | None,
-                       binary_id: str, size: int, digest: str,
+                       binary_url: str, size: int, digest: str,
                        authenticator: tuple[int, str] | None, version: str) -> dict:
     """A document Hemma hands over (the agreement, the discharge summary), its PDF as the
-    attachment (a Binary, read through the same access check)."""
+    attachment (a Binary, read through the same access check; its address absolute, as R4's
+    `url` is)."""
     resource = _clean({
         "resourceType": "DocumentReference", "id": id_,
         "status": "current", "docStatus": "final" if final else "preliminary",
@@ -424,7 +425,7 @@ def document_reference(*, id_: str, patient_id: Any, kind: dict, title: str, fin
         "custodian": unit_ref(unit_id, unit_name),
         "description": title,
         "content": [{"attachment": {"contentType": PDF, "language": "sv",
-                                    "url": f"Binary/{binary_id}", "size": size,
+                                    "url": binary_url, "size": size,
                                     "hash": digest, "title": title,
                                     "creation": _instant(when)}}],
         "context": {"period": period} if period else None,

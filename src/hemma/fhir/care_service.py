@@ -26,7 +26,7 @@ from hemma.episodes import service as episodes
 from hemma.fhir import care
 from hemma.i18n import gettext as _
 from hemma.i18n import labels
-from hemma.kit.errors import Conflict, NotFound
+from hemma.kit.errors import NotFound, PreconditionFailed
 from hemma.kit.text import N_
 from hemma.logistics import service as logistics
 from hemma.logistics.schemas import ChecklistDone
@@ -400,7 +400,7 @@ def update_task(db: Session, subject: Subject, task_id: uuid.UUID, body: dict,
     changed since the client read it."""
     current = read_task(db, subject, task_id)
     if if_match is not None and if_match != current["meta"]["versionId"]:
-        raise PreconditionFailed()
+        raise PreconditionFailed(N_("The task has changed since you read it: read it again"))
     if body.get("resourceType") != "Task":
         raise refuse(N_("Hemma takes a Task here"), "Task.resourceType")
     if body.get("id") != current["id"]:
@@ -435,14 +435,6 @@ def update_task(db: Session, subject: Subject, task_id: uuid.UUID, body: dict,
     return read_task(db, subject, task_id)
 
 
-class PreconditionFailed(Conflict):
-    """The version the client sent (If-Match) is not the current one."""
-
-    status_code = 412
-
-    def __init__(self) -> None:
-        super().__init__(N_("The task has changed since you read it: read it again"),
-                         field="If-Match")
 
 
 
@@ -593,7 +585,7 @@ def _sha1(data: bytes) -> str:
     return base64.b64encode(hashlib.sha1(data).digest()).decode()  # FHIR's Attachment.hash
 
 
-def _agreement(db: Session, decision: Decision, e: Episode) -> Document | None:
+def _agreement(db: Session, decision: Decision, e: Episode, base: str) -> Document | None:
     """The current version of the episode's agreement (the home ward's record: with its
     visibility)."""
     view = agreements.agreement_view(db, decision, e.patient_id, e.id)
@@ -608,21 +600,22 @@ def _agreement(db: Session, decision: Decision, e: Episode) -> Document | None:
         final=row.confirmed_at is not None, when=row.confirmed_at or row.created_at,
         unit_id=view.unit.id, unit_name=view.unit.name,
         period=care._period(e.admitted_at or e.assessed_at, e.ended_at),
-        binary_id=doc_id, size=len(data), digest=_sha1(data), authenticator=None,
+        binary_url=f"{base}Binary/{doc_id}", size=len(data), digest=_sha1(data),
+        authenticator=None,
         version="1")
     return Document(_versioned(resource, row.content), data)
 
 
 def _versioned(resource: dict, *content) -> dict:
     """A document's version: a digest of what it says (the PDF's bytes carry the day it
-    was made, so its size and hash are left out)."""
-    attachment = {**resource["content"][0]["attachment"], "hash": "", "size": 0}
+    was made, so its size and hash are left out, and its address names the server asked)."""
+    attachment = {**resource["content"][0]["attachment"], "hash": "", "size": 0, "url": ""}
     resource["meta"]["versionId"] = care.content_version(
         {**resource, "content": [{"attachment": attachment}], "_of": content})
     return resource
 
 
-def _summary(db: Session, decision: Decision, e: Episode) -> Document | None:
+def _summary(db: Session, decision: Decision, e: Episode, base: str) -> Document | None:
     view = summaries.summary_view(db, decision, e.patient_id, e.id)
     row = view.summary
     if row is None:
@@ -635,13 +628,13 @@ def _summary(db: Session, decision: Decision, e: Episode) -> Document | None:
         title=_("Discharge summary"), final=row.signed_at is not None,
         when=row.signed_at or row.updated_at, unit_id=unit.id, unit_name=unit.name,
         period=care._period(e.admitted_at or e.assessed_at, e.ended_at),
-        binary_id=doc_id, size=len(data), digest=_sha1(data),
+        binary_url=f"{base}Binary/{doc_id}", size=len(data), digest=_sha1(data),
         authenticator=(row.signed_by_id, view.signed_by or "") if row.signed_by_id else None,
         version="1")
     return Document(_versioned(body, row.text, row.next_steps, row.facts), data)
 
 
-def _document(db: Session, subject: Subject, document_id: str) -> Document:
+def _document(db: Session, subject: Subject, document_id: str, base: str = "") -> Document:
     kind, _sep, rest = document_id.partition("-")
     try:
         episode_id = uuid.UUID(rest)
@@ -651,14 +644,15 @@ def _document(db: Session, subject: Subject, document_id: str) -> Document:
     if e is None or kind not in (AGREEMENT, SUMMARY):
         raise NotFound()
     decision = _read(db, subject, e.patient_id)
-    found = (_agreement if kind == AGREEMENT else _summary)(db, decision, e)
+    found = (_agreement if kind == AGREEMENT else _summary)(db, decision, e, base)
     if found is None:
         raise NotFound()
     return found
 
 
-def read_document(db: Session, subject: Subject, document_id: str) -> dict:
-    return _document(db, subject, document_id).resource
+def read_document(db: Session, subject: Subject, document_id: str, base: str) -> dict:
+    """A document; `base`: the FHIR server's address, for its PDF's absolute `url`."""
+    return _document(db, subject, document_id, base).resource
 
 
 def read_binary(db: Session, subject: Subject, binary_id: str) -> bytes:
@@ -666,7 +660,8 @@ def read_binary(db: Session, subject: Subject, binary_id: str) -> bytes:
     return _document(db, subject, binary_id).pdf
 
 
-def search_documents(db: Session, subject: Subject, patient_id: uuid.UUID) -> list[dict]:
+def search_documents(db: Session, subject: Subject, patient_id: uuid.UUID,
+                     base: str) -> list[dict]:
     decision = _searched(db, subject, patient_id)
     if decision is None:
         return []
@@ -676,7 +671,7 @@ def search_documents(db: Session, subject: Subject, patient_id: uuid.UUID) -> li
         if not decision.sees(origin(db, e.responsible_unit_id)):
             continue
         for make in (_summary, _agreement):
-            found = make(db, decision, e)
+            found = make(db, decision, e, base)
             if found is not None:
                 out.append(found.resource)
     return out

@@ -34,7 +34,7 @@ from hemma.db import insert_ignoring_conflict
 from hemma.fhir.resources import meta
 from hemma.fhir.vitals import NotUnderstood
 from hemma.jobs import outbox
-from hemma.kit.errors import NotFound
+from hemma.kit.errors import NotFound, PreconditionFailed
 from hemma.kit.text import N_
 from hemma.kit.time import utcnow
 from hemma.kit.validation import has_control_characters
@@ -69,7 +69,7 @@ def resource(sub: FhirSubscription) -> dict:
     """The subscription as R4 shows it; the headers it sends are not shown back (they may
     hold the receiver's secret)."""
     out = {"resourceType": "Subscription", "id": str(sub.id),
-           "meta": meta("1" if sub.status == "active" else "2", sub.created_at.isoformat()),
+           "meta": meta(str(sub.version), (sub.updated_at or sub.created_at).isoformat()),
            "status": sub.status, "reason": sub.reason, "criteria": sub.criteria,
            "channel": {"type": "rest-hook", "endpoint": sub.endpoint,
                        "payload": "application/fhir+json"}}
@@ -145,9 +145,27 @@ def search(db: Session, subject: Subject) -> list[FhirSubscription]:
         FhirSubscription.owner_id == subject.staff_id).order_by(FhirSubscription.created_at)))
 
 
-def turn_off(db: Session, subject: Subject, subscription_id: uuid.UUID) -> FhirSubscription:
+def changed(db: Session, sub: FhirSubscription, status: str, error: str | None) -> None:
+    """The one way a subscription changes: its status (and why), as a new version. The
+    version is counted up by the database (`version + 1`), so two changes at once never
+    share a number."""
+    sub.status, sub.error = status, error
+    sub.version = FhirSubscription.version + 1
+    sub.updated_at = utcnow()
+    db.flush()
+
+
+def turn_off(db: Session, subject: Subject, subscription_id: uuid.UUID,
+             if_match: str | None = None) -> FhirSubscription:
+    """The client ends its subscription. With `If-Match`, a version other than the current
+    one is refused (412): the subscription changed (e.g. to error) since the client read it."""
     sub = _own(db, subject, subscription_id)
-    sub.status = "off"
+    db.refresh(sub, with_for_update=True)
+    if if_match is not None and if_match != str(sub.version):
+        raise PreconditionFailed(N_("The subscription has changed since you read it: read it "
+                                    "again"))
+    if sub.status != "off":
+        changed(db, sub, "off", sub.error)
     return sub
 
 
@@ -183,7 +201,7 @@ def sweep(db: Session, now: datetime) -> int:
                           .with_for_update()):
         owner = db.get(Staff, sub.owner_id)
         if owner is None or not owner.active:
-            sub.status, sub.error = "off", "The account that subscribed is no longer active"
+            changed(db, sub, "off", "The account that subscribed is no longer active")
             continue
         subject = subject_for(db, owner)
         events = _events(db, CRITERIA[sub.criteria], sub.since)
@@ -237,7 +255,7 @@ def _deliver(db: Session, message: OutboxMessage, now: datetime) -> None:
         return
     if message.attempts >= MAX_ATTEMPTS:
         # The endpoint has not taken it for long: stop, and say so on the subscription.
-        sub.status, sub.error = "error", f"{sub.endpoint}: {error} ({message.attempts} tries)"
+        changed(db, sub, "error", f"{sub.endpoint}: {error} ({message.attempts} tries)")
         n.status_code = status
         log.warning("subscription %s: %s; set to error", sub.id, error)
         return

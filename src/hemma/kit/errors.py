@@ -59,6 +59,16 @@ class Conflict(HemmaError):
     status_code = 409
 
 
+class PreconditionFailed(Conflict):
+    """The version the client sent (If-Match) is not the current one: it changed since the
+    client read it."""
+
+    status_code = 412
+
+    def __init__(self, message: str, **kw):
+        super().__init__(message, field="If-Match", **kw)
+
+
 class Unsupported(HemmaError):
     """A request body of a media type Hemma does not read (XML where JSON is taken)."""
 

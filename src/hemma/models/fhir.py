@@ -28,6 +28,10 @@ class FhirSubscription(Base):
     # Events created after this are notified (a subscription does not replay the past).
     since: Mapped[datetime]
     created_at: Mapped[datetime]
+    # FHIR's meta.versionId and lastUpdated: each change of status or error is a version
+    # (subscriptions.changed), so If-Match can tell whether the client saw the current one.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[datetime | None]
 
 
 class FhirNotification(Base):
