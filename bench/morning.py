@@ -413,6 +413,7 @@ class WaitSampler:
         self.engine = create_engine(url, pool_size=1)
         self.samples = 0
         self.counts: dict[str, int] = {}
+        self.blocked: dict[tuple[str, str], int] = {}  # (waiting statement, blocker's last)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -440,11 +441,34 @@ class WaitSampler:
                     if kind == "Client" and state == "active":
                         continue  # a LISTEN connection waiting for the next notification
                     self.counts[key] = self.counts.get(key, 0) + 1
+                if any(kind == "Lock" for _, kind, _ in rows):
+                    for waiting, blocker in conn.execute(self.BLOCKERS).all():
+                        pair = (_statement(waiting), _statement(blocker))
+                        self.blocked[pair] = self.blocked.get(pair, 0) + 1
+                    conn.commit()
+
+    # Who waits for whom: the waiting statement, and the last statement of the session that
+    # holds the lock (an idle-in-transaction blocker's is what it did before it stalled).
+    BLOCKERS = text(
+        "SELECT a.query, b.query FROM pg_stat_activity a "
+        "CROSS JOIN LATERAL unnest(pg_blocking_pids(a.pid)) AS bp(pid) "
+        "JOIN pg_stat_activity b ON b.pid = bp.pid "
+        "WHERE a.datname = current_database() AND a.wait_event_type = 'Lock'")
 
     def figures(self) -> dict[str, float]:
         n = max(1, self.samples)
         return {k: round(v / n, 2) for k, v in sorted(self.counts.items(),
                                                         key=lambda kv: -kv[1])}
+
+    def blockers(self, top: int = 5) -> list[dict]:
+        """The most frequent (waiting, blocking) statement pairs, as mean sessions."""
+        n = max(1, self.samples)
+        return [{"waiting": w, "blocker": b, "sessions": round(c / n, 2)}
+                for (w, b), c in sorted(self.blocked.items(), key=lambda kv: -kv[1])[:top]]
+
+
+def _statement(sql: str | None) -> str:
+    return " ".join((sql or "").split())[:110]
 
 
 def app_durations(logs: list[Path], since: datetime) -> list[dict]:
@@ -533,6 +557,7 @@ def one_morning(url: str, patients: int, args) -> dict:
                 locust.wait()
             cpu = cpu_used(before, after, t_after - t_cpu)
             sessions = waits.figures()
+            blockers = waits.blockers()
             morning_s = t_after - t_cpu
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
@@ -551,7 +576,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             "morning_s": round(morning_s, 1),
             "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
             "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
-            "database_sessions": sessions, "in_app": in_app,
+            "database_sessions": sessions, "lock_waits": blockers, "in_app": in_app,
             "phone_p99_ms": phone["p99_ms"] if phone else None,
             "errors": sum(r["failures"] for r in stats)}
 
@@ -584,6 +609,9 @@ def report(r: dict) -> None:
                                     r["cpu_percent_of_one_core"].items()))
     print("PostgreSQL sessions of this database, mean at any moment: " + (", ".join(
         f"{v:g} {k}" for k, v in r["database_sessions"].items()) or "none busy"))
+    for pair in r.get("lock_waits") or []:
+        print(f"  {pair['sessions']:g} waiting on a lock: {pair['waiting']!r}\n"
+              f"      held by a session whose last statement was {pair['blocker']!r}")
     p99 = r["phone_p99_ms"]
     print(f"RESULT phone submission p99 {p99} ms (bar < {TARGET_SUBMIT_P99_MS:.0f} ms), "
           f"errors {r['errors']}: {'held' if held(r) else 'NOT held'}")

@@ -4,12 +4,17 @@ the block ends."""
 
 from __future__ import annotations
 
+import json
+import queue
 import socket
 import threading
 import time
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
+
+STREAM_WAIT = 120.0  # seconds: only a broken build waits this long for an event
 
 
 def free_port() -> int:
@@ -38,3 +43,50 @@ def serving(app):
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class Stream:
+    """A server-sent event stream read in a thread: events, and keep-alives, in order."""
+
+    def __init__(self, url: str, cookies: dict):
+        self.items: queue.Queue = queue.Queue()
+        self.status: int | None = None
+        self._client = httpx.Client(cookies=cookies, timeout=httpx.Timeout(10, read=STREAM_WAIT))
+        self.thread = threading.Thread(target=self._read, args=(url,), daemon=True)
+        self.thread.start()
+
+    def _read(self, url: str) -> None:
+        event, data = None, []
+        try:
+            with self._client.stream("GET", url) as r:
+                self.status = r.status_code
+                for line in r.iter_lines():
+                    if line.startswith(":"):
+                        self.items.put(("keep-alive", None))
+                    elif line.startswith("event: "):
+                        event = line[7:]
+                    elif line.startswith("data: "):
+                        data.append(line[6:])
+                    elif not line and data:
+                        self.items.put((event, json.loads("\n".join(data))))
+                        event, data = None, []
+        except httpx.HTTPError as exc:
+            self.items.put(("error", repr(exc)))
+        finally:
+            self.items.put(("end", None))
+
+    def next(self) -> tuple[str, object]:
+        try:
+            return self.items.get(timeout=STREAM_WAIT)
+        except queue.Empty:
+            raise AssertionError("no event on the stream") from None
+
+    def ended(self) -> bool:
+        """The stream closes (the server stopped): read to its end."""
+        while True:
+            kind, _ = self.next()
+            if kind in ("end", "error"):
+                return True
+
+    def close(self) -> None:
+        self._client.close()

@@ -12,15 +12,12 @@ instead of hanging."""
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import re
 import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import uuid
 from collections import Counter
@@ -39,7 +36,7 @@ from hemma.kit.time import utcnow
 from hemma.models import AlertEvent, DutyShift, Notification, OutboxMessage, Staff
 from hemma.web.deps import SESSION_COOKIE
 from tests.conftest import PG_URL, TEST_SECRET
-from tests.live import free_port
+from tests.live import Stream, free_port
 
 SRC = Path(hemma.__file__).resolve().parent.parent
 WAIT = 120.0  # seconds: only a broken build waits this long
@@ -221,53 +218,6 @@ def worker_name(proc: Proc) -> str:
     """The name the worker claims messages by, as it logs it when it starts."""
     line = proc.wait_for_line(" started")
     return re.search(r"worker (\S+) started", line).group(1)
-
-
-class Stream:
-    """A server-sent event stream read in a thread: events, and keep-alives, in order."""
-
-    def __init__(self, url: str, cookies: dict):
-        self.items: queue.Queue = queue.Queue()
-        self.status: int | None = None
-        self._client = httpx.Client(cookies=cookies, timeout=httpx.Timeout(10, read=WAIT))
-        self.thread = threading.Thread(target=self._read, args=(url,), daemon=True)
-        self.thread.start()
-
-    def _read(self, url: str) -> None:
-        event, data = None, []
-        try:
-            with self._client.stream("GET", url) as r:
-                self.status = r.status_code
-                for line in r.iter_lines():
-                    if line.startswith(":"):
-                        self.items.put(("keep-alive", None))
-                    elif line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        data.append(line[6:])
-                    elif not line and data:
-                        self.items.put((event, json.loads("\n".join(data))))
-                        event, data = None, []
-        except httpx.HTTPError as exc:
-            self.items.put(("error", repr(exc)))
-        finally:
-            self.items.put(("end", None))
-
-    def next(self) -> tuple[str, object]:
-        try:
-            return self.items.get(timeout=WAIT)
-        except queue.Empty:
-            raise AssertionError("no event on the stream") from None
-
-    def ended(self) -> bool:
-        """The stream closes (the server stopped): read to its end."""
-        while True:
-            kind, _ = self.next()
-            if kind in ("end", "error"):
-                return True
-
-    def close(self) -> None:
-        self._client.close()
 
 
 def settle(database, predicate, what: str, procs: list[Proc]):

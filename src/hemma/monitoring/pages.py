@@ -3,7 +3,6 @@ the live alert inbox, and the alert actions."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from datetime import timedelta
@@ -27,6 +26,7 @@ from hemma.kit.time import utcnow
 from hemma.kit.validation import DB_BIGINT_MAX, DbId, load_json, parse
 from hemma.models import Pathway
 from hemma.monitoring import alerts, charts, service, views
+from hemma.monitoring.feed import alert_feed
 from hemma.monitoring.schemas import Acknowledge, ObservationCreate, PlanUpdate, Resolve, Snooze
 from hemma.patients.service import get_patient
 from hemma.portal import service as portal
@@ -235,36 +235,66 @@ async def stream(request: Request,
     """Server-sent events: every inbox event after the last one the page saw (the
     Last-Event-ID header, else `after`). `once=true` answers what is there and closes, for
     clients that poll instead of holding a connection. What it shows is logged (under the
-    person, with the other open inboxes' entries: audit.LiveLog) before it is sent."""
+    person, with the other open inboxes' entries: audit.LiveLog) before it is sent. After
+    the first answer, the process's one look at new events (`feed.alert_feed`) says when
+    one concerns this inbox; only then does it read them."""
     database = request.app.state.db
     principal, actor = opening
     subject = principal.subject
     last = last_event_id if last_event_id is not None else after
 
-    def fetch(since: int):
+    def fetch(since: int, ids: list[int] | None = None):
         with database.session() as s:
             audit.trail(s).actor = actor
-            found, last_seen = views.events_after(s, subject, since)
+            found, last_seen = views.events_after(s, subject, since, ids=ids)
             return found, last_seen, audit.take(s)
+
+    async def send(since: int, ids: list[int] | None = None):
+        found, last_seen, shown = await run_in_threadpool(fetch, since, ids)
+        await audit.live_log.write(database, shown)
+        return found, last_seen
+
+    def sse(event: dict) -> str:
+        return f"id: {event['event_id']}\nevent: alert\ndata: {json.dumps(event)}\n\n"
 
     async def events():
         nonlocal last
         yield "retry: 2000\n\n"
-        while True:
-            if broadcaster.closing or await request.is_disconnected():
-                return
-            found, last_seen, shown = await run_in_threadpool(fetch, last)
-            await audit.live_log.write(database, shown)
+        if once:
+            found, _ = await send(last)
             for event in found:
-                yield f"id: {event['event_id']}\nevent: alert\ndata: {json.dumps(event)}\n\n"
-            last = last_seen
-            if once:
-                return
-            if not found:
-                woke = await broadcaster.wait(2.0)
-                if not woke:
+                yield sse(event)
+            return
+        generation = await alert_feed.join(database)
+        try:
+            sent: set[int] = set()  # the first answer's: the feed may bring them again
+            while True:  # from the last event the page saw, up to now
+                found, last_seen = await send(last)
+                for event in found:
+                    sent.add(event["event_id"])
+                    yield sse(event)
+                if last_seen == last:
+                    break
+                last = last_seen
+            while True:
+                if broadcaster.closing or await request.is_disconnected():
+                    return
+                arrived, generation = alert_feed.since(database, generation)
+                if arrived is None:  # more arrived than the feed remembers: read from `last`
+                    found, last = await send(last)
+                    for event in found:
+                        yield sse(event)
+                    continue
+                mine = sorted({a.event_id for a in arrived
+                               if a.concerns(subject.unit_id, subject.staff_id)} - sent)
+                for start in range(0, len(mine), views.EVENTS_AT_ONCE):
+                    found, last = await send(last, mine[start:start + views.EVENTS_AT_ONCE])
+                    for event in found:
+                        yield sse(event)
+                if not await alert_feed.wait(database, generation, 2.0):
                     yield ": keep-alive\n\n"
-            await asyncio.sleep(0)
+        finally:
+            alert_feed.leave(database)
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"X-Accel-Buffering": "no"})

@@ -5,6 +5,7 @@ origin, and logs the patients it shows."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -182,18 +183,23 @@ def latest_event_id(db: Session, subject: Subject) -> int:
                      .where(_feed(subject)).order_by(AlertEvent.id.desc()).limit(1)) or 0
 
 
-def events_after(db: Session, subject: Subject, after_id: int,
-                 limit: int = 200) -> tuple[list[dict], int]:
-    """What happened to the alerts the user follows after event `after_id`: one event per
-    alert, in its latest state; and the id to continue from. Alerts about patients the user
-    may no longer see are skipped, not sent."""
+EVENTS_AT_ONCE = 200
+
+
+def events_after(db: Session, subject: Subject, after_id: int, limit: int = EVENTS_AT_ONCE,
+                 ids: Collection[int] | None = None) -> tuple[list[dict], int]:
+    """What happened to the alerts the user follows after event `after_id` (or, given `ids`,
+    in those events: the live feed's arrivals, which may be numbered below it): one event
+    per alert, in its latest state; and the id to continue from. Alerts about patients the
+    user may no longer see are skipped, not sent."""
+    which = AlertEvent.id.in_(list(ids)) if ids is not None else AlertEvent.id > after_id
     rows = list(db.execute(
         select(AlertEvent.id, AlertEvent.kind, Alert).join(Alert, Alert.id == AlertEvent.alert_id)
-        .where(AlertEvent.id > after_id, _feed(subject))
+        .where(which, _feed(subject))
         .order_by(AlertEvent.id).limit(limit)))
     if not rows:
         return [], after_id
-    last = rows[-1][0]
+    last = max(after_id, rows[-1][0])
     latest: dict[uuid.UUID, tuple[int, str, Alert]] = {}
     for event_id, kind, alert in rows:
         latest[alert.id] = (event_id, kind, alert)
