@@ -218,3 +218,34 @@ def test_patient_code_guessing_has_its_own_counter(app, client, world, database)
             assert _login(client, f"nobody{i}", "wrong password").status_code == 401
         assert _login(client, "lisa").status_code == 401  # throttled per address
         assert _code_login(phone, code).status_code == 303  # the patient still gets in
+
+
+def test_a_persons_requests_never_queue_to_note_the_session_in_use(world, database):
+    """Noting that a session is in use (at most once a minute) locks its row until that
+    request ends; another request of the same person in that minute does not wait for it
+    (a board of hundreds of patients may take seconds): it leaves the noting to the first.
+    Row locks are PostgreSQL's; SQLite has one writer at a time anyway."""
+    import pytest
+    from sqlalchemy import text
+
+    from hemma.access.auth import resolve_session, start_session
+    from tests.conftest import BACKEND
+
+    if BACKEND != "postgres":
+        pytest.skip("row locks: PostgreSQL")
+    with database.session() as s:
+        token = start_session(s, s.get(Staff, world.staff["sara"]), "password",
+                              client_addr="127.0.0.1", user_agent="test")
+    with database.session() as s:
+        for web in s.scalars(select(WebSession).where(WebSession.staff_id == world.staff["sara"])):
+            web.last_seen_at = utcnow() - timedelta(minutes=2)
+    with database.session() as first:
+        assert resolve_session(first, token) is not None
+        first.flush()  # the touch is written: the row is locked until `first` ends
+        with database.session() as second:
+            second.execute(text("SET LOCAL lock_timeout = '3s'"))
+            found = resolve_session(second, token)  # would wait, then fail, if it queued
+            assert found is not None and found[0].last_seen_at < utcnow() - timedelta(minutes=1)
+    with database.session() as s:
+        web = s.scalar(select(WebSession).where(WebSession.staff_id == world.staff["sara"]))
+        assert web.last_seen_at > utcnow() - timedelta(seconds=30)

@@ -335,6 +335,20 @@ def start_session(
 _TOUCH_EVERY = timedelta(seconds=60)
 
 
+def _touch(session: Session, web: WebSession, now) -> None:
+    """Note that the session is in use, at most once a minute, and never wait for it: the
+    row stays locked until the request that touched it ends, and a person's other requests
+    of that minute (the board, the inbox, a page of hundreds of patients) would each queue
+    behind it to write the same minute. The one that gets the row writes it; the others
+    leave it (on SQLite, which has no row locks, each writes)."""
+    if now - web.last_seen_at < _TOUCH_EVERY:
+        return
+    free = session.scalar(select(WebSession.id).where(WebSession.id == web.id)
+                          .with_for_update(skip_locked=True, key_share=True))
+    if free is not None:
+        web.last_seen_at = now
+
+
 def resolve_session(session: Session, token: str | None) -> tuple[WebSession, Staff] | None:
     if not token:
         return None
@@ -352,8 +366,7 @@ def resolve_session(session: Session, token: str | None) -> tuple[WebSession, St
         return None
     if not staff.active:
         return None
-    if now - web.last_seen_at >= _TOUCH_EVERY:
-        web.last_seen_at = now
+    _touch(session, web, now)
     return web, staff
 
 
@@ -565,8 +578,7 @@ def resolve_patient_session(session: Session, token: str | None):
                                                   WebSession.patient_id.is_not(None)))
     if web is None or web.ended_at is not None or web.expires_at <= now:
         return None
-    if now - web.last_seen_at >= _TOUCH_EVERY:
-        web.last_seen_at = now
+    _touch(session, web, now)
     return web
 
 

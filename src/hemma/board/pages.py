@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from hemma.access import audit
@@ -48,12 +50,33 @@ CLOSED = ("closed",)  # the process is stopping: the stream ends (its browser re
 def page(request: Request, db: DbSession, principal: Reader,
          scope: Annotated[str | None, Query(max_length=20)] = None,
          view: Annotated[str, Query(max_length=10)] = "auto"):
-    """The live board of a unit (default: the user's own) or a whole organisation."""
-    chosen = service.scope_of(db, principal.subject, scope)
-    b = service.board(db, principal.subject, chosen)
+    """The live board of a unit (default: the user's own) or a whole organisation. When
+    this process already has the same board open for someone (a group of the stream), the
+    page shows that group's latest look, as its stream would a moment later, instead of
+    reading and rendering the board once more; what it shows is logged for this user."""
+    subject = principal.subject
+    chosen = service.scope_of(db, subject, scope)
     view = view if view in VIEWS else "auto"
+    key = group_key(chosen, view, current_language.get(), subject,
+                    service.personal(db, subject))
+    shared = hub.latest(key)
+    if shared is not None:
+        b, html = shared
+        service.log_shown(db, b)
+        sections = Markup(html.replace(TOKEN_PLACEHOLDER, principal.csrf_token or ""))
+    else:
+        b, sections = service.board(db, subject, chosen), None
     return render(request, "board/board.html", {
-        "board": b, "scopes": service.scopes(db, principal.subject), "view": view})
+        "board": b, "sections": sections, "scopes": service.scopes(db, subject),
+        "view": view})
+
+
+def group_key(scope: service.Scope, view: str, lang: str, subject: Subject,
+              personal: bool) -> tuple:
+    """What a board shows depends on this and nothing else (see service.board): the key
+    of the group that looks once for all who have it open."""
+    return (scope.key, view, lang, subject.unit_id, subject.organisation_id,
+            service.role_signature(subject), subject.staff_id if personal else None)
 
 
 @dataclass(eq=False)
@@ -74,6 +97,8 @@ class Group:
     html: str | None = None
     counts: dict = field(default_factory=dict)
     task: asyncio.Task | None = None
+    # The latest look (board, sections, when): what a page load in this process may show.
+    shown: tuple | None = None
 
 
 LOOKS_AT_ONCE = 2
@@ -90,11 +115,24 @@ def _offer(viewer: Viewer, item) -> None:
     viewer.queue.put_nowait(item)
 
 
+# A page load shows an open group's look no older than this; else it reads the board itself.
+SHARED_LOOK_SECONDS = 60.0
+
+
 class Hub:
     """This process's open boards, grouped by what they show."""
 
     def __init__(self) -> None:
         self.groups: dict[tuple, Group] = {}
+
+    def latest(self, key: tuple) -> tuple | None:
+        """(board, sections) of the group's latest look, if one is open here and looked
+        recently (read from a request's thread: one atomic read of the group's tuple)."""
+        group = self.groups.get(key)
+        shown = group.shown if group is not None else None
+        if shown is None or time.monotonic() - shown[2] > SHARED_LOOK_SECONDS:
+            return None
+        return shown[0], shown[1]
 
     def join(self, database, key: tuple, subject: Subject, scope, view: str, lang: str,
              viewer: Viewer) -> Group:
@@ -135,6 +173,7 @@ class Hub:
                     async with _looks.get():
                         b, html = await run_in_threadpool(self._look, database, group)
                         group.counts = b.counts()
+                        group.shown = (b, html, time.monotonic())
                         shown = set(b.patient_names)
                         await run_in_threadpool(self._log, database, group, shown,
                                                 b.decisions)
@@ -219,8 +258,7 @@ async def stream(request: Request, opening: Annotated[Opening, Depends(open_boar
     chosen = opening.scope
     lang = current_language.get()
     view = view if view in VIEWS else "auto"
-    key = (chosen.key, view, lang, subject.unit_id, subject.organisation_id,
-           service.role_signature(subject), subject.staff_id if opening.personal else None)
+    key = group_key(chosen, view, lang, subject, opening.personal)
     viewer = Viewer(opening.actor)
 
     async def events():

@@ -244,8 +244,13 @@ def board(db: Session, subject: Subject, scope: Scope, *, now: datetime | None =
     if lacking:
         out.decisions.update(decisions_for(db, subject, lacking))
     if log:
-        log_listed(db, out.decisions, "board.view")
+        log_shown(db, out)
     return out
+
+
+def log_shown(db: Session, b: Board) -> None:
+    """The patients a board names, logged as shown to the request's user."""
+    log_listed(db, b.decisions, "board.view")
 
 
 def _alerts(db: Session, out: Board, decisions: dict[uuid.UUID, Decision],
