@@ -498,6 +498,32 @@ def app_durations(logs: list[Path], since: datetime) -> list[dict]:
     return out
 
 
+def app_warnings(logs: dict[str, Path], since: datetime, top: int = 6) -> list[dict]:
+    """The app's warnings and errors from `since`, counted by process group and message
+    (digits folded, so one kind of warning is one line): what went wrong inside."""
+    import re
+
+    start = since.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    counts: dict[tuple[str, str], int] = {}
+    for group, log in logs.items():
+        if not log.exists():
+            continue
+        for line in log.read_text(errors="replace").splitlines():
+            if '"level": "WARNING"' not in line and '"level": "ERROR"' not in line:
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("time", "") < start:
+                continue
+            message = re.sub(r"\d+(\.\d+)?", "N", str(entry.get("message", "")))[:120]
+            key = (group, f"{entry.get('logger')}: {message}")
+            counts[key] = counts.get(key, 0) + 1
+    return [{"process": g, "message": m, "count": c}
+            for (g, m), c in sorted(counts.items(), key=lambda kv: -kv[1])[:top]]
+
+
 def one_morning(url: str, patients: int, args) -> dict:
     print(f"\n=== a morning of {patients:,} patients: {safe_url(url)} ===", flush=True)
     drop_database(url)
@@ -563,6 +589,9 @@ def one_morning(url: str, patients: int, args) -> dict:
             delivery = alert_delivery(url, since)
             stats, failures = read_stats(prefix)
             in_app = app_durations([workdir / "serve.log", workdir / "ingest.log"], since)
+            warnings = app_warnings({"pages": workdir / "serve.log",
+                                     "ingest": workdir / "ingest.log",
+                                     "worker": workdir / "worker.log"}, since)
             tail = (workdir / "locust.log").read_text(errors="replace")
             if "Traceback" in tail:
                 print("--- locust logged errors ---\n" + tail[-3000:], file=sys.stderr)
@@ -577,6 +606,7 @@ def one_morning(url: str, patients: int, args) -> dict:
             "shape": {k: v for k, v in shape.items() if k != "start_at"}, "requests": stats,
             "failures": failures, "alert_delivery": delivery, "cpu_percent_of_one_core": cpu,
             "database_sessions": sessions, "lock_waits": blockers, "in_app": in_app,
+            "warnings": warnings,
             "phone_p99_ms": phone["p99_ms"] if phone else None,
             "errors": sum(r["failures"] for r in stats)}
 
@@ -609,6 +639,8 @@ def report(r: dict) -> None:
                                     r["cpu_percent_of_one_core"].items()))
     print("PostgreSQL sessions of this database, mean at any moment: " + (", ".join(
         f"{v:g} {k}" for k, v in r["database_sessions"].items()) or "none busy"))
+    for w in r.get("warnings") or []:
+        print(f"  {w['count']}× logged by {w['process']}: {w['message']}")
     for pair in r.get("lock_waits") or []:
         print(f"  {pair['sessions']:g} waiting on a lock: {pair['waiting']!r}\n"
               f"      held by a session whose last statement was {pair['blocker']!r}")

@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -172,6 +173,10 @@ SHARED_ENTRIES, SHARED_REVIEWS = 1, 2
 LINES = 8
 
 
+# A transaction that waited this long for a line is logged (a warning, naming the chain).
+LINE_WAIT_WARNING = 1.0
+
+
 def chain_key(kind: str, organisation_id: int | None, line: int = 0) -> str:
     """Line `line` of the chain of `kind` for an organisation (None: the installation's
     own). Line 0 is the organisation's first and keeps the name it had before lines."""
@@ -288,8 +293,14 @@ def _lock_line(session: Session, kind: str, organisation_id: int | None, lines: 
     # Every line is held: wait for one of them (any: the waiters spread over the lines).
     made = sorted(session.scalars(select(AuditHead.chain_key)
                                   .where(AuditHead.chain_key.in_(keys))))
-    return head(session.execute(select(*columns).where(AuditHead.chain_key == random.choice(made))
-                                .with_for_update()).one())
+    started = time.monotonic()
+    found = head(session.execute(select(*columns).where(
+        AuditHead.chain_key == random.choice(made)).with_for_update()).one())
+    waited = time.monotonic() - started
+    if waited >= LINE_WAIT_WARNING:  # what holds them is slow: worth an operator's look
+        log.warning("every line of the access log %s was held: waited %.1f s for one",
+                    chain_key(kind, organisation_id), waited)
+    return found
 
 
 @event.listens_for(Session, "before_commit")
