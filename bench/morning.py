@@ -12,7 +12,8 @@ coordinators who plan), care relations and consents; signs the staff in (session
 Then it starts the production set-up on this machine, on 127.0.0.1 only: `hemma serve
 --no-worker --workers 2` (two app processes) and one `hemma worker`.
 
-The scenario (bench/morning_locust.py, `locust --headless` as a subprocess):
+The scenario (bench/morning_locust.py, `locust --headless` as two subprocesses: the
+patients' senders in one, the staff in the other):
   - every patient sends their morning values once within 15 minutes (compressed by --speed),
     from a phone (one POST /api/v1/patients/{id}/observations) or, --gateway-share of them,
     through a home gateway (POST /api/v1/observations/batch, several patients a request);
@@ -340,6 +341,7 @@ def plan_morning(region: dict, creds: dict, *, ingest_base: str, speed: float,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
         "planner_tokens": creds["planners"][:planners], "physicians": creds["physicians"],
         "planning_day": region["day"].isoformat(), "tail": tail,
+        "posted_file": str(workdir / "posted.txt"), "drained_file": str(workdir / "drained"),
         "staff": staff, "ingest_base": ingest_base}
     path = workdir / "plan.json"
     path.write_text(json.dumps(plan))
@@ -348,16 +350,25 @@ def plan_morning(region: dict, creds: dict, *, ingest_base: str, speed: float,
                   "start_at": start_at}
 
 
-def run_locust(base: str, plan_path: Path, users: int, spawn_rate: float, seconds: float,
-               workdir: Path, env: dict) -> tuple[subprocess.Popen, Path]:
-    prefix = workdir / "locust"
+# The locust users of each load generator process: the patients' senders in one, the staff
+# in another (hundreds of streams parsed in Python must not delay the senders' clock).
+SUBMISSIONS = ("PhoneUser", "GatewayUser")
+STAFF = ("StaffUser", "PlannerUser", "PhysicianUser")
+
+
+def run_locust(base: str, plan_path: Path, role: str, users: int, spawn_rate: float,
+               seconds: float, workdir: Path, env: dict) -> tuple[subprocess.Popen, Path]:
+    """One locust process of the morning: `role` "submissions" or "staff" (its user
+    classes only), with its own CSV and log."""
+    prefix = workdir / f"locust-{role}"
     argv = [sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "morning_locust.py"),
             "--headless", "-H", base, "-u", str(users), "-r", str(spawn_rate),
             "--run-time", f"{int(seconds)}s", "--stop-timeout", "5", "--csv", str(prefix),
-            "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"]
-    log = open(workdir / "locust.log", "wb")
-    proc = subprocess.Popen(argv, env=dict(env, MORNING_PLAN=str(plan_path)), stdout=log,
-                            stderr=subprocess.STDOUT, cwd=ROOT)
+            "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+            *(SUBMISSIONS if role == "submissions" else STAFF)]
+    log = open(workdir / f"locust-{role}.log", "wb")
+    proc = subprocess.Popen(argv, env=dict(env, MORNING_PLAN=str(plan_path), MORNING_ROLE=role),
+                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     return proc, prefix
 
 
@@ -564,9 +575,19 @@ def one_morning(url: str, patients: int, args) -> dict:
                      "physicians") + f"; {users} locust users, started over {lead:.0f} s before 08:00",
                   flush=True)
             since = datetime.now(UTC)
-            locust, prefix = run_locust(base, plan_path, users, spawn_rate, seconds, workdir,
-                                        hemma_env(url, workdir))
-            roots = {"app": pids["serve"], "worker": pids["worker"], "locust": locust.pid}
+            senders = plan["phone_users"] + plan["gateway_users"]
+            # The pool of senders is ready before 08:00 (they only wait until then).
+            generators = [run_locust(base, plan_path, "submissions", senders,
+                                     max(spawn_rate, senders / max(1.0, lead - 10)),
+                                     seconds, workdir, hemma_env(url, workdir))]
+            if users > senders:
+                generators.append(run_locust(base, plan_path, "staff", users - senders,
+                                             spawn_rate, seconds, workdir,
+                                             hemma_env(url, workdir)))
+            roots = {"app": pids["serve"], "worker": pids["worker"],
+                     "locust": generators[0][0].pid}
+            if len(generators) > 1:
+                roots["locust staff"] = generators[1][0].pid
             if "ingest" in pids:
                 roots["ingest"] = pids["ingest"]
             time.sleep(lead)  # measure CPU over the morning itself
@@ -575,26 +596,35 @@ def one_morning(url: str, patients: int, args) -> dict:
             # The last sample while locust still runs (a finished process leaves /proc).
             after, t_after = before, t_cpu
             deadline = time.monotonic() + seconds + 120
-            while locust.poll() is None and time.monotonic() < deadline:
+            while any(g.poll() is None for g, _ in generators) \
+                    and time.monotonic() < deadline:
                 after, t_after = cpu_sample(roots, DATABASE_NAME), time.perf_counter()
                 time.sleep(1)
-            if locust.poll() is None:
-                locust.kill()
-                locust.wait()
+            for g, _ in generators:
+                if g.poll() is None:
+                    g.kill()
+                    g.wait()
             cpu = cpu_used(before, after, t_after - t_cpu)
             sessions = waits.figures()
             blockers = waits.blockers()
             morning_s = t_after - t_cpu
             time.sleep(3)  # the last alerts' delivery
             delivery = alert_delivery(url, since)
-            stats, failures = read_stats(prefix)
+            stats, failures = [], []
+            for _, prefix in generators:
+                its_stats, its_failures = read_stats(prefix)
+                stats += its_stats
+                failures += its_failures
             in_app = app_durations([workdir / "serve.log", workdir / "ingest.log"], since)
             warnings = app_warnings({"pages": workdir / "serve.log",
                                      "ingest": workdir / "ingest.log",
                                      "worker": workdir / "worker.log"}, since)
-            tail = (workdir / "locust.log").read_text(errors="replace")
-            if "Traceback" in tail:
-                print("--- locust logged errors ---\n" + tail[-3000:], file=sys.stderr)
+            for role in ("submissions", "staff"):
+                log = workdir / f"locust-{role}.log"
+                tail = log.read_text(errors="replace") if log.exists() else ""
+                if "Traceback" in tail:
+                    print(f"--- locust ({role}) logged errors ---\n" + tail[-3000:],
+                          file=sys.stderr)
     finally:
         if args.keep:
             print(f"kept the database: {safe_url(url)}")

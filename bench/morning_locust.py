@@ -17,6 +17,12 @@ writes the plan (who, which patients, when) to a JSON file named by $MORNING_PLA
                 decision for some
 
 --speed compresses only the patients' submissions: the staff keep a human pace.
+
+morning.py runs two locust processes (MORNING_ROLE): the patients' senders in one and the
+staff in the other, so that the staff's hundreds of streams (HTML boards parsed in Python)
+do not delay the senders' own clock; a sender notes each worrying value's answer in a file
+(PLAN["posted_file"]) that the staff's process reads when an alert comes in, and writes
+PLAN["drained_file"] when every submission is answered. MORNING_ROLE=all: one process.
 """
 
 from __future__ import annotations
@@ -43,6 +49,43 @@ rng = random.Random(PLAN["seed"])
 # Where the submissions go: the app's own address, or app processes of their own for them
 # (morning.py --ingest-processes), as the proxy routes them in production.
 INGEST = PLAN["ingest_base"]
+ROLE = os.environ.get("MORNING_ROLE", "all")  # "submissions", "staff" or "all"
+_posted_at = [0]  # how far the staff's process has read PLAN["posted_file"]
+
+
+def note_posted(pid: str, answered: float) -> None:
+    """A worrying value's POST was answered: for the inbox's timing, in whichever process
+    the staff are."""
+    if pid in POSTED:
+        return
+    POSTED[pid] = answered
+    if ROLE == "submissions":
+        with open(PLAN["posted_file"], "a", encoding="utf-8") as f:
+            f.write(f"{pid} {answered}\n")
+
+
+def _read_posted() -> None:
+    try:
+        with open(PLAN["posted_file"], encoding="utf-8") as f:
+            f.seek(_posted_at[0])
+            chunk = f.read()
+    except FileNotFoundError:
+        return
+    done = chunk.rfind("\n") + 1  # a line being written is read next time
+    _posted_at[0] += len(chunk[:done].encode())
+    for line in chunk[:done].splitlines():
+        pid, at = line.split()
+        POSTED.setdefault(pid, float(at))
+    # An alert can reach the inbox a moment before its sender's process has written the
+    # answer down: timed from when it came in.
+    for pid, arrived in list(EARLY.items()):
+        if pid in POSTED and pid not in SEEN:
+            SEEN.add(pid)
+            del EARLY[pid]
+            fire("SSE alert: POST answered → inbox", max(0.0, arrived - POSTED[pid]) * 1000)
+
+
+EARLY: dict[str, float] = {}  # staff's process: alerts in before their sender's note
 
 
 @events.test_start.add_listener
@@ -51,12 +94,26 @@ def _end_when_done(environment, **_kw):
     `tail` seconds more (the run time given to locust is only a limit)."""
     def watch():
         gevent.sleep(max(0.0, START - time.time()))
-        while PHONES or GATEWAYS or INFLIGHT[0]:
-            gevent.sleep(0.5)
+        if ROLE == "staff":
+            while not os.path.exists(PLAN["drained_file"]):
+                gevent.sleep(0.5)
+        else:
+            while PHONES or GATEWAYS or INFLIGHT[0]:
+                gevent.sleep(0.5)
+            if ROLE == "submissions":
+                with open(PLAN["drained_file"], "w", encoding="utf-8") as f:
+                    f.write(str(time.time()))
         PLAN["drained_at"] = time.time()
         gevent.sleep(PLAN["tail"])
         environment.runner.quit()
+
+    def read_notes():
+        while True:
+            gevent.sleep(1.0)
+            _read_posted()
     gevent.spawn(watch)
+    if ROLE == "staff":
+        gevent.spawn(read_notes)
 
 
 def iso_now() -> str:
@@ -105,7 +162,7 @@ class PhoneUser(HttpUser):
             if r.status_code != 201:
                 r.failure(f"{r.status_code} {r.text[:120]}")
             elif worrying and r.json().get("alert_id"):
-                POSTED[pid] = time.time()
+                note_posted(pid, time.time())
 
 
 class GatewayUser(HttpUser):
@@ -140,7 +197,7 @@ class GatewayUser(HttpUser):
                 answered = time.time()
                 for pid, worrying, _values in items:
                     if worrying:
-                        POSTED.setdefault(pid, answered)
+                        note_posted(pid, answered)
 
 
 def _hold(client, path: str, name: str, seconds: float, headers: dict, on_event=None) -> str:
@@ -182,6 +239,10 @@ def _alert_arrived(event, data: str) -> None:
     try:
         pid = json.loads(data).get("patient_id")
     except ValueError:
+        return
+    if pid not in POSTED and ROLE == "staff":
+        EARLY.setdefault(pid, time.time())
+        _read_posted()
         return
     if pid in POSTED and pid not in SEEN:
         SEEN.add(pid)

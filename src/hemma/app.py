@@ -185,24 +185,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, unexpected)
 
 
-# Fewer than the database pool's connections (hemma.db.make_engine: 42 on PostgreSQL), since a
-# request that opens units of work of its own holds two.
-ADMITTED_AT_ONCE = 20
-
-
 class HemmaApp(FastAPI):
     """FastAPI with the request's id and access line, the security headers and the request's
     language outermost, around Starlette's own error and body-limit middleware: a 500 page or
     a 413 carries the same headers as every other answer, in the user's language, and is
     logged and timed like them."""
 
-    def __init__(self, *args, default_language: str, **kwargs):
+    def __init__(self, *args, default_language: str, admitted_at_once: int, **kwargs):
         self.default_language = default_language
+        self.admitted_at_once = admitted_at_once
         super().__init__(*args, **kwargs)
 
     def build_middleware_stack(self):
         return RequestLog(SecurityHeaders(Language(Admission(super().build_middleware_stack(),
-                                                             ADMITTED_AT_ONCE),
+                                                             self.admitted_at_once),
                                                    default=self.default_language)))
 
 
@@ -332,6 +328,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     configure(settings)
     app = HemmaApp(
         default_language=settings.default_language,
+        admitted_at_once=settings.admitted_at_once,
         # Bodies beyond this are refused with 413 before anything parses them, whether the
         # client said their length or sent them in chunks.
         max_body_size=settings.max_body_bytes,

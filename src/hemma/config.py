@@ -119,6 +119,13 @@ class Settings(BaseSettings):
     # A single observation waits this many seconds at most for the ingest thread to record
     # it; then the sender gets a 503 and sends it again (a resend is never stored twice).
     ingest_timeout_seconds: float = 10.0
+    # Requests of one app process between arriving and starting their answer (the rest wait
+    # in the event loop, where waiting costs nothing; a stream counts only until it starts).
+    # A process runs Python on one core at a time: with more requests at once, each of them,
+    # and the log lines and rows they hold, waits longer for its turn (the morning's
+    # benchmark: 20 at once, staff pages p50 15 s; 6, 2.5 s). Below the database pool's
+    # connections (hemma.db.make_engine: 42), since a request may hold two.
+    admitted_at_once: int = Field(default=8, ge=1, le=20)
 
     # NEWS2 combines values measured within this many minutes into one score.
     news2_window_minutes: int = 60
