@@ -1,6 +1,7 @@
 """`make test`'s dependency audit (tests/run.py, before the suite): pip-audit on the locked
-sets, requirements/test.txt (the runtime's lock is a subset of it) and requirements/fhir-r4.txt
-(FHIR R4's models for the tests), failing on any known vulnerability. Run alone: `python -m tests.dependency_audit`.
+sets, requirements/test.txt (the runtime's lock is a subset of it) and
+requirements/fhir-r4.txt (FHIR R4's models for the tests), failing on any known
+vulnerability. Run alone: `python -m tests.dependency_audit`.
 
 pip-audit asks the package registry's JSON API about each pinned release (/pypi/<name>/<version>/json). A
 registry that answers only for a project's newest release (/pypi/<name>/json), as the one
