@@ -143,7 +143,7 @@ class AlertFeed:
 
     async def join(self, database) -> int:
         """An inbox opens: the generation it starts from (it reads what is already there
-        itself, after this)."""
+        itself, after this). Counted in at once: call `leave` however the stream ends."""
         feed = self._feed(database)
         feed.viewers += 1
         if feed.task is None or feed.task.done():

@@ -265,8 +265,9 @@ async def stream(request: Request,
             for event in found:
                 yield sse(event)
             return
-        generation = await alert_feed.join(database)
         try:
+            # Counted in from here (a stream closed while it waits is counted out below).
+            generation = await alert_feed.join(database)
             sent: set[int] = set()  # the first answer's: the feed may bring them again
             while True:  # from the last event the page saw, up to now
                 found, last_seen = await send(last)
