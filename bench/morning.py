@@ -5,10 +5,12 @@
     .venv/bin/python bench/morning.py --find-max --speed 15 --json max.json
 
 Set-up: drops, recreates and migrates `hemma_bench_morning` and loads with Core inserts
-(bench/monitoring.py's generator) a home ward of --patients monitored patients admitted on
-their pathway's schedule (two days of values already in), a round unit, five municipal home
-health units with visits and shifts for the planned day, ~100 staff (nurses, physicians,
-coordinators who plan), care relations and consents; signs the staff in (sessions, API tokens).
+(bench/monitoring.py's generator) the region's --patients monitored patients admitted on
+their pathway's schedule (two days of values already in), in units of at most --ward-size
+(200; 0: one home ward of all), a round unit, five municipal home health units (the
+patients' home health spread over them) with visits and shifts for the planned day, ~100
+staff (nurses, physicians, coordinators who plan) spread over the units, care relations and
+consents; signs the staff in (sessions, API tokens).
 Then it starts the production set-up on this machine, on 127.0.0.1 only: `hemma serve
 --no-worker --workers 2` (two app processes) and one `hemma worker`.
 
@@ -43,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -65,7 +68,7 @@ from hemma.access.auth import create_api_token, start_session  # noqa: E402
 from hemma.db import Database  # noqa: E402
 from hemma.kit.time import at_local, local_today  # noqa: E402
 from hemma.migrations.runner import upgrade  # noqa: E402
-from hemma.models import CareRelation, Staff, StaffShift, Visit  # noqa: E402
+from hemma.models import CareRelation, DutyShift, Staff, StaffShift, Visit  # noqa: E402
 from hemma.web.deps import SESSION_COOKIE  # noqa: E402
 from monitoring import (  # noqa: E402
     HSV_LYCKSELE,
@@ -93,6 +96,32 @@ STAFF_MIX = {WARD: [("nurse", 16), ("physician", 12), ("assistant_nurse", 4), ("
              HSV_LYCKSELE: [("nurse", 6), ("assistant_nurse", 2), ("coordinator", 1)],
              **{u: [("nurse", 5), ("assistant_nurse", 2), ("coordinator", 1)] for u in EXTRA_HSV}}
 VISITS_PER_UNIT = 30
+# The region's monitored patients are in units of this many at most (--ward-size): a home
+# ward has some 20-60 beds, a primary care unit's remote monitoring a few hundred patients;
+# 2,000 patients in one unit (every board and worklist of 2,000) is not a region's morning.
+WARD_SIZE = 200
+FIRST_EXTRA_WARD = 20  # ids of the region's further units
+WARD_STAFF = {"nurse": 16, "physician": 12, "assistant_nurse": 4, "coordinator": 2}
+
+
+def region_units(patients: int, ward_size: int) -> list[int]:
+    """The region's units for the monitored patients: WARD first."""
+    n = max(1, -(-patients // ward_size)) if ward_size > 0 else 1
+    return [WARD, *range(FIRST_EXTRA_WARD, FIRST_EXTRA_WARD + n - 1)]
+
+
+def ward_mix(units: list[int]) -> dict[int, list[tuple[str, int]]]:
+    """The home ward's ~34 staff spread over the region's units: WARD keeps three nurses
+    (the generator's duty shifts), every unit has a nurse and a physician if there are
+    enough of them, the rest round-robin."""
+    mix = {u: dict.fromkeys(WARD_STAFF, 0) for u in units}
+    for profession, count in WARD_STAFF.items():
+        first = min(3, count) if profession == "nurse" else 0
+        mix[WARD][profession] += first
+        for j in range(count - first):
+            mix[units[(j + (1 if profession == "nurse" and len(units) > 1 else 0))
+                      % len(units)]][profession] += 1
+    return {u: [(p, c) for p, c in m.items() if c] for u, m in mix.items()}
 
 
 def _default_url() -> str:
@@ -104,16 +133,24 @@ def _default_url() -> str:
 # --- Set-up --------------------------------------------------------------------------------
 
 
-def load(url: str, patients: int, seed: int) -> dict:
+def load(url: str, patients: int, seed: int, ward_size: int = WARD_SIZE) -> dict:
     """The region, with monitoring.py's generator (its units and staff mix widened here), then
-    the home health units' planned day. Returns the ids the scenario needs."""
+    the monitored patients spread over the region's units of at most `ward_size` each (0:
+    all in one), then the home health units' planned day. Returns the ids the scenario
+    needs."""
+    wards = region_units(patients, ward_size)
     monitoring.STAFF_MIX.clear()
-    monitoring.STAFF_MIX.update(STAFF_MIX)
-    if not any(u[0] == EXTRA_HSV[0] for u in monitoring.UNITS):
-        for uid, name in zip(EXTRA_HSV, ("Vindeln", "Vännäs", "Robertsfors"), strict=True):
-            monitoring.UNITS.append((uid, KOMMUN_ID, f"Hemsjukvården {name}", "home_health", 0))
+    monitoring.STAFF_MIX.update({**STAFF_MIX, **ward_mix(wards)})
+    monitoring.UNITS[:] = [u for u in monitoring.UNITS
+                           if u[0] not in EXTRA_HSV and u[0] < FIRST_EXTRA_WARD]
+    for uid, name in zip(EXTRA_HSV, ("Vindeln", "Vännäs", "Robertsfors"), strict=True):
+        monitoring.UNITS.append((uid, KOMMUN_ID, f"Hemsjukvården {name}", "home_health", 0))
+    for k, uid in enumerate(wards[1:], start=2):
+        monitoring.UNITS.append((uid, monitoring.REGION_ID, f"Hemsjukvårdsteam {k}",
+                                 "hospital_clinic", ward_size))
     data = monitoring.generate(url, n_load=patients, n_probe=0, n_batch=0, n_round=60, days=1,
                                seed=seed)
+    unit_of = {str(pid): wards[i % len(wards)] for i, pid in enumerate(data.load_patients)}
     rng = random.Random(seed)
     day = local_today() + timedelta(days=1)  # the planned day: tomorrow (today may be over)
     hsv_units = [HSV_UMEA, HSV_LYCKSELE, *EXTRA_HSV]
@@ -125,6 +162,30 @@ def load(url: str, patients: int, seed: int) -> dict:
             for sid, unit, prof in staff:
                 by.setdefault(unit, {}).setdefault(prof, []).append(sid)
             now = datetime.now(UTC)
+            # Each monitored patient to their unit (the generator put them all in WARD): the
+            # episode's responsible unit and the unit's care relation; who is on duty there.
+            moves = [{"pid": uuid.UUID(pid), "unit": unit} for pid, unit in unit_of.items()
+                     if unit != WARD]
+            if moves:
+                conn.execute(text("UPDATE episodes SET responsible_unit_id = :unit "
+                                  "WHERE patient_id = :pid"), moves)
+                conn.execute(text(f"UPDATE care_relations SET unit_id = :unit, "
+                                  f"documented_by_unit_id = :unit "
+                                  f"WHERE patient_id = :pid AND unit_id = {WARD}"), moves)
+                conn.execute(insert(DutyShift), [
+                    {"unit_id": unit, "staff_id": by[unit][prof][0], "role": role,
+                     "starts_at": now - timedelta(hours=4), "ends_at": now + timedelta(hours=8)}
+                    for unit in wards[1:] for prof, role in (("nurse", "nurse"),
+                                                            ("physician", "physician_on_call"))
+                    if by[unit].get(prof)])
+            # The municipality's home health relations (the generator's, all to HSV_UMEA)
+            # spread over its five units the same way.
+            if ward_size > 0:
+                conn.execute(text(f"UPDATE care_relations SET unit_id = :unit, "
+                                  f"documented_by_unit_id = :unit "
+                                  f"WHERE patient_id = :pid AND unit_id = {HSV_UMEA}"),
+                             [{"pid": pid, "unit": hsv_units[i % len(hsv_units)]}
+                              for i, pid in enumerate(data.load_patients)])
             relations, visits, shifts, moved = [], [], [], []
             for k, unit in enumerate(hsv_units):
                 planner = by[unit]["coordinator"][0]
@@ -164,7 +225,8 @@ def load(url: str, patients: int, seed: int) -> dict:
                               "WHERE id = :pid"), moved)
     finally:
         engine.dispose()
-    return {"data": data, "day": day, "staff": by, "hsv_units": hsv_units}
+    return {"data": data, "day": day, "staff": by, "hsv_units": hsv_units, "wards": wards,
+            "unit_of": unit_of}
 
 
 def sign_in(url: str, region: dict) -> dict:
@@ -181,14 +243,20 @@ def sign_in(url: str, region: dict) -> dict:
                 out["cookies"].append(start_session(s, person, "password",
                                                     client_addr="127.0.0.1",
                                                     user_agent="hemma-bench-morning"))
-            for sid in by[WARD]["nurse"][:8]:
-                out["nurse_tokens"].append(create_api_token(s, s.get(Staff, sid), "morning"))
-            out["gateway_token"] = create_api_token(s, s.get(Staff, by[WARD]["nurse"][8]),
-                                                    "morning gateway")
+            # A sender's token per unit (its first nurse: the unit's patients are theirs to
+            # record for), and a gateway's (its last nurse).
+            out["gateway_tokens"] = []
+            for unit in region["wards"]:
+                nurses = by[unit]["nurse"]
+                out["nurse_tokens"].append(create_api_token(s, s.get(Staff, nurses[0]),
+                                                            "morning"))
+                out["gateway_tokens"].append(create_api_token(s, s.get(Staff, nurses[-1]),
+                                                              "morning gateway"))
             for unit in region["hsv_units"]:
                 out["planners"].append(create_api_token(
                     s, s.get(Staff, by[unit]["coordinator"][0]), "morning planner"))
-            for sid in by[WARD]["physician"] + by[ROUND_UNIT]["physician"]:
+            for sid in [p for unit in region["wards"] for p in by[unit].get("physician", [])] \
+                    + by[ROUND_UNIT]["physician"]:
                 out["physicians"].append({
                     "token": create_api_token(s, s.get(Staff, sid), "morning round"),
                     "cookie": start_session(s, s.get(Staff, sid), "password",
@@ -322,22 +390,28 @@ def plan_morning(region: dict, creds: dict, *, ingest_base: str, speed: float,
         return False, normal_values(rng)
 
     # Most values come early: a triangular spread over the window, peaking at its start.
-    for k, pid in enumerate(patients[n_gateway:]):
+    token_of = {unit: k for k, unit in enumerate(region["wards"])}  # a sender of the unit
+    for pid in patients[n_gateway:]:
         w, v = values()
         phone_items.append([window * rng.triangular(0, 1, 0), pid, w, v,
-                            k % len(creds["nurse_tokens"])])
+                            token_of[region["unit_of"][pid]]])
     phone_items.sort()
     gateway_items = []
-    for i in range(0, len(gateway_patients), 10):  # a gateway forwards 10 patients' values
-        gateway_items.append([window * rng.triangular(0, 1, 0),
-                              [[pid, *values()] for pid in gateway_patients[i:i + 10]]])
+    by_unit: dict[int, list[str]] = {}
+    for pid in gateway_patients:
+        by_unit.setdefault(region["unit_of"][pid], []).append(pid)
+    for unit, theirs in sorted(by_unit.items()):
+        for i in range(0, len(theirs), 10):  # a gateway forwards 10 patients' values
+            gateway_items.append([window * rng.triangular(0, 1, 0),
+                                  [[pid, *values()] for pid in theirs[i:i + 10]],
+                                  token_of[unit]])
     gateway_items.sort()
     start_at = time.time() + lead
     plan = {
         "seed": seed, "speed": speed, "start_at": start_at, "phone_items": phone_items,
         "gateway_items": gateway_items, "phone_users": max(20, min(400, len(phone_items) // 4)),
         "gateway_users": 4, "nurse_tokens": creds["nurse_tokens"],
-        "gateway_token": creds["gateway_token"], "cookie_name": SESSION_COOKIE,
+        "gateway_tokens": creds["gateway_tokens"], "cookie_name": SESSION_COOKIE,
         "staff_cookies": creds["cookies"], "inbox_after": creds["inbox_after"],
         "planner_tokens": creds["planners"][:planners], "physicians": creds["physicians"],
         "planning_day": region["day"].isoformat(), "tail": tail,
@@ -542,7 +616,7 @@ def one_morning(url: str, patients: int, args) -> dict:
     try:
         t0 = time.perf_counter()
         upgrade(url)
-        region = load(url, patients, args.seed)
+        region = load(url, patients, args.seed, args.ward_size)
         creds = sign_in(url, region)
         print(f"loaded in {time.perf_counter() - t0:.0f} s: {region['data'].counts}; "
               f"{len(creds['cookies'])} staff signed in", flush=True)
@@ -688,6 +762,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=_default_url())
     parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--ward-size", type=int, default=WARD_SIZE,
+                        help="the region's monitored patients in units of at most this many "
+                             "(0: all in one home ward)")
     parser.add_argument("--speed", type=float, default=5.0,
                         help="compress the 15-minute morning by this factor (5: into 3 min)")
     parser.add_argument("--gateway-share", type=float, default=0.2)

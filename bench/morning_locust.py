@@ -41,7 +41,8 @@ PLAN = json.loads(open(os.environ["MORNING_PLAN"], encoding="utf-8").read())
 START = PLAN["start_at"]  # epoch seconds: 08:00 of the compressed morning
 SPEED = PLAN["speed"]
 PHONES = deque(PLAN["phone_items"])  # [offset s, patient id, worrying, values, token index]
-GATEWAYS = deque(PLAN["gateway_items"])  # [offset s, [[patient id, worrying, values], ...]]
+GATEWAYS = deque(PLAN["gateway_items"])  # [offset s, [[patient id, worrying, values], ...],
+#                                           the gateway's token index]
 POSTED: dict[str, float] = {}  # patient id -> time.time() when a worrying POST was answered
 SEEN: set[str] = set()
 INFLIGHT = [0]  # submissions taken from the queues and not yet answered
@@ -174,20 +175,21 @@ class GatewayUser(HttpUser):
         if not GATEWAYS:
             gevent.sleep(1)
             return
-        offset, items = GATEWAYS.popleft()
+        offset, items, token = GATEWAYS.popleft()
         INFLIGHT[0] += 1
         try:
-            self._send(offset, items)
+            self._send(offset, items, token)
         finally:
             INFLIGHT[0] -= 1
 
-    def _send(self, offset, items):
+    def _send(self, offset, items, token):
         _wait_until(START + offset)
         now = iso_now()
         body = {"observations": [{"patient_id": pid, "client_id": f"morning-gw-{pid}",
                                   "measured_at": now, "device_id": "gateway-morning", **values}
                                  for pid, _worrying, values in items]}
-        headers = {"Authorization": f"Bearer {PLAN['gateway_token']}", "Connection": "close"}
+        headers = {"Authorization": f"Bearer {PLAN['gateway_tokens'][token]}",
+                   "Connection": "close"}
         with self.client.post(f"{INGEST}/api/v1/observations/batch", json=body, headers=headers,
                               name="POST observations/batch (gateway)",
                               catch_response=True) as r:
