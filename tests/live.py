@@ -29,8 +29,10 @@ def serving(app):
     port = free_port()
     # log_config=None: uvicorn's loggers go through the root logger, as in `hemma serve`
     # (and so into the run's scanned log, tests/logscan.py).
+    # A stream still open when the block ends (a browser's board) is cut after 2 seconds,
+    # as `hemma serve --graceful-timeout` does, instead of holding the server up.
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           log_config=None))
+                                           log_config=None, timeout_graceful_shutdown=2))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -59,6 +61,7 @@ class Stream:
         event, data = None, []
         try:
             with self._client.stream("GET", url) as r:
+                self._response = r
                 self.status = r.status_code
                 for line in r.iter_lines():
                     if line.startswith(":"):
@@ -89,4 +92,9 @@ class Stream:
                 return True
 
     def close(self) -> None:
+        """Hang up: the server sees the stream closed, and the reading thread ends."""
+        response = getattr(self, "_response", None)
+        if response is not None:
+            response.close()
         self._client.close()
+        self.thread.join(timeout=2)  # a thread blocked in a quiet stream ends with the server

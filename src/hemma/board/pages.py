@@ -57,7 +57,7 @@ def page(request: Request, db: DbSession, principal: Reader,
     subject = principal.subject
     chosen = service.scope_of(db, subject, scope)
     view = view if view in VIEWS else "auto"
-    key = group_key(chosen, view, current_language.get(), subject,
+    key = group_key(request.app.state.db, chosen, view, current_language.get(), subject,
                     service.personal(db, subject))
     shared = hub.latest(key)
     if shared is not None:
@@ -71,11 +71,12 @@ def page(request: Request, db: DbSession, principal: Reader,
         "view": view})
 
 
-def group_key(scope: service.Scope, view: str, lang: str, subject: Subject,
+def group_key(database, scope: service.Scope, view: str, lang: str, subject: Subject,
               personal: bool) -> tuple:
     """What a board shows depends on this and nothing else (see service.board): the key
-    of the group that looks once for all who have it open."""
-    return (scope.key, view, lang, subject.unit_id, subject.organisation_id,
+    of the group that looks once for all who have it open. The database is part of it: one
+    process may serve apps on several (the tests do), and ids repeat between them."""
+    return (database, scope.key, view, lang, subject.unit_id, subject.organisation_id,
             service.role_signature(subject), subject.staff_id if personal else None)
 
 
@@ -258,7 +259,7 @@ async def stream(request: Request, opening: Annotated[Opening, Depends(open_boar
     chosen = opening.scope
     lang = current_language.get()
     view = view if view in VIEWS else "auto"
-    key = group_key(chosen, view, lang, subject, opening.personal)
+    key = group_key(database, chosen, view, lang, subject, opening.personal)
     viewer = Viewer(opening.actor)
 
     async def events():
