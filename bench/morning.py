@@ -112,10 +112,13 @@ def region_units(patients: int, ward_size: int) -> list[int]:
 
 def ward_mix(units: list[int]) -> dict[int, list[tuple[str, int]]]:
     """The home ward's ~34 staff spread over the region's units: WARD keeps three nurses
-    (the generator's duty shifts), every unit has a nurse and a physician if there are
-    enough of them, the rest round-robin."""
+    (the generator's duty shifts), every unit has a nurse and a physician (more staff when
+    there are more units than that), the rest round-robin."""
     mix = {u: dict.fromkeys(WARD_STAFF, 0) for u in units}
-    for profession, count in WARD_STAFF.items():
+    # A larger region has more units, each with its nurse and physician at least.
+    wanted = {**WARD_STAFF, "nurse": max(WARD_STAFF["nurse"], len(units) + 2),
+              "physician": max(WARD_STAFF["physician"], len(units))}
+    for profession, count in wanted.items():
         first = min(3, count) if profession == "nurse" else 0
         mix[WARD][profession] += first
         for j in range(count - first):
