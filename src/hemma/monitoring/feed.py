@@ -90,7 +90,9 @@ class _Feed:
         now = time.monotonic()
         found = {r[0] for r in rows}
         top = max(found | {self.high})
-        for missing in set(range(self.high + 1, top + 1)) - found:
+        # Numbers skipped far below the top (a sequence moved on by thousands, a restore)
+        # are not tracked one by one: at most MAX_GAPS are kept anyway.
+        for missing in set(range(max(self.high + 1, top - 4 * MAX_GAPS), top + 1)) - found:
             self.gaps[missing] = now
         for number in found:
             self.gaps.pop(number, None)
