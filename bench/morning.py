@@ -29,7 +29,8 @@ Report: p50/p95/p99 per request type and every failure (locust's stats), alert d
 latency (alerts.created_at, committed by the POST, to the first notification the worker
 wrote for it; and in the live inbox, POST answered → `event: alert`), CPU per component from
 /proc (app processes, worker, PostgreSQL, locust, the rest of the machine) and, with
---find-max, the largest morning whose phone submissions kept p99 < 1 s with no errors.
+--find-max, the largest morning that held: phone submissions p99 < 1 s, alert delivery p99
+< 2 s, no errors.
 This prints figures; it is not a test, and exits 0 whatever they are (1 if it crashed).
 """
 
@@ -753,11 +754,36 @@ def report(r: dict) -> None:
               f"      held by a session whose last statement was {pair['blocker']!r}")
     p99 = r["phone_p99_ms"]
     print(f"RESULT phone submission p99 {p99} ms (bar < {TARGET_SUBMIT_P99_MS:.0f} ms), "
+          f"alert delivery p99 {d['p99_ms']} ms (bar < {TARGET_ALERT_P99_MS:.0f} ms), "
           f"errors {r['errors']}: {'held' if held(r) else 'NOT held'}")
 
 
+def next_size(results: list[dict], args) -> int | None:
+    """The next morning to try when looking for the largest that holds: double while every
+    one held (--max-patients at most), halve while none did (down to a tenth of the first),
+    then halve the gap between the largest held and the smallest not held until it is at
+    most --resolution patients. None: done."""
+    good = [r["patients"] for r in results if held(r)]
+    bad = [r["patients"] for r in results if not held(r)]
+    if not bad:
+        n = min(max(good) * 2, args.max_patients)
+        return n if n > max(good) else None
+    if not good:
+        n = min(bad) // 2
+        return n if n >= max(50, args.patients // 10) else None
+    low = max(good)
+    above = [x for x in bad if x > low]  # a smaller one failed while a larger held: noise
+    if not above or min(above) - low <= args.resolution:
+        return None
+    return (low + min(above)) // 2
+
+
 def held(r: dict) -> bool:
+    """Every bar of the morning: the patients' submissions p99 < 1 s, alert delivery p99
+    < 2 s (when there were alerts), no error at all (staff's requests and streams too)."""
+    alert_p99 = r["alert_delivery"]["p99_ms"]
     return (r["phone_p99_ms"] is not None and r["phone_p99_ms"] < TARGET_SUBMIT_P99_MS
+            and (alert_p99 is None or alert_p99 < TARGET_ALERT_P99_MS)
             and r["errors"] == 0)
 
 
@@ -776,9 +802,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the staff stay on after the last submission is due")
     parser.add_argument("--find-max", action="store_true",
                         help="double --patients while the phone p99 stays under 1 s with no "
-                             "errors (halve it while it does not), and report the largest "
-                             "morning that held")
+                             "errors (halve it while it does not), then halve the gap to "
+                             "--resolution, and report the largest morning that held")
     parser.add_argument("--max-patients", type=int, default=64000)
+    parser.add_argument("--resolution", type=int, default=1000, metavar="N",
+                        help="--find-max: stop when the largest morning held and the "
+                             "smallest not held are at most N patients apart")
     parser.add_argument("--planners", type=int, default=5, choices=range(6),
                         help="planners re-planning their unit's day (0-5)")
     parser.add_argument("--app-processes", type=int, default=2, metavar="N",
@@ -809,25 +838,17 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
         if not args.find_max:
             break
-        if held(r):
-            if n * 2 > args.max_patients or any(not held(x) and x["patients"] == n * 2
-                                                 for x in results):
-                break
-            n *= 2
-        else:
-            # Not held: down by halves until a morning holds (or one of a tenth of the
-            # start does not either).
-            if any(held(x) and x["patients"] < n for x in results) \
-                    or n // 2 < max(50, args.patients // 10):
-                break
-            n //= 2
+        n = next_size(results, args)
+        if n is None:
+            break
     out: dict = {"runs": results}
     if args.find_max:
         good = [r["patients"] for r in results if held(r)]
         out["largest_held"] = max(good) if good else None
         out["limited_by_max_patients"] = all(held(r) for r in results)
         at_least = "at least " if out["limited_by_max_patients"] else ""
-        print(f"\nRESULT the largest morning held (phone p99 < 1 s, no errors) at "
+        print(f"\nRESULT the largest morning held (phone p99 < 1 s, alert delivery p99 < 2 s, "
+              f"no errors) at "
               f"{args.speed:g}× speed: {at_least}{out['largest_held'] or 'none of those tried'}"
               " patients")
     if args.json:

@@ -111,3 +111,30 @@ def test_another_units_alert_reaches_an_inbox_only_when_delivered_to_the_person(
         assert (second["event_id"], second["id"]) == (top + 3, str(other))
     finally:
         inbox.close()
+
+
+def test_an_inbox_woken_by_others_alerts_still_sends_its_keep_alive(server, world, database):
+    """Another unit's alert events, one every quarter second: each wakes the open inbox,
+    none is for it. It still says something every two seconds (it said nothing at all in a
+    busy morning, and its clients hung up after a minute)."""
+    theirs = world.patient(unit="med")
+    world.episode(theirs, state="admitted")
+    other = world.alert(theirs, unit="hc")
+    inbox = _inbox(server, database, world, "sara")
+    try:
+        top = _top(database) + 100
+        started = time.monotonic()
+        heard = False
+        for k in range(60):  # 15 s of events
+            _event(database, other, top + k, kind="escalated")
+            time.sleep(0.25)
+            while not inbox.items.empty():
+                kind, data = inbox.items.get_nowait()
+                assert kind not in ("end", "error", "alert"), data
+                # After three seconds of events: the stream was woken all along.
+                heard = heard or (kind == "keep-alive" and time.monotonic() - started > 3)
+            if heard:
+                break
+        assert heard, "the inbox said nothing while others' events kept arriving"
+    finally:
+        inbox.close()

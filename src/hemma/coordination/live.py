@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from sqlalchemy import event
@@ -94,6 +95,32 @@ class Subscription:
 
 
 broadcaster = Broadcaster()
+
+
+class Silence:
+    """How long a live stream has said nothing. Its keep-alive is due after `limit` seconds
+    of silence however often it was woken meanwhile: a stream woken by every commit anywhere
+    that only sent on a quiet wake-up said nothing at all in a busy hour, and the proxy or the
+    browser hung up on it."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self._since = time.monotonic()
+
+    def spoke(self) -> None:
+        """The stream has just sent something."""
+        self._since = time.monotonic()
+
+    def due(self) -> bool:
+        """A keep-alive is due now (counted as said)."""
+        if time.monotonic() - self._since >= self.limit:
+            self.spoke()
+            return True
+        return False
+
+    def left(self) -> float:
+        """Seconds until the next keep-alive is due: how long to wait for news."""
+        return max(0.0, self.limit - (time.monotonic() - self._since))
 
 
 def announce(session: Session) -> None:

@@ -4,6 +4,8 @@ the live alert inbox, and the alert actions."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Annotated
@@ -17,7 +19,7 @@ from hemma.access import audit
 from hemma.access.auth import format_code
 from hemma.access.policy import Action
 from hemma.access.service import origin
-from hemma.coordination.live import broadcaster
+from hemma.coordination.live import Silence, broadcaster
 from hemma.i18n import gettext
 from hemma.i18n.labels import PARAMETERS, UNITS, label
 from hemma.kit.errors import FieldError, Invalid, NotFound
@@ -33,6 +35,13 @@ from hemma.portal import service as portal
 from hemma.web.deps import DbSession, PatientAccess, PatientContext, Principal, StaffAccess
 from hemma.web.forms import attempt, error_messages, form_data, local_times
 from hemma.web.templating import render
+
+log = logging.getLogger(__name__)
+
+# An inbox stream that took this long to read and log what it shows is logged (a warning
+# saying where the time went): its page heard nothing meanwhile, not even a keep-alive.
+STREAM_WAIT_WARNING = 5.0
+KEEP_ALIVE_SECONDS = 2.0  # the longest an open inbox stays silent (its `retry` is as long)
 
 router = APIRouter()
 FormData = Annotated[dict, Depends(form_data)]
@@ -244,14 +253,22 @@ async def stream(request: Request,
     last = last_event_id if last_event_id is not None else after
 
     def fetch(since: int, ids: list[int] | None = None):
+        began = time.monotonic()
         with database.session() as s:
             audit.trail(s).actor = actor
             found, last_seen = views.events_after(s, subject, since, ids=ids)
-            return found, last_seen, audit.take(s)
+            return found, last_seen, audit.take(s), began
 
     async def send(since: int, ids: list[int] | None = None):
-        found, last_seen, shown = await run_in_threadpool(fetch, since, ids)
+        asked = time.monotonic()
+        found, last_seen, shown, began = await run_in_threadpool(fetch, since, ids)
+        read = time.monotonic()
         await audit.live_log.write(database, shown)
+        if time.monotonic() - asked >= STREAM_WAIT_WARNING:
+            log.warning("an inbox stream was silent %.1f s: %.1f s waiting for a thread, "
+                        "%.1f s reading, %.1f s logging what it shows",
+                        time.monotonic() - asked, began - asked, read - began,
+                        time.monotonic() - read)
         return found, last_seen
 
     def sse(event: dict) -> str:
@@ -267,7 +284,11 @@ async def stream(request: Request,
             return
         try:
             # Counted in from here (a stream closed while it waits is counted out below).
+            asked = time.monotonic()
             generation = await alert_feed.join(database)
+            if time.monotonic() - asked >= STREAM_WAIT_WARNING:
+                log.warning("an inbox stream was silent %.1f s waiting for the alert feed's "
+                            "first look", time.monotonic() - asked)
             sent: set[int] = set()  # the first answer's: the feed may bring them again
             while True:  # from the last event the page saw, up to now
                 found, last_seen = await send(last)
@@ -277,6 +298,7 @@ async def stream(request: Request,
                 if last_seen == last:
                     break
                 last = last_seen
+            silence = Silence(KEEP_ALIVE_SECONDS)
             while True:
                 if broadcaster.closing or await request.is_disconnected():
                     return
@@ -284,6 +306,7 @@ async def stream(request: Request,
                 if arrived is None:  # more arrived than the feed remembers: read from `last`
                     found, last = await send(last)
                     for event in found:
+                        silence.spoke()
                         yield sse(event)
                     continue
                 mine = sorted({a.event_id for a in arrived
@@ -291,9 +314,14 @@ async def stream(request: Request,
                 for start in range(0, len(mine), views.EVENTS_AT_ONCE):
                     found, last = await send(last, mine[start:start + views.EVENTS_AT_ONCE])
                     for event in found:
+                        silence.spoke()
                         yield sse(event)
-                if not await alert_feed.wait(database, generation, 2.0):
+                # A keep-alive after two quiet seconds, however often others' events woke
+                # the stream meanwhile (a busy morning's inboxes of units with no alerts of
+                # their own heard nothing for minutes, and their clients hung up).
+                if silence.due():
                     yield ": keep-alive\n\n"
+                await alert_feed.wait(database, generation, silence.left())
         finally:
             alert_feed.leave(database)
 

@@ -211,7 +211,7 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
     visit moved, started, done). `once=true` sends it as it is and closes."""
     from starlette.concurrency import run_in_threadpool
 
-    from hemma.coordination.live import broadcaster
+    from hemma.coordination.live import Silence, broadcaster
     from hemma.i18n import current_language
     from hemma.web.templating import templates
 
@@ -242,6 +242,7 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
         try:
             yield "retry: 5000\n\n"
             last = None
+            silence = Silence(KEEP_ALIVE_SECONDS)
             while not broadcaster.closing and not await request.is_disconnected():
                 subscription.clear()
                 coming = await run_in_threadpool(fetch)
@@ -252,11 +253,13 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                     {"coming": coming, "lang": lang})
                 if html != last:
                     last = html
+                    silence.spoke()
                     yield f"event: today\ndata: {json.dumps({'html': html})}\n\n"
                 if once:
                     return
-                if not await subscription.wait(60):
+                if silence.due():
                     yield ": keep-alive\n\n"
+                await subscription.wait(silence.left())
                 await asyncio.sleep(0.2)
         finally:
             subscription.close()
@@ -266,6 +269,10 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
 
 
 # What the page asks every patient to measure (consciousness and oxygen are staff's to judge).
+# The longest the patient's live "today" stays silent (a keep-alive then): within any proxy's
+# and browser's patience.
+KEEP_ALIVE_SECONDS = 30.0
+
 SELF_MEASURED = ("respiration_rate", "spo2", "temperature", "pulse", "systolic_bp")
 NEWS2_LOW_MAX = 4  # an aggregate of 0-4 is low risk
 
