@@ -4,11 +4,18 @@ their own words, their values with a simple trend; and only their own."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
+from sqlalchemy import event
+
+from hemma.app import create_app
+from hemma.coordination import live
 from hemma.kit.time import local_today, utcnow
 from hemma.models import CarePlan, Episode, Observation, Visit
 from hemma.portal.today import Trend, sparkline
+from hemma.web.deps import PATIENT_SESSION_COOKIE
+from tests.live import Stream, serving
 from tests.monitoring.test_patient_page import _code_for, _patient_login
 
 
@@ -72,3 +79,40 @@ def test_a_trend_and_its_small_chart():
     points = sparkline([1.0, 2.0, 3.0], width=100, height=20)
     assert points == "0.0,18.0 50.0,10.0 100.0,2.0"
     assert sparkline([5.0, 5.0])  # a flat line, no division by zero
+
+
+def test_the_open_day_is_not_read_again_for_every_change_elsewhere(app, settings, world,
+                                                                    database, as_user):
+    """Every alert, task and message anywhere wakes the live pages; none changes a patient's
+    visits. The patient's open day looks at them on its own clock, not at each wake-up (a
+    morning's thousand open phones each reading on each alert of the region was the
+    busiest thing in it)."""
+    pid = world.patient(unit="med", name="Gunnel")
+    world.episode(pid, state="admitted")
+    world.relation(pid, unit="hsv")
+    _visit(database, world, pid, hours=2)
+    phone = _patient_login(app, _code_for(as_user("sara"), pid))
+    cookie = phone.cookies.get(PATIENT_SESSION_COOKIE)
+    reads: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if "FROM visits" in statement:
+            reads.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    with serving(create_app(settings, database)) as base:
+        day = Stream(f"{base}/p/today", {PATIENT_SESSION_COOKIE: cookie})
+        try:
+            kind, data = day.next()
+            assert kind == "today" and 'data-visit="' in data["html"], (kind, data)
+            first = len(reads)
+            for _ in range(10):  # changes elsewhere, each announced as the services do
+                with database.session() as s:
+                    live.announce(s)
+                time.sleep(0.1)
+            time.sleep(0.5)
+            # None read the day again (one look of its own clock, on a very slow machine).
+            assert len(reads) - first <= 1, len(reads) - first
+        finally:
+            day.close()
+    event.remove(database.engine, "before_cursor_execute", count)

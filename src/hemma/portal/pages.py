@@ -4,8 +4,8 @@ worrying, what to do now."""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import time
 import uuid
 from datetime import timedelta
 from typing import Annotated
@@ -211,7 +211,7 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
     visit moved, started, done). `once=true` sends it as it is and closes."""
     from starlette.concurrency import run_in_threadpool
 
-    from hemma.coordination.live import Silence, broadcaster
+    from hemma.coordination.live import broadcaster
     from hemma.i18n import current_language
     from hemma.web.templating import templates
 
@@ -237,14 +237,16 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
             return today.coming_today(s, patient_id)
 
     async def events():
+        # It looks on its own clock, not at every wake-up: every alert, task and message in
+        # the region wakes the live pages, and none of them changes a patient's visits; a
+        # thousand patients' open pages each reading the day on each of them would be the
+        # busiest thing in a morning. It only listens to hear that the process stops.
         current_language.set(lang)
         subscription = broadcaster.subscribe()
         try:
             yield "retry: 5000\n\n"
             last = None
-            silence = Silence(KEEP_ALIVE_SECONDS)
             while not broadcaster.closing and not await request.is_disconnected():
-                subscription.clear()
                 coming = await run_in_threadpool(fetch)
                 if coming is None:
                     yield "event: ended\ndata: {}\n\n"
@@ -253,14 +255,15 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                     {"coming": coming, "lang": lang})
                 if html != last:
                     last = html
-                    silence.spoke()
                     yield f"event: today\ndata: {json.dumps({'html': html})}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
                 if once:
                     return
-                if silence.due():
-                    yield ": keep-alive\n\n"
-                await subscription.wait(silence.left())
-                await asyncio.sleep(0.2)
+                deadline = time.monotonic() + TODAY_LOOK_SECONDS
+                while not broadcaster.closing and time.monotonic() < deadline:
+                    subscription.clear()
+                    await subscription.wait(deadline - time.monotonic())
         finally:
             subscription.close()
 
@@ -268,10 +271,11 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                              headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
 
+# The patient's live "today" looks at the day this often, on its own clock; it says something
+# (the day, or a keep-alive) at least as often, within any proxy's and browser's patience.
+TODAY_LOOK_SECONDS = 20.0
+
 # What the page asks every patient to measure (consciousness and oxygen are staff's to judge).
-# The longest the patient's live "today" stays silent (a keep-alive then): within any proxy's
-# and browser's patience.
-KEEP_ALIVE_SECONDS = 30.0
 
 SELF_MEASURED = ("respiration_rate", "spo2", "temperature", "pulse", "systolic_bp")
 NEWS2_LOW_MAX = 4  # an aggregate of 0-4 is low risk
