@@ -308,8 +308,9 @@ async def _background(app: FastAPI):
         if app.state.db.engine.dialect.name == "postgresql":
             # Live pages look again when something they show was committed (announced); a
             # message queued for the outbox wakes this process's worker, not every open page.
-            listener = PostgresListener(app.state.db.url, {live.CHANNEL: broadcaster.notify,
-                                                           outbox.CHANNEL: outbox.ready.set})
+            listener = PostgresListener(app.state.db.url, {
+                live.CHANNEL: broadcaster.notify, live.VISITS_CHANNEL: live.visit_changes.happened,
+                outbox.CHANNEL: outbox.ready.set})
             listener.start()
             started.append(listener)
     try:

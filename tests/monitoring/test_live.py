@@ -57,3 +57,45 @@ def test_closing_wakes_every_open_stream_and_keeps_them_awake():
 
     assert asyncio.run(asyncio.wait_for(scenario(), 30)) == ([True, True], [True, True])
     assert b.closing and not live.broadcaster.closing  # the process's own is untouched
+
+
+def test_a_visit_change_is_counted_on_commit_only(database):
+    before = live.visit_changes.count
+    with database.session() as s:
+        live.announce(s)  # not about visits
+    assert live.visit_changes.count == before
+    try:
+        with database.session() as s:
+            live.announce(s, visits=True)
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert live.visit_changes.count == before
+    with database.session() as s:
+        live.announce(s, visits=True)
+    assert live.visit_changes.count == before + 1
+
+
+def test_the_apps_listener_hears_another_process_change_visits(settings, database):
+    """Another process's visit change reaches this one's count through its listener (the
+    patient's open day reads again on it)."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's; SQLite deployments run one process")
+    import psycopg
+    from fastapi.testclient import TestClient
+    from sqlalchemy.engine import make_url
+
+    from hemma.app import create_app
+
+    dsn = make_url(database.url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+    with TestClient(create_app(settings, database, background=True)):
+        before = live.visit_changes.count
+        deadline = time.monotonic() + 10
+        while live.visit_changes.count == before and time.monotonic() < deadline:
+            # As another process's commit does (no session of this one's involved); again
+            # until the listener has started listening.
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("SELECT pg_notify(%s, '')", (live.VISITS_CHANNEL,))
+            time.sleep(0.2)
+        assert live.visit_changes.count > before

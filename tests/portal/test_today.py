@@ -13,6 +13,7 @@ from hemma.app import create_app
 from hemma.coordination import live
 from hemma.kit.time import local_today, utcnow
 from hemma.models import CarePlan, Episode, Observation, Visit
+from hemma.portal.pages import TODAY_LOOK_SECONDS
 from hemma.portal.today import Trend, sparkline
 from hemma.web.deps import PATIENT_SESSION_COOKIE
 from tests.live import Stream, serving
@@ -116,3 +117,31 @@ def test_the_open_day_is_not_read_again_for_every_change_elsewhere(app, settings
         finally:
             day.close()
     event.remove(database.engine, "before_cursor_execute", count)
+
+
+def test_the_open_day_says_here_now_as_soon_as_the_nurse_starts_the_visit(
+        app, settings, world, database, as_user):
+    """A visit reported started (the named action, as the nurse's phone does) is announced
+    as a change of visits: the patient's open day reads again at once, not on its clock."""
+    pid = world.patient(unit="med", name="Gunnel")
+    world.episode(pid, state="admitted")
+    world.relation(pid, unit="hsv")
+    vid = _visit(database, world, pid, hours=1)
+    phone = _patient_login(app, _code_for(as_user("sara"), pid))
+    cookie = phone.cookies.get(PATIENT_SESSION_COOKIE)
+    kim = as_user("kim")
+    with serving(create_app(settings, database)) as base:
+        day = Stream(f"{base}/p/today", {PATIENT_SESSION_COOKIE: cookie})
+        try:
+            kind, data = day.next()
+            assert kind == "today" and "Här nu" not in data["html"], (kind, data)
+            started = time.monotonic()
+            r = kim.post(f"/api/v1/patients/{pid}/visits/{vid}/report", json={"status": "started"})
+            assert r.status_code == 200, r.text
+            kind, data = day.next()
+            while kind == "keep-alive":
+                kind, data = day.next()
+            assert kind == "today" and "Här nu" in data["html"], (kind, data)
+            assert time.monotonic() - started < TODAY_LOOK_SECONDS / 2
+        finally:
+            day.close()

@@ -28,6 +28,7 @@ from hemma.access.sharing import SharingAnswer, settle_sharing
 from hemma.careplans import deadlines
 from hemma.careplans.schemas import ActivityCreate, ActivityStatusUpdate, GoalsUpdate, SipUpdate
 from hemma.config import get_settings
+from hemma.coordination import live
 from hemma.kit.errors import Conflict, Forbidden, Invalid, NotFound
 from hemma.kit.time import local_today, utcnow
 from hemma.models import (
@@ -231,6 +232,7 @@ def set_status(db: Session, subject: Subject, patient_id: uuid.UUID, activity_id
                 Visit.earliest > now)):
             visit.status = VisitStatus.CANCELLED
             visit.not_done_reason = "activity_stopped"
+            live.announce(db, visits=True)
     if activity.task_id is not None:
         task = db.get(Task, activity.task_id)
         if data.status == "done" and task.done_at is None:

@@ -20,7 +20,11 @@ from hemma.db import notify_on_commit
 
 log = logging.getLogger("hemma.live")
 CHANNEL = "hemma_inbox"
+# Visits changed (planned, moved, started, done, cancelled): the pages that show a patient's
+# day read it again at once, the rest only on their own clock.
+VISITS_CHANNEL = "hemma_visits"
 _ANNOUNCE = "hemma.live.announce"
+_VISITS = "hemma.live.visits"
 
 
 class Broadcaster:
@@ -123,21 +127,53 @@ class Silence:
         return max(0.0, self.limit - (time.monotonic() - self._since))
 
 
-def announce(session: Session) -> None:
-    """Call inside the transaction that made notifications; the wake-up goes out on commit."""
+class VisitChanges:
+    """How many times visits changed, as this process has heard (its own commits and, on
+    PostgreSQL, the other processes' through VISITS_CHANNEL). A page that shows a patient's
+    day notes the count when it reads and reads again when the count moves; the other
+    wake-ups (alerts, tasks, messages) change no visit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def happened(self) -> None:
+        with self._lock:
+            self._count += 1
+        broadcaster.notify()
+
+
+visit_changes = VisitChanges()
+
+
+def announce(session: Session, *, visits: bool = False) -> None:
+    """Call inside the transaction that made notifications (`visits`: or changed visits); the
+    wake-up goes out on commit."""
     session.info[_ANNOUNCE] = True
     notify_on_commit(session, CHANNEL)
+    if visits:
+        session.info[_VISITS] = True
+        notify_on_commit(session, VISITS_CHANNEL)
 
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    visits = session.info.pop(_VISITS, False)
     if session.info.pop(_ANNOUNCE, False):
-        broadcaster.notify()
+        if visits:
+            visit_changes.happened()  # wakes the pages too
+        else:
+            broadcaster.notify()
 
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
     session.info.pop(_ANNOUNCE, None)
+    session.info.pop(_VISITS, None)
 
 
 class PostgresListener:

@@ -36,6 +36,7 @@ from functools import lru_cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hemma.coordination import live
 from hemma.kit.time import at_local, utcnow
 from hemma.models import (
     REPORTED_STATES,
@@ -488,6 +489,7 @@ def write(db: Session, d: DayInput, solved: Solved, staff_id: int | None,
     db.flush()
     if rows:
         db.execute(VisitAssignment.__table__.insert(), rows)
+    live.announce(db, visits=True)  # new times: the patients' days, the boards
     return plan
 
 

@@ -33,6 +33,7 @@ from hemma.access.service import (
 )
 from hemma.access.sharing import settle_sharing
 from hemma.access.work import Work
+from hemma.coordination import live
 from hemma.db import insert_ignoring_conflict
 from hemma.geo import geocoding
 from hemma.geo.geocoding import Geocoder
@@ -238,6 +239,8 @@ def create_visits(db: Session, request: CareRequest, now: datetime) -> int:
                  urgent=False, notes=request.notes, status="planned", created_at=now)
             for slot in slots(request) if slot.latest > now]
     insert_ignoring_conflict(db, Visit, rows, ["care_request_id", "earliest"], report=False)
+    if rows:
+        live.announce(db, visits=True)
     return len(rows)
 
 
@@ -255,6 +258,8 @@ def end_with_episode(db: Session, episode_id: uuid.UUID, at: datetime, reason: s
     result = db.execute(update(Visit).where(
         Visit.care_request_id.in_(ids), Visit.status == VisitStatus.PLANNED, Visit.latest > at)
         .values(status=VisitStatus.CANCELLED, not_done_reason=reason))
+    if result.rowcount:
+        live.announce(db, visits=True)
     return result.rowcount
 
 
@@ -618,6 +623,7 @@ def book_visit(db: Session, subject: Subject, patient_id: uuid.UUID, *, on: date
     db.add(visit)
     db.flush()
     audit.record(db, patient_id, "visit.add_urgent" if urgent else "visit.book")
+    live.announce(db, visits=True)
     return visit
 
 
@@ -692,6 +698,7 @@ def report_visit(db: Session, subject: Subject, patient_id: uuid.UUID, visit_id:
                              client_id=data.client_id, staff_id=subject.staff_id,
                              reported_at=at, received_at=now, observation_id=observation_id))
     audit.record(db, patient_id, f"visit.{data.status}")
+    live.announce(db, visits=True)  # the patient's day, the board: "here now", "done"
     return visit
 
 

@@ -211,7 +211,7 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
     visit moved, started, done). `once=true` sends it as it is and closes."""
     from starlette.concurrency import run_in_threadpool
 
-    from hemma.coordination.live import broadcaster
+    from hemma.coordination.live import broadcaster, visit_changes
     from hemma.i18n import current_language
     from hemma.web.templating import templates
 
@@ -237,16 +237,17 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
             return today.coming_today(s, patient_id)
 
     async def events():
-        # It looks on its own clock, not at every wake-up: every alert, task and message in
-        # the region wakes the live pages, and none of them changes a patient's visits; a
-        # thousand patients' open pages each reading the day on each of them would be the
-        # busiest thing in a morning. It only listens to hear that the process stops.
+        # It reads the day again when visits changed (live.visit_changes), and on its own
+        # clock; not at every wake-up: every alert, task and message in the region wakes the
+        # live pages, and a thousand patients' open pages each reading the day on each of
+        # them would be the busiest thing in a morning.
         current_language.set(lang)
         subscription = broadcaster.subscribe()
         try:
             yield "retry: 5000\n\n"
             last = None
             while not broadcaster.closing and not await request.is_disconnected():
+                seen = visit_changes.count  # a change committed while it reads: read again
                 coming = await run_in_threadpool(fetch)
                 if coming is None:
                     yield "event: ended\ndata: {}\n\n"
@@ -261,7 +262,8 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                 if once:
                     return
                 deadline = time.monotonic() + TODAY_LOOK_SECONDS
-                while not broadcaster.closing and time.monotonic() < deadline:
+                while not broadcaster.closing and visit_changes.count == seen \
+                        and time.monotonic() < deadline:
                     subscription.clear()
                     await subscription.wait(deadline - time.monotonic())
         finally:
@@ -271,8 +273,9 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
                              headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
 
-# The patient's live "today" looks at the day this often, on its own clock; it says something
-# (the day, or a keep-alive) at least as often, within any proxy's and browser's patience.
+# The patient's live "today" reads the day when visits changed, and this often besides; it says
+# something (the day, or a keep-alive) at least as often, within any proxy's and browser's
+# patience.
 TODAY_LOOK_SECONDS = 20.0
 
 # What the page asks every patient to measure (consciousness and oxygen are staff's to judge).

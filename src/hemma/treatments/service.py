@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from hemma.access import audit
 from hemma.access.policy import Action, Decision, Origin, Subject
 from hemma.access.service import origin, require
+from hemma.coordination import live
 from hemma.kit.errors import Conflict, Invalid, NotFound
 from hemma.kit.time import at_local, ensure_utc, local_today, utcnow
 from hemma.kit.validation import parse
@@ -171,6 +172,7 @@ def stop_order(db: Session, subject: Subject, patient_id: uuid.UUID,
             Visit.care_request_id == order.care_request_id, Visit.status == VisitStatus.PLANNED,
             Visit.latest > now).values(status=VisitStatus.CANCELLED,
                                        not_done_reason=STOPPED_REASON))
+        live.announce(db, visits=True)
     audit.record(db, patient_id, "treatment.stop")
     return order
 
