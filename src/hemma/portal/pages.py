@@ -279,7 +279,6 @@ async def today_stream(request: Request, db: DbSession, me: Visits, once: bool =
 TODAY_LOOK_SECONDS = 20.0
 
 # What the page asks every patient to measure (consciousness and oxygen are staff's to judge).
-
 SELF_MEASURED = ("respiration_rate", "spo2", "temperature", "pulse", "systolic_bp")
 NEWS2_LOW_MAX = 4  # an aggregate of 0-4 is low risk
 
