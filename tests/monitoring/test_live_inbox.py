@@ -65,6 +65,14 @@ def _next_alert(stream: Stream, within: float = 60.0) -> dict:
     raise AssertionError("no alert on the live inbox")
 
 
+def _alert_of(world, unit: str):
+    """An alert for `unit` about an admitted patient of the region's home ward (one sara may
+    read)."""
+    pid = world.patient(unit="med")
+    world.episode(pid, state="admitted")
+    return world.alert(pid, unit=unit)
+
+
 def _top(database) -> int:
     with database.session() as s:
         return s.scalar(select(func.max(AlertEvent.id))) or 0
@@ -92,12 +100,8 @@ def test_an_event_committed_after_a_higher_one_still_reaches_the_open_inbox(
 def test_another_units_alert_reaches_an_inbox_only_when_delivered_to_the_person(
         server, world, database):
     # A patient the region's home ward may read, whose alert goes to the health centre.
-    theirs = world.patient(unit="med")
-    world.episode(theirs, state="admitted")
-    other = world.alert(theirs, unit="hc")
-    ours = world.patient(unit="med")
-    world.episode(ours, state="admitted")
-    mine = world.alert(ours, unit="med")
+    other = _alert_of(world, "hc")
+    mine = _alert_of(world, "med")
     inbox = _inbox(server, database, world, "sara")
     try:
         top = _top(database) + 100
@@ -117,9 +121,7 @@ def test_an_inbox_woken_by_others_alerts_still_sends_its_keep_alive(server, worl
     """Another unit's alert events, one every quarter second: each wakes the open inbox,
     none is for it. It still says something every two seconds (it said nothing at all in a
     busy morning, and its clients hung up after a minute)."""
-    theirs = world.patient(unit="med")
-    world.episode(theirs, state="admitted")
-    other = world.alert(theirs, unit="hc")
+    other = _alert_of(world, "hc")
     inbox = _inbox(server, database, world, "sara")
     try:
         top = _top(database) + 100

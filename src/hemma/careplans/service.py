@@ -227,11 +227,13 @@ def set_status(db: Session, subject: Subject, patient_id: uuid.UUID, activity_id
         request = db.get(CareRequest, activity.care_request_id, with_for_update=True)
         if request.status in (RequestStatus.REQUESTED, RequestStatus.ACCEPTED):
             request.status = RequestStatus.CANCELLED
-        for visit in db.scalars(select(Visit).where(
-                Visit.care_request_id == request.id, Visit.status == VisitStatus.PLANNED,
-                Visit.earliest > now)):
+        cancelled = list(db.scalars(select(Visit).where(
+            Visit.care_request_id == request.id, Visit.status == VisitStatus.PLANNED,
+            Visit.earliest > now)))
+        for visit in cancelled:
             visit.status = VisitStatus.CANCELLED
             visit.not_done_reason = "activity_stopped"
+        if cancelled:
             live.announce(db, visits=True)
     if activity.task_id is not None:
         task = db.get(Task, activity.task_id)
